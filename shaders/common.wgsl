@@ -1,0 +1,97 @@
+// Bindings, buffer accessors and quaternion math shared by every stage.
+//
+// Per-instance arrays are slot-major with the instance innermost (array[slot * N + i]) so
+// that neighbouring invocations touch neighbouring addresses. Field order of Header matches
+// `layout::Header` on the host.
+
+struct Header {
+    n_instances: u32, n_bodies: u32, n_joints: u32, n_lock: u32,
+    n_limit: u32, n_servo: u32, n_force: u32, n_contacts: u32,
+    n_pairs: u32, n_rows: u32, sweeps: u32, steps: u32,
+    state_len: u32, param_len: u32, n_commands: u32, off_joint: u32,
+    off_lock: u32, off_limit: u32, off_servo: u32, off_force: u32,
+    off_contact: u32, off_pair: u32, off_row: u32, row_limit: u32,
+    row_servo: u32, row_contact: u32, row_pair: u32, p_contact: u32,
+    p_actuator: u32, p_joint: u32, p_pair: u32, state_lambda: u32,
+    dt: f32, gravity_x: f32, gravity_y: f32, gravity_z: f32,
+    warm_start: f32, joint_mass_scale: f32, joint_cfm_scale: f32, joint_erp: f32,
+    contact_mass_scale: f32, contact_cfm_scale: f32, contact_erp: f32, restitution_threshold: f32,
+}
+
+const BODY_STATE_LEN: u32 = 13u;
+const BODY_PARAM_LEN: u32 = 4u;
+const ROW_LEN: u32 = 30u;
+const UNBOUNDED: f32 = 1.0e20;
+
+@group(0) @binding(0) var<uniform> hdr: Header;
+@group(0) @binding(1) var<storage, read> model: array<u32>;
+@group(0) @binding(2) var<storage, read_write> state: array<f32>;
+@group(0) @binding(3) var<storage, read> params: array<f32>;
+@group(0) @binding(4) var<storage, read> commands: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rows: array<f32>;
+
+fn model_u32(k: u32) -> u32 { return model[k]; }
+fn model_f32(k: u32) -> f32 { return bitcast<f32>(model[k]); }
+fn model_vec3(k: u32) -> vec3<f32> { return vec3<f32>(model_f32(k), model_f32(k + 1u), model_f32(k + 2u)); }
+fn model_quat(k: u32) -> vec4<f32> { return vec4<f32>(model_vec3(k), model_f32(k + 3u)); }
+
+fn state_get(slot: u32, i: u32) -> f32 { return state[slot * hdr.n_instances + i]; }
+fn state_set(slot: u32, i: u32, v: f32) { state[slot * hdr.n_instances + i] = v; }
+fn state_vec3(slot: u32, i: u32) -> vec3<f32> {
+    return vec3<f32>(state_get(slot, i), state_get(slot + 1u, i), state_get(slot + 2u, i));
+}
+fn state_set_vec3(slot: u32, i: u32, v: vec3<f32>) {
+    state_set(slot, i, v.x); state_set(slot + 1u, i, v.y); state_set(slot + 2u, i, v.z);
+}
+fn state_quat(slot: u32, i: u32) -> vec4<f32> { return vec4<f32>(state_vec3(slot, i), state_get(slot + 3u, i)); }
+fn state_set_quat(slot: u32, i: u32, q: vec4<f32>) { state_set_vec3(slot, i, q.xyz); state_set(slot + 3u, i, q.w); }
+
+fn param(slot: u32, i: u32) -> f32 { return params[slot * hdr.n_instances + i]; }
+fn param_vec3(slot: u32, i: u32) -> vec3<f32> {
+    return vec3<f32>(param(slot, i), param(slot + 1u, i), param(slot + 2u, i));
+}
+fn command(a: u32, i: u32) -> f32 { return commands[a * hdr.n_instances + i]; }
+
+fn row_get(r: u32, f: u32, i: u32) -> f32 { return rows[(r * ROW_LEN + f) * hdr.n_instances + i]; }
+fn row_set(r: u32, f: u32, i: u32, v: f32) { rows[(r * ROW_LEN + f) * hdr.n_instances + i] = v; }
+fn row_vec3(r: u32, f: u32, i: u32) -> vec3<f32> {
+    return vec3<f32>(row_get(r, f, i), row_get(r, f + 1u, i), row_get(r, f + 2u, i));
+}
+fn row_set_vec3(r: u32, f: u32, i: u32, v: vec3<f32>) {
+    row_set(r, f, i, v.x); row_set(r, f + 1u, i, v.y); row_set(r, f + 2u, i, v.z);
+}
+
+// Body state slots.
+fn body_slot(b: u32) -> u32 { return b * BODY_STATE_LEN; }
+fn body_position(b: u32, i: u32) -> vec3<f32> { return state_vec3(body_slot(b), i); }
+fn body_orientation(b: u32, i: u32) -> vec4<f32> { return state_quat(body_slot(b) + 3u, i); }
+fn body_velocity(b: u32, i: u32) -> vec3<f32> { return state_vec3(body_slot(b) + 7u, i); }
+fn body_angular_velocity(b: u32, i: u32) -> vec3<f32> { return state_vec3(body_slot(b) + 10u, i); }
+fn body_inverse_mass(b: u32, i: u32) -> f32 { return param(b * BODY_PARAM_LEN, i); }
+fn body_inverse_inertia(b: u32, i: u32) -> vec3<f32> { return param_vec3(b * BODY_PARAM_LEN + 1u, i); }
+
+// Quaternions are vec4 (x, y, z, w).
+fn quat_mul(a: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return vec4<f32>(
+        a.w * b.xyz + b.w * a.xyz + cross(a.xyz, b.xyz),
+        a.w * b.w - dot(a.xyz, b.xyz),
+    );
+}
+fn quat_conj(q: vec4<f32>) -> vec4<f32> { return vec4<f32>(-q.xyz, q.w); }
+fn quat_rotate(q: vec4<f32>, v: vec3<f32>) -> vec3<f32> {
+    let t = 2.0 * cross(q.xyz, v);
+    return v + q.w * t + cross(q.xyz, t);
+}
+
+// Rotation vector (axis times angle) of a unit quaternion, taking the shorter way round.
+fn quat_log(q_in: vec4<f32>) -> vec3<f32> {
+    let q = q_in * select(1.0, -1.0, q_in.w < 0.0);
+    let n = length(q.xyz);
+    let scale = select(2.0 / q.w, 2.0 * atan2(n, q.w) / max(n, 1.0e-6), n > 1.0e-6);
+    return q.xyz * scale;
+}
+
+// World-frame inverse inertia applied to a vector: R diag(inv_inertia) R^T v.
+fn inverse_inertia_mul(q: vec4<f32>, inv_inertia: vec3<f32>, v: vec3<f32>) -> vec3<f32> {
+    return quat_rotate(q, inv_inertia * quat_rotate(quat_conj(q), v));
+}

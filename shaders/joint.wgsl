@@ -1,0 +1,75 @@
+// Joints. Every joint kind is a joint frame attached to both bodies whose six axes
+// (x, y, z translation, then x, y, z rotation; x is the joint axis) are locked or free:
+//   ball   locks translation,            hinge locks all but rotation about x,
+//   slider locks all but translation x,  fixed locks all six.
+// A locked axis is an equality row that drives its coordinate to zero; a limited free axis
+// is a one-sided row on whichever bound is nearer; actuators (actuator.wgsl) drive free axes.
+
+struct JointAxis {
+    jac: RowJacobian,
+    // Current value of the axis coordinate: a displacement (m) or a rotation angle (rad).
+    coordinate: f32,
+}
+
+fn joint_record(j: u32) -> u32 { return hdr.off_joint + j * 12u; }
+
+// Jacobian and coordinate of axis k (0..6) of joint j.
+fn joint_axis(j: u32, k: u32, i: u32) -> JointAxis {
+    let rec = joint_record(j);
+    let a = model_u32(rec);
+    let b = model_u32(rec + 1u);
+    let xa = body_position(a, i);
+    let xb = body_position(b, i);
+    let qa = body_orientation(a, i);
+    let qb = body_orientation(b, i);
+    let anchor_slot = hdr.p_joint + j * 6u;
+    let arm_a = quat_rotate(qa, param_vec3(anchor_slot, i));
+    let arm_b = quat_rotate(qb, param_vec3(anchor_slot + 3u, i));
+    let frame_a = quat_mul(qa, model_quat(rec + 4u));
+    let frame_b = quat_mul(qb, model_quat(rec + 8u));
+    let unit = vec3<f32>(select(0.0, 1.0, k % 3u == 0u), select(0.0, 1.0, k % 3u == 1u), select(0.0, 1.0, k % 3u == 2u));
+    let axis = quat_rotate(frame_a, unit);
+    let linear = k < 3u;
+    let separation = (xb + arm_b) - (xa + arm_a);
+    let rotation = quat_log(quat_mul(quat_conj(frame_a), frame_b));
+    var out: JointAxis;
+    out.jac.lin_a = select(vec3<f32>(0.0), -axis, linear);
+    out.jac.ang_a = select(-axis, -cross(arm_a, axis), linear);
+    out.jac.lin_b = select(vec3<f32>(0.0), axis, linear);
+    out.jac.ang_b = select(axis, cross(arm_b, axis), linear);
+    out.coordinate = select(dot(rotation, unit), dot(separation, axis), linear);
+    return out;
+}
+
+fn joint_lock_rows_forward(i: u32) {
+    let dt = hdr.dt;
+    for (var l = 0u; l < hdr.n_lock; l++) {
+        let rec = hdr.off_lock + l * 4u;
+        let ax = joint_axis(model_u32(rec), model_u32(rec + 1u), i);
+        row_write(l, i, ax.jac, hdr.joint_erp * ax.coordinate / dt, -UNBOUNDED, UNBOUNDED, 0.0,
+                  hdr.joint_mass_scale, hdr.joint_cfm_scale);
+    }
+}
+
+// One-sided row on the nearer bound, written so that lambda >= 0 pushes back inside.
+// Outside the limit the row is soft (ERP and CFM); inside it is a rigid speculative
+// constraint that only stops the coordinate from crossing the bound within this step.
+fn joint_limit_rows_forward(i: u32) {
+    let dt = hdr.dt;
+    for (var l = 0u; l < hdr.n_limit; l++) {
+        let rec = hdr.off_limit + l * 4u;
+        let ax = joint_axis(model_u32(rec), model_u32(rec + 1u), i);
+        let lower = model_f32(rec + 2u);
+        let upper = model_f32(rec + 3u);
+        let c = ax.coordinate;
+        let at_lower = c - lower < upper - c;
+        let sign = select(-1.0, 1.0, at_lower);
+        let gap = select(upper - c, c - lower, at_lower);
+        let violated = gap < 0.0;
+        var jac = ax.jac;
+        jac.lin_a *= sign; jac.ang_a *= sign; jac.lin_b *= sign; jac.ang_b *= sign;
+        let bias = select(gap / dt, hdr.joint_erp * gap / dt, violated);
+        row_write(hdr.row_limit + l, i, jac, bias, 0.0, UNBOUNDED, 0.0,
+                  select(1.0, hdr.joint_mass_scale, violated), select(0.0, hdr.joint_cfm_scale, violated));
+    }
+}

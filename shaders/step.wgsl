@@ -1,0 +1,22 @@
+// The forward step kernel: one invocation per robot instance, `hdr.steps` steps per dispatch.
+// Stage order: gravity, force actuators, constraint rows (joints, limits, servos, contacts),
+// Gauss-Seidel solve, position update.
+
+@compute @workgroup_size(64)
+fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= hdr.n_instances) {
+        return;
+    }
+    for (var s = 0u; s < hdr.steps; s++) {
+        integrate_velocity_forward(i);
+        force_actuators_forward(i);
+        joint_lock_rows_forward(i);
+        joint_limit_rows_forward(i);
+        servo_rows_forward(i);
+        ground_contact_rows_forward(i);
+        sphere_pair_rows_forward(i);
+        solve_forward(i);
+        integrate_position_forward(i);
+    }
+}

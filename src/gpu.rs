@@ -1,0 +1,176 @@
+//! Adapter and device selection.
+//!
+//! By default the best adapter wins (discrete, then integrated, virtual, CPU). Two environment
+//! variables override the choice: `BACKDRIVE_BACKEND` (`vulkan`, `metal`, `dx12`, `gl`, or a
+//! comma-separated list) and `BACKDRIVE_ADAPTER` (a case-insensitive substring of the adapter
+//! name, e.g. `llvmpipe`).
+
+use crate::error::{Error, Result};
+
+/// How to choose an adapter.
+#[derive(Clone, Debug, Default)]
+pub struct GpuOptions {
+    /// Backends to consider (`vulkan`, `metal`, `dx12`, `gl`); all when `None`.
+    pub backend: Option<String>,
+    /// Substring the adapter name must contain.
+    pub adapter_name: Option<String>,
+}
+
+impl GpuOptions {
+    /// Options from `BACKDRIVE_BACKEND` and `BACKDRIVE_ADAPTER`.
+    pub fn from_env() -> Self {
+        GpuOptions {
+            backend: std::env::var("BACKDRIVE_BACKEND")
+                .ok()
+                .filter(|s| !s.is_empty()),
+            adapter_name: std::env::var("BACKDRIVE_ADAPTER")
+                .ok()
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+/// A device and queue on the chosen adapter, with its limits.
+pub struct Gpu {
+    /// The adapter.
+    pub adapter: wgpu::Adapter,
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// Its queue.
+    pub queue: wgpu::Queue,
+    /// Adapter name, backend, driver.
+    pub info: wgpu::AdapterInfo,
+    /// The limits the device was created with (the adapter's own).
+    pub limits: wgpu::Limits,
+}
+
+fn parse_backends(spec: &str) -> Result<wgpu::Backends> {
+    let mut backends = wgpu::Backends::empty();
+    for part in spec.split(',').map(|s| s.trim().to_ascii_lowercase()) {
+        backends |= match part.as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            other => {
+                return Err(Error::InvalidInput(format!(
+                    "unknown backend '{other}' in BACKDRIVE_BACKEND (expected vulkan, metal, dx12 or gl)"
+                )));
+            }
+        };
+    }
+    Ok(backends)
+}
+
+fn rank(t: wgpu::DeviceType) -> u32 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Cpu => 3,
+        wgpu::DeviceType::Other => 4,
+    }
+}
+
+impl Gpu {
+    /// Opens the adapter chosen by the environment (see the module docs).
+    pub fn new() -> Result<Gpu> {
+        Gpu::with_options(&GpuOptions::from_env())
+    }
+
+    /// Opens an adapter chosen by `options`.
+    pub fn with_options(options: &GpuOptions) -> Result<Gpu> {
+        let backends = match &options.backend {
+            Some(spec) => parse_backends(spec)?,
+            None => wgpu::Backends::all(),
+        };
+        let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+            backends,
+            ..wgpu::InstanceDescriptor::new_without_display_handle()
+        });
+        let adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        let mut seen = Vec::new();
+        let mut candidates = Vec::new();
+        for adapter in adapters {
+            let info = adapter.get_info();
+            seen.push(format!("{} ({:?})", info.name, info.backend));
+            let name_ok = options
+                .adapter_name
+                .as_ref()
+                .is_none_or(|n| info.name.to_lowercase().contains(&n.to_lowercase()));
+            let compute_ok = adapter
+                .get_downlevel_capabilities()
+                .flags
+                .contains(wgpu::DownlevelFlags::COMPUTE_SHADERS);
+            if name_ok && compute_ok {
+                candidates.push(adapter);
+            }
+        }
+        candidates.sort_by_key(|a| {
+            let info = a.get_info();
+            // Prefer Vulkan/Metal/DX12 over GL when the device type ties.
+            (rank(info.device_type), u32::from(info.backend == wgpu::Backend::Gl))
+        });
+        let Some(adapter) = candidates.into_iter().next() else {
+            let hint = if seen.is_empty() {
+                "no adapters at all; on Linux install a Vulkan driver (apt-get install mesa-vulkan-drivers) or try BACKDRIVE_BACKEND=gl".to_string()
+            } else {
+                format!(
+                    "adapters present but none matched (backend {:?}, name {:?}) or supported compute: {}",
+                    options.backend,
+                    options.adapter_name,
+                    seen.join(", ")
+                )
+            };
+            return Err(Error::NoAdapter(hint));
+        };
+        let info = adapter.get_info();
+        let limits = adapter.limits();
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("backdrive"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            ..Default::default()
+        }))
+        .map_err(|e| Error::Gpu(format!("could not open {}: {e}", info.name)))?;
+        Ok(Gpu {
+            adapter,
+            device,
+            queue,
+            info,
+            limits,
+        })
+    }
+
+    /// One line naming the adapter, backend and driver.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} ({:?}, {:?}, driver {} {})",
+            self.info.name,
+            self.info.backend,
+            self.info.device_type,
+            self.info.driver,
+            self.info.driver_info
+        )
+    }
+
+    /// The largest storage buffer binding, in bytes.
+    pub fn max_binding_bytes(&self) -> u64 {
+        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_names_parse() {
+        assert_eq!(parse_backends("vulkan").unwrap(), wgpu::Backends::VULKAN);
+        assert_eq!(
+            parse_backends("gl, vulkan").unwrap(),
+            wgpu::Backends::GL | wgpu::Backends::VULKAN
+        );
+        assert!(parse_backends("glide").is_err());
+    }
+}

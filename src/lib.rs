@@ -1,0 +1,22 @@
+//! # backdrive
+//!
+//! Differentiable, GPU-batched rigid-body robot simulation: WGSL compute kernels step thousands
+//! of independent instances of a robot model at once, without data-dependent branches.
+//!
+//! Data flow: [`model::Model`] (Rust builder or TOML file) -> [`layout::Compiled`] (flat arrays
+//! shared by kernels and CPU twins) -> [`Simulator`] (GPU buffers, `step_forward` dispatches)
+//! -> bulk reads of body states. [`twin`] holds a CPU twin of every kernel stage, generic over
+//! `f32` and `f64`, used to test the GPU results.
+
+pub mod error;
+pub mod gpu;
+pub mod layout;
+pub mod model;
+pub mod models;
+pub mod shaders;
+pub mod sim;
+pub mod twin;
+
+pub use error::{Error, Result};
+pub use model::Model;
+pub use sim::{BodyState, Simulator};

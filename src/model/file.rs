@@ -1,0 +1,123 @@
+//! The TOML model file: reading with errors that name file, line and field; writing back.
+
+use std::path::Path;
+
+use toml::de::{DeTable, DeValue};
+
+use super::Model;
+use super::validate::validate;
+use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
+
+impl Model {
+    /// Parses and validates a model from TOML text. `file` is only used in error messages.
+    pub fn from_toml_str(text: &str, file: Option<&Path>) -> Result<Model> {
+        let model: Model = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| line_of(text, s.start));
+            ModelError {
+                file: file.map(Path::to_path_buf),
+                line,
+                field: FieldPath::default(),
+                message: e.message().trim().to_string(),
+            }
+        })?;
+        validate(&model).map_err(|mut e| {
+            e.file = file.map(Path::to_path_buf);
+            e.line = locate(text, &e.field);
+            e
+        })?;
+        Ok(model)
+    }
+
+    /// Reads and validates a model file.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Model> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Model::from_toml_str(&text, Some(path))
+    }
+
+    /// Serialises the model as TOML; [`Model::from_toml_str`] reads it back unchanged.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("a model always serialises to TOML")
+    }
+
+    /// Checks the model's consistency (also done when reading a file).
+    pub fn validate(&self) -> Result<()> {
+        validate(self).map_err(Error::from)
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// Finds the line of a field, falling back to the nearest enclosing table that exists.
+fn locate(text: &str, field: &FieldPath) -> Option<usize> {
+    let root = DeTable::parse(text).ok()?;
+    let mut span = root.span();
+    let mut table: Option<&DeTable> = Some(root.get_ref());
+    let mut value: Option<&DeValue> = None;
+    for seg in &field.0 {
+        let next = match (seg, table, value) {
+            (PathSegment::Key(k), Some(t), _) => t
+                .iter()
+                .find(|(key, _)| key.get_ref().as_ref() == k.as_str())
+                .map(|(key, v)| (key.span(), v)),
+            (PathSegment::Index(n), _, Some(DeValue::Array(items))) => {
+                items.get(*n).map(|v| (v.span(), v))
+            }
+            _ => None,
+        };
+        let Some((s, v)) = next else { break };
+        span = s;
+        value = Some(v.get_ref());
+        table = match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            _ => None,
+        };
+    }
+    Some(line_of(text, span.start))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BALL: &str = r#"name = "ball"
+
+[[body]]
+name = "ball"
+mass = 1.0
+position = [0.0, 0.0, 0.5]
+
+[[body.shape]]
+type = "sphere"
+radius = 0.5
+"#;
+
+    #[test]
+    fn round_trips() {
+        let m = Model::from_toml_str(BALL, None).unwrap();
+        let again = Model::from_toml_str(&m.to_toml(), None).unwrap();
+        assert_eq!(m, again);
+    }
+
+    #[test]
+    fn negative_mass_names_line_and_field() {
+        let text = BALL.replace("mass = 1.0", "mass = -1.0");
+        let e = Model::from_toml_str(&text, Some(Path::new("ball.toml"))).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("ball.toml:5:"), "{msg}");
+        assert!(msg.contains("body[0].mass"), "{msg}");
+    }
+
+    #[test]
+    fn syntax_error_names_line() {
+        let text = BALL.replace("radius = 0.5", "radius = ");
+        let e = Model::from_toml_str(&text, Some(Path::new("x.toml"))).unwrap_err();
+        assert!(e.to_string().contains("x.toml:10"), "{e}");
+    }
+}

@@ -1,0 +1,383 @@
+//! The robot model: bodies, shapes, joints and actuators, as a user describes them.
+//!
+//! A [`Model`] is plain data. It can be built in Rust with [`ModelBuilder`] or read from a
+//! TOML file with [`Model::from_toml_file`] (the format is documented in `models/README.md`),
+//! and written back with [`Model::to_toml`]; the two round-trip.
+//!
+//! Conventions: SI units, z up, quaternions stored as `[x, y, z, w]`. Joint anchors and axes
+//! are given in world coordinates at the model's initial pose, as in ODE; the compiler in
+//! [`crate::layout`] turns them into body-local frames.
+
+mod builder;
+mod file;
+mod validate;
+
+pub use builder::ModelBuilder;
+
+use serde::{Deserialize, Serialize};
+
+/// A complete robot model: global settings plus bodies, joints and actuators.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Model {
+    /// Human-readable name.
+    pub name: String,
+    /// Integrator and solver settings.
+    #[serde(default)]
+    pub settings: Settings,
+    /// Rigid bodies; their order is the order of the state arrays.
+    #[serde(default, rename = "body")]
+    pub bodies: Vec<Body>,
+    /// Joints between two bodies, or between a body and the world.
+    #[serde(default, rename = "joint", skip_serializing_if = "Vec::is_empty")]
+    pub joints: Vec<Joint>,
+    /// Actuators driving joint axes; their order is the order of the command arrays.
+    #[serde(default, rename = "actuator", skip_serializing_if = "Vec::is_empty")]
+    pub actuators: Vec<Actuator>,
+}
+
+/// Integrator and solver settings shared by every instance of a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    /// Time step in seconds.
+    pub dt: f32,
+    /// Gravity in m/s^2.
+    pub gravity: [f32; 3],
+    /// Number of projected Gauss-Seidel sweeps per step.
+    pub solver_iterations: u32,
+    /// Fraction of last step's accumulated impulses used to warm-start the solver.
+    pub warm_start: f32,
+    /// Natural frequency (Hz) of the soft joint and limit constraints.
+    pub joint_frequency: f32,
+    /// Damping ratio of the soft joint and limit constraints.
+    pub joint_damping_ratio: f32,
+    /// Natural frequency (Hz) of the soft contact constraints.
+    pub contact_frequency: f32,
+    /// Damping ratio of the soft contact constraints.
+    pub contact_damping_ratio: f32,
+    /// Approach speed (m/s) below which contacts do not bounce.
+    pub restitution_threshold: f32,
+    /// Whether spheres on different bodies that share no joint collide with each other.
+    pub sphere_collisions: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            dt: 0.01,
+            gravity: [0.0, 0.0, -9.81],
+            solver_iterations: 20,
+            warm_start: 0.85,
+            joint_frequency: 30.0,
+            joint_damping_ratio: 1.0,
+            contact_frequency: 30.0,
+            contact_damping_ratio: 1.0,
+            restitution_threshold: 0.2,
+            sphere_collisions: false,
+        }
+    }
+}
+
+/// A rigid body with its collision shapes and its initial state.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Body {
+    /// Unique name, used by joints to refer to the body.
+    pub name: String,
+    /// Mass in kg (positive).
+    pub mass: f32,
+    /// Principal moments of inertia in the body frame (kg m^2); computed from the shapes
+    /// (as solids of uniform density) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inertia: Option<[f32; 3]>,
+    /// Initial position of the centre of mass (world frame).
+    #[serde(default)]
+    pub position: [f32; 3],
+    /// Initial orientation `[x, y, z, w]`.
+    #[serde(default = "identity_quat")]
+    pub orientation: [f32; 4],
+    /// Initial linear velocity.
+    #[serde(default)]
+    pub linear_velocity: [f32; 3],
+    /// Initial angular velocity (world frame).
+    #[serde(default)]
+    pub angular_velocity: [f32; 3],
+    /// Coulomb friction coefficient of this body's contacts.
+    #[serde(default = "default_friction")]
+    pub friction: f32,
+    /// Restitution coefficient of this body's contacts.
+    #[serde(default)]
+    pub restitution: f32,
+    /// Collision shapes, placed in the body frame.
+    #[serde(default, rename = "shape", skip_serializing_if = "Vec::is_empty")]
+    pub shapes: Vec<Shape>,
+}
+
+fn identity_quat() -> [f32; 4] {
+    [0.0, 0.0, 0.0, 1.0]
+}
+
+fn default_friction() -> f32 {
+    1.0
+}
+
+/// A collision shape attached to a body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Shape {
+    /// Geometry.
+    #[serde(flatten)]
+    pub kind: ShapeKind,
+    /// Position of the shape's centre in the body frame.
+    #[serde(default)]
+    pub offset: [f32; 3],
+    /// Orientation of the shape in the body frame `[x, y, z, w]`.
+    #[serde(default = "identity_quat")]
+    pub rotation: [f32; 4],
+}
+
+/// Shape geometry. Contacts with the ground are taken at a sphere's centre, a capsule's two
+/// segment ends and a box's eight corners.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum ShapeKind {
+    /// A sphere.
+    Sphere {
+        /// Radius in m.
+        radius: f32,
+    },
+    /// A capsule along the shape's local z axis.
+    Capsule {
+        /// Radius in m.
+        radius: f32,
+        /// Half the length of the central segment in m.
+        half_length: f32,
+    },
+    /// A box.
+    Box {
+        /// Half extents along x, y, z in m.
+        half_extents: [f32; 3],
+    },
+}
+
+/// A joint between a parent (or the world) and a child body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Joint {
+    /// Unique name, used by actuators.
+    pub name: String,
+    /// Kind of joint.
+    #[serde(rename = "type")]
+    pub kind: JointKind,
+    /// Parent body; `None` attaches the child to the world.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Child body.
+    pub child: String,
+    /// Joint anchor in world coordinates at the initial pose.
+    #[serde(default)]
+    pub anchor: [f32; 3],
+    /// Joint axis in world coordinates at the initial pose (hinge and slider).
+    #[serde(default = "default_axis")]
+    pub axis: [f32; 3],
+    /// Optional `[lower, upper]` limits on the free coordinate(s): radians for hinges and ball
+    /// joints (per axis of the joint frame), metres for sliders.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<[f32; 2]>,
+}
+
+fn default_axis() -> [f32; 3] {
+    [1.0, 0.0, 0.0]
+}
+
+/// Joint kinds, all expressed as a 6-axis joint frame whose axes are locked or free.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JointKind {
+    /// Point-to-point: 3 translations locked, 3 rotations free.
+    Ball,
+    /// Rotation about `axis` free, everything else locked.
+    Hinge,
+    /// Translation along `axis` free, everything else locked.
+    Slider,
+    /// Everything locked.
+    Fixed,
+}
+
+impl JointKind {
+    /// Which of the six joint-frame axes (x, y, z translation, then x, y, z rotation) are
+    /// locked. The joint frame's x axis is the joint axis.
+    pub fn locked_axes(self) -> [bool; 6] {
+        match self {
+            JointKind::Ball => [true, true, true, false, false, false],
+            JointKind::Hinge => [true, true, true, false, true, true],
+            JointKind::Slider => [false, true, true, true, true, true],
+            JointKind::Fixed => [true; 6],
+        }
+    }
+
+    /// The axes a limit or an actuator acts on.
+    pub fn free_axes(self) -> &'static [u32] {
+        match self {
+            JointKind::Ball => &[3, 4, 5],
+            JointKind::Hinge => &[3],
+            JointKind::Slider => &[0],
+            JointKind::Fixed => &[],
+        }
+    }
+}
+
+/// An actuator on one free axis of a joint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Actuator {
+    /// Unique name.
+    pub name: String,
+    /// The joint it drives.
+    pub joint: String,
+    /// Which free axis of the joint (0 for hinges and sliders; 0, 1, 2 for ball joints).
+    #[serde(default)]
+    pub axis: u32,
+    /// Kind of actuator and the meaning of its command.
+    #[serde(rename = "type")]
+    pub kind: ActuatorKind,
+    /// Servo gain in 1/s (position servo only).
+    #[serde(default)]
+    pub gain: f32,
+    /// Maximal torque (Nm) or force (N).
+    pub max_force: f32,
+    /// Maximal joint speed (rad/s or m/s) for servos.
+    #[serde(default = "default_max_velocity")]
+    pub max_velocity: f32,
+}
+
+fn default_max_velocity() -> f32 {
+    1.0e3
+}
+
+/// Actuator kinds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActuatorKind {
+    /// The paper's servo: command is a target joint position; target speed
+    /// `clamp(gain * error, +-max_velocity)`, impulse clamped to `max_force * dt`.
+    PositionServo,
+    /// Command is a target joint speed, clamped to `+-max_velocity`; impulse clamped to
+    /// `max_force * dt`.
+    VelocityServo,
+    /// Command is a torque (or force), clamped to `+-max_force`.
+    Force,
+}
+
+impl Model {
+    /// Index of a body by name.
+    pub fn body_index(&self, name: &str) -> Option<usize> {
+        self.bodies.iter().position(|b| b.name == name)
+    }
+
+    /// Index of a joint by name.
+    pub fn joint_index(&self, name: &str) -> Option<usize> {
+        self.joints.iter().position(|j| j.name == name)
+    }
+
+    /// Total mass of all bodies.
+    pub fn total_mass(&self) -> f32 {
+        self.bodies.iter().map(|b| b.mass).sum()
+    }
+}
+
+/// Principal moments of inertia of a body from its shapes, as solids of uniform density that
+/// share the body's mass in proportion to their volumes. Off-diagonal terms from offsets are
+/// dropped (the body frame is assumed principal).
+pub fn inertia_from_shapes(mass: f32, shapes: &[Shape]) -> [f32; 3] {
+    use std::f32::consts::PI;
+    let volumes: Vec<f32> = shapes
+        .iter()
+        .map(|s| match s.kind {
+            ShapeKind::Sphere { radius } => 4.0 / 3.0 * PI * radius.powi(3),
+            ShapeKind::Capsule {
+                radius,
+                half_length,
+            } => PI * radius * radius * 2.0 * half_length + 4.0 / 3.0 * PI * radius.powi(3),
+            ShapeKind::Box { half_extents: h } => 8.0 * h[0] * h[1] * h[2],
+        })
+        .collect();
+    let total: f32 = volumes.iter().sum();
+    if shapes.is_empty() || total <= 0.0 {
+        // A point mass would make the rotation singular; use a small sphere of 5 cm.
+        let i = 0.4 * mass * 0.05 * 0.05;
+        return [i, i, i];
+    }
+    let mut inertia = [0.0f32; 3];
+    for (shape, volume) in shapes.iter().zip(&volumes) {
+        let m = mass * volume / total;
+        let local = match shape.kind {
+            ShapeKind::Sphere { radius } => {
+                let i = 0.4 * m * radius * radius;
+                [i, i, i]
+            }
+            ShapeKind::Capsule {
+                radius,
+                half_length,
+            } => {
+                // Approximated as a cylinder of the full length: close enough for a robot link.
+                let len = 2.0 * (half_length + radius);
+                let ixy = m * (3.0 * radius * radius + len * len) / 12.0;
+                [ixy, ixy, 0.5 * m * radius * radius]
+            }
+            ShapeKind::Box { half_extents: h } => {
+                let (x, y, z) = (2.0 * h[0], 2.0 * h[1], 2.0 * h[2]);
+                [
+                    m * (y * y + z * z) / 12.0,
+                    m * (x * x + z * z) / 12.0,
+                    m * (x * x + y * y) / 12.0,
+                ]
+            }
+        };
+        // Rotate the shape's principal moments into the body frame (diagonal part only).
+        let r = glam::Mat3::from_quat(glam::Quat::from_array(shape.rotation).normalize());
+        let d = glam::Mat3::from_diagonal(glam::Vec3::from_array(local));
+        let body_tensor = r * d * r.transpose();
+        let o = glam::Vec3::from_array(shape.offset);
+        let parallel = [
+            m * (o.y * o.y + o.z * o.z),
+            m * (o.x * o.x + o.z * o.z),
+            m * (o.x * o.x + o.y * o.y),
+        ];
+        for k in 0..3 {
+            inertia[k] += body_tensor.col(k)[k] + parallel[k];
+        }
+    }
+    inertia
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sphere_inertia_is_two_fifths_m_r_squared() {
+        let shapes = [Shape {
+            kind: ShapeKind::Sphere { radius: 0.5 },
+            offset: [0.0; 3],
+            rotation: identity_quat(),
+        }];
+        let i = inertia_from_shapes(2.0, &shapes);
+        assert!((i[0] - 0.4 * 2.0 * 0.25).abs() < 1e-6);
+    }
+
+    #[test]
+    fn box_inertia_matches_closed_form() {
+        let shapes = [Shape {
+            kind: ShapeKind::Box {
+                half_extents: [0.5, 1.0, 1.5],
+            },
+            offset: [0.0; 3],
+            rotation: identity_quat(),
+        }];
+        let i = inertia_from_shapes(12.0, &shapes);
+        assert!((i[0] - (4.0 + 9.0)).abs() < 1e-4);
+        assert!((i[1] - (1.0 + 9.0)).abs() < 1e-4);
+        assert!((i[2] - (1.0 + 4.0)).abs() < 1e-4);
+    }
+}

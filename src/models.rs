@@ -1,0 +1,64 @@
+//! The models shipped with backdrive (files under `models/`), and resolution of a model
+//! argument that is either a file path or a shipped model's name.
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+/// Shipped models: name and TOML text.
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("ball", include_str!("../models/ball.toml")),
+    ("arm", include_str!("../models/arm.toml")),
+    ("quadruped", include_str!("../models/quadruped.toml")),
+    ("cartpole", include_str!("../models/cartpole.toml")),
+    ("double-pendulum", include_str!("../models/double-pendulum.toml")),
+];
+
+/// Names of the shipped models.
+pub fn names() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// A shipped model by name.
+pub fn builtin(name: &str) -> Result<Model> {
+    let (_, text) = BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "unknown model '{name}': expected a model file or one of {}",
+                names().join(", ")
+            ))
+        })?;
+    Model::from_toml_str(text, Some(Path::new(&format!("models/{name}.toml"))))
+}
+
+/// Loads `spec` as a file if it names an existing file, otherwise as a shipped model.
+pub fn load(spec: &str) -> Result<Model> {
+    let path = Path::new(spec);
+    if path.is_file() {
+        Model::from_toml_file(path)
+    } else if spec.ends_with(".toml") {
+        Err(Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+        })
+    } else {
+        builtin(spec)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shipped_model_loads_and_round_trips() {
+        for name in names() {
+            let m = builtin(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+            let again = Model::from_toml_str(&m.to_toml(), None).unwrap();
+            assert_eq!(m, again, "{name}");
+        }
+    }
+}

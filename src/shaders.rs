@@ -1,0 +1,135 @@
+//! WGSL sources, assembled into one module per pipeline and validated with naga.
+//!
+//! Each stage lives in its own file under `shaders/`, forward and adjoint side by side. A
+//! pipeline's module is the shared files followed by its entry file; [`validate`] reports
+//! naga's errors against the original file and line, so a shader mistake is caught by the test
+//! suite even on a machine without a GPU.
+
+use crate::error::{Error, Result};
+
+/// A WGSL source file.
+#[derive(Clone, Copy, Debug)]
+pub struct Source {
+    /// File name under `shaders/`.
+    pub name: &'static str,
+    /// Its text.
+    pub text: &'static str,
+}
+
+macro_rules! source {
+    ($name:literal) => {
+        Source {
+            name: $name,
+            text: include_str!(concat!("../shaders/", $name)),
+        }
+    };
+}
+
+/// Modules every pipeline includes, in dependency order.
+pub const SHARED: &[Source] = &[
+    source!("common.wgsl"),
+    source!("solver.wgsl"),
+    source!("joint.wgsl"),
+    source!("actuator.wgsl"),
+    source!("contact.wgsl"),
+    source!("integrate.wgsl"),
+];
+
+/// The forward step pipeline's entry file (entry point `step_forward`).
+pub const STEP: Source = source!("step.wgsl");
+
+/// Every pipeline: its entry file and entry point.
+pub const PIPELINES: &[(Source, &str)] = &[(STEP, "step_forward")];
+
+/// An assembled module with a map from its lines back to the source files.
+pub struct Assembled {
+    /// The concatenated WGSL.
+    pub text: String,
+    spans: Vec<(usize, &'static str)>,
+}
+
+impl Assembled {
+    /// File and 1-based line of a line of the assembled text.
+    pub fn origin(&self, line: usize) -> (&'static str, usize) {
+        let mut current = ("<assembled>", line);
+        for &(start, name) in &self.spans {
+            if line >= start {
+                current = (name, line - start + 1);
+            }
+        }
+        current
+    }
+}
+
+/// Concatenates the shared modules and an entry file.
+pub fn assemble(entry: Source) -> Assembled {
+    let mut text = String::new();
+    let mut spans = Vec::new();
+    for src in SHARED.iter().chain(std::iter::once(&entry)) {
+        let start = text.matches('\n').count() + 1;
+        spans.push((start, src.name));
+        text.push_str(src.text);
+        if !src.text.ends_with('\n') {
+            text.push('\n');
+        }
+    }
+    Assembled { text, spans }
+}
+
+/// Parses and validates an assembled module with naga, reporting errors by source file and
+/// line.
+pub fn validate(assembled: &Assembled) -> Result<naga::Module> {
+    let module = naga::front::wgsl::parse_str(&assembled.text).map_err(|e| {
+        let location = e
+            .location(&assembled.text)
+            .map(|l| {
+                let (file, line) = assembled.origin(l.line_number as usize);
+                format!("shaders/{file}:{line}:{}: ", l.line_position)
+            })
+            .unwrap_or_default();
+        Error::Shader(format!("{location}{}", e.message()))
+    })?;
+    naga::valid::Validator::new(
+        naga::valid::ValidationFlags::all(),
+        naga::valid::Capabilities::empty(),
+    )
+    .validate(&module)
+    .map_err(|e| {
+        let location = e
+            .location(&assembled.text)
+            .map(|l| {
+                let (file, line) = assembled.origin(l.line_number as usize);
+                format!("shaders/{file}:{line}:{}: ", l.line_position)
+            })
+            .unwrap_or_default();
+        Error::Shader(format!("{location}{}", e.emit_to_string(&assembled.text)))
+    })?;
+    Ok(module)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_pipeline_validates() {
+        for (entry, entry_point) in PIPELINES {
+            let module = validate(&assemble(*entry)).unwrap_or_else(|e| panic!("{e}"));
+            assert!(
+                module.entry_points.iter().any(|e| e.name == *entry_point),
+                "{} has no entry point {entry_point}",
+                entry.name
+            );
+        }
+    }
+
+    #[test]
+    fn errors_point_at_the_source_file() {
+        let broken = Source {
+            name: "broken.wgsl",
+            text: "fn f() -> f32 {\n  return undefined_name;\n}\n",
+        };
+        let err = validate(&assemble(broken)).err().expect("must fail");
+        assert!(err.to_string().contains("shaders/broken.wgsl:2"), "{err}");
+    }
+}

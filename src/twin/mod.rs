@@ -1,0 +1,135 @@
+//! CPU twins of the WGSL stages: the same arithmetic, function for function and with the same
+//! names, on one instance, generic over `f32` (to check the GPU) and `f64` (to check adjoints
+//! against finite differences). `if` here mirrors WGSL `select`: both sides are cheap values,
+//! never control flow that changes which memory is touched.
+
+mod actuator;
+mod contact;
+mod integrate;
+mod joint;
+pub mod math;
+mod solver;
+
+pub use actuator::{force_actuators_forward, servo_rows_forward};
+pub use contact::{ground_contact_rows_forward, sphere_pair_rows_forward};
+pub use integrate::{integrate_position_forward, integrate_velocity_forward};
+pub use joint::{joint_axis, joint_limit_rows_forward, joint_lock_rows_forward};
+pub use solver::solve_forward;
+
+use crate::layout::{BODY_PARAM_LEN, BODY_STATE_LEN, Compiled, Header, ROW_LEN};
+use math::{Q, Real, V3};
+
+/// One instance's arrays, laid out as on the GPU with a single instance.
+#[derive(Clone, Debug)]
+pub struct Instance<'m, T> {
+    /// Header of the compiled model.
+    pub hdr: &'m Header,
+    /// Packed shared model records.
+    pub model: &'m [u32],
+    /// State: bodies then warm-start impulses.
+    pub state: Vec<T>,
+    /// Physical parameters.
+    pub params: Vec<T>,
+    /// Actuator commands.
+    pub commands: Vec<T>,
+    /// Row scratch.
+    pub rows: Vec<T>,
+}
+
+impl<'m, T: Real> Instance<'m, T> {
+    /// An instance at the model's initial state with default parameters and zero commands.
+    pub fn new(compiled: &'m Compiled) -> Self {
+        let conv = |v: &[f32]| v.iter().map(|&x| T::of(x)).collect::<Vec<T>>();
+        Instance {
+            hdr: &compiled.header,
+            model: &compiled.packed,
+            state: conv(&compiled.initial_state),
+            params: conv(&compiled.default_params),
+            commands: vec![T::zero(); compiled.header.n_commands as usize],
+            rows: vec![T::zero(); compiled.n_rows() * ROW_LEN],
+        }
+    }
+
+    /// Advances one step: the same stage sequence as `step_forward` in `shaders/step.wgsl`.
+    pub fn step(&mut self) {
+        integrate_velocity_forward(self);
+        force_actuators_forward(self);
+        joint_lock_rows_forward(self);
+        joint_limit_rows_forward(self);
+        servo_rows_forward(self);
+        ground_contact_rows_forward(self);
+        sphere_pair_rows_forward(self);
+        solve_forward(self);
+        integrate_position_forward(self);
+    }
+
+    pub(crate) fn model_u32(&self, k: u32) -> u32 {
+        self.model[k as usize]
+    }
+    pub(crate) fn model_f32(&self, k: u32) -> T {
+        T::of(f32::from_bits(self.model[k as usize]))
+    }
+    pub(crate) fn model_vec3(&self, k: u32) -> V3<T> {
+        V3::new(
+            self.model_f32(k),
+            self.model_f32(k + 1),
+            self.model_f32(k + 2),
+        )
+    }
+    pub(crate) fn model_quat(&self, k: u32) -> Q<T> {
+        Q::new(self.model_vec3(k), self.model_f32(k + 3))
+    }
+    pub(crate) fn state_vec3(&self, slot: u32) -> V3<T> {
+        let s = slot as usize;
+        V3::new(self.state[s], self.state[s + 1], self.state[s + 2])
+    }
+    pub(crate) fn state_set_vec3(&mut self, slot: u32, v: V3<T>) {
+        let s = slot as usize;
+        self.state[s] = v.x;
+        self.state[s + 1] = v.y;
+        self.state[s + 2] = v.z;
+    }
+    pub(crate) fn param(&self, slot: u32) -> T {
+        self.params[slot as usize]
+    }
+    pub(crate) fn param_vec3(&self, slot: u32) -> V3<T> {
+        V3::new(self.param(slot), self.param(slot + 1), self.param(slot + 2))
+    }
+    pub(crate) fn row_get(&self, r: u32, f: u32) -> T {
+        self.rows[(r * ROW_LEN as u32 + f) as usize]
+    }
+    pub(crate) fn row_set(&mut self, r: u32, f: u32, v: T) {
+        self.rows[(r * ROW_LEN as u32 + f) as usize] = v;
+    }
+    pub(crate) fn row_vec3(&self, r: u32, f: u32) -> V3<T> {
+        V3::new(self.row_get(r, f), self.row_get(r, f + 1), self.row_get(r, f + 2))
+    }
+    pub(crate) fn row_set_vec3(&mut self, r: u32, f: u32, v: V3<T>) {
+        self.row_set(r, f, v.x);
+        self.row_set(r, f + 1, v.y);
+        self.row_set(r, f + 2, v.z);
+    }
+
+    pub(crate) fn body_slot(b: u32) -> u32 {
+        b * BODY_STATE_LEN as u32
+    }
+    pub(crate) fn body_position(&self, b: u32) -> V3<T> {
+        self.state_vec3(Self::body_slot(b))
+    }
+    pub(crate) fn body_orientation(&self, b: u32) -> Q<T> {
+        let s = Self::body_slot(b) + 3;
+        Q::new(self.state_vec3(s), self.state[s as usize + 3])
+    }
+    pub(crate) fn body_velocity(&self, b: u32) -> V3<T> {
+        self.state_vec3(Self::body_slot(b) + 7)
+    }
+    pub(crate) fn body_angular_velocity(&self, b: u32) -> V3<T> {
+        self.state_vec3(Self::body_slot(b) + 10)
+    }
+    pub(crate) fn body_inverse_mass(&self, b: u32) -> T {
+        self.param(b * BODY_PARAM_LEN as u32)
+    }
+    pub(crate) fn body_inverse_inertia(&self, b: u32) -> V3<T> {
+        self.param_vec3(b * BODY_PARAM_LEN as u32 + 1)
+    }
+}

@@ -1,0 +1,14 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::sync::{Arc, OnceLock};
+
+use backdrive::gpu::Gpu;
+
+/// One device for the whole test binary. Tests need an adapter: `.ci/run` installs lavapipe
+/// when no Vulkan device is present, so a missing adapter is a real failure.
+pub fn gpu() -> Arc<Gpu> {
+    static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
+    GPU.get_or_init(|| Arc::new(Gpu::new().unwrap_or_else(|e| panic!("{e}"))))
+        .clone()
+}
