@@ -4,7 +4,8 @@
 // +-mu * lambda_normal.
 //
 // The normal row is speculative while separated (it only forbids reaching the surface within
-// this step, rigidly) and soft once penetrating (ERP and CFM from the contact frequency).
+// this step) and corrects penetration with the ERP once penetrating. It is soft (CFM from the
+// contact frequency) on both sides, so that the dynamics stay continuous as a contact closes.
 // Restitution sets the target separating speed to -e * (approach speed) when the contact
 // closes within this step faster than the restitution threshold.
 
@@ -25,7 +26,7 @@ fn contact_rows_write(first_row: u32, i: u32, frame: ContactFrame, friction: f32
     let bounces = closes_now && (frame.approach_speed < -hdr.restitution_threshold);
     let bias = select(position_bias, min(position_bias, restitution * frame.approach_speed), bounces);
     row_write(first_row, i, frame.normal, bias, 0.0, UNBOUNDED, 0.0,
-              select(1.0, hdr.contact_mass_scale, violated), select(0.0, hdr.contact_cfm_scale, violated));
+              hdr.contact_mass_scale, hdr.contact_cfm_scale);
     row_write(first_row + 1u, i, frame.tangent1, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
     row_write(first_row + 2u, i, frame.tangent2, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
 }

@@ -52,8 +52,9 @@ fn joint_lock_rows_forward(i: u32) {
 }
 
 // One-sided row on the nearer bound, written so that lambda >= 0 pushes back inside.
-// Outside the limit the row is soft (ERP and CFM); inside it is a rigid speculative
-// constraint that only stops the coordinate from crossing the bound within this step.
+// Outside the limit the row corrects with the ERP; inside it is a speculative constraint that
+// only stops the coordinate from crossing the bound within this step. It is soft on both
+// sides so that the dynamics stay continuous at the bound.
 fn joint_limit_rows_forward(i: u32) {
     let dt = hdr.dt;
     for (var l = 0u; l < hdr.n_limit; l++) {
@@ -70,6 +71,6 @@ fn joint_limit_rows_forward(i: u32) {
         jac.lin_a *= sign; jac.ang_a *= sign; jac.lin_b *= sign; jac.ang_b *= sign;
         let bias = select(gap / dt, hdr.joint_erp * gap / dt, violated);
         row_write(hdr.row_limit + l, i, jac, bias, 0.0, UNBOUNDED, 0.0,
-                  select(1.0, hdr.joint_mass_scale, violated), select(0.0, hdr.joint_cfm_scale, violated));
+                  hdr.joint_mass_scale, hdr.joint_cfm_scale);
     }
 }

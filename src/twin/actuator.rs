@@ -65,3 +65,93 @@ pub fn force_actuators_forward<T: Real>(s: &mut Instance<'_, T>) {
         s.state_set_vec3(sb + 3, w);
     }
 }
+
+pub fn servo_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    use super::joint::joint_axis_adjoint;
+    use super::solver::row_write_adjoint;
+    let h = s.hdr;
+    let dt = T::of(h.dt);
+    for sv in (0..h.n_servo).rev() {
+        let rec = h.off_servo + sv * 4;
+        let a = s.model_u32(rec);
+        let (j, k) = (s.model_u32(rec + 1), s.model_u32(rec + 2));
+        let ax = joint_axis(s, j, k);
+        let velocity_servo = s.model_u32(rec + 3) == 1;
+        let p = h.p_actuator + a * 3;
+        let gain = s.param(p);
+        let max_velocity = s.param(p + 2);
+        let u = s.commands[a as usize];
+        let (d_jac, [d_bias, d_lo, d_hi, _]) =
+            row_write_adjoint(s, adj, h.row_servo + sv, ax.jac, T::one(), T::zero());
+        // bound = max_force * dt; lo = -bound, hi = bound
+        adj.param_add(p + 1, (d_hi - d_lo) * dt);
+        // target = clamp(raw, -max_velocity, max_velocity); bias = -target
+        let raw = select(gain * (u - ax.coordinate), u, velocity_servo);
+        let d_target = -d_bias;
+        let above = raw.max(-max_velocity);
+        let d_above = select(T::zero(), d_target, above < max_velocity);
+        let d_raw = select(T::zero(), d_above, raw > -max_velocity);
+        adj.param_add(p + 2, (d_target - d_above) - (d_above - d_raw));
+        let position = select(T::one(), T::zero(), velocity_servo);
+        adj.param_add(p, d_raw * (u - ax.coordinate) * position);
+        adj.commands[a as usize] += d_raw * select(gain, T::one(), velocity_servo);
+        let d_coordinate = -d_raw * gain * position;
+        joint_axis_adjoint(s, adj, j, k, d_jac, d_coordinate);
+    }
+}
+
+pub fn force_actuators_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    use super::joint::joint_axis_adjoint;
+    use super::math::inverse_inertia_mul_adjoint;
+    use super::solver::RowJacobian;
+    use crate::layout::BODY_PARAM_LEN;
+    let h = s.hdr;
+    let dt = T::of(h.dt);
+    for f in (0..h.n_force).rev() {
+        let rec = h.off_force + f * 4;
+        let a = s.model_u32(rec);
+        let j = s.model_u32(rec + 1);
+        let k = s.model_u32(rec + 2);
+        let ax = joint_axis(s, j, k);
+        let p_max = h.p_actuator + a * 3 + 1;
+        let max_force = s.param(p_max);
+        let u = s.commands[a as usize];
+        let impulse = u.max(-max_force).min(max_force) * dt;
+        let jrec = joint_record(s, j);
+        let ba = s.model_u32(jrec);
+        let bb = s.model_u32(jrec + 1);
+        let sa = Instance::<T>::body_slot(ba) + 7;
+        let sb = Instance::<T>::body_slot(bb) + 7;
+        let (qa, qb) = (s.body_orientation(ba), s.body_orientation(bb));
+        let (ia, ib) = (s.body_inverse_inertia(ba), s.body_inverse_inertia(bb));
+        let (ma, mb) = (s.body_inverse_mass(ba), s.body_inverse_mass(bb));
+        let (gva, gwa) = (adj.state_vec3(sa), adj.state_vec3(sa + 3));
+        let (gvb, gwb) = (adj.state_vec3(sb), adj.state_vec3(sb + 3));
+        let d_impulse = ax.jac.lin_a.dot(gva) * ma
+            + inverse_inertia_mul(qa, ia, ax.jac.ang_a).dot(gwa)
+            + ax.jac.lin_b.dot(gvb) * mb
+            + inverse_inertia_mul(qb, ib, ax.jac.ang_b).dot(gwb);
+        adj.param_add(ba * BODY_PARAM_LEN as u32, impulse * ax.jac.lin_a.dot(gva));
+        adj.param_add(bb * BODY_PARAM_LEN as u32, impulse * ax.jac.lin_b.dot(gvb));
+        let (dqa, dia, dja) = inverse_inertia_mul_adjoint(qa, ia, ax.jac.ang_a, gwa * impulse);
+        let (dqb, dib, djb) = inverse_inertia_mul_adjoint(qb, ib, ax.jac.ang_b, gwb * impulse);
+        adj.param_add_vec3(ba * BODY_PARAM_LEN as u32 + 1, dia);
+        adj.param_add_vec3(bb * BODY_PARAM_LEN as u32 + 1, dib);
+        adj.state_add_quat(Instance::<T>::body_slot(ba) + 3, dqa);
+        adj.state_add_quat(Instance::<T>::body_slot(bb) + 3, dqb);
+        let d_jac = RowJacobian {
+            lin_a: gva * (impulse * ma),
+            ang_a: dja,
+            lin_b: gvb * (impulse * mb),
+            ang_b: djb,
+        };
+        // impulse = clamp(u, -max_force, max_force) * dt
+        let d_clamped = d_impulse * dt;
+        let above = u.max(-max_force);
+        let d_above = select(T::zero(), d_clamped, above < max_force);
+        let d_u = select(T::zero(), d_above, u > -max_force);
+        adj.commands[a as usize] += d_u;
+        adj.param_add(p_max, (d_clamped - d_above) - (d_above - d_u));
+        joint_axis_adjoint(s, adj, j, k, d_jac, T::zero());
+    }
+}

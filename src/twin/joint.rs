@@ -88,8 +88,125 @@ pub fn joint_limit_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
             T::zero(),
             T::of(UNBOUNDED),
             T::zero(),
-            select(T::one(), T::of(h.joint_mass_scale), violated),
-            select(T::zero(), T::of(h.joint_cfm_scale), violated),
+            T::of(h.joint_mass_scale),
+            T::of(h.joint_cfm_scale),
         );
+    }
+}
+
+/// Adjoint of [`joint_axis`]: accumulates into both bodies' positions and orientations and into
+/// the joint's anchor parameters.
+pub fn joint_axis_adjoint<T: Real>(
+    s: &Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    j: u32,
+    k: u32,
+    d_jac: RowJacobian<T>,
+    d_coordinate: T,
+) {
+    use super::math::Q;
+    let rec = joint_record(s, j);
+    let a = s.model_u32(rec);
+    let b = s.model_u32(rec + 1);
+    let xa = s.body_position(a);
+    let xb = s.body_position(b);
+    let qa = s.body_orientation(a);
+    let qb = s.body_orientation(b);
+    let anchor_slot = s.hdr.p_joint + j * 6;
+    let anchor_a = s.param_vec3(anchor_slot);
+    let anchor_b = s.param_vec3(anchor_slot + 3);
+    let arm_a = qa.rotate(anchor_a);
+    let arm_b = qb.rotate(anchor_b);
+    let frame_local_a = s.model_quat(rec + 4);
+    let frame_local_b = s.model_quat(rec + 8);
+    let frame_a = qa.mul(frame_local_a);
+    let frame_b = qb.mul(frame_local_b);
+    let one = |c: u32| select(T::zero(), T::one(), k % 3 == c);
+    let unit = V3::new(one(0), one(1), one(2));
+    let axis = frame_a.rotate(unit);
+    let lin = select(T::zero(), T::one(), k < 3);
+    let ang = T::one() - lin;
+    let separation = (xb + arm_b) - (xa + arm_a);
+    let relative = frame_a.conj().mul(frame_b);
+
+    // Linear axis: lin_a = -axis, ang_a = -(arm_a x axis), lin_b = axis, ang_b = arm_b x axis,
+    // coordinate = separation . axis. Angular axis: ang_a = -axis, ang_b = axis,
+    // coordinate = log(relative) . unit.
+    let d_axis = (d_jac.lin_b - d_jac.lin_a
+        - d_jac.ang_a.cross(arm_a)
+        + d_jac.ang_b.cross(arm_b)
+        + separation * d_coordinate)
+        * lin
+        + (d_jac.ang_b - d_jac.ang_a) * ang;
+    let d_arm_a_jac = -axis.cross(d_jac.ang_a) * lin;
+    let d_arm_b_jac = axis.cross(d_jac.ang_b) * lin;
+    let d_separation = axis * (d_coordinate * lin);
+    let d_rotation = unit * (d_coordinate * ang);
+
+    let d_arm_a = d_arm_a_jac - d_separation;
+    let d_arm_b = d_arm_b_jac + d_separation;
+    let d_relative = Q::log_adjoint(relative, d_rotation);
+    let (d_frame_a_conj, d_frame_b) = Q::mul_adjoint(frame_a.conj(), frame_b, d_relative);
+    let (d_frame_a_axis, _) = Q::rotate_adjoint(frame_a, unit, d_axis);
+    let d_frame_a = d_frame_a_conj.conj().add(d_frame_a_axis);
+    let (dqa_frame, _) = Q::mul_adjoint(qa, frame_local_a, d_frame_a);
+    let (dqb_frame, _) = Q::mul_adjoint(qb, frame_local_b, d_frame_b);
+    let (dqa_arm, d_anchor_a) = Q::rotate_adjoint(qa, anchor_a, d_arm_a);
+    let (dqb_arm, d_anchor_b) = Q::rotate_adjoint(qb, anchor_b, d_arm_b);
+    let sa = Instance::<T>::body_slot(a);
+    let sb = Instance::<T>::body_slot(b);
+    adj.state_add_vec3(sa, -d_separation);
+    adj.state_add_vec3(sb, d_separation);
+    adj.state_add_quat(sa + 3, dqa_frame.add(dqa_arm));
+    adj.state_add_quat(sb + 3, dqb_frame.add(dqb_arm));
+    adj.param_add_vec3(anchor_slot, d_anchor_a);
+    adj.param_add_vec3(anchor_slot + 3, d_anchor_b);
+}
+
+pub fn joint_lock_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    use super::solver::row_write_adjoint;
+    let h = s.hdr;
+    let dt = T::of(h.dt);
+    for l in (0..h.n_lock).rev() {
+        let rec = h.off_lock + l * 4;
+        let (j, k) = (s.model_u32(rec), s.model_u32(rec + 1));
+        let ax = joint_axis(s, j, k);
+        let (d_jac, [d_bias, _, _, _]) = row_write_adjoint(
+            s,
+            adj,
+            l,
+            ax.jac,
+            T::of(h.joint_mass_scale),
+            T::of(h.joint_cfm_scale),
+        );
+        joint_axis_adjoint(s, adj, j, k, d_jac, d_bias * T::of(h.joint_erp) / dt);
+    }
+}
+
+pub fn joint_limit_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    use super::solver::row_write_adjoint;
+    let h = s.hdr;
+    let dt = T::of(h.dt);
+    for l in (0..h.n_limit).rev() {
+        let rec = h.off_limit + l * 4;
+        let (j, k) = (s.model_u32(rec), s.model_u32(rec + 1));
+        let ax = joint_axis(s, j, k);
+        let lower = s.model_f32(rec + 2);
+        let upper = s.model_f32(rec + 3);
+        let c = ax.coordinate;
+        let at_lower = c - lower < upper - c;
+        let sign = select(-T::one(), T::one(), at_lower);
+        let gap = select(upper - c, c - lower, at_lower);
+        let violated = gap < T::zero();
+        let (d_jac, [d_bias, _, _, _]) = row_write_adjoint(
+            s,
+            adj,
+            h.row_limit + l,
+            ax.jac.scaled(sign),
+            T::of(h.joint_mass_scale),
+            T::of(h.joint_cfm_scale),
+        );
+        let d_gap = d_bias * select(T::one() / dt, T::of(h.joint_erp) / dt, violated);
+        joint_axis_adjoint(s, adj, j, k, d_jac.scaled(sign), d_gap * sign);
     }
 }

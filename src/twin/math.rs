@@ -138,3 +138,88 @@ pub fn inverse_inertia_mul<T: Real>(q: Q<T>, inv_inertia: V3<T>, v: V3<T>) -> V3
 pub fn select<T>(f: T, t: T, cond: bool) -> T {
     if cond { t } else { f }
 }
+
+// ---- Adjoints (vector-Jacobian products) of the helpers above. Each returns the adjoints of
+// the inputs given the adjoint `g` of the output; they mirror the `*_adjoint` WGSL helpers.
+
+impl<T: Real> Q<T> {
+    /// Adjoints of `a` and `b` in `a.mul(b)`.
+    pub fn mul_adjoint(a: Self, b: Self, g: Self) -> (Self, Self) {
+        let da = Q::new(
+            g.v * b.w + b.v.cross(g.v) - b.v * g.w,
+            b.v.dot(g.v) + b.w * g.w,
+        );
+        let db = Q::new(
+            g.v * a.w + g.v.cross(a.v) - a.v * g.w,
+            a.v.dot(g.v) + a.w * g.w,
+        );
+        (da, db)
+    }
+
+    /// Adjoints of `q` and `v` in `q.rotate(v)`.
+    pub fn rotate_adjoint(q: Self, v: V3<T>, g: V3<T>) -> (Self, V3<T>) {
+        let two = T::of(2.0);
+        let u = q.v;
+        let t = u.cross(v) * two;
+        let dw = g.dot(t);
+        let dt = g * q.w + g.cross(u);
+        let du = t.cross(g) + v.cross(dt) * two;
+        let dv = g + dt.cross(u) * two;
+        (Q::new(du, dw), dv)
+    }
+
+    /// Adjoint of `q` in `q.log()`.
+    pub fn log_adjoint(q: Self, g: V3<T>) -> Self {
+        let s = if q.w < T::zero() { -T::one() } else { T::one() };
+        let v = q.v * s;
+        let w = q.w * s;
+        let n = v.length();
+        let eps = T::of(1.0e-6);
+        let two = T::of(2.0);
+        let (scale, dscale_dn, dscale_dw) = if n > eps {
+            let at = n.atan2(w);
+            let r2 = n * n + w * w;
+            (
+                two * at / n,
+                two * (w / r2) / n - two * at / (n * n),
+                two * (-n / r2) / n,
+            )
+        } else {
+            (two / w, T::zero(), -two / (w * w))
+        };
+        let dscale = v.dot(g);
+        let mut dv = g * scale;
+        if n > eps {
+            dv = dv + v * (dscale * dscale_dn / n);
+        }
+        let dw = dscale * dscale_dw;
+        Q::new(dv * s, dw * s)
+    }
+
+    /// Adjoint of the input of `normalize`, given the normalised output `out`.
+    pub fn normalize_adjoint(input: Self, out: Self, g: Self) -> Self {
+        let n = (input.v.dot(input.v) + input.w * input.w).sqrt();
+        let proj = out.v.dot(g.v) + out.w * g.w;
+        Q::new((g.v - out.v * proj) * (T::one() / n), (g.w - out.w * proj) / n)
+    }
+
+    pub fn add(self, o: Self) -> Self {
+        Q::new(self.v + o.v, self.w + o.w)
+    }
+}
+
+/// Adjoints of `q`, `inv_inertia` and `v` in [`inverse_inertia_mul`].
+pub fn inverse_inertia_mul_adjoint<T: Real>(
+    q: Q<T>,
+    inv_inertia: V3<T>,
+    v: V3<T>,
+    g: V3<T>,
+) -> (Q<T>, V3<T>, V3<T>) {
+    let local = q.conj().rotate(v);
+    let scaled = inv_inertia.mul_elem(local);
+    let (dq_outer, dscaled) = Q::rotate_adjoint(q, scaled, g);
+    let dinv = dscaled.mul_elem(local);
+    let dlocal = dscaled.mul_elem(inv_inertia);
+    let (dqc, dv) = Q::rotate_adjoint(q.conj(), v, dlocal);
+    (dq_outer.add(dqc.conj()), dinv, dv)
+}

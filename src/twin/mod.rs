@@ -10,11 +10,22 @@ mod joint;
 pub mod math;
 mod solver;
 
-pub use actuator::{force_actuators_forward, servo_rows_forward};
-pub use contact::{ground_contact_rows_forward, sphere_pair_rows_forward};
-pub use integrate::{integrate_position_forward, integrate_velocity_forward};
-pub use joint::{joint_axis, joint_limit_rows_forward, joint_lock_rows_forward};
-pub use solver::solve_forward;
+pub use actuator::{
+    force_actuators_adjoint, force_actuators_forward, servo_rows_adjoint, servo_rows_forward,
+};
+pub use contact::{
+    ground_contact_rows_adjoint, ground_contact_rows_forward, sphere_pair_rows_adjoint,
+    sphere_pair_rows_forward,
+};
+pub use integrate::{
+    integrate_position_adjoint, integrate_position_forward, integrate_velocity_adjoint,
+    integrate_velocity_forward,
+};
+pub use joint::{
+    joint_axis, joint_axis_adjoint, joint_limit_rows_adjoint, joint_limit_rows_forward,
+    joint_lock_rows_adjoint, joint_lock_rows_forward,
+};
+pub use solver::{solve_adjoint, solve_forward, solve_forward_taped};
 
 use crate::layout::{BODY_PARAM_LEN, BODY_STATE_LEN, Compiled, Header, ROW_LEN};
 use math::{Q, Real, V3};
@@ -61,6 +72,35 @@ impl<'m, T: Real> Instance<'m, T> {
         sphere_pair_rows_forward(self);
         solve_forward(self);
         integrate_position_forward(self);
+    }
+
+    /// Recomputes the step from the current state and pulls `adj.state` (the adjoint of the
+    /// next state) back to the adjoint of the current state, accumulating parameter and command
+    /// adjoints. Mirrors `step_adjoint` in `shaders/step_adjoint.wgsl`. On return `self.state`
+    /// is unchanged.
+    pub fn step_adjoint(&mut self, adj: &mut Adjoint<T>) {
+        let start = self.state.clone();
+        integrate_velocity_forward(self);
+        force_actuators_forward(self);
+        adj.velocity_before_solve.copy_from_slice(&self.state);
+        joint_lock_rows_forward(self);
+        joint_limit_rows_forward(self);
+        servo_rows_forward(self);
+        ground_contact_rows_forward(self);
+        sphere_pair_rows_forward(self);
+        solve_forward_taped(self, adj);
+        adj.rows.fill(T::zero());
+        integrate_position_adjoint(self, adj);
+        solve_adjoint(self, adj, &start);
+        self.state.copy_from_slice(&adj.velocity_before_solve);
+        sphere_pair_rows_adjoint(self, adj);
+        ground_contact_rows_adjoint(self, adj);
+        servo_rows_adjoint(self, adj);
+        joint_limit_rows_adjoint(self, adj);
+        joint_lock_rows_adjoint(self, adj);
+        force_actuators_adjoint(self, adj);
+        integrate_velocity_adjoint(self, adj);
+        self.state.copy_from_slice(&start);
     }
 
     pub(crate) fn model_u32(&self, k: u32) -> u32 {
@@ -133,3 +173,76 @@ impl<'m, T: Real> Instance<'m, T> {
         self.param_vec3(b * BODY_PARAM_LEN as u32 + 1)
     }
 }
+
+/// Adjoint arrays of one instance for one step, plus the step's tape.
+#[derive(Clone, Debug)]
+pub struct Adjoint<T> {
+    /// Adjoint of the state: set to dL/d(next state) before [`Instance::step_adjoint`], holds
+    /// dL/d(current state) after.
+    pub state: Vec<T>,
+    /// Accumulated adjoint of the parameters.
+    pub params: Vec<T>,
+    /// Adjoint of this step's commands (accumulated).
+    pub commands: Vec<T>,
+    /// Adjoint of the row scratch.
+    pub rows: Vec<T>,
+    /// Impulse of every row after every sweep (`sweeps * rows`).
+    pub lambda_history: Vec<T>,
+    /// The state just before the solve (velocities after gravity and force actuators).
+    pub velocity_before_solve: Vec<T>,
+}
+
+impl<T: Real> Adjoint<T> {
+    /// Zeroed adjoint arrays for a compiled model.
+    pub fn new(compiled: &Compiled) -> Self {
+        let h = &compiled.header;
+        Adjoint {
+            state: vec![T::zero(); h.state_len as usize],
+            params: vec![T::zero(); h.param_len as usize],
+            commands: vec![T::zero(); h.n_commands as usize],
+            rows: vec![T::zero(); compiled.n_rows() * ROW_LEN],
+            lambda_history: vec![T::zero(); compiled.n_rows() * h.sweeps as usize],
+            velocity_before_solve: vec![T::zero(); h.state_len as usize],
+        }
+    }
+
+    pub(crate) fn state_add_vec3(&mut self, slot: u32, v: V3<T>) {
+        let s = slot as usize;
+        self.state[s] += v.x;
+        self.state[s + 1] += v.y;
+        self.state[s + 2] += v.z;
+    }
+    pub(crate) fn state_add_quat(&mut self, slot: u32, q: Q<T>) {
+        self.state_add_vec3(slot, q.v);
+        self.state[slot as usize + 3] += q.w;
+    }
+    pub(crate) fn state_vec3(&self, slot: u32) -> V3<T> {
+        let s = slot as usize;
+        V3::new(self.state[s], self.state[s + 1], self.state[s + 2])
+    }
+    pub(crate) fn param_add(&mut self, slot: u32, v: T) {
+        self.params[slot as usize] += v;
+    }
+    pub(crate) fn param_add_vec3(&mut self, slot: u32, v: V3<T>) {
+        self.param_add(slot, v.x);
+        self.param_add(slot + 1, v.y);
+        self.param_add(slot + 2, v.z);
+    }
+    pub(crate) fn row_get(&self, r: u32, f: u32) -> T {
+        self.rows[(r * ROW_LEN as u32 + f) as usize]
+    }
+    pub(crate) fn row_add(&mut self, r: u32, f: u32, v: T) {
+        self.rows[(r * ROW_LEN as u32 + f) as usize] += v;
+    }
+    pub(crate) fn row_vec3(&self, r: u32, f: u32) -> V3<T> {
+        V3::new(self.row_get(r, f), self.row_get(r, f + 1), self.row_get(r, f + 2))
+    }
+    pub(crate) fn row_add_vec3(&mut self, r: u32, f: u32, v: V3<T>) {
+        self.row_add(r, f, v.x);
+        self.row_add(r, f + 1, v.y);
+        self.row_add(r, f + 2, v.z);
+    }
+}
+
+#[cfg(test)]
+mod tests;

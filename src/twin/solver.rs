@@ -114,3 +114,204 @@ pub fn solve_forward<T: Real>(s: &mut Instance<'_, T>) {
         }
     }
 }
+
+/// [`solve_forward`], also recording every row's impulse after every sweep in
+/// `adj.lambda_history` (sweep-major).
+pub fn solve_forward_taped<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    let h = s.hdr;
+    let lam = |r: u32| (h.state_lambda + r) as usize;
+    for r in 0..h.n_rows {
+        let [a, b, _] = row_bodies(s, r);
+        let lambda = T::of(h.warm_start) * s.state[lam(r)];
+        s.state[lam(r)] = lambda;
+        row_apply_impulse(s, r, a, b, lambda);
+    }
+    for sweep in 0..h.sweeps {
+        for r in 0..h.n_rows {
+            let [a, b, reference] = row_bodies(s, r);
+            let lambda = s.state[lam(r)];
+            let lambda_ref = s.state[lam(reference)];
+            let mu = s.row_get(r, 29);
+            let lo = s.row_get(r, 27) - mu * lambda_ref;
+            let hi = s.row_get(r, 28) + mu * lambda_ref;
+            let jv = row_velocity(s, r, a, b);
+            let unclamped =
+                lambda - s.row_get(r, 24) * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
+            let lambda_new = unclamped.max(lo).min(hi);
+            s.state[lam(r)] = lambda_new;
+            row_apply_impulse(s, r, a, b, lambda_new - lambda);
+            adj.lambda_history[(sweep * h.n_rows + r) as usize] = lambda_new;
+        }
+    }
+}
+
+/// Adjoint of `v += M^-1 J^T impulse`: returns d(impulse) and accumulates d(M^-1 J^T).
+fn row_apply_impulse_adjoint<T: Real>(
+    s: &Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    r: u32,
+    a: u32,
+    b: u32,
+    impulse: T,
+) -> T {
+    let sa = Instance::<T>::body_slot(a) + 7;
+    let sb = Instance::<T>::body_slot(b) + 7;
+    let (gva, gwa) = (adj.state_vec3(sa), adj.state_vec3(sa + 3));
+    let (gvb, gwb) = (adj.state_vec3(sb), adj.state_vec3(sb + 3));
+    adj.row_add_vec3(r, 12, gva * impulse);
+    adj.row_add_vec3(r, 15, gwa * impulse);
+    adj.row_add_vec3(r, 18, gvb * impulse);
+    adj.row_add_vec3(r, 21, gwb * impulse);
+    s.row_vec3(r, 12).dot(gva)
+        + s.row_vec3(r, 15).dot(gwa)
+        + s.row_vec3(r, 18).dot(gvb)
+        + s.row_vec3(r, 21).dot(gwb)
+}
+
+/// Reverse of the Gauss-Seidel solve. `s` holds the state after the solve (velocities are
+/// walked back update by update); `start` is the state before the step (for the previous
+/// impulses). `adj.state` holds the adjoint after the solve and receives the adjoint before it;
+/// `adj.rows` receives the adjoint of every row field.
+pub fn solve_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>, start: &[T]) {
+    let h = s.hdr;
+    let n_rows = h.n_rows;
+    let lam = |r: u32| (h.state_lambda + r) as usize;
+    let warm = T::of(h.warm_start);
+    let history = |adj: &super::Adjoint<T>, sweep: i64, r: u32| -> T {
+        if sweep < 0 {
+            warm * start[lam(r)]
+        } else {
+            adj.lambda_history[(sweep as u32 * n_rows + r) as usize]
+        }
+    };
+    for sweep in (0..h.sweeps as i64).rev() {
+        for r in (0..n_rows).rev() {
+            let [a, b, reference] = row_bodies(s, r);
+            let lambda_old = history(adj, sweep - 1, r);
+            let lambda_new = history(adj, sweep, r);
+            let delta = lambda_new - lambda_old;
+            // Walk the velocities back to before this update.
+            row_apply_impulse(s, r, a, b, -delta);
+            let d_delta = row_apply_impulse_adjoint(s, adj, r, a, b, delta);
+            let d_new = adj.state[lam(r)] + d_delta;
+            let mut d_old = -d_delta;
+            // The reference impulse as the forward update saw it.
+            let lambda_ref = if reference < r {
+                history(adj, sweep, reference)
+            } else if reference == r {
+                lambda_old
+            } else {
+                history(adj, sweep - 1, reference)
+            };
+            let mu = s.row_get(r, 29);
+            let lo = s.row_get(r, 27) - mu * lambda_ref;
+            let hi = s.row_get(r, 28) + mu * lambda_ref;
+            let m_c = s.row_get(r, 24);
+            let cfm = s.row_get(r, 25);
+            let bias = s.row_get(r, 26);
+            let jv = row_velocity(s, r, a, b);
+            let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
+            let above_lo = unclamped.max(lo);
+            let d_above = if above_lo < hi { d_new } else { T::zero() };
+            let d_hi = d_new - d_above;
+            let d_unclamped = if unclamped > lo { d_above } else { T::zero() };
+            let d_lo = d_above - d_unclamped;
+            adj.row_add(r, 27, d_lo);
+            adj.row_add(r, 28, d_hi);
+            adj.row_add(r, 29, (d_hi - d_lo) * lambda_ref);
+            let d_ref = (d_hi - d_lo) * mu;
+            if reference == r {
+                d_old += d_ref;
+            } else {
+                adj.state[lam(reference)] += d_ref;
+            }
+            d_old += d_unclamped * (T::one() - m_c * cfm);
+            adj.row_add(r, 24, -d_unclamped * (jv + bias + cfm * lambda_old));
+            let d_jv = -m_c * d_unclamped;
+            adj.row_add(r, 26, d_jv);
+            adj.row_add(r, 25, d_jv * lambda_old);
+            // jv = J . v
+            let sa = Instance::<T>::body_slot(a) + 7;
+            let sb = Instance::<T>::body_slot(b) + 7;
+            adj.row_add_vec3(r, 0, s.body_velocity(a) * d_jv);
+            adj.row_add_vec3(r, 3, s.body_angular_velocity(a) * d_jv);
+            adj.row_add_vec3(r, 6, s.body_velocity(b) * d_jv);
+            adj.row_add_vec3(r, 9, s.body_angular_velocity(b) * d_jv);
+            adj.state_add_vec3(sa, s.row_vec3(r, 0) * d_jv);
+            adj.state_add_vec3(sa + 3, s.row_vec3(r, 3) * d_jv);
+            adj.state_add_vec3(sb, s.row_vec3(r, 6) * d_jv);
+            adj.state_add_vec3(sb + 3, s.row_vec3(r, 9) * d_jv);
+            adj.state[lam(r)] = d_old;
+        }
+    }
+    for r in (0..n_rows).rev() {
+        let [a, b, _] = row_bodies(s, r);
+        let lambda = warm * start[lam(r)];
+        row_apply_impulse(s, r, a, b, -lambda);
+        let d_lambda = adj.state[lam(r)] + row_apply_impulse_adjoint(s, adj, r, a, b, lambda);
+        adj.state[lam(r)] = warm * d_lambda;
+    }
+}
+
+/// Adjoint of [`row_write`]: pulls the row's field adjoints back to its Jacobian, bias, bounds
+/// and friction coefficient (returned) and to the bodies' orientations and inverse masses and
+/// inertias (accumulated).
+pub fn row_write_adjoint<T: Real>(
+    s: &Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    r: u32,
+    jac: RowJacobian<T>,
+    mass_scale: T,
+    cfm_scale: T,
+) -> (RowJacobian<T>, [T; 4]) {
+    use super::math::inverse_inertia_mul_adjoint;
+    use crate::layout::BODY_PARAM_LEN;
+    let [a, b, _] = row_bodies(s, r);
+    let (qa, qb) = (s.body_orientation(a), s.body_orientation(b));
+    let (ia, ib) = (s.body_inverse_inertia(a), s.body_inverse_inertia(b));
+    let (ma, mb) = (s.body_inverse_mass(a), s.body_inverse_mass(b));
+    let minv_lin_a = jac.lin_a * ma;
+    let minv_ang_a = inverse_inertia_mul(qa, ia, jac.ang_a);
+    let minv_lin_b = jac.lin_b * mb;
+    let minv_ang_b = inverse_inertia_mul(qb, ib, jac.ang_b);
+    let k_raw = jac.lin_a.dot(minv_lin_a)
+        + jac.ang_a.dot(minv_ang_a)
+        + jac.lin_b.dot(minv_lin_b)
+        + jac.ang_b.dot(minv_ang_b);
+    let k = k_raw.max(T::of(1.0e-12));
+    let d_k_clamped = -mass_scale / (k * k) * adj.row_get(r, 24) + cfm_scale * adj.row_get(r, 25);
+    let d_k = if k_raw > T::of(1.0e-12) { d_k_clamped } else { T::zero() };
+    let mut d_jac = RowJacobian {
+        lin_a: adj.row_vec3(r, 0) + minv_lin_a * d_k,
+        ang_a: adj.row_vec3(r, 3) + minv_ang_a * d_k,
+        lin_b: adj.row_vec3(r, 6) + minv_lin_b * d_k,
+        ang_b: adj.row_vec3(r, 9) + minv_ang_b * d_k,
+    };
+    let d_mla = adj.row_vec3(r, 12) + jac.lin_a * d_k;
+    let d_maa = adj.row_vec3(r, 15) + jac.ang_a * d_k;
+    let d_mlb = adj.row_vec3(r, 18) + jac.lin_b * d_k;
+    let d_mab = adj.row_vec3(r, 21) + jac.ang_b * d_k;
+    d_jac.lin_a = d_jac.lin_a + d_mla * ma;
+    d_jac.lin_b = d_jac.lin_b + d_mlb * mb;
+    let pa = a * BODY_PARAM_LEN as u32;
+    let pb = b * BODY_PARAM_LEN as u32;
+    adj.param_add(pa, jac.lin_a.dot(d_mla));
+    adj.param_add(pb, jac.lin_b.dot(d_mlb));
+    let (dqa, dia, dja) = inverse_inertia_mul_adjoint(qa, ia, jac.ang_a, d_maa);
+    let (dqb, dib, djb) = inverse_inertia_mul_adjoint(qb, ib, jac.ang_b, d_mab);
+    d_jac.ang_a = d_jac.ang_a + dja;
+    d_jac.ang_b = d_jac.ang_b + djb;
+    adj.param_add_vec3(pa + 1, dia);
+    adj.param_add_vec3(pb + 1, dib);
+    adj.state_add_quat(Instance::<T>::body_slot(a) + 3, dqa);
+    adj.state_add_quat(Instance::<T>::body_slot(b) + 3, dqb);
+    (
+        d_jac,
+        [
+            adj.row_get(r, 26),
+            adj.row_get(r, 27),
+            adj.row_get(r, 28),
+            adj.row_get(r, 29),
+        ],
+    )
+}

@@ -1,0 +1,196 @@
+//! Every adjoint against central finite differences of its forward twin, in f64.
+
+use super::{Adjoint, Instance};
+use crate::layout::Compiled;
+use crate::model::{ActuatorKind, JointKind, Model, ModelBuilder, ShapeKind};
+
+/// A small deterministic generator for test inputs.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
+    }
+}
+
+/// Which inputs to perturb.
+#[derive(Clone, Copy)]
+enum Input {
+    State,
+    Params,
+    Commands,
+}
+
+/// Scalar probe L = seed . f(input) for one step.
+fn probe(inst: &Instance<'_, f64>, seed: &[f64]) -> f64 {
+    let mut s = inst.clone();
+    s.step();
+    s.state.iter().zip(seed).map(|(a, b)| a * b).sum()
+}
+
+/// Checks the step adjoint of `inst` against central differences over every input of `which`;
+/// returns the norm-wise relative error.
+fn check(inst: &Instance<'_, f64>, compiled: &Compiled, seed: &[f64], which: Input) -> f64 {
+    let mut adj = Adjoint::<f64>::new(compiled);
+    adj.state.copy_from_slice(seed);
+    let mut s = inst.clone();
+    s.step_adjoint(&mut adj);
+    assert_eq!(s.state, inst.state, "step_adjoint must leave the state unchanged");
+    let analytic = match which {
+        Input::State => adj.state.clone(),
+        Input::Params => adj.params.clone(),
+        Input::Commands => adj.commands.clone(),
+    };
+    // Resting contacts put solver kinks within 1e-6 of typical states; 1e-7 keeps the
+    // central difference on one side while its rounding noise stays near 1e-9.
+    let h = 1e-7;
+    let mut numeric = vec![0.0; analytic.len()];
+    for (k, out) in numeric.iter_mut().enumerate() {
+        let mut plus = inst.clone();
+        let mut minus = inst.clone();
+        let (p, m) = match which {
+            Input::State => (&mut plus.state[k], &mut minus.state[k]),
+            Input::Params => (&mut plus.params[k], &mut minus.params[k]),
+            Input::Commands => (&mut plus.commands[k], &mut minus.commands[k]),
+        };
+        let scale = p.abs().max(1.0);
+        *p += h * scale;
+        *m -= h * scale;
+        *out = (probe(&plus, seed) - probe(&minus, seed)) / (2.0 * h * scale);
+    }
+    let diff: f64 = analytic
+        .iter()
+        .zip(&numeric)
+        .map(|(a, n)| (a - n).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    let norm: f64 = numeric.iter().map(|n| n * n).sum::<f64>().sqrt();
+    // Gradients below 1e-3 in norm are compared absolutely: the finite differences carry
+    // about 1e-9 of f64 rounding noise (1e-16 over h = 1e-7).
+    let rel = diff / norm.max(1e-3);
+    if rel > 1e-6 {
+        eprintln!("  norm {norm:e} diff {diff:e}");
+        for (k, (a, n)) in analytic.iter().zip(&numeric).enumerate() {
+            if (a - n).abs() > 1e-8 * (1.0 + n.abs()) {
+                eprintln!("  slot {k}: adjoint {a:e} vs finite difference {n:e}");
+            }
+        }
+    }
+    rel
+}
+
+/// Advances a model a few steps with varied commands so that warm starts, contacts and limits
+/// are active, then checks the next step's adjoint for states, parameters and commands.
+fn check_model(model: &Model, warmup: usize, seed_value: u64) {
+    let compiled = Compiled::new(model);
+    let mut rng = Lcg(seed_value);
+    let mut inst = Instance::<f64>::new(&compiled);
+    for c in inst.commands.iter_mut() {
+        *c = 0.5 * rng.next();
+    }
+    for _ in 0..warmup {
+        inst.step();
+    }
+    let seed: Vec<f64> = (0..inst.state.len()).map(|_| rng.next()).collect();
+    for (which, name) in [
+        (Input::State, "state"),
+        (Input::Params, "params"),
+        (Input::Commands, "commands"),
+    ] {
+        let rel = check(&inst, &compiled, &seed, which);
+        assert!(
+            rel <= 1e-6,
+            "{}: {name} adjoint relative error {rel:e} after {warmup} steps",
+            model.name
+        );
+    }
+}
+
+fn pendulum_with_everything() -> Model {
+    // A chain with every joint kind, limits and every actuator kind, above the ground.
+    ModelBuilder::new("chain")
+        .with_settings(|s| s.solver_iterations = 4)
+        .body("a", 1.0, [0.0, 0.0, 2.0])
+        .shape(ShapeKind::Box { half_extents: [0.1, 0.1, 0.1] }, [0.0; 3])
+        .body("b", 0.7, [0.4, 0.0, 2.0])
+        .shape(ShapeKind::Capsule { radius: 0.05, half_length: 0.15 }, [0.0; 3])
+        .body("c", 0.5, [0.8, 0.0, 2.0])
+        .shape(ShapeKind::Sphere { radius: 0.1 }, [0.0; 3])
+        .body("d", 0.3, [0.8, 0.0, 1.6])
+        .joint("root", JointKind::Ball, None, "a", [0.0, 0.0, 2.2], [0.0, 1.0, 0.0])
+        .limits(-0.3, 0.3)
+        .joint("elbow", JointKind::Hinge, Some("a"), "b", [0.2, 0.0, 2.0], [0.0, 1.0, 0.0])
+        .limits(-0.5, 0.4)
+        .joint("wrist", JointKind::Slider, Some("b"), "c", [0.6, 0.0, 2.0], [1.0, 0.0, 0.0])
+        .limits(-0.05, 0.05)
+        .joint("weld", JointKind::Fixed, Some("c"), "d", [0.8, 0.0, 1.8], [1.0, 0.0, 0.0])
+        .actuator("m1", "elbow", ActuatorKind::PositionServo, 5.0, 3.0, 2.0)
+        .actuator("m2", "wrist", ActuatorKind::VelocityServo, 0.0, 5.0, 0.5)
+        .actuator("m3", "elbow", ActuatorKind::Force, 0.0, 2.0, 1.0)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_joints_limits_and_actuators() {
+    let model = pendulum_with_everything();
+    for (warmup, seed) in [(0, 1), (5, 2), (30, 3)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_ground_contacts() {
+    // A box tumbling onto the ground: corners on both sides of the contact threshold.
+    let model = ModelBuilder::new("box")
+        .with_settings(|s| s.solver_iterations = 3)
+        .body("box", 1.0, [0.0, 0.0, 0.3])
+        .shape(ShapeKind::Box { half_extents: [0.3, 0.2, 0.1] }, [0.0; 3])
+        .with_body(|b| {
+            b.linear_velocity = [0.5, 0.2, -1.0];
+            b.angular_velocity = [1.0, 2.0, 0.5];
+            b.restitution = 0.3;
+            b.friction = 0.6;
+        })
+        .build()
+        .unwrap();
+    for (warmup, seed) in [(0, 4), (10, 5), (16, 6), (40, 7)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_sphere_pairs() {
+    let model = ModelBuilder::new("pair")
+        .with_settings(|s| {
+            s.solver_iterations = 3;
+            s.sphere_collisions = true;
+            s.gravity = [0.0, 0.0, 0.0];
+        })
+        .body("a", 1.0, [0.0, 0.0, 1.0])
+        .shape(ShapeKind::Sphere { radius: 0.2 }, [0.0; 3])
+        .with_body(|b| b.linear_velocity = [1.0, 0.1, 0.05])
+        .body("b", 2.0, [0.5, 0.05, 1.02])
+        .shape(ShapeKind::Sphere { radius: 0.2 }, [0.0; 3])
+        .with_body(|b| {
+            b.angular_velocity = [0.3, -0.2, 1.0];
+            b.restitution = 0.5;
+        })
+        .build()
+        .unwrap();
+    for (warmup, seed) in [(0, 8), (5, 9), (12, 10)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_on_shipped_models() {
+    for name in crate::models::names() {
+        let model = crate::models::builtin(name).unwrap();
+        check_model(&model, 20, 11);
+    }
+}
+
