@@ -16,6 +16,9 @@ struct Header {
     dt: f32, gravity_x: f32, gravity_y: f32, gravity_z: f32,
     warm_start: f32, joint_mass_scale: f32, joint_cfm_scale: f32, joint_erp: f32,
     contact_mass_scale: f32, contact_cfm_scale: f32, contact_erp: f32, restitution_threshold: f32,
+    command_base_step: u32, command_step_stride: u32, adj_state: u32, adj_params: u32,
+    adj_commands: u32, adj_rows: u32, adj_history: u32, adj_saved: u32,
+    adj_start: u32, adj_len: u32, n_loss_terms: u32, loss_step: u32,
 }
 
 const BODY_STATE_LEN: u32 = 13u;
@@ -29,6 +32,10 @@ const UNBOUNDED: f32 = 1.0e20;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read> commands: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rows: array<f32>;
+// Adjoint kernels only: per instance, regions (offsets in the header) for the adjoint of the
+// state, the parameters, this step's commands and the rows, the sweep history of the impulses,
+// the state before the solve and the state at the start of the step.
+@group(0) @binding(6) var<storage, read_write> adjoint: array<f32>;
 
 fn model_u32(k: u32) -> u32 { return model[k]; }
 fn model_f32(k: u32) -> f32 { return bitcast<f32>(model[k]); }
@@ -50,7 +57,13 @@ fn param(slot: u32, i: u32) -> f32 { return params[slot * hdr.n_instances + i]; 
 fn param_vec3(slot: u32, i: u32) -> vec3<f32> {
     return vec3<f32>(param(slot, i), param(slot + 1u, i), param(slot + 2u, i));
 }
-fn command(a: u32, i: u32) -> f32 { return commands[a * hdr.n_instances + i]; }
+// Commands are a sequence of steps (or one step repeated, stride 0); `step_in_dispatch` is the
+// step the current dispatch is on.
+var<private> step_in_dispatch: u32;
+fn command_slot(a: u32) -> u32 {
+    return (hdr.command_base_step + step_in_dispatch * hdr.command_step_stride) * hdr.n_commands + a;
+}
+fn command(a: u32, i: u32) -> f32 { return commands[command_slot(a) * hdr.n_instances + i]; }
 
 fn row_get(r: u32, f: u32, i: u32) -> f32 { return rows[(r * ROW_LEN + f) * hdr.n_instances + i]; }
 fn row_set(r: u32, f: u32, i: u32, v: f32) { rows[(r * ROW_LEN + f) * hdr.n_instances + i] = v; }
@@ -94,4 +107,84 @@ fn quat_log(q_in: vec4<f32>) -> vec3<f32> {
 // World-frame inverse inertia applied to a vector: R diag(inv_inertia) R^T v.
 fn inverse_inertia_mul(q: vec4<f32>, inv_inertia: vec3<f32>, v: vec3<f32>) -> vec3<f32> {
     return quat_rotate(q, inv_inertia * quat_rotate(quat_conj(q), v));
+}
+
+// ---- Adjoint accessors: `*_add` accumulate, as every adjoint is a sum over uses.
+
+fn adj_get(slot: u32, i: u32) -> f32 { return adjoint[slot * hdr.n_instances + i]; }
+fn adj_set(slot: u32, i: u32, v: f32) { adjoint[slot * hdr.n_instances + i] = v; }
+fn adj_add(slot: u32, i: u32, v: f32) { adj_set(slot, i, adj_get(slot, i) + v); }
+fn adj_vec3(slot: u32, i: u32) -> vec3<f32> {
+    return vec3<f32>(adj_get(slot, i), adj_get(slot + 1u, i), adj_get(slot + 2u, i));
+}
+fn adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) {
+    adj_add(slot, i, v.x); adj_add(slot + 1u, i, v.y); adj_add(slot + 2u, i, v.z);
+}
+fn adj_add_quat(slot: u32, i: u32, q: vec4<f32>) { adj_add_vec3(slot, i, q.xyz); adj_add(slot + 3u, i, q.w); }
+
+fn state_adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) { adj_add_vec3(hdr.adj_state + slot, i, v); }
+fn state_adj_add_quat(slot: u32, i: u32, q: vec4<f32>) { adj_add_quat(hdr.adj_state + slot, i, q); }
+fn state_adj_vec3(slot: u32, i: u32) -> vec3<f32> { return adj_vec3(hdr.adj_state + slot, i); }
+fn param_adj_add(slot: u32, i: u32, v: f32) { adj_add(hdr.adj_params + slot, i, v); }
+fn param_adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) { adj_add_vec3(hdr.adj_params + slot, i, v); }
+fn command_adj_add(a: u32, i: u32, v: f32) { adj_add(hdr.adj_commands + a, i, v); }
+fn row_adj_get(r: u32, f: u32, i: u32) -> f32 { return adj_get(hdr.adj_rows + r * ROW_LEN + f, i); }
+fn row_adj_add(r: u32, f: u32, i: u32, v: f32) { adj_add(hdr.adj_rows + r * ROW_LEN + f, i, v); }
+fn row_adj_vec3(r: u32, f: u32, i: u32) -> vec3<f32> { return adj_vec3(hdr.adj_rows + r * ROW_LEN + f, i); }
+fn row_adj_add_vec3(r: u32, f: u32, i: u32, v: vec3<f32>) { adj_add_vec3(hdr.adj_rows + r * ROW_LEN + f, i, v); }
+
+// ---- Adjoints of the math helpers (vector-Jacobian products).
+
+struct QuatPair { a: vec4<f32>, b: vec4<f32>, }
+struct QuatVec { q: vec4<f32>, v: vec3<f32>, }
+struct InertiaAdjoint { q: vec4<f32>, inv_inertia: vec3<f32>, v: vec3<f32>, }
+
+fn quat_mul_adjoint(a: vec4<f32>, b: vec4<f32>, g: vec4<f32>) -> QuatPair {
+    var out: QuatPair;
+    out.a = vec4<f32>(b.w * g.xyz + cross(b.xyz, g.xyz) - b.xyz * g.w, dot(b.xyz, g.xyz) + b.w * g.w);
+    out.b = vec4<f32>(a.w * g.xyz + cross(g.xyz, a.xyz) - a.xyz * g.w, dot(a.xyz, g.xyz) + a.w * g.w);
+    return out;
+}
+
+fn quat_rotate_adjoint(q: vec4<f32>, v: vec3<f32>, g: vec3<f32>) -> QuatVec {
+    let u = q.xyz;
+    let t = 2.0 * cross(u, v);
+    let dt = q.w * g + cross(g, u);
+    var out: QuatVec;
+    out.q = vec4<f32>(cross(t, g) + 2.0 * cross(v, dt), dot(g, t));
+    out.v = g + 2.0 * cross(dt, u);
+    return out;
+}
+
+fn quat_log_adjoint(q_in: vec4<f32>, g: vec3<f32>) -> vec4<f32> {
+    let s = select(1.0, -1.0, q_in.w < 0.0);
+    let q = q_in * s;
+    let n = length(q.xyz);
+    let big = n > 1.0e-6;
+    let n_safe = max(n, 1.0e-6);
+    let at = atan2(n_safe, q.w);
+    let r2 = n_safe * n_safe + q.w * q.w;
+    let scale = select(2.0 / q.w, 2.0 * at / n_safe, big);
+    let dscale_dn = select(0.0, 2.0 * (q.w / r2) / n_safe - 2.0 * at / (n_safe * n_safe), big);
+    let dscale_dw = select(-2.0 / (q.w * q.w), 2.0 * (-n_safe / r2) / n_safe, big);
+    let dscale = dot(q.xyz, g);
+    let dv = g * scale + q.xyz * (dscale * dscale_dn / n_safe);
+    return vec4<f32>(dv, dscale * dscale_dw) * s;
+}
+
+fn quat_normalize_adjoint(input: vec4<f32>, out: vec4<f32>, g: vec4<f32>) -> vec4<f32> {
+    return (g - out * dot(out, g)) / length(input);
+}
+
+fn inverse_inertia_mul_adjoint(q: vec4<f32>, inv_inertia: vec3<f32>, v: vec3<f32>, g: vec3<f32>) -> InertiaAdjoint {
+    let local = quat_rotate(quat_conj(q), v);
+    let scaled = inv_inertia * local;
+    let outer = quat_rotate_adjoint(q, scaled, g);
+    let dlocal = outer.v * inv_inertia;
+    let inner = quat_rotate_adjoint(quat_conj(q), v, dlocal);
+    var out: InertiaAdjoint;
+    out.q = outer.q + quat_conj(inner.q);
+    out.inv_inertia = outer.v * local;
+    out.v = inner.v;
+    return out;
 }

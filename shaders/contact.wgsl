@@ -103,3 +103,159 @@ fn sphere_pair_rows_forward(i: u32) {
         contact_rows_write(hdr.row_pair + 3u * p, i, frame, param(q, i), param(q + 1u, i));
     }
 }
+
+// ---- Adjoints.
+
+struct ContactAdjoint {
+    frame: ContactFrame,
+    friction: f32,
+    restitution: f32,
+}
+
+fn contact_rows_write_adjoint(first_row: u32, i: u32, frame: ContactFrame, restitution: f32) -> ContactAdjoint {
+    let dt = hdr.dt;
+    let gap = frame.gap;
+    let violated = gap < 0.0;
+    let factor = select(1.0, hdr.contact_erp, violated);
+    let position_bias = gap / dt * factor;
+    let closes_now = gap + dt * frame.approach_speed < 0.0;
+    let bounces = closes_now && (frame.approach_speed < -hdr.restitution_threshold);
+    let dn = row_write_adjoint(first_row, i, frame.normal, hdr.contact_mass_scale, hdr.contact_cfm_scale);
+    let d1 = row_write_adjoint(first_row + 1u, i, frame.tangent1, 1.0, 0.0);
+    let d2 = row_write_adjoint(first_row + 2u, i, frame.tangent2, 1.0, 0.0);
+    let rest_bias = restitution * frame.approach_speed;
+    let takes_rest = bounces && !(position_bias < rest_bias);
+    let d_rest = select(0.0, dn.bias, takes_rest);
+    var out: ContactAdjoint;
+    out.frame.normal = dn.jac;
+    out.frame.tangent1 = d1.jac;
+    out.frame.tangent2 = d2.jac;
+    out.frame.gap = select(dn.bias, 0.0, takes_rest) * factor / dt;
+    out.frame.approach_speed = d_rest * restitution;
+    out.friction = d1.mu + d2.mu;
+    out.restitution = d_rest * frame.approach_speed;
+    return out;
+}
+
+struct PointJacobianAdjoint { dir: vec3<f32>, arm_a: vec3<f32>, arm_b: vec3<f32>, }
+
+fn point_jacobian_adjoint(dir: vec3<f32>, arm_a: vec3<f32>, arm_b: vec3<f32>, g: RowJacobian) -> PointJacobianAdjoint {
+    var out: PointJacobianAdjoint;
+    out.dir = g.lin_b - g.lin_a - cross(g.ang_a, arm_a) + cross(g.ang_b, arm_b);
+    out.arm_a = -cross(dir, g.ang_a);
+    out.arm_b = cross(dir, g.ang_b);
+    return out;
+}
+
+fn ground_contact_rows_adjoint(i: u32) {
+    let normal = vec3<f32>(0.0, 0.0, 1.0);
+    let tangent1 = vec3<f32>(1.0, 0.0, 0.0);
+    let tangent2 = vec3<f32>(0.0, 1.0, 0.0);
+    for (var c_rev = 0u; c_rev < hdr.n_contacts; c_rev++) {
+        let c = hdr.n_contacts - 1u - c_rev;
+        let rec = hdr.off_contact + c * 8u;
+        let b = model_u32(rec);
+        let radius = model_f32(rec + 4u);
+        let offset = model_vec3(rec + 1u);
+        let x = body_position(b, i);
+        let q = body_orientation(b, i);
+        let w = body_angular_velocity(b, i);
+        let centre = x + quat_rotate(q, offset);
+        let point = centre - radius * normal;
+        let arm = point - x;
+        var frame: ContactFrame;
+        frame.normal = point_jacobian(normal, vec3<f32>(0.0), arm);
+        frame.tangent1 = point_jacobian(tangent1, vec3<f32>(0.0), arm);
+        frame.tangent2 = point_jacobian(tangent2, vec3<f32>(0.0), arm);
+        frame.gap = centre.z - radius;
+        frame.approach_speed = dot(body_velocity(b, i) + cross(w, arm), normal);
+        let p = hdr.p_contact + c * 2u;
+        let d = contact_rows_write_adjoint(hdr.row_contact + 3u * c, i, frame, param(p + 1u, i));
+        param_adj_add(p, i, d.friction);
+        param_adj_add(p + 1u, i, d.restitution);
+        let d_rel = normal * d.frame.approach_speed;
+        let d_arm = point_jacobian_adjoint(normal, vec3<f32>(0.0), arm, d.frame.normal).arm_b
+                  + point_jacobian_adjoint(tangent1, vec3<f32>(0.0), arm, d.frame.tangent1).arm_b
+                  + point_jacobian_adjoint(tangent2, vec3<f32>(0.0), arm, d.frame.tangent2).arm_b
+                  + cross(d_rel, w);
+        let slot = body_slot(b);
+        state_adj_add_vec3(slot + 7u, i, d_rel);
+        state_adj_add_vec3(slot + 10u, i, cross(arm, d_rel));
+        let d_centre = d_arm + vec3<f32>(0.0, 0.0, d.frame.gap);
+        state_adj_add_vec3(slot, i, d_centre - d_arm);
+        state_adj_add_quat(slot + 3u, i, quat_rotate_adjoint(q, offset, d_centre).q);
+    }
+}
+
+fn tangent_basis_adjoint(n: vec3<f32>, g0: vec3<f32>, g1: vec3<f32>) -> vec3<f32> {
+    let s = select(-1.0, 1.0, n.z >= 0.0);
+    let a = -1.0 / (s + n.z);
+    let a2 = a * a;
+    let d_b = s * g0.y + g1.x;
+    return vec3<f32>(
+        g0.x * 2.0 * s * n.x * a - s * g0.z + d_b * n.y * a,
+        g1.y * 2.0 * n.y * a - g1.z + d_b * n.x * a,
+        g0.x * s * n.x * n.x * a2 + g1.y * n.y * n.y * a2 + d_b * n.x * n.y * a2,
+    );
+}
+
+fn sphere_pair_rows_adjoint(i: u32) {
+    for (var p_rev = 0u; p_rev < hdr.n_pairs; p_rev++) {
+        let p = hdr.n_pairs - 1u - p_rev;
+        let rec = hdr.off_pair + p * 12u;
+        let a = model_u32(rec);
+        let b = model_u32(rec + 1u);
+        let offset_a = model_vec3(rec + 2u);
+        let offset_b = model_vec3(rec + 6u);
+        let radius_a = model_f32(rec + 5u);
+        let radius_b = model_f32(rec + 9u);
+        let xa = body_position(a, i);
+        let xb = body_position(b, i);
+        let qa = body_orientation(a, i);
+        let qb = body_orientation(b, i);
+        let wa = body_angular_velocity(a, i);
+        let wb = body_angular_velocity(b, i);
+        let ca = xa + quat_rotate(qa, offset_a);
+        let cb = xb + quat_rotate(qb, offset_b);
+        let d = cb - ca;
+        let dist = length(d);
+        let n = d / max(dist, 1.0e-9);
+        let point = 0.5 * ((ca + radius_a * n) + (cb - radius_b * n));
+        let arm_a = point - xa;
+        let arm_b = point - xb;
+        let t = tangent_basis(n);
+        let relative = body_velocity(b, i) + cross(wb, arm_b) - body_velocity(a, i) - cross(wa, arm_a);
+        var frame: ContactFrame;
+        frame.normal = point_jacobian(n, arm_a, arm_b);
+        frame.tangent1 = point_jacobian(t[0], arm_a, arm_b);
+        frame.tangent2 = point_jacobian(t[1], arm_a, arm_b);
+        frame.gap = dist - radius_a - radius_b;
+        frame.approach_speed = dot(relative, n);
+        let q = hdr.p_pair + p * 2u;
+        let dc = contact_rows_write_adjoint(hdr.row_pair + 3u * p, i, frame, param(q + 1u, i));
+        param_adj_add(q, i, dc.friction);
+        param_adj_add(q + 1u, i, dc.restitution);
+        let j0 = point_jacobian_adjoint(n, arm_a, arm_b, dc.frame.normal);
+        let j1 = point_jacobian_adjoint(t[0], arm_a, arm_b, dc.frame.tangent1);
+        let j2 = point_jacobian_adjoint(t[1], arm_a, arm_b, dc.frame.tangent2);
+        let d_rel = n * dc.frame.approach_speed;
+        var d_n = j0.dir + tangent_basis_adjoint(n, j1.dir, j2.dir) + relative * dc.frame.approach_speed;
+        let d_arm_a = j0.arm_a + j1.arm_a + j2.arm_a - cross(d_rel, wa);
+        let d_arm_b = j0.arm_b + j1.arm_b + j2.arm_b + cross(d_rel, wb);
+        let sa = body_slot(a);
+        let sb = body_slot(b);
+        state_adj_add_vec3(sb + 7u, i, d_rel);
+        state_adj_add_vec3(sb + 10u, i, cross(arm_b, d_rel));
+        state_adj_add_vec3(sa + 7u, i, -d_rel);
+        state_adj_add_vec3(sa + 10u, i, -cross(arm_a, d_rel));
+        let d_point = d_arm_a + d_arm_b;
+        d_n += d_point * (0.5 * (radius_a - radius_b));
+        let d_d = select(d_n / 1.0e-9, (d_n - n * dot(n, d_n)) / dist + n * dc.frame.gap, dist > 1.0e-9);
+        let d_ca = 0.5 * d_point - d_d;
+        let d_cb = 0.5 * d_point + d_d;
+        state_adj_add_vec3(sa, i, d_ca - d_arm_a);
+        state_adj_add_vec3(sb, i, d_cb - d_arm_b);
+        state_adj_add_quat(sa + 3u, i, quat_rotate_adjoint(qa, offset_a, d_ca).q);
+        state_adj_add_quat(sb + 3u, i, quat_rotate_adjoint(qb, offset_b, d_cb).q);
+    }
+}

@@ -74,3 +74,88 @@ fn joint_limit_rows_forward(i: u32) {
                   hdr.joint_mass_scale, hdr.joint_cfm_scale);
     }
 }
+
+// ---- Adjoints.
+
+// Adjoint of joint_axis: accumulates into both bodies' positions and orientations and into
+// the joint's anchor parameters.
+fn joint_axis_adjoint(j: u32, k: u32, i: u32, d_jac: RowJacobian, d_coordinate: f32) {
+    let rec = joint_record(j);
+    let a = model_u32(rec);
+    let b = model_u32(rec + 1u);
+    let xa = body_position(a, i);
+    let xb = body_position(b, i);
+    let qa = body_orientation(a, i);
+    let qb = body_orientation(b, i);
+    let anchor_slot = hdr.p_joint + j * 6u;
+    let anchor_a = param_vec3(anchor_slot, i);
+    let anchor_b = param_vec3(anchor_slot + 3u, i);
+    let arm_a = quat_rotate(qa, anchor_a);
+    let arm_b = quat_rotate(qb, anchor_b);
+    let frame_local_a = model_quat(rec + 4u);
+    let frame_local_b = model_quat(rec + 8u);
+    let frame_a = quat_mul(qa, frame_local_a);
+    let frame_b = quat_mul(qb, frame_local_b);
+    let unit = vec3<f32>(select(0.0, 1.0, k % 3u == 0u), select(0.0, 1.0, k % 3u == 1u), select(0.0, 1.0, k % 3u == 2u));
+    let axis = quat_rotate(frame_a, unit);
+    let lin = select(0.0, 1.0, k < 3u);
+    let ang = 1.0 - lin;
+    let separation = (xb + arm_b) - (xa + arm_a);
+    let relative = quat_mul(quat_conj(frame_a), frame_b);
+
+    let d_axis = (d_jac.lin_b - d_jac.lin_a - cross(d_jac.ang_a, arm_a) + cross(d_jac.ang_b, arm_b)
+                  + separation * d_coordinate) * lin
+               + (d_jac.ang_b - d_jac.ang_a) * ang;
+    let d_separation = axis * (d_coordinate * lin);
+    let d_arm_a = -cross(axis, d_jac.ang_a) * lin - d_separation;
+    let d_arm_b = cross(axis, d_jac.ang_b) * lin + d_separation;
+    let d_relative = quat_log_adjoint(relative, unit * (d_coordinate * ang));
+    let d_rel = quat_mul_adjoint(quat_conj(frame_a), frame_b, d_relative);
+    let d_frame_a = quat_conj(d_rel.a) + quat_rotate_adjoint(frame_a, unit, d_axis).q;
+    let d_qa_frame = quat_mul_adjoint(qa, frame_local_a, d_frame_a).a;
+    let d_qb_frame = quat_mul_adjoint(qb, frame_local_b, d_rel.b).a;
+    let d_arm_a_q = quat_rotate_adjoint(qa, anchor_a, d_arm_a);
+    let d_arm_b_q = quat_rotate_adjoint(qb, anchor_b, d_arm_b);
+    let sa = body_slot(a);
+    let sb = body_slot(b);
+    state_adj_add_vec3(sa, i, -d_separation);
+    state_adj_add_vec3(sb, i, d_separation);
+    state_adj_add_quat(sa + 3u, i, d_qa_frame + d_arm_a_q.q);
+    state_adj_add_quat(sb + 3u, i, d_qb_frame + d_arm_b_q.q);
+    param_adj_add_vec3(anchor_slot, i, d_arm_a_q.v);
+    param_adj_add_vec3(anchor_slot + 3u, i, d_arm_b_q.v);
+}
+
+fn joint_lock_rows_adjoint(i: u32) {
+    for (var l_rev = 0u; l_rev < hdr.n_lock; l_rev++) {
+        let l = hdr.n_lock - 1u - l_rev;
+        let rec = hdr.off_lock + l * 4u;
+        let j = model_u32(rec);
+        let k = model_u32(rec + 1u);
+        let ax = joint_axis(j, k, i);
+        let d = row_write_adjoint(l, i, ax.jac, hdr.joint_mass_scale, hdr.joint_cfm_scale);
+        joint_axis_adjoint(j, k, i, d.jac, d.bias * hdr.joint_erp / hdr.dt);
+    }
+}
+
+fn joint_limit_rows_adjoint(i: u32) {
+    let dt = hdr.dt;
+    for (var l_rev = 0u; l_rev < hdr.n_limit; l_rev++) {
+        let l = hdr.n_limit - 1u - l_rev;
+        let rec = hdr.off_limit + l * 4u;
+        let j = model_u32(rec);
+        let k = model_u32(rec + 1u);
+        let ax = joint_axis(j, k, i);
+        let lower = model_f32(rec + 2u);
+        let upper = model_f32(rec + 3u);
+        let c = ax.coordinate;
+        let at_lower = c - lower < upper - c;
+        let sign = select(-1.0, 1.0, at_lower);
+        let gap = select(upper - c, c - lower, at_lower);
+        let violated = gap < 0.0;
+        let d = row_write_adjoint(hdr.row_limit + l, i, row_jacobian_scaled(ax.jac, sign),
+                                  hdr.joint_mass_scale, hdr.joint_cfm_scale);
+        let d_gap = d.bias * select(1.0 / dt, hdr.joint_erp / dt, violated);
+        joint_axis_adjoint(j, k, i, row_jacobian_scaled(d.jac, sign), d_gap * sign);
+    }
+}

@@ -87,3 +87,186 @@ fn solve_forward(i: u32) {
         }
     }
 }
+
+// ---- Adjoint of the solver.
+
+// solve_forward, also recording every row's impulse after every sweep.
+fn solve_forward_taped(i: u32) {
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        let bodies = row_bodies(r);
+        let lambda = hdr.warm_start * state_get(hdr.state_lambda + r, i);
+        state_set(hdr.state_lambda + r, i, lambda);
+        row_apply_impulse(r, bodies.x, bodies.y, i, lambda);
+    }
+    for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+        for (var r = 0u; r < hdr.n_rows; r++) {
+            let bodies = row_bodies(r);
+            let lambda = state_get(hdr.state_lambda + r, i);
+            let lambda_ref = state_get(hdr.state_lambda + bodies.z, i);
+            let mu = row_get(r, 29u, i);
+            let lo = row_get(r, 27u, i) - mu * lambda_ref;
+            let hi = row_get(r, 28u, i) + mu * lambda_ref;
+            let jv = row_velocity(r, bodies.x, bodies.y, i);
+            let unclamped = lambda - row_get(r, 24u, i) * (jv + row_get(r, 26u, i) + row_get(r, 25u, i) * lambda);
+            let lambda_new = min(max(unclamped, lo), hi);
+            state_set(hdr.state_lambda + r, i, lambda_new);
+            row_apply_impulse(r, bodies.x, bodies.y, i, lambda_new - lambda);
+            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, lambda_new);
+        }
+    }
+}
+
+// Impulse of row r after `sweep` sweeps; sweep 0 is the warm start.
+fn lambda_history(sweep: u32, r: u32, i: u32) -> f32 {
+    let warm = hdr.warm_start * adj_get(hdr.adj_start + hdr.state_lambda + r, i);
+    let recorded = adj_get(hdr.adj_history + (max(sweep, 1u) - 1u) * hdr.n_rows + r, i);
+    return select(recorded, warm, sweep == 0u);
+}
+
+// Adjoint of v += M^-1 J^T impulse: returns d(impulse), accumulates d(M^-1 J^T).
+fn row_apply_impulse_adjoint(r: u32, a: u32, b: u32, i: u32, impulse: f32) -> f32 {
+    let sa = body_slot(a) + 7u;
+    let sb = body_slot(b) + 7u;
+    let gva = state_adj_vec3(sa, i);
+    let gwa = state_adj_vec3(sa + 3u, i);
+    let gvb = state_adj_vec3(sb, i);
+    let gwb = state_adj_vec3(sb + 3u, i);
+    row_adj_add_vec3(r, 12u, i, gva * impulse);
+    row_adj_add_vec3(r, 15u, i, gwa * impulse);
+    row_adj_add_vec3(r, 18u, i, gvb * impulse);
+    row_adj_add_vec3(r, 21u, i, gwb * impulse);
+    return dot(row_vec3(r, 12u, i), gva) + dot(row_vec3(r, 15u, i), gwa)
+         + dot(row_vec3(r, 18u, i), gvb) + dot(row_vec3(r, 21u, i), gwb);
+}
+
+// Reverse of the Gauss-Seidel solve. The state holds the velocities after the solve and walks
+// them back update by update; the adjoint of the state goes from after to before the solve
+// and every row field's adjoint is accumulated.
+fn solve_adjoint(i: u32) {
+    for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+        let sweep = hdr.sweeps - sweep_rev;
+        for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+            let r = hdr.n_rows - 1u - r_rev;
+            let bodies = row_bodies(r);
+            let a = bodies.x;
+            let b = bodies.y;
+            let reference = bodies.z;
+            let lambda_old = lambda_history(sweep - 1u, r, i);
+            let lambda_new = lambda_history(sweep, r, i);
+            let delta = lambda_new - lambda_old;
+            row_apply_impulse(r, a, b, i, -delta);
+            let d_delta = row_apply_impulse_adjoint(r, a, b, i, delta);
+            let lam_slot = hdr.adj_state + hdr.state_lambda + r;
+            let d_new = adj_get(lam_slot, i) + d_delta;
+            var d_old = -d_delta;
+            let lambda_ref = select(
+                select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
+                lambda_history(sweep, reference, i),
+                reference < r);
+            let mu = row_get(r, 29u, i);
+            let lo = row_get(r, 27u, i) - mu * lambda_ref;
+            let hi = row_get(r, 28u, i) + mu * lambda_ref;
+            let m_c = row_get(r, 24u, i);
+            let cfm = row_get(r, 25u, i);
+            let bias = row_get(r, 26u, i);
+            let jv = row_velocity(r, a, b, i);
+            let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
+            let above_lo = max(unclamped, lo);
+            let d_above = select(0.0, d_new, above_lo < hi);
+            let d_hi = d_new - d_above;
+            let d_unclamped = select(0.0, d_above, unclamped > lo);
+            let d_lo = d_above - d_unclamped;
+            row_adj_add(r, 27u, i, d_lo);
+            row_adj_add(r, 28u, i, d_hi);
+            row_adj_add(r, 29u, i, (d_hi - d_lo) * lambda_ref);
+            let d_ref = (d_hi - d_lo) * mu;
+            // A row is never its own friction reference (mu = 0 there), but keep it exact.
+            d_old += select(0.0, d_ref, reference == r);
+            adj_add(hdr.adj_state + hdr.state_lambda + reference, i, select(d_ref, 0.0, reference == r));
+            d_old += d_unclamped * (1.0 - m_c * cfm);
+            row_adj_add(r, 24u, i, -d_unclamped * (jv + bias + cfm * lambda_old));
+            let d_jv = -m_c * d_unclamped;
+            row_adj_add(r, 26u, i, d_jv);
+            row_adj_add(r, 25u, i, d_jv * lambda_old);
+            row_adj_add_vec3(r, 0u, i, body_velocity(a, i) * d_jv);
+            row_adj_add_vec3(r, 3u, i, body_angular_velocity(a, i) * d_jv);
+            row_adj_add_vec3(r, 6u, i, body_velocity(b, i) * d_jv);
+            row_adj_add_vec3(r, 9u, i, body_angular_velocity(b, i) * d_jv);
+            let sa = body_slot(a) + 7u;
+            let sb = body_slot(b) + 7u;
+            state_adj_add_vec3(sa, i, row_vec3(r, 0u, i) * d_jv);
+            state_adj_add_vec3(sa + 3u, i, row_vec3(r, 3u, i) * d_jv);
+            state_adj_add_vec3(sb, i, row_vec3(r, 6u, i) * d_jv);
+            state_adj_add_vec3(sb + 3u, i, row_vec3(r, 9u, i) * d_jv);
+            adj_set(lam_slot, i, d_old);
+        }
+    }
+    for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+        let r = hdr.n_rows - 1u - r_rev;
+        let bodies = row_bodies(r);
+        let lambda = lambda_history(0u, r, i);
+        row_apply_impulse(r, bodies.x, bodies.y, i, -lambda);
+        let lam_slot = hdr.adj_state + hdr.state_lambda + r;
+        let d_lambda = adj_get(lam_slot, i) + row_apply_impulse_adjoint(r, bodies.x, bodies.y, i, lambda);
+        adj_set(lam_slot, i, hdr.warm_start * d_lambda);
+    }
+}
+
+struct RowAdjoint {
+    jac: RowJacobian,
+    bias: f32, lo: f32, hi: f32, mu: f32,
+}
+
+// Adjoint of row_write: pulls the row's field adjoints back to its Jacobian, bias, bounds and
+// friction coefficient (returned) and to the bodies' orientations, inverse masses and inertias.
+fn row_write_adjoint(r: u32, i: u32, jac: RowJacobian, mass_scale: f32, cfm_scale: f32) -> RowAdjoint {
+    let bodies = row_bodies(r);
+    let a = bodies.x;
+    let b = bodies.y;
+    let qa = body_orientation(a, i);
+    let qb = body_orientation(b, i);
+    let ia = body_inverse_inertia(a, i);
+    let ib = body_inverse_inertia(b, i);
+    let ma = body_inverse_mass(a, i);
+    let mb = body_inverse_mass(b, i);
+    let minv_lin_a = ma * jac.lin_a;
+    let minv_ang_a = inverse_inertia_mul(qa, ia, jac.ang_a);
+    let minv_lin_b = mb * jac.lin_b;
+    let minv_ang_b = inverse_inertia_mul(qb, ib, jac.ang_b);
+    let k_raw = dot(jac.lin_a, minv_lin_a) + dot(jac.ang_a, minv_ang_a)
+              + dot(jac.lin_b, minv_lin_b) + dot(jac.ang_b, minv_ang_b);
+    let k = max(k_raw, 1.0e-12);
+    let d_k = select(0.0, -mass_scale / (k * k) * row_adj_get(r, 24u, i) + cfm_scale * row_adj_get(r, 25u, i),
+                     k_raw > 1.0e-12);
+    let d_mla = row_adj_vec3(r, 12u, i) + jac.lin_a * d_k;
+    let d_maa = row_adj_vec3(r, 15u, i) + jac.ang_a * d_k;
+    let d_mlb = row_adj_vec3(r, 18u, i) + jac.lin_b * d_k;
+    let d_mab = row_adj_vec3(r, 21u, i) + jac.ang_b * d_k;
+    let ta = inverse_inertia_mul_adjoint(qa, ia, jac.ang_a, d_maa);
+    let tb = inverse_inertia_mul_adjoint(qb, ib, jac.ang_b, d_mab);
+    param_adj_add(a * BODY_PARAM_LEN, i, dot(jac.lin_a, d_mla));
+    param_adj_add(b * BODY_PARAM_LEN, i, dot(jac.lin_b, d_mlb));
+    param_adj_add_vec3(a * BODY_PARAM_LEN + 1u, i, ta.inv_inertia);
+    param_adj_add_vec3(b * BODY_PARAM_LEN + 1u, i, tb.inv_inertia);
+    state_adj_add_quat(body_slot(a) + 3u, i, ta.q);
+    state_adj_add_quat(body_slot(b) + 3u, i, tb.q);
+    var out: RowAdjoint;
+    out.jac.lin_a = row_adj_vec3(r, 0u, i) + minv_lin_a * d_k + d_mla * ma;
+    out.jac.ang_a = row_adj_vec3(r, 3u, i) + minv_ang_a * d_k + ta.v;
+    out.jac.lin_b = row_adj_vec3(r, 6u, i) + minv_lin_b * d_k + d_mlb * mb;
+    out.jac.ang_b = row_adj_vec3(r, 9u, i) + minv_ang_b * d_k + tb.v;
+    out.bias = row_adj_get(r, 26u, i);
+    out.lo = row_adj_get(r, 27u, i);
+    out.hi = row_adj_get(r, 28u, i);
+    out.mu = row_adj_get(r, 29u, i);
+    return out;
+}
+
+fn row_jacobian_scaled(jac: RowJacobian, s: f32) -> RowJacobian {
+    var out: RowJacobian;
+    out.lin_a = jac.lin_a * s;
+    out.ang_a = jac.ang_a * s;
+    out.lin_b = jac.lin_b * s;
+    out.ang_b = jac.ang_b * s;
+    return out;
+}

@@ -9,6 +9,7 @@ fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     for (var s = 0u; s < hdr.steps; s++) {
+        step_in_dispatch = s;
         integrate_velocity_forward(i);
         force_actuators_forward(i);
         joint_lock_rows_forward(i);

@@ -92,6 +92,22 @@ pub struct Header {
     pub contact_cfm_scale: f32,
     pub contact_erp: f32,
     pub restitution_threshold: f32,
+    /// Step of the command sequence that a dispatch starts on.
+    pub command_base_step: u32,
+    /// 1 when commands are a sequence over steps, 0 when one set is held.
+    pub command_step_stride: u32,
+    pub adj_state: u32,
+    pub adj_params: u32,
+    pub adj_commands: u32,
+    pub adj_rows: u32,
+    pub adj_history: u32,
+    pub adj_saved: u32,
+    pub adj_start: u32,
+    /// Floats per instance in the adjoint buffer.
+    pub adj_len: u32,
+    pub n_loss_terms: u32,
+    /// The step whose state the loss kernels see (its index in the rollout).
+    pub loss_step: u32,
 }
 
 /// Soft-constraint coefficients from a frequency and damping ratio (Catto's soft constraints):
@@ -399,6 +415,15 @@ impl Compiled {
         let (contact_mass_scale, contact_cfm_scale, contact_erp) =
             softness(s.dt, s.contact_frequency, s.contact_damping_ratio);
 
+        let state_len = state.len() as u32;
+        let n_rows = row_desc.len() as u32;
+        let adj_params = state_len;
+        let adj_commands = adj_params + params.len() as u32;
+        let adj_rows = adj_commands + model.actuators.len() as u32;
+        let adj_history = adj_rows + n_rows * ROW_LEN as u32;
+        let adj_saved = adj_history + n_rows * s.solver_iterations;
+        let adj_start = adj_saved + state_len;
+        let adj_len = adj_start + state_len;
         let header = Header {
             n_instances: 1,
             n_bodies: n_bodies as u32,
@@ -444,6 +469,18 @@ impl Compiled {
             contact_cfm_scale,
             contact_erp,
             restitution_threshold: s.restitution_threshold,
+            command_base_step: 0,
+            command_step_stride: 0,
+            adj_state: 0,
+            adj_params,
+            adj_commands,
+            adj_rows,
+            adj_history,
+            adj_saved,
+            adj_start,
+            adj_len,
+            n_loss_terms: 0,
+            loss_step: 0,
         };
         if packed.is_empty() {
             // wgpu rejects zero-sized bindings.

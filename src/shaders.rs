@@ -38,8 +38,11 @@ pub const SHARED: &[Source] = &[
 /// The forward step pipeline's entry file (entry point `step_forward`).
 pub const STEP: Source = source!("step.wgsl");
 
+/// The adjoint step pipeline's entry file (entry point `step_adjoint`).
+pub const STEP_ADJOINT: Source = source!("step_adjoint.wgsl");
+
 /// Every pipeline: its entry file and entry point.
-pub const PIPELINES: &[(Source, &str)] = &[(STEP, "step_forward")];
+pub const PIPELINES: &[(Source, &str)] = &[(STEP, "step_forward"), (STEP_ADJOINT, "step_adjoint")];
 
 /// An assembled module with a map from its lines back to the source files.
 pub struct Assembled {

@@ -1,0 +1,56 @@
+// The adjoint step kernel: one invocation per instance, one step per dispatch. The host loads
+// the state at the start of the step into `state` and the adjoint of the next state into the
+// adjoint buffer; the kernel recomputes the step (recording the solver's sweeps), then runs
+// every stage's adjoint in reverse order. On return `state` holds the start state again, the
+// adjoint buffer holds the adjoint of the start state, parameter adjoints have accumulated and
+// the command adjoints of this step are set.
+
+fn copy_state_to_adjoint(region: u32, i: u32) {
+    for (var k = 0u; k < hdr.state_len; k++) {
+        adj_set(region + k, i, state_get(k, i));
+    }
+}
+
+fn copy_adjoint_to_state(region: u32, i: u32) {
+    for (var k = 0u; k < hdr.state_len; k++) {
+        state_set(k, i, adj_get(region + k, i));
+    }
+}
+
+@compute @workgroup_size(64)
+fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= hdr.n_instances) {
+        return;
+    }
+    step_in_dispatch = 0u;
+    copy_state_to_adjoint(hdr.adj_start, i);
+    for (var a = 0u; a < hdr.n_commands; a++) {
+        adj_set(hdr.adj_commands + a, i, 0.0);
+    }
+    for (var k = 0u; k < hdr.n_rows * ROW_LEN; k++) {
+        adj_set(hdr.adj_rows + k, i, 0.0);
+    }
+
+    integrate_velocity_forward(i);
+    force_actuators_forward(i);
+    copy_state_to_adjoint(hdr.adj_saved, i);
+    joint_lock_rows_forward(i);
+    joint_limit_rows_forward(i);
+    servo_rows_forward(i);
+    ground_contact_rows_forward(i);
+    sphere_pair_rows_forward(i);
+    solve_forward_taped(i);
+
+    integrate_position_adjoint(i);
+    solve_adjoint(i);
+    copy_adjoint_to_state(hdr.adj_saved, i);
+    sphere_pair_rows_adjoint(i);
+    ground_contact_rows_adjoint(i);
+    servo_rows_adjoint(i);
+    joint_limit_rows_adjoint(i);
+    joint_lock_rows_adjoint(i);
+    force_actuators_adjoint(i);
+    integrate_velocity_adjoint(i);
+    copy_adjoint_to_state(hdr.adj_start, i);
+}
