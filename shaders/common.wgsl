@@ -19,6 +19,7 @@ struct Header {
     command_base_step: u32, command_step_stride: u32, adj_state: u32, adj_params: u32,
     adj_commands: u32, adj_rows: u32, adj_history: u32, adj_saved: u32,
     adj_start: u32, adj_len: u32, n_loss_terms: u32, loss_step: u32,
+    horizon: u32, gradient_decay: f32, adj_nonfinite: u32, pad0: u32,
 }
 
 const BODY_STATE_LEN: u32 = 13u;

@@ -25,8 +25,10 @@ fn contact_rows_write(first_row: u32, i: u32, frame: ContactFrame, friction: f32
     let closes_now = gap + dt * frame.approach_speed < 0.0;
     let bounces = closes_now && (frame.approach_speed < -hdr.restitution_threshold);
     let bias = select(position_bias, min(position_bias, restitution * frame.approach_speed), bounces);
+    // A bounce is rigid: a soft row would reach only part of the restitution speed this step
+    // and re-aim at a smaller approach speed the next, losing the bounce.
     row_write(first_row, i, frame.normal, bias, 0.0, UNBOUNDED, 0.0,
-              hdr.contact_mass_scale, hdr.contact_cfm_scale);
+              select(hdr.contact_mass_scale, 1.0, bounces), select(hdr.contact_cfm_scale, 0.0, bounces));
     row_write(first_row + 1u, i, frame.tangent1, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
     row_write(first_row + 2u, i, frame.tangent2, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
 }
@@ -120,7 +122,8 @@ fn contact_rows_write_adjoint(first_row: u32, i: u32, frame: ContactFrame, resti
     let position_bias = gap / dt * factor;
     let closes_now = gap + dt * frame.approach_speed < 0.0;
     let bounces = closes_now && (frame.approach_speed < -hdr.restitution_threshold);
-    let dn = row_write_adjoint(first_row, i, frame.normal, hdr.contact_mass_scale, hdr.contact_cfm_scale);
+    let dn = row_write_adjoint(first_row, i, frame.normal, select(hdr.contact_mass_scale, 1.0, bounces),
+                               select(hdr.contact_cfm_scale, 0.0, bounces));
     let d1 = row_write_adjoint(first_row + 1u, i, frame.tangent1, 1.0, 0.0);
     let d2 = row_write_adjoint(first_row + 2u, i, frame.tangent2, 1.0, 0.0);
     let rest_bias = restitution * frame.approach_speed;

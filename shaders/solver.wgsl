@@ -37,8 +37,14 @@ fn row_write(r: u32, i: u32, jac: RowJacobian, bias: f32, lo: f32, hi: f32, mu: 
     row_set_vec3(r, 15u, i, minv_ang_a);
     row_set_vec3(r, 18u, i, minv_lin_b);
     row_set_vec3(r, 21u, i, minv_ang_b);
-    row_set(r, 24u, i, mass_scale / k);
-    row_set(r, 25u, i, cfm_scale * k);
+    // A row with a linear part takes its softness (CFM) from the bodies' inverse masses alone,
+    // so a joint's stiffness m w^2 does not depend on how the row's axis lies relative to the
+    // lever arms (with a light-inertia body a world-axis row's K is dominated by rotation);
+    // a purely angular row uses its own K. m_c = 1 / (K + CFM).
+    let k_lin = dot(jac.lin_a, minv_lin_a) + dot(jac.lin_b, minv_lin_b);
+    let k_soft = select(k, k_lin, k_lin > 0.0);
+    row_set(r, 24u, i, mass_scale / (mass_scale * (k - k_soft) + k_soft));
+    row_set(r, 25u, i, cfm_scale * k_soft);
     row_set(r, 26u, i, bias);
     row_set(r, 27u, i, lo);
     row_set(r, 28u, i, hi);
@@ -236,11 +242,19 @@ fn row_write_adjoint(r: u32, i: u32, jac: RowJacobian, mass_scale: f32, cfm_scal
     let k_raw = dot(jac.lin_a, minv_lin_a) + dot(jac.ang_a, minv_ang_a)
               + dot(jac.lin_b, minv_lin_b) + dot(jac.ang_b, minv_ang_b);
     let k = max(k_raw, 1.0e-12);
-    let d_k = select(0.0, -mass_scale / (k * k) * row_adj_get(r, 24u, i) + cfm_scale * row_adj_get(r, 25u, i),
-                     k_raw > 1.0e-12);
-    let d_mla = row_adj_vec3(r, 12u, i) + jac.lin_a * d_k;
+    // m_c = ms / (ms (k - k_soft) + k_soft), cfm = cs k_soft, k_soft = k_lin or k.
+    let k_lin = dot(jac.lin_a, minv_lin_a) + dot(jac.lin_b, minv_lin_b);
+    let soft_lin = k_lin > 0.0;
+    let k_soft = select(k, k_lin, soft_lin);
+    let den = mass_scale * (k - k_soft) + k_soft;
+    let d_m = row_adj_get(r, 24u, i) / (den * den);
+    let d_k_soft = -mass_scale * (1.0 - mass_scale) * d_m + cfm_scale * row_adj_get(r, 25u, i);
+    let d_k = select(0.0, -mass_scale * mass_scale * d_m + select(d_k_soft, 0.0, soft_lin), k_raw > 1.0e-12);
+    // The linear terms feed both k and k_lin.
+    let d_kl = d_k + select(0.0, d_k_soft, soft_lin);
+    let d_mla = row_adj_vec3(r, 12u, i) + jac.lin_a * d_kl;
     let d_maa = row_adj_vec3(r, 15u, i) + jac.ang_a * d_k;
-    let d_mlb = row_adj_vec3(r, 18u, i) + jac.lin_b * d_k;
+    let d_mlb = row_adj_vec3(r, 18u, i) + jac.lin_b * d_kl;
     let d_mab = row_adj_vec3(r, 21u, i) + jac.ang_b * d_k;
     let ta = inverse_inertia_mul_adjoint(qa, ia, jac.ang_a, d_maa);
     let tb = inverse_inertia_mul_adjoint(qb, ib, jac.ang_b, d_mab);
@@ -251,9 +265,9 @@ fn row_write_adjoint(r: u32, i: u32, jac: RowJacobian, mass_scale: f32, cfm_scal
     state_adj_add_quat(body_slot(a) + 3u, i, ta.q);
     state_adj_add_quat(body_slot(b) + 3u, i, tb.q);
     var out: RowAdjoint;
-    out.jac.lin_a = row_adj_vec3(r, 0u, i) + minv_lin_a * d_k + d_mla * ma;
+    out.jac.lin_a = row_adj_vec3(r, 0u, i) + minv_lin_a * d_kl + d_mla * ma;
     out.jac.ang_a = row_adj_vec3(r, 3u, i) + minv_ang_a * d_k + ta.v;
-    out.jac.lin_b = row_adj_vec3(r, 6u, i) + minv_lin_b * d_k + d_mlb * mb;
+    out.jac.lin_b = row_adj_vec3(r, 6u, i) + minv_lin_b * d_kl + d_mlb * mb;
     out.jac.ang_b = row_adj_vec3(r, 9u, i) + minv_ang_b * d_k + tb.v;
     out.bias = row_adj_get(r, 26u, i);
     out.lo = row_adj_get(r, 27u, i);

@@ -53,4 +53,23 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     force_actuators_adjoint(i);
     integrate_velocity_adjoint(i);
     copy_adjoint_to_state(hdr.adj_start, i);
+
+    // The paper's per-step decay of the gradient flowing back in time, and a record of the
+    // first step (counting back from the end) whose adjoint is not finite.
+    var finite = true;
+    for (var k = 0u; k < hdr.state_len; k++) {
+        let g = adj_get(hdr.adj_state + k, i) * hdr.gradient_decay;
+        adj_set(hdr.adj_state + k, i, g);
+        finite = finite && is_finite(g);
+    }
+    for (var a = 0u; a < hdr.n_commands; a++) {
+        finite = finite && is_finite(adj_get(hdr.adj_commands + a, i));
+    }
+    let recorded = adj_get(hdr.adj_nonfinite, i);
+    adj_set(hdr.adj_nonfinite, i, select(recorded, f32(hdr.command_base_step + 1u), !finite && recorded == 0.0));
+}
+
+// NaN and infinity have an all-ones exponent; comparisons alone may be folded away.
+fn is_finite(x: f32) -> bool {
+    return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
 }

@@ -106,6 +106,10 @@ pub enum Error {
     /// The requested batch does not fit the device.
     #[error("does not fit the device: {0}")]
     TooLarge(String),
+    /// A gradient became NaN or infinite: (instance, step) of the first occurrence for each
+    /// affected instance, counting steps from 0.
+    #[error("non-finite gradient in {} instance(s); first: {}", .0.len(), .0.iter().take(5).map(|(i, t)| format!("instance {i} at step {t}")).collect::<Vec<_>>().join(", "))]
+    NonFiniteGradient(Vec<(usize, u32)>),
     /// An argument was out of range or had the wrong size.
     #[error("invalid input: {0}")]
     InvalidInput(String),

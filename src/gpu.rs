@@ -42,6 +42,9 @@ pub struct Gpu {
     pub info: wgpu::AdapterInfo,
     /// The limits the device was created with (the adapter's own).
     pub limits: wgpu::Limits,
+    /// Compiled pipelines by entry point: kernels read the model from buffers, so one pipeline
+    /// serves every model and compiling it (slow on CPU drivers) happens once per device.
+    pub(crate) pipelines: std::sync::Mutex<std::collections::HashMap<String, wgpu::ComputePipeline>>,
 }
 
 fn parse_backends(spec: &str) -> Result<wgpu::Backends> {
@@ -139,6 +142,7 @@ impl Gpu {
             queue,
             info,
             limits,
+            pipelines: Default::default(),
         })
     }
 

@@ -8,11 +8,14 @@
 //! -> bulk reads of body states. [`twin`] holds a CPU twin of every kernel stage, generic over
 //! `f32` and `f64`, used to test the GPU results.
 
+pub mod buffers;
 pub mod error;
 pub mod gpu;
 pub mod layout;
+pub mod loss;
 pub mod model;
 pub mod models;
+pub mod rollout;
 pub mod shaders;
 pub mod sim;
 pub mod twin;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
+use crate::buffers::{self, Chunking, PerInstance};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::layout::{BODY_STATE_LEN, Compiled, ROW_LEN};
@@ -50,70 +51,31 @@ impl BodyState {
     }
 }
 
-struct Chunk {
-    len: usize,
-    header: wgpu::Buffer,
-    state: wgpu::Buffer,
-    params: wgpu::Buffer,
-    commands: wgpu::Buffer,
-    bind_group: wgpu::BindGroup,
-}
-
 /// N instances of one model on the GPU.
 pub struct Simulator {
     gpu: Arc<Gpu>,
     model: Model,
     compiled: Compiled,
-    n_instances: usize,
-    chunks: Vec<Chunk>,
+    chunking: Chunking,
+    headers: Vec<wgpu::Buffer>,
+    state: PerInstance,
+    params: PerInstance,
+    commands: PerInstance,
+    rows: PerInstance,
+    bind_groups: Vec<wgpu::BindGroup>,
     pipeline: wgpu::ComputePipeline,
     steps_per_dispatch: u32,
-    device_bytes: u64,
 }
 
-/// Bytes each instance needs in each per-instance buffer: state, params, commands, rows.
-fn per_instance_bytes(c: &Compiled) -> [u64; 4] {
+/// Floats each instance needs in each per-instance buffer: state, params, commands, rows.
+fn per_instance_floats(c: &Compiled) -> [u64; 4] {
     let h = &c.header;
     [
-        u64::from(h.state_len) * 4,
-        u64::from(h.param_len) * 4,
-        u64::from(h.n_commands.max(1)) * 4,
-        (c.n_rows().max(1) * ROW_LEN) as u64 * 4,
+        u64::from(h.state_len),
+        u64::from(h.param_len),
+        u64::from(h.n_commands.max(1)),
+        (c.n_rows().max(1) * ROW_LEN) as u64,
     ]
-}
-
-/// The largest number of instances a chunk may hold on a device with these limits.
-pub fn max_chunk_instances(compiled: &Compiled, limits: &wgpu::Limits) -> usize {
-    let binding = u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
-    let by_memory = per_instance_bytes(compiled)
-        .iter()
-        .map(|b| binding / b)
-        .min()
-        .unwrap_or(0);
-    let by_dispatch = u64::from(limits.max_compute_workgroups_per_dimension) * u64::from(WORKGROUP);
-    by_memory.min(by_dispatch) as usize
-}
-
-fn storage(gpu: &Gpu, label: &str, data: &[f32], writable: bool) -> wgpu::Buffer {
-    let mut usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-    if writable {
-        usage |= wgpu::BufferUsages::COPY_SRC;
-    }
-    gpu.device
-        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-            label: Some(label),
-            contents: bytemuck::cast_slice(data),
-            usage,
-        })
-}
-
-/// Repeats one instance's slot-major array for `n` instances, instance innermost.
-fn broadcast(one: &[f32], n: usize) -> Vec<f32> {
-    let mut out = Vec::with_capacity(one.len() * n);
-    for &v in one {
-        out.extend(std::iter::repeat_n(v, n));
-    }
-    out
 }
 
 impl Simulator {
@@ -127,35 +89,19 @@ impl Simulator {
             ));
         }
         let compiled = Compiled::new(model);
-        let chunk_max = max_chunk_instances(&compiled, &gpu.limits);
+        let floats = per_instance_floats(&compiled);
+        let chunk_max = Chunking::max_instances(&gpu.limits, &floats);
         if chunk_max == 0 {
             return Err(Error::TooLarge(format!(
                 "one instance of '{}' needs {} bytes of constraint scratch, more than the device's \
                  storage binding limit of {} bytes",
                 model.name,
-                per_instance_bytes(&compiled)[3],
+                floats[3] * 4,
                 gpu.max_binding_bytes()
             )));
         }
-
-        let assembled = shaders::assemble(shaders::STEP);
-        shaders::validate(&assembled)?;
-        let module = gpu
-            .device
-            .create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("step.wgsl"),
-                source: wgpu::ShaderSource::Wgsl(assembled.text.clone().into()),
-            });
-        let pipeline = gpu
-            .device
-            .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("step_forward"),
-                layout: None,
-                module: &module,
-                entry_point: Some("step_forward"),
-                compilation_options: Default::default(),
-                cache: None,
-            });
+        let chunking = Chunking::new(n_instances, chunk_max);
+        let pipeline = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
         let model_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -163,12 +109,26 @@ impl Simulator {
                 contents: bytemuck::cast_slice(&compiled.packed),
                 usage: wgpu::BufferUsages::STORAGE,
             });
-
-        let per_instance: u64 = per_instance_bytes(&compiled).iter().sum();
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < n_instances {
-            let len = chunk_max.min(n_instances - start);
+        let h = &compiled.header;
+        let state = PerInstance::new(
+            &gpu,
+            &chunking,
+            h.state_len as usize,
+            "state",
+            Some(&compiled.initial_state),
+        );
+        let params = PerInstance::new(
+            &gpu,
+            &chunking,
+            h.param_len as usize,
+            "params",
+            Some(&compiled.default_params),
+        );
+        let commands = PerInstance::new(&gpu, &chunking, h.n_commands as usize, "commands", None);
+        let rows = PerInstance::new(&gpu, &chunking, compiled.n_rows() * ROW_LEN, "rows", None);
+        let mut headers = Vec::new();
+        let mut bind_groups = Vec::new();
+        for (c, (_, len)) in chunking.ranges().enumerate() {
             let mut header = compiled.header;
             header.n_instances = len as u32;
             let header_buf = gpu
@@ -178,71 +138,33 @@ impl Simulator {
                     contents: bytemuck::bytes_of(&header),
                     usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
                 });
-            let state = storage(&gpu, "state", &broadcast(&compiled.initial_state, len), true);
-            let params = storage(&gpu, "params", &broadcast(&compiled.default_params, len), true);
-            let commands = storage(
+            bind_groups.push(buffers::bind_group(
                 &gpu,
-                "commands",
-                &vec![0.0; compiled.header.n_commands.max(1) as usize * len],
-                true,
-            );
-            let rows = storage(
-                &gpu,
-                "rows",
-                &vec![0.0; compiled.n_rows().max(1) * ROW_LEN * len],
-                true,
-            );
-            let layout = pipeline.get_bind_group_layout(0);
-            let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("step"),
-                layout: &layout,
-                entries: &[
-                    wgpu::BindGroupEntry {
-                        binding: 0,
-                        resource: header_buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 1,
-                        resource: model_buf.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 2,
-                        resource: state.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 3,
-                        resource: params.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 4,
-                        resource: commands.as_entire_binding(),
-                    },
-                    wgpu::BindGroupEntry {
-                        binding: 5,
-                        resource: rows.as_entire_binding(),
-                    },
+                &pipeline,
+                &[
+                    (0, &header_buf),
+                    (1, &model_buf),
+                    (2, state.buffer(c)),
+                    (3, params.buffer(c)),
+                    (4, commands.buffer(c)),
+                    (5, rows.buffer(c)),
                 ],
-            });
-            chunks.push(Chunk {
-                len,
-                header: header_buf,
-                state,
-                params,
-                commands,
-                bind_group,
-            });
-            start += len;
+            ));
+            headers.push(header_buf);
         }
-        let device_bytes = per_instance * n_instances as u64 + compiled.packed.len() as u64 * 4;
         Ok(Simulator {
             gpu,
             model: model.clone(),
             compiled,
-            n_instances,
-            chunks,
+            chunking,
+            headers,
+            state,
+            params,
+            commands,
+            rows,
+            bind_groups,
             pipeline,
             steps_per_dispatch: 10,
-            device_bytes,
         })
     }
 
@@ -258,17 +180,21 @@ impl Simulator {
 
     /// Number of instances.
     pub fn n_instances(&self) -> usize {
-        self.n_instances
+        self.chunking.total()
     }
 
     /// Number of chunks the batch was split into to respect the binding limit.
     pub fn n_chunks(&self) -> usize {
-        self.chunks.len()
+        self.chunking.lens.len()
     }
 
     /// Bytes of device memory held for states, parameters, commands and scratch.
     pub fn device_bytes(&self) -> u64 {
-        self.device_bytes
+        self.state.bytes()
+            + self.params.bytes()
+            + self.commands.bytes()
+            + self.rows.bytes()
+            + self.compiled.packed.len() as u64 * 4
     }
 
     /// Steps run by one dispatch (default 10). More amortise launch overhead; fewer keep each
@@ -288,13 +214,13 @@ impl Simulator {
         while remaining > 0 {
             let per = self.steps_per_dispatch.min(remaining);
             let dispatches = remaining / per;
-            for chunk in &self.chunks {
+            for (header_buf, (_, len)) in self.headers.iter().zip(self.chunking.ranges()) {
                 let mut header = self.compiled.header;
-                header.n_instances = chunk.len as u32;
+                header.n_instances = len as u32;
                 header.steps = per;
                 self.gpu
                     .queue
-                    .write_buffer(&chunk.header, 0, bytemuck::bytes_of(&header));
+                    .write_buffer(header_buf, 0, bytemuck::bytes_of(&header));
             }
             let mut encoder = self
                 .gpu
@@ -307,127 +233,27 @@ impl Simulator {
                 });
                 pass.set_pipeline(&self.pipeline);
                 for _ in 0..dispatches {
-                    for chunk in &self.chunks {
-                        pass.set_bind_group(0, &chunk.bind_group, &[]);
-                        pass.dispatch_workgroups((chunk.len as u32).div_ceil(WORKGROUP), 1, 1);
+                    for (bind_group, &len) in self.bind_groups.iter().zip(&self.chunking.lens) {
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
                     }
                 }
             }
             self.gpu.queue.submit([encoder.finish()]);
             remaining -= dispatches * per;
         }
-        self.wait()
-    }
-
-    fn wait(&self) -> Result<()> {
-        self.gpu
-            .device
-            .poll(wgpu::PollType::wait_indefinitely())
-            .map(|_| ())
-            .map_err(|e| Error::Gpu(format!("waiting for the GPU failed: {e}")))
-    }
-
-    fn read_buffer(&self, buffer: &wgpu::Buffer) -> Result<Vec<f32>> {
-        let size = buffer.size();
-        let staging = self.gpu.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("readback"),
-            size,
-            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
-            mapped_at_creation: false,
-        });
-        let mut encoder = self
-            .gpu
-            .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor::default());
-        encoder.copy_buffer_to_buffer(buffer, 0, &staging, 0, size);
-        self.gpu.queue.submit([encoder.finish()]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        staging.map_async(wgpu::MapMode::Read, .., move |r| {
-            let _ = tx.send(r);
-        });
-        self.wait()?;
-        rx.recv()
-            .map_err(|_| Error::Gpu("buffer mapping was dropped".into()))?
-            .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;
-        let view = staging
-            .get_mapped_range(..)
-            .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;
-        let data = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
-        drop(view);
-        staging.unmap();
-        Ok(data)
-    }
-
-    /// Reads a per-instance array of `width` slots, returned instance-major.
-    fn read_per_instance(
-        &self,
-        width: usize,
-        buffer: impl Fn(&Chunk) -> &wgpu::Buffer,
-    ) -> Result<Vec<f32>> {
-        let mut out = vec![0.0; width * self.n_instances];
-        let mut start = 0;
-        for chunk in &self.chunks {
-            let raw = self.read_buffer(buffer(chunk))?;
-            for i in 0..chunk.len {
-                for s in 0..width {
-                    out[(start + i) * width + s] = raw[s * chunk.len + i];
-                }
-            }
-            start += chunk.len;
-        }
-        Ok(out)
-    }
-
-    /// Writes a per-instance array given instance-major.
-    fn write_per_instance(
-        &self,
-        width: usize,
-        what: &str,
-        data: &[f32],
-        buffer: impl Fn(&Chunk) -> &wgpu::Buffer,
-    ) -> Result<()> {
-        if data.len() != width * self.n_instances {
-            return Err(Error::InvalidInput(format!(
-                "{what}: expected {} values ({} instances x {width}), got {}",
-                width * self.n_instances,
-                self.n_instances,
-                data.len()
-            )));
-        }
-        if let Some(bad) = data.iter().position(|v| !v.is_finite()) {
-            return Err(Error::InvalidInput(format!(
-                "{what}: value {bad} (instance {}, slot {}) is not finite",
-                bad / width.max(1),
-                bad % width.max(1)
-            )));
-        }
-        let mut start = 0;
-        for chunk in &self.chunks {
-            let mut raw = vec![0.0f32; width.max(1) * chunk.len];
-            for i in 0..chunk.len {
-                for s in 0..width {
-                    raw[s * chunk.len + i] = data[(start + i) * width + s];
-                }
-            }
-            if width > 0 {
-                self.gpu
-                    .queue
-                    .write_buffer(buffer(chunk), 0, bytemuck::cast_slice(&raw));
-            }
-            start += chunk.len;
-        }
-        Ok(())
+        buffers::wait(&self.gpu)
     }
 
     /// Every instance's raw state (bodies including the world at index 0, then the solver's
     /// warm-start impulses), instance-major: `state_len()` floats per instance.
     pub fn read_state_raw(&self) -> Result<Vec<f32>> {
-        self.read_per_instance(self.state_len(), |c| &c.state)
+        self.state.read(&self.gpu)
     }
 
     /// Overwrites every instance's raw state (layout of [`Simulator::read_state_raw`]).
     pub fn write_state_raw(&mut self, state: &[f32]) -> Result<()> {
-        self.write_per_instance(self.state_len(), "state", state, |c| &c.state)
+        self.state.write(&self.gpu, state, "state")
     }
 
     /// Body states of every instance, instance-major (`n_instances * bodies`), in model order.
@@ -438,65 +264,77 @@ impl Simulator {
 
     /// Extracts the model's bodies from raw states.
     pub fn bodies_from_raw(&self, raw: &[f32]) -> Vec<BodyState> {
-        let n_bodies = self.model.bodies.len();
-        let len = self.state_len();
-        let mut out = Vec::with_capacity(n_bodies * self.n_instances);
-        for inst in raw.chunks(len) {
-            for b in 1..=n_bodies {
-                out.push(BodyState::from_slice(&inst[b * BODY_STATE_LEN..]));
-            }
-        }
-        out
+        bodies_from_raw(&self.model, self.state_len(), raw)
     }
 
     /// Sets every instance's body states (instance-major, model order) and clears the solver's
     /// warm-start impulses.
     pub fn set_body_states(&mut self, bodies: &[BodyState]) -> Result<()> {
-        let n_bodies = self.model.bodies.len();
-        if bodies.len() != n_bodies * self.n_instances {
-            return Err(Error::InvalidInput(format!(
-                "expected {} body states ({} instances x {n_bodies} bodies), got {}",
-                n_bodies * self.n_instances,
-                self.n_instances,
-                bodies.len()
-            )));
-        }
-        let len = self.state_len();
-        let mut raw = Vec::with_capacity(len * self.n_instances);
-        for inst in bodies.chunks(n_bodies) {
-            let mut s = self.compiled.initial_state.clone();
-            s[(n_bodies + 1) * BODY_STATE_LEN..].fill(0.0);
-            for (b, body) in inst.iter().enumerate() {
-                body.write(&mut s[(b + 1) * BODY_STATE_LEN..]);
-            }
-            raw.extend_from_slice(&s);
-        }
+        let raw = raw_from_bodies(&self.compiled, &self.model, bodies, self.n_instances())?;
         self.write_state_raw(&raw)
     }
 
     /// Resets every instance to the model's initial state.
     pub fn reset(&mut self) -> Result<()> {
-        let raw = broadcast_instances(&self.compiled.initial_state, self.n_instances);
+        let raw = broadcast_instances(&self.compiled.initial_state, self.n_instances());
         self.write_state_raw(&raw)
     }
 
     /// Sets every instance's actuator commands, instance-major (`n_instances * actuators`).
     pub fn set_commands(&mut self, commands: &[f32]) -> Result<()> {
-        let width = self.compiled.header.n_commands as usize;
-        self.write_per_instance(width, "commands", commands, |c| &c.commands)
+        self.commands.write(&self.gpu, commands, "commands")
     }
 
     /// Every instance's physical parameters, instance-major; slot meanings are in
     /// [`Compiled::param_slots`].
     pub fn params(&self) -> Result<Vec<f32>> {
-        self.read_per_instance(self.compiled.header.param_len as usize, |c| &c.params)
+        self.params.read(&self.gpu)
     }
 
     /// Sets every instance's physical parameters (layout of [`Simulator::params`]).
     pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        let width = self.compiled.header.param_len as usize;
-        self.write_per_instance(width, "params", params, |c| &c.params)
+        self.params.write(&self.gpu, params, "params")
     }
+}
+
+/// Extracts the model's bodies (not the world) from instance-major raw states.
+pub fn bodies_from_raw(model: &Model, state_len: usize, raw: &[f32]) -> Vec<BodyState> {
+    let n_bodies = model.bodies.len();
+    let mut out = Vec::with_capacity(n_bodies * raw.len() / state_len.max(1));
+    for inst in raw.chunks(state_len) {
+        for b in 1..=n_bodies {
+            out.push(BodyState::from_slice(&inst[b * BODY_STATE_LEN..]));
+        }
+    }
+    out
+}
+
+/// Builds instance-major raw states from body states, with zero warm-start impulses.
+pub fn raw_from_bodies(
+    compiled: &Compiled,
+    model: &Model,
+    bodies: &[BodyState],
+    n_instances: usize,
+) -> Result<Vec<f32>> {
+    let n_bodies = model.bodies.len();
+    if bodies.len() != n_bodies * n_instances {
+        return Err(Error::InvalidInput(format!(
+            "expected {} body states ({n_instances} instances x {n_bodies} bodies), got {}",
+            n_bodies * n_instances,
+            bodies.len()
+        )));
+    }
+    let len = compiled.header.state_len as usize;
+    let mut raw = Vec::with_capacity(len * n_instances);
+    for inst in bodies.chunks(n_bodies) {
+        let mut s = compiled.initial_state.clone();
+        s[(n_bodies + 1) * BODY_STATE_LEN..].fill(0.0);
+        for (b, body) in inst.iter().enumerate() {
+            body.write(&mut s[(b + 1) * BODY_STATE_LEN..]);
+        }
+        raw.extend_from_slice(&s);
+    }
+    Ok(raw)
 }
 
 /// Repeats one instance's array for `n` instances, instance-major.
@@ -506,4 +344,9 @@ pub fn broadcast_instances(one: &[f32], n: usize) -> Vec<f32> {
         out.extend_from_slice(one);
     }
     out
+}
+
+/// The largest number of instances one chunk of a [`Simulator`] may hold under these limits.
+pub fn max_chunk_instances(compiled: &Compiled, limits: &wgpu::Limits) -> usize {
+    Chunking::max_instances(limits, &per_instance_floats(compiled))
 }

@@ -34,6 +34,8 @@ fn contact_rows_write<T: Real>(
         position_bias.min(restitution * frame.approach_speed),
         bounces,
     );
+    // A bounce is rigid: a soft row would reach only part of the restitution speed this step
+    // and re-aim at a smaller approach speed the next, losing the bounce.
     row_write(
         s,
         first_row,
@@ -42,8 +44,8 @@ fn contact_rows_write<T: Real>(
         T::zero(),
         T::of(UNBOUNDED),
         T::zero(),
-        T::of(h.contact_mass_scale),
-        T::of(h.contact_cfm_scale),
+        select(T::of(h.contact_mass_scale), T::one(), bounces),
+        select(T::of(h.contact_cfm_scale), T::zero(), bounces),
     );
     for (k, jac) in [frame.tangent1, frame.tangent2].into_iter().enumerate() {
         row_write(
@@ -165,8 +167,8 @@ fn contact_rows_write_adjoint<T: Real>(
         adj,
         first_row,
         frame.normal,
-        T::of(h.contact_mass_scale),
-        T::of(h.contact_cfm_scale),
+        select(T::of(h.contact_mass_scale), T::one(), bounces),
+        select(T::of(h.contact_cfm_scale), T::zero(), bounces),
     );
     let (d_t1, [_, _, _, d_mu1]) =
         row_write_adjoint(s, adj, first_row + 1, frame.tangent1, T::one(), T::zero());

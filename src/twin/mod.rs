@@ -25,7 +25,17 @@ pub use joint::{
     joint_axis, joint_axis_adjoint, joint_limit_rows_adjoint, joint_limit_rows_forward,
     joint_lock_rows_adjoint, joint_lock_rows_forward,
 };
-pub use solver::{solve_adjoint, solve_forward, solve_forward_taped};
+pub use solver::{RowJacobian, solve_adjoint, solve_forward, solve_forward_taped};
+
+/// A zero row Jacobian (for adjoints that only involve a joint coordinate).
+pub fn solver_zero_jacobian<T: Real>() -> RowJacobian<T> {
+    RowJacobian {
+        lin_a: V3::zero(),
+        ang_a: V3::zero(),
+        lin_b: V3::zero(),
+        ang_b: V3::zero(),
+    }
+}
 
 use crate::layout::{BODY_PARAM_LEN, BODY_STATE_LEN, Compiled, Header, ROW_LEN};
 use math::{Q, Real, V3};
@@ -101,6 +111,10 @@ impl<'m, T: Real> Instance<'m, T> {
         force_actuators_adjoint(self, adj);
         integrate_velocity_adjoint(self, adj);
         self.state.copy_from_slice(&start);
+        let decay = T::of(self.hdr.gradient_decay);
+        for g in adj.state.iter_mut() {
+            *g = *g * decay;
+        }
     }
 
     pub(crate) fn model_u32(&self, k: u32) -> u32 {
@@ -119,7 +133,8 @@ impl<'m, T: Real> Instance<'m, T> {
     pub(crate) fn model_quat(&self, k: u32) -> Q<T> {
         Q::new(self.model_vec3(k), self.model_f32(k + 3))
     }
-    pub(crate) fn state_vec3(&self, slot: u32) -> V3<T> {
+    /// Three consecutive state floats.
+    pub fn state_vec3(&self, slot: u32) -> V3<T> {
         let s = slot as usize;
         V3::new(self.state[s], self.state[s + 1], self.state[s + 2])
     }
@@ -156,7 +171,8 @@ impl<'m, T: Real> Instance<'m, T> {
     pub(crate) fn body_position(&self, b: u32) -> V3<T> {
         self.state_vec3(Self::body_slot(b))
     }
-    pub(crate) fn body_orientation(&self, b: u32) -> Q<T> {
+    /// Orientation of body slot `b` (0 is the world).
+    pub fn body_orientation(&self, b: u32) -> Q<T> {
         let s = Self::body_slot(b) + 3;
         Q::new(self.state_vec3(s), self.state[s as usize + 3])
     }
@@ -206,7 +222,8 @@ impl<T: Real> Adjoint<T> {
         }
     }
 
-    pub(crate) fn state_add_vec3(&mut self, slot: u32, v: V3<T>) {
+    /// Adds to three consecutive state-adjoint floats.
+    pub fn state_add_vec3(&mut self, slot: u32, v: V3<T>) {
         let s = slot as usize;
         self.state[s] += v.x;
         self.state[s + 1] += v.y;

@@ -1,7 +1,7 @@
 //! Twin of `shaders/solver.wgsl`: constraint rows and projected Gauss-Seidel.
 
 use super::Instance;
-use super::math::{Real, V3, inverse_inertia_mul};
+use super::math::{Real, V3, inverse_inertia_mul, select};
 
 /// Mirrors `struct RowJacobian`.
 #[derive(Clone, Copy, Debug)]
@@ -60,8 +60,14 @@ pub fn row_write<T: Real>(
     s.row_set_vec3(r, 15, minv_ang_a);
     s.row_set_vec3(r, 18, minv_lin_b);
     s.row_set_vec3(r, 21, minv_ang_b);
-    s.row_set(r, 24, mass_scale / k);
-    s.row_set(r, 25, cfm_scale * k);
+    // A row with a linear part takes its softness (CFM) from the bodies' inverse masses alone,
+    // so a joint's stiffness m w^2 does not depend on how the row's axis lies relative to the
+    // lever arms (with a light-inertia body a world-axis row's K is dominated by rotation);
+    // a purely angular row uses its own K. m_c = 1 / (K + CFM).
+    let k_lin = jac.lin_a.dot(minv_lin_a) + jac.lin_b.dot(minv_lin_b);
+    let k_soft = select(k, k_lin, k_lin > T::zero());
+    s.row_set(r, 24, mass_scale / (mass_scale * (k - k_soft) + k_soft));
+    s.row_set(r, 25, cfm_scale * k_soft);
     s.row_set(r, 26, bias);
     s.row_set(r, 27, lo);
     s.row_set(r, 28, hi);
@@ -279,17 +285,26 @@ pub fn row_write_adjoint<T: Real>(
         + jac.lin_b.dot(minv_lin_b)
         + jac.ang_b.dot(minv_ang_b);
     let k = k_raw.max(T::of(1.0e-12));
-    let d_k_clamped = -mass_scale / (k * k) * adj.row_get(r, 24) + cfm_scale * adj.row_get(r, 25);
+    // m_c = ms / (ms (k - k_soft) + k_soft), cfm = cs k_soft, k_soft = k_lin or k.
+    let k_lin = jac.lin_a.dot(minv_lin_a) + jac.lin_b.dot(minv_lin_b);
+    let soft_lin = k_lin > T::zero();
+    let k_soft = select(k, k_lin, soft_lin);
+    let den = mass_scale * (k - k_soft) + k_soft;
+    let d_m = adj.row_get(r, 24) / (den * den);
+    let d_k_soft = -mass_scale * (T::one() - mass_scale) * d_m + cfm_scale * adj.row_get(r, 25);
+    let d_k_clamped = -mass_scale * mass_scale * d_m + select(d_k_soft, T::zero(), soft_lin);
     let d_k = if k_raw > T::of(1.0e-12) { d_k_clamped } else { T::zero() };
+    // The linear terms feed both k and k_lin.
+    let d_kl = d_k + select(T::zero(), d_k_soft, soft_lin);
     let mut d_jac = RowJacobian {
-        lin_a: adj.row_vec3(r, 0) + minv_lin_a * d_k,
+        lin_a: adj.row_vec3(r, 0) + minv_lin_a * d_kl,
         ang_a: adj.row_vec3(r, 3) + minv_ang_a * d_k,
-        lin_b: adj.row_vec3(r, 6) + minv_lin_b * d_k,
+        lin_b: adj.row_vec3(r, 6) + minv_lin_b * d_kl,
         ang_b: adj.row_vec3(r, 9) + minv_ang_b * d_k,
     };
-    let d_mla = adj.row_vec3(r, 12) + jac.lin_a * d_k;
+    let d_mla = adj.row_vec3(r, 12) + jac.lin_a * d_kl;
     let d_maa = adj.row_vec3(r, 15) + jac.ang_a * d_k;
-    let d_mlb = adj.row_vec3(r, 18) + jac.lin_b * d_k;
+    let d_mlb = adj.row_vec3(r, 18) + jac.lin_b * d_kl;
     let d_mab = adj.row_vec3(r, 21) + jac.ang_b * d_k;
     d_jac.lin_a = d_jac.lin_a + d_mla * ma;
     d_jac.lin_b = d_jac.lin_b + d_mlb * mb;

@@ -1,0 +1,665 @@
+//! Differentiable rollouts: forward with checkpoints, then the adjoint in reverse time.
+//!
+//! The forward pass stores the state every `K` steps (checkpoints). The backward pass walks
+//! the segments from last to first: it recomputes a segment's states from its checkpoint, then
+//! for each step in reverse adds the loss gradient of the state after the step
+//! (`loss_adjoint`) and runs `step_adjoint`, which itself recomputes the step to recover the
+//! solver's sweeps. State memory per instance is `(T / K + K + 1)` states; the default `K` is
+//! `ceil(sqrt(T))`. Gradients are per instance and deterministic: every instance accumulates
+//! its own parameter adjoints, no atomics.
+
+use std::sync::Arc;
+
+use wgpu::util::DeviceExt;
+
+use crate::buffers::{self, Chunking, PerInstance};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::layout::{Compiled, Header, ROW_LEN};
+use crate::loss::Loss;
+use crate::model::Model;
+use crate::shaders;
+
+const WORKGROUP: u32 = 64;
+const HEADER_BYTES: u64 = std::mem::size_of::<Header>() as u64;
+
+/// Options of a differentiable rollout.
+#[derive(Clone, Debug)]
+pub struct RolloutOptions {
+    /// Number of steps.
+    pub horizon: u32,
+    /// Checkpoint interval `K`; `None` picks `ceil(sqrt(horizon))`. `Some(1)` stores every state.
+    pub checkpoint_every: Option<u32>,
+    /// Factor applied to the gradient flowing back through each step (the paper's alpha);
+    /// 1 gives the exact gradient.
+    pub gradient_decay: f32,
+    /// Keep the gradient with respect to every step's commands (`horizon * actuators` floats
+    /// per instance).
+    pub command_gradients: bool,
+    /// Refuse to allocate more device memory than this many bytes.
+    pub memory_limit: Option<u64>,
+}
+
+impl RolloutOptions {
+    /// Exact gradients over `horizon` steps with the default checkpoint interval.
+    pub fn new(horizon: u32) -> Self {
+        RolloutOptions {
+            horizon,
+            checkpoint_every: None,
+            gradient_decay: 1.0,
+            command_gradients: true,
+            memory_limit: None,
+        }
+    }
+
+    /// The checkpoint interval actually used.
+    pub fn interval(&self) -> u32 {
+        self.checkpoint_every
+            .unwrap_or_else(|| (self.horizon as f64).sqrt().ceil() as u32)
+            .clamp(1, self.horizon.max(1))
+    }
+}
+
+/// Device memory a rollout needs, by purpose, in bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemoryEstimate {
+    /// Current state, parameters and constraint rows.
+    pub working: u64,
+    /// The command sequence (and its gradient when kept).
+    pub commands: u64,
+    /// Checkpoints and the recomputed segment.
+    pub checkpoints: u64,
+    /// The adjoint buffer (state, parameter and row adjoints, the sweep tape).
+    pub adjoint: u64,
+}
+
+impl MemoryEstimate {
+    /// Total bytes.
+    pub fn total(&self) -> u64 {
+        self.working + self.commands + self.checkpoints + self.adjoint
+    }
+}
+
+impl std::fmt::Display for MemoryEstimate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+        write!(
+            f,
+            "{:.1} MiB (working {:.1}, commands {:.1}, checkpoints {:.1}, adjoint {:.1})",
+            mib(self.total()),
+            mib(self.working),
+            mib(self.commands),
+            mib(self.checkpoints),
+            mib(self.adjoint)
+        )
+    }
+}
+
+/// Floats per instance of each per-instance buffer of a rollout, in allocation order:
+/// state, initial state, params, commands, command gradients, rows, adjoint, checkpoints,
+/// segment, loss.
+fn per_instance_floats(c: &Compiled, o: &RolloutOptions) -> [u64; 10] {
+    let h = &c.header;
+    let state = u64::from(h.state_len);
+    let k = u64::from(o.interval());
+    let t = u64::from(o.horizon);
+    let commands = t * u64::from(h.n_commands.max(1));
+    [
+        state,
+        state,
+        u64::from(h.param_len),
+        commands,
+        if o.command_gradients { commands } else { 1 },
+        (c.n_rows().max(1) * ROW_LEN) as u64,
+        u64::from(h.adj_len),
+        t.div_ceil(k) * state,
+        (k + 1) * state,
+        1,
+    ]
+}
+
+/// Estimates the device memory of a rollout without allocating anything.
+pub fn estimate_memory(model: &Model, n_instances: usize, options: &RolloutOptions) -> MemoryEstimate {
+    let c = Compiled::new(model);
+    let f = per_instance_floats(&c, options);
+    let n = n_instances as u64 * 4;
+    MemoryEstimate {
+        working: (f[0] + f[1] + f[2] + f[5] + f[9]) * n,
+        commands: (f[3] + f[4]) * n,
+        checkpoints: (f[7] + f[8]) * n,
+        adjoint: f[6] * n,
+    }
+}
+
+/// Gradients of a rollout, per instance, instance-major.
+#[derive(Clone, Debug)]
+pub struct Gradients {
+    /// Loss of each instance.
+    pub loss: Vec<f32>,
+    /// dL/d(initial raw state), `state_len` per instance (bodies from slot 13, the world's
+    /// slots and the warm-start impulses' entries included).
+    pub initial_state: Vec<f32>,
+    /// dL/d(parameters), layout of [`Compiled::param_slots`].
+    pub params: Vec<f32>,
+    /// dL/d(commands) for every step, `horizon * actuators` per instance (when kept).
+    pub commands: Option<Vec<f32>>,
+}
+
+struct ChunkBuffers {
+    header: wgpu::Buffer,
+    header_sequence: wgpu::Buffer,
+    forward: wgpu::BindGroup,
+    adjoint: wgpu::BindGroup,
+    loss_forward: wgpu::BindGroup,
+    loss_adjoint: wgpu::BindGroup,
+}
+
+/// A batch of differentiable rollouts of one model over a fixed horizon.
+pub struct Rollout {
+    gpu: Arc<Gpu>,
+    model: Model,
+    compiled: Compiled,
+    options: RolloutOptions,
+    chunking: Chunking,
+    state: PerInstance,
+    initial: PerInstance,
+    params: PerInstance,
+    commands: PerInstance,
+    command_grads: PerInstance,
+    adjoint: PerInstance,
+    checkpoints: PerInstance,
+    segment: PerInstance,
+    loss: PerInstance,
+    chunks: Vec<ChunkBuffers>,
+    step_forward: wgpu::ComputePipeline,
+    step_adjoint: wgpu::ComputePipeline,
+    loss_forward: wgpu::ComputePipeline,
+    loss_adjoint: wgpu::ComputePipeline,
+    forward_done: bool,
+}
+
+impl Rollout {
+    /// Allocates a rollout of `n_instances` instances of `model` under `loss`. Fails with
+    /// [`Error::TooLarge`] when the memory estimate exceeds `options.memory_limit`.
+    pub fn new(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        n_instances: usize,
+        loss: &Loss,
+        options: RolloutOptions,
+    ) -> Result<Rollout> {
+        model.validate()?;
+        if n_instances == 0 {
+            return Err(Error::InvalidInput(
+                "the number of instances must be at least 1".into(),
+            ));
+        }
+        if options.horizon == 0 {
+            return Err(Error::InvalidInput("the horizon must be at least 1 step".into()));
+        }
+        if !(options.gradient_decay.is_finite() && options.gradient_decay > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "gradient decay must be positive, got {}",
+                options.gradient_decay
+            )));
+        }
+        let estimate = estimate_memory(model, n_instances, &options);
+        if let Some(limit) = options.memory_limit
+            && estimate.total() > limit
+        {
+            return Err(Error::TooLarge(format!(
+                "the rollout needs {estimate}, over the limit of {:.1} MiB; use fewer instances, a \
+                 shorter horizon or another checkpoint interval",
+                limit as f64 / (1024.0 * 1024.0)
+            )));
+        }
+        let compiled = Compiled::new(model);
+        let floats = per_instance_floats(&compiled, &options);
+        let chunk_max = Chunking::max_instances(&gpu.limits, &floats);
+        if chunk_max == 0 {
+            return Err(Error::TooLarge(format!(
+                "one instance needs more than the device's storage binding limit of {} bytes \
+                 (largest per-instance buffer {} bytes)",
+                gpu.max_binding_bytes(),
+                floats.iter().max().unwrap_or(&0) * 4
+            )));
+        }
+        let chunking = Chunking::new(n_instances, chunk_max);
+        let h = compiled.header;
+        let packed_loss = loss.pack(model)?;
+        let n_loss_terms = loss.terms.len() as u32;
+
+        let step_forward = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
+        let step_adjoint = buffers::pipeline(&gpu, shaders::STEP_ADJOINT, "step_adjoint")?;
+        let loss_forward = buffers::pipeline(&gpu, shaders::LOSS, "loss_forward")?;
+        let loss_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_adjoint")?;
+
+        let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
+            PerInstance::new(&gpu, &chunking, width as usize, label, one)
+        };
+        let state = alloc(floats[0], "state", Some(&compiled.initial_state));
+        let initial = alloc(floats[1], "initial state", Some(&compiled.initial_state));
+        let params = alloc(floats[2], "params", Some(&compiled.default_params));
+        let command_floats = u64::from(options.horizon) * u64::from(h.n_commands);
+        let commands = alloc(command_floats, "commands", None);
+        let command_grads = alloc(
+            if options.command_gradients { command_floats } else { 0 },
+            "command gradients",
+            None,
+        );
+        let rows = alloc(floats[5], "rows", None);
+        let adjoint = alloc(floats[6], "adjoint", None);
+        let checkpoints = alloc(floats[7], "checkpoints", None);
+        let segment = alloc(floats[8], "segment", None);
+        let loss_values = alloc(floats[9], "loss", None);
+
+        let storage = |label: &str, words: &[u32]| {
+            gpu.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: bytemuck::cast_slice(words),
+                    usage: wgpu::BufferUsages::STORAGE,
+                })
+        };
+        let model_buf = storage("model", &compiled.packed);
+        let loss_buf = storage("loss terms", &packed_loss);
+
+        let mut chunks = Vec::new();
+        for (c, (_, len)) in chunking.ranges().enumerate() {
+            // One header per step: command_base_step = t, loss_step = t + 1.
+            let mut sequence = Vec::with_capacity(options.horizon as usize);
+            for t in 0..options.horizon {
+                let mut hh = h;
+                hh.n_instances = len as u32;
+                hh.steps = 1;
+                hh.command_base_step = t;
+                hh.command_step_stride = 1;
+                hh.loss_step = t + 1;
+                hh.horizon = options.horizon;
+                hh.n_loss_terms = n_loss_terms;
+                hh.gradient_decay = options.gradient_decay;
+                sequence.push(hh);
+            }
+            let header_sequence = gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("header sequence"),
+                    contents: bytemuck::cast_slice(&sequence),
+                    usage: wgpu::BufferUsages::COPY_SRC,
+                });
+            let header = gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("header"),
+                    contents: bytemuck::bytes_of(&sequence[0]),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                });
+            let forward = buffers::bind_group(
+                &gpu,
+                &step_forward,
+                &[
+                    (0, &header),
+                    (1, &model_buf),
+                    (2, state.buffer(c)),
+                    (3, params.buffer(c)),
+                    (4, commands.buffer(c)),
+                    (5, rows.buffer(c)),
+                ],
+            );
+            let adjoint_bg = buffers::bind_group(
+                &gpu,
+                &step_adjoint,
+                &[
+                    (0, &header),
+                    (1, &model_buf),
+                    (2, state.buffer(c)),
+                    (3, params.buffer(c)),
+                    (4, commands.buffer(c)),
+                    (5, rows.buffer(c)),
+                    (6, adjoint.buffer(c)),
+                ],
+            );
+            let loss_forward_bg = buffers::bind_group(
+                &gpu,
+                &loss_forward,
+                &[
+                    (0, &header),
+                    (1, &model_buf),
+                    (2, state.buffer(c)),
+                    (3, params.buffer(c)),
+                    (7, &loss_buf),
+                    (8, loss_values.buffer(c)),
+                ],
+            );
+            let loss_adjoint_bg = buffers::bind_group(
+                &gpu,
+                &loss_adjoint,
+                &[
+                    (0, &header),
+                    (1, &model_buf),
+                    (2, state.buffer(c)),
+                    (3, params.buffer(c)),
+                    (6, adjoint.buffer(c)),
+                    (7, &loss_buf),
+                ],
+            );
+            chunks.push(ChunkBuffers {
+                header,
+                header_sequence,
+                forward,
+                adjoint: adjoint_bg,
+                loss_forward: loss_forward_bg,
+                loss_adjoint: loss_adjoint_bg,
+            });
+        }
+        Ok(Rollout {
+            gpu,
+            model: model.clone(),
+            compiled,
+            options,
+            chunking,
+            state,
+            initial,
+            params,
+            commands,
+            command_grads,
+            adjoint,
+            checkpoints,
+            segment,
+            loss: loss_values,
+            chunks,
+            step_forward,
+            step_adjoint,
+            loss_forward,
+            loss_adjoint,
+            forward_done: false,
+        })
+    }
+
+    /// The compiled model.
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// Number of instances.
+    pub fn n_instances(&self) -> usize {
+        self.chunking.total()
+    }
+
+    /// The options.
+    pub fn options(&self) -> &RolloutOptions {
+        &self.options
+    }
+
+    /// Device memory held, in bytes.
+    pub fn device_bytes(&self) -> u64 {
+        [
+            &self.state,
+            &self.initial,
+            &self.params,
+            &self.commands,
+            &self.command_grads,
+            &self.adjoint,
+            &self.checkpoints,
+            &self.segment,
+            &self.loss,
+        ]
+        .iter()
+        .map(|b| b.bytes())
+        .sum()
+    }
+
+    /// Sets every instance's initial raw state (instance-major, `state_len` each).
+    pub fn set_initial_state(&mut self, state: &[f32]) -> Result<()> {
+        self.forward_done = false;
+        self.initial.write(&self.gpu, state, "initial state")
+    }
+
+    /// Sets every instance's command sequence: instance-major, `horizon * actuators` each.
+    pub fn set_commands(&mut self, commands: &[f32]) -> Result<()> {
+        self.forward_done = false;
+        self.commands.write(&self.gpu, commands, "commands")
+    }
+
+    /// Sets every instance's parameters (layout of [`Compiled::param_slots`]).
+    pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
+        self.forward_done = false;
+        self.params.write(&self.gpu, params, "params")
+    }
+
+    /// Every instance's parameters.
+    pub fn params(&self) -> Result<Vec<f32>> {
+        self.params.read(&self.gpu)
+    }
+
+    /// The final raw states after [`Rollout::forward`].
+    pub fn final_state(&self) -> Result<Vec<f32>> {
+        self.state.read(&self.gpu)
+    }
+
+    fn state_bytes(&self, len: usize) -> u64 {
+        u64::from(self.compiled.header.state_len) * len as u64 * 4
+    }
+
+    /// Encodes: header of step `t`, then one dispatch of `pipeline` per chunk.
+    fn encode_dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        t: u32,
+        pipeline: &wgpu::ComputePipeline,
+        group: impl Fn(&ChunkBuffers) -> &wgpu::BindGroup,
+    ) {
+        for chunk in &self.chunks {
+            encoder.copy_buffer_to_buffer(
+                &chunk.header_sequence,
+                u64::from(t) * HEADER_BYTES,
+                &chunk.header,
+                0,
+                HEADER_BYTES,
+            );
+        }
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        pass.set_pipeline(pipeline);
+        for (chunk, &len) in self.chunks.iter().zip(&self.chunking.lens) {
+            pass.set_bind_group(0, group(chunk), &[]);
+            pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
+        }
+    }
+
+    /// Copies state slots between per-instance buffers for every chunk: `count` states from
+    /// state index `from` of `src` to state index `to` of `dst`.
+    fn encode_state_copy(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &PerInstance,
+        from: u64,
+        dst: &PerInstance,
+        to: u64,
+    ) {
+        for (c, &len) in self.chunking.lens.iter().enumerate() {
+            let bytes = self.state_bytes(len);
+            encoder.copy_buffer_to_buffer(src.buffer(c), from * bytes, dst.buffer(c), to * bytes, bytes);
+        }
+    }
+
+    fn new_encoder(&self) -> wgpu::CommandEncoder {
+        self.gpu
+            .device
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rollout") })
+    }
+
+    /// Runs the rollout forward from the initial states, storing checkpoints, and returns each
+    /// instance's loss. `progress` is called with (steps done, horizon).
+    pub fn forward_with_progress(&mut self, progress: &mut dyn FnMut(u32, u32)) -> Result<Vec<f32>> {
+        let horizon = self.options.horizon;
+        let k = self.options.interval();
+        let mut encoder = self.new_encoder();
+        self.encode_state_copy(&mut encoder, &self.initial, 0, &self.state, 0);
+        self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, 0);
+        for c in 0..self.chunks.len() {
+            encoder.clear_buffer(self.loss.buffer(c), 0, None);
+        }
+        for t in 0..horizon {
+            self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
+            self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
+            let done = t + 1;
+            if done % k == 0 && done < horizon {
+                self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, u64::from(done / k));
+            }
+            if done % k == 0 || done == horizon {
+                self.gpu.queue.submit([encoder.finish()]);
+                buffers::wait(&self.gpu)?;
+                progress(done, horizon);
+                encoder = self.new_encoder();
+            }
+        }
+        self.forward_done = true;
+        self.loss.read(&self.gpu)
+    }
+
+    /// [`Rollout::forward_with_progress`] without progress reports.
+    pub fn forward(&mut self) -> Result<Vec<f32>> {
+        self.forward_with_progress(&mut |_, _| {})
+    }
+
+    /// Runs the adjoint backward through the whole rollout, after [`Rollout::forward`].
+    pub fn backward(&mut self) -> Result<Gradients> {
+        self.backward_from(None, &mut |_, _| {})
+    }
+
+    /// The adjoint pass, optionally seeded with dL/d(final raw state) (instance-major) on top
+    /// of the loss terms; `progress` is called with (steps done, horizon).
+    pub fn backward_from(
+        &mut self,
+        final_state_seed: Option<&[f32]>,
+        progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<Gradients> {
+        if !self.forward_done {
+            return Err(Error::InvalidInput(
+                "backward needs a forward pass over the current inputs first".into(),
+            ));
+        }
+        let horizon = self.options.horizon;
+        let k = self.options.interval();
+        let state_len = self.compiled.header.state_len as usize;
+        let adj_len = self.compiled.header.adj_len as usize;
+        // Zero the adjoint, then place the seed in its state region.
+        let mut seed = vec![0.0f32; adj_len * self.n_instances()];
+        if let Some(s) = final_state_seed {
+            if s.len() != state_len * self.n_instances() {
+                return Err(Error::InvalidInput(format!(
+                    "final state seed: expected {} values, got {}",
+                    state_len * self.n_instances(),
+                    s.len()
+                )));
+            }
+            for i in 0..self.n_instances() {
+                seed[i * adj_len..i * adj_len + state_len]
+                    .copy_from_slice(&s[i * state_len..(i + 1) * state_len]);
+            }
+        }
+        self.adjoint.write(&self.gpu, &seed, "final state seed")?;
+        let n_segments = horizon.div_ceil(k);
+        let mut done = 0;
+        for seg in (0..n_segments).rev() {
+            let t0 = seg * k;
+            let t1 = (t0 + k).min(horizon);
+            let mut encoder = self.new_encoder();
+            self.encode_state_copy(&mut encoder, &self.checkpoints, u64::from(seg), &self.state, 0);
+            self.encode_state_copy(&mut encoder, &self.state, 0, &self.segment, 0);
+            for t in t0..t1 {
+                self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
+                self.encode_state_copy(&mut encoder, &self.state, 0, &self.segment, u64::from(t - t0 + 1));
+            }
+            for t in (t0..t1).rev() {
+                self.encode_state_copy(&mut encoder, &self.segment, u64::from(t - t0 + 1), &self.state, 0);
+                self.encode_dispatch(&mut encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
+                self.encode_state_copy(&mut encoder, &self.segment, u64::from(t - t0), &self.state, 0);
+                self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
+                if self.options.command_gradients {
+                    let h = &self.compiled.header;
+                    let a = u64::from(h.n_commands);
+                    for (c, &len) in self.chunking.lens.iter().enumerate() {
+                        let len = len as u64;
+                        encoder.copy_buffer_to_buffer(
+                            self.adjoint.buffer(c),
+                            u64::from(h.adj_commands) * len * 4,
+                            self.command_grads.buffer(c),
+                            u64::from(t) * a * len * 4,
+                            a * len * 4,
+                        );
+                    }
+                }
+            }
+            self.gpu.queue.submit([encoder.finish()]);
+            buffers::wait(&self.gpu)?;
+            done += t1 - t0;
+            progress(done, horizon);
+        }
+        let adjoint = self.adjoint.read(&self.gpu)?;
+        let h = &self.compiled.header;
+        let n = self.n_instances();
+        let mut nonfinite = Vec::new();
+        let mut initial_state = Vec::with_capacity(n * state_len);
+        let mut params = Vec::with_capacity(n * h.param_len as usize);
+        for i in 0..n {
+            let a = &adjoint[i * adj_len..(i + 1) * adj_len];
+            let flag = a[h.adj_nonfinite as usize];
+            if flag != 0.0 {
+                nonfinite.push((i, flag as u32 - 1));
+            }
+            initial_state.extend_from_slice(&a[..state_len]);
+            let p0 = h.adj_params as usize;
+            params.extend_from_slice(&a[p0..p0 + h.param_len as usize]);
+        }
+        if !nonfinite.is_empty() {
+            return Err(Error::NonFiniteGradient(nonfinite));
+        }
+        let commands = if self.options.command_gradients {
+            Some(self.command_grads.read(&self.gpu)?)
+        } else {
+            None
+        };
+        Ok(Gradients {
+            loss: self.loss.read(&self.gpu)?,
+            initial_state,
+            params,
+            commands,
+        })
+    }
+}
+
+/// Scales each instance's gradients so that their global L2 norm (initial state, parameters and
+/// commands together) is at most `max_norm`; returns the norms before clipping.
+pub fn clip_global_norm(g: &mut Gradients, state_len: usize, param_len: usize, max_norm: f32) -> Vec<f32> {
+    let n = g.loss.len();
+    let command_len = g.commands.as_ref().map(|c| c.len() / n.max(1)).unwrap_or(0);
+    let mut norms = Vec::with_capacity(n);
+    for i in 0..n {
+        let mut sum = 0.0f64;
+        let mut parts: Vec<&mut [f32]> = vec![
+            &mut g.initial_state[i * state_len..(i + 1) * state_len],
+            &mut g.params[i * param_len..(i + 1) * param_len],
+        ];
+        if let Some(c) = g.commands.as_mut() {
+            parts.push(&mut c[i * command_len..(i + 1) * command_len]);
+        }
+        for p in parts.iter() {
+            sum += p.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>();
+        }
+        let norm = sum.sqrt() as f32;
+        if norm > max_norm {
+            let scale = max_norm / norm;
+            for p in parts.iter_mut() {
+                p.iter_mut().for_each(|v| *v *= scale);
+            }
+        }
+        norms.push(norm);
+    }
+    norms
+}
