@@ -11,6 +11,7 @@
 pub mod buffers;
 pub mod error;
 pub mod gpu;
+pub mod gradcheck;
 pub mod layout;
 pub mod loss;
 pub mod model;

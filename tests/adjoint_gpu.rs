@@ -75,3 +75,215 @@ fn one_step_adjoint_matches_the_f64_twin_on_every_shipped_model() {
         }
     }
 }
+
+use backdrive::gradcheck::{GradcheckSetup, Group, GroupReport, gradcheck_against_twin};
+
+fn report(name: &str, reports: &[GroupReport]) {
+    for r in reports {
+        println!(
+            "{name} {}: relative error {:.2e}, cosine {:.6}",
+            r.group.name(),
+            r.relative_error(),
+            r.cosine()
+        );
+    }
+}
+
+fn sine_commands(model: &Model, horizon: u32, amplitude: f32) -> Vec<f32> {
+    let a = model.actuators.len();
+    (0..horizon as usize * a)
+        .map(|k| amplitude * ((k / a) as f32 * 0.05 + (k % a) as f32).sin())
+        .collect()
+}
+
+#[test]
+fn double_pendulum_100_steps_matches_finite_differences() {
+    let model = models::builtin("double-pendulum").unwrap();
+    let loss = Loss::new()
+        .term(
+            "lower",
+            Quantity::PositionError { target: [1.5, 0.0, 2.5], mask: [1.0; 3] },
+            0.01,
+            When::EveryStep,
+        )
+        .term(
+            "upper",
+            Quantity::VelocityError { target: [0.0; 3], mask: [1.0; 3] },
+            1.0,
+            When::Final,
+        );
+    let setup = GradcheckSetup {
+        options: RolloutOptions::new(100),
+        loss,
+        initial_state: None,
+        commands: None,
+        relative_step: 1e-3,
+        max_inputs: 64,
+    };
+    let reports = gradcheck_against_twin(
+        common::gpu(),
+        &model,
+        &setup,
+        &[Group::InitialVelocities, Group::InitialPositions, Group::Params],
+        1e-6,
+    )
+    .unwrap();
+    report("double pendulum", &reports);
+    for r in &reports {
+        assert!(r.cosine() >= 0.999 && r.relative_error() <= 1e-3, "{:?}", r.group);
+    }
+}
+
+#[test]
+fn arm_100_steps_matches_finite_differences() {
+    let model = models::builtin("arm").unwrap();
+    let tip = model.bodies.last().unwrap().name.clone();
+    let loss = Loss::new().term(
+        &tip,
+        Quantity::PositionError { target: [0.5, 0.5, 0.5], mask: [1.0; 3] },
+        0.01,
+        When::EveryStep,
+    );
+    let setup = GradcheckSetup {
+        options: RolloutOptions::new(100),
+        loss,
+        initial_state: None,
+        commands: Some(sine_commands(&model, 100, 0.5)),
+        relative_step: 1e-3,
+        max_inputs: 48,
+    };
+    let reports = gradcheck_against_twin(
+        common::gpu(),
+        &model,
+        &setup,
+        &[Group::InitialVelocities, Group::Commands, Group::Params],
+        1e-6,
+    )
+    .unwrap();
+    report("arm", &reports);
+    for r in &reports {
+        assert!(r.cosine() >= 0.999 && r.relative_error() <= 1e-3, "{:?}", r.group);
+    }
+}
+
+#[test]
+fn ball_throw_initial_velocity_gradient_within_one_percent() {
+    let model = models::builtin("ball").unwrap();
+    let compiled = Compiled::new(&model);
+    let mut state = compiled.initial_state.clone();
+    // Thrown forward and up with some spin: it lands, bounces, slides and rolls.
+    state[13 + 7..13 + 13].copy_from_slice(&[4.0, 0.5, 3.0, 0.3, 1.0, -0.2]);
+    let loss = Loss::new()
+        .term(
+            "ball",
+            Quantity::PositionError { target: [10.0, 0.0, 0.5], mask: [1.0; 3] },
+            1.0,
+            When::Final,
+        )
+        .term(
+            "ball",
+            Quantity::VelocityError { target: [0.0; 3], mask: [1.0; 3] },
+            1.0,
+            When::Final,
+        )
+        .term(
+            "ball",
+            Quantity::AngularVelocityError { target: [0.0; 3], mask: [1.0; 3] },
+            1.0,
+            When::Final,
+        );
+    let setup = GradcheckSetup {
+        options: RolloutOptions::new(500),
+        loss,
+        initial_state: Some(state),
+        commands: None,
+        relative_step: 1e-3,
+        max_inputs: 6,
+    };
+    let reports =
+        gradcheck_against_twin(common::gpu(), &model, &setup, &[Group::InitialVelocities], 1e-6)
+            .unwrap();
+    report("ball throw", &reports);
+    let r = &reports[0];
+    for (k, (a, f)) in r.adjoint.iter().zip(&r.finite_difference).enumerate() {
+        println!("  component {k}: adjoint {a:.6} finite difference {f:.6}");
+        assert!((a - f).abs() <= 0.01 * f.abs().max(1e-2), "component {k}");
+    }
+}
+
+#[test]
+fn checkpointed_and_stored_backward_passes_give_identical_gradients() {
+    let model = models::builtin("cartpole").unwrap();
+    let horizon = 60;
+    let loss = Loss::new().term(
+        "pole",
+        Quantity::PositionError { target: [0.3, 0.0, 2.0], mask: [1.0; 3] },
+        0.1,
+        When::EveryStep,
+    );
+    let n = 3;
+    let commands: Vec<f32> = (0..n * horizon as usize)
+        .map(|k| 5.0 * (k as f32 * 0.13).sin())
+        .collect();
+    let mut results = Vec::new();
+    for every in [Some(1), Some(7), None, Some(horizon)] {
+        let mut options = RolloutOptions::new(horizon);
+        options.checkpoint_every = every;
+        let mut rollout = Rollout::new(common::gpu(), &model, n, &loss, options).unwrap();
+        rollout.set_commands(&commands).unwrap();
+        rollout.forward().unwrap();
+        let g = rollout.backward().unwrap();
+        results.push((every, g));
+    }
+    let (_, reference) = &results[0];
+    for (every, g) in &results[1..] {
+        assert_eq!(g.loss, reference.loss, "loss with checkpoints every {every:?}");
+        assert_eq!(g.initial_state, reference.initial_state, "{every:?}");
+        assert_eq!(g.params, reference.params, "{every:?}");
+        assert_eq!(g.commands, reference.commands, "{every:?}");
+    }
+    assert!(reference.commands.as_ref().unwrap().iter().any(|v| *v != 0.0));
+}
+
+#[test]
+fn a_non_finite_gradient_is_reported_with_instance_and_step() {
+    let model = models::builtin("ball").unwrap();
+    let compiled = Compiled::new(&model);
+    let horizon = 20;
+    // A weight near f32's maximum makes the loss gradient overflow, for instance 1 only.
+    let loss = Loss::new().term(
+        "ball",
+        Quantity::PositionError { target: [0.0, 0.0, 0.5], mask: [1.0; 3] },
+        1.0e38,
+        When::Final,
+    );
+    let mut states = compiled.initial_state.clone();
+    let mut moved = compiled.initial_state.clone();
+    moved[13] = 100.0;
+    states.extend_from_slice(&moved);
+    let mut rollout =
+        Rollout::new(common::gpu(), &model, 2, &loss, RolloutOptions::new(horizon)).unwrap();
+    rollout.set_initial_state(&states).unwrap();
+    rollout.forward().unwrap();
+    match rollout.backward() {
+        Err(backdrive::Error::NonFiniteGradient(list)) => {
+            assert_eq!(list, vec![(1, horizon - 1)], "{list:?}");
+        }
+        other => panic!("expected a non-finite gradient error, got {other:?}"),
+    }
+}
+
+#[test]
+fn memory_is_estimated_and_a_rollout_that_does_not_fit_is_refused() {
+    let model = models::builtin("quadruped").unwrap();
+    let options = RolloutOptions::new(1000);
+    let estimate = backdrive::rollout::estimate_memory(&model, 4096, &options);
+    println!("quadruped, 4096 instances, 1000 steps: {estimate}");
+    assert!(estimate.total() <= 1 << 30, "{estimate}");
+    let mut small = RolloutOptions::new(1000);
+    small.memory_limit = Some(1 << 20);
+    let err = Rollout::new(common::gpu(), &model, 64, &Loss::new(), small)
+        .err()
+        .expect("must refuse");
+    assert!(err.to_string().contains("over the limit"), "{err}");
+}

@@ -1,0 +1,335 @@
+//! Checking adjoint gradients against central finite differences on the same device.
+//!
+//! Every perturbed input gets two instances of one batch (plus one nominal instance that also
+//! gives the adjoint gradient), so that a whole check is one forward pass.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
+use crate::loss::{Loss, loss_twin};
+use crate::twin::Instance;
+use crate::model::Model;
+use crate::rollout::{Rollout, RolloutOptions};
+
+/// Which inputs a parameter group covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Initial linear and angular velocities of every body.
+    InitialVelocities,
+    /// Initial positions of every body.
+    InitialPositions,
+    /// Every step's actuator commands (all of them when there are at most `max_inputs`,
+    /// otherwise an evenly spaced subset).
+    Commands,
+    /// Physical parameters: inverse masses and inertias, friction, restitution, actuator
+    /// gains and limits, joint anchors.
+    Params,
+}
+
+impl Group {
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Group::InitialVelocities => "initial velocities",
+            Group::InitialPositions => "initial positions",
+            Group::Commands => "commands",
+            Group::Params => "parameters",
+        }
+    }
+}
+
+/// Comparison of one group.
+#[derive(Clone, Debug)]
+pub struct GroupReport {
+    /// The group.
+    pub group: Group,
+    /// Adjoint gradient of the checked inputs.
+    pub adjoint: Vec<f64>,
+    /// Central finite differences of the same inputs.
+    pub finite_difference: Vec<f64>,
+}
+
+impl GroupReport {
+    /// `|adjoint - fd| / |fd|` (norms over the group).
+    pub fn relative_error(&self) -> f64 {
+        let diff = self
+            .adjoint
+            .iter()
+            .zip(&self.finite_difference)
+            .map(|(a, f)| (a - f).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        diff / norm(&self.finite_difference).max(1e-12)
+    }
+
+    /// Cosine similarity of the two gradients.
+    pub fn cosine(&self) -> f64 {
+        let dot: f64 = self
+            .adjoint
+            .iter()
+            .zip(&self.finite_difference)
+            .map(|(a, f)| a * f)
+            .sum();
+        dot / (norm(&self.adjoint) * norm(&self.finite_difference)).max(1e-300)
+    }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// What to check.
+#[derive(Clone, Debug)]
+pub struct GradcheckSetup {
+    /// Rollout options (horizon, checkpoints...).
+    pub options: RolloutOptions,
+    /// The loss.
+    pub loss: Loss,
+    /// Initial raw state of the nominal instance (`None`: the model's).
+    pub initial_state: Option<Vec<f32>>,
+    /// Command sequence of the nominal instance (`horizon * actuators`; `None`: zeros).
+    pub commands: Option<Vec<f32>>,
+    /// Relative step of the central differences.
+    pub relative_step: f32,
+    /// Most inputs perturbed per group.
+    pub max_inputs: usize,
+}
+
+enum Target {
+    State(usize),
+    Param(usize),
+    Command(usize),
+}
+
+fn evenly(candidates: Vec<usize>, max: usize) -> Vec<usize> {
+    if candidates.len() <= max {
+        return candidates;
+    }
+    (0..max)
+        .map(|k| candidates[k * candidates.len() / max])
+        .collect()
+}
+
+struct Inputs {
+    state: Vec<f32>,
+    params: Vec<f32>,
+    commands: Vec<f32>,
+    targets: Vec<(Group, Vec<Target>)>,
+}
+
+fn inputs(compiled: &Compiled, model: &Model, setup: &GradcheckSetup, groups: &[Group]) -> Result<Inputs> {
+    let h = &compiled.header;
+    let state_len = h.state_len as usize;
+    let n_bodies = model.bodies.len();
+    let command_len = setup.options.horizon as usize * h.n_commands as usize;
+    let state = setup
+        .initial_state
+        .clone()
+        .unwrap_or_else(|| compiled.initial_state.clone());
+    let commands = setup.commands.clone().unwrap_or_else(|| vec![0.0; command_len]);
+    if state.len() != state_len || commands.len() != command_len {
+        return Err(Error::InvalidInput(format!(
+            "gradcheck: expected {state_len} state values and {command_len} commands"
+        )));
+    }
+    let mut targets: Vec<(Group, Vec<Target>)> = Vec::new();
+    for &group in groups {
+        let list: Vec<Target> = match group {
+            Group::InitialVelocities => (1..=n_bodies)
+                .flat_map(|b| (7..13).map(move |k| b * BODY_STATE_LEN + k))
+                .map(Target::State)
+                .collect(),
+            Group::InitialPositions => (1..=n_bodies)
+                .flat_map(|b| (0..3).map(move |k| b * BODY_STATE_LEN + k))
+                .map(Target::State)
+                .collect(),
+            Group::Commands => evenly((0..command_len).collect(), setup.max_inputs)
+                .into_iter()
+                .map(Target::Command)
+                .collect(),
+            Group::Params => evenly(
+                compiled
+                    .param_slots
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, s)| **s != ParamSlot::World)
+                    .map(|(k, _)| k)
+                    .collect(),
+                setup.max_inputs,
+            )
+            .into_iter()
+            .map(Target::Param)
+            .collect(),
+        };
+        targets.push((group, list));
+    }
+    Ok(Inputs {
+        state,
+        params: compiled.default_params.clone(),
+        commands,
+        targets,
+    })
+}
+
+impl Inputs {
+    fn value(&self, target: &Target) -> f32 {
+        match target {
+            Target::State(k) => self.state[*k],
+            Target::Param(k) => self.params[*k],
+            Target::Command(k) => self.commands[*k],
+        }
+    }
+
+    /// A copy of the inputs with `target` moved by `delta`.
+    fn perturbed(&self, target: &Target, delta: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (mut s, mut p, mut c) = (self.state.clone(), self.params.clone(), self.commands.clone());
+        match target {
+            Target::State(k) => s[*k] += delta,
+            Target::Param(k) => p[*k] += delta,
+            Target::Command(k) => c[*k] += delta,
+        }
+        (s, p, c)
+    }
+}
+
+/// Runs the check for `groups` on the GPU: adjoint gradient and central differences from the
+/// same device, in f32. Returns one report per group.
+pub fn gradcheck(
+    gpu: Arc<Gpu>,
+    model: &Model,
+    setup: &GradcheckSetup,
+    groups: &[Group],
+) -> Result<Vec<GroupReport>> {
+    let compiled = Compiled::new(model);
+    let inp = inputs(&compiled, model, setup, groups)?;
+    let n_inputs: usize = inp.targets.iter().map(|(_, l)| l.len()).sum();
+    let n = 1 + 2 * n_inputs;
+    let mut states = Vec::with_capacity(n * inp.state.len());
+    let mut params = Vec::with_capacity(n * inp.params.len());
+    let mut commands = Vec::with_capacity(n * inp.commands.len());
+    let mut steps = Vec::with_capacity(n_inputs);
+    states.extend_from_slice(&inp.state);
+    params.extend_from_slice(&inp.params);
+    commands.extend_from_slice(&inp.commands);
+    for (_, list) in &inp.targets {
+        for target in list {
+            let step = setup.relative_step * inp.value(target).abs().max(1.0);
+            steps.push(step);
+            for sign in [1.0f32, -1.0] {
+                let (s, p, c) = inp.perturbed(target, sign * step);
+                states.extend_from_slice(&s);
+                params.extend_from_slice(&p);
+                commands.extend_from_slice(&c);
+            }
+        }
+    }
+    let mut options = setup.options.clone();
+    options.command_gradients = groups.contains(&Group::Commands);
+    let mut rollout = Rollout::new(gpu, model, n, &setup.loss, options)?;
+    rollout.set_initial_state(&states)?;
+    rollout.set_params(&params)?;
+    rollout.set_commands(&commands)?;
+    rollout.forward()?;
+    let grads = rollout.backward()?;
+    let loss = &grads.loss;
+    let mut reports = Vec::new();
+    let mut input = 0;
+    for (group, list) in &inp.targets {
+        let mut adjoint = Vec::new();
+        let mut fd = Vec::new();
+        for target in list {
+            let plus = f64::from(loss[1 + 2 * input]);
+            let minus = f64::from(loss[2 + 2 * input]);
+            fd.push((plus - minus) / (2.0 * f64::from(steps[input])));
+            adjoint.push(adjoint_of(&grads, target));
+            input += 1;
+        }
+        reports.push(GroupReport {
+            group: *group,
+            adjoint,
+            finite_difference: fd,
+        });
+    }
+    Ok(reports)
+}
+
+fn adjoint_of(grads: &crate::rollout::Gradients, target: &Target) -> f64 {
+    f64::from(match target {
+        Target::State(k) => grads.initial_state[*k],
+        Target::Param(k) => grads.params[*k],
+        Target::Command(k) => grads.commands.as_ref().map(|c| c[*k]).unwrap_or(0.0),
+    })
+}
+
+/// The loss of one rollout computed by the CPU twins in f64.
+pub fn twin_loss(
+    compiled: &Compiled,
+    packed_loss: &[u32],
+    n_terms: usize,
+    horizon: u32,
+    state: &[f32],
+    params: &[f32],
+    commands: &[f32],
+) -> f64 {
+    let mut inst = Instance::<f64>::new(compiled);
+    let conv = |v: &[f32]| v.iter().map(|&x| f64::from(x)).collect::<Vec<f64>>();
+    inst.state = conv(state);
+    inst.params = conv(params);
+    let a = compiled.header.n_commands as usize;
+    let mut total = 0.0;
+    for t in 0..horizon {
+        let at = t as usize * a;
+        inst.commands = conv(&commands[at..at + a]);
+        inst.step();
+        total += loss_twin(packed_loss, n_terms, &inst, t + 1, horizon, None);
+    }
+    total
+}
+
+/// The GPU adjoint against central differences of the f64 CPU twin (step `h` relative): the
+/// reference for tests, free of f32 rounding in the differences.
+pub fn gradcheck_against_twin(
+    gpu: Arc<Gpu>,
+    model: &Model,
+    setup: &GradcheckSetup,
+    groups: &[Group],
+    h: f32,
+) -> Result<Vec<GroupReport>> {
+    let compiled = Compiled::new(model);
+    let inp = inputs(&compiled, model, setup, groups)?;
+    let packed = setup.loss.pack(model)?;
+    let n_terms = setup.loss.terms.len();
+    let mut options = setup.options.clone();
+    options.command_gradients = groups.contains(&Group::Commands);
+    let mut rollout = Rollout::new(gpu, model, 1, &setup.loss, options)?;
+    rollout.set_initial_state(&inp.state)?;
+    rollout.set_params(&inp.params)?;
+    rollout.set_commands(&inp.commands)?;
+    rollout.forward()?;
+    let grads = rollout.backward()?;
+    let horizon = setup.options.horizon;
+    let mut reports = Vec::new();
+    for (group, list) in &inp.targets {
+        let mut adjoint = Vec::new();
+        let mut fd = Vec::new();
+        for target in list {
+            let step = h * inp.value(target).abs().max(1.0);
+            let eval = |sign: f32| {
+                let (s, p, c) = inp.perturbed(target, sign * step);
+                twin_loss(&compiled, &packed, n_terms, horizon, &s, &p, &c)
+            };
+            // The perturbed input is rounded to f32; divide by the step actually taken.
+            let taken = f64::from(inp.value(target) + step) - f64::from(inp.value(target) - step);
+            fd.push((eval(1.0) - eval(-1.0)) / taken);
+            adjoint.push(adjoint_of(&grads, target));
+        }
+        reports.push(GroupReport {
+            group: *group,
+            adjoint,
+            finite_difference: fd,
+        });
+    }
+    Ok(reports)
+}
