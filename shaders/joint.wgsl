@@ -31,14 +31,30 @@ fn joint_axis(j: u32, k: u32, i: u32) -> JointAxis {
     let axis = quat_rotate(frame_a, unit);
     let linear = k < 3u;
     let separation = (xb + arm_b) - (xa + arm_a);
-    let rotation = quat_log(quat_mul(quat_conj(frame_a), frame_b));
+    let relative = quat_mul(quat_conj(frame_a), frame_b);
+    let hinge = model_u32(rec + 2u) == 1u;
     var out: JointAxis;
     out.jac.lin_a = select(vec3<f32>(0.0), -axis, linear);
     out.jac.ang_a = select(-axis, -cross(arm_a, axis), linear);
     out.jac.lin_b = select(vec3<f32>(0.0), axis, linear);
     out.jac.ang_b = select(axis, cross(arm_b, axis), linear);
-    out.coordinate = select(dot(rotation, unit), dot(separation, axis), linear);
+    out.coordinate = select(angular_coordinate(frame_a, frame_b, relative, unit, axis, k, hinge),
+                            dot(separation, axis), linear);
     return out;
+}
+
+// Rotation coordinate of axis k (3..6). Generic joints use the relative rotation vector. A
+// hinge may turn any amount about its axis, where the rotation vector would mix its locked
+// axes and jump at half a turn, so it uses the twist angle about the axis and, for the locked
+// axes, the misalignment (x_a cross x_b) . axis_k of the two frames' hinge axes.
+fn angular_coordinate(frame_a: vec4<f32>, frame_b: vec4<f32>, relative: vec4<f32>, unit: vec3<f32>,
+                      axis: vec3<f32>, k: u32, hinge: bool) -> f32 {
+    let generic = dot(quat_log(relative), unit);
+    let sign = select(1.0, -1.0, relative.w < 0.0);
+    let twist = 2.0 * atan2(sign * relative.x, sign * relative.w);
+    let x = vec3<f32>(1.0, 0.0, 0.0);
+    let swing = dot(cross(quat_rotate(frame_a, x), quat_rotate(frame_b, x)), axis);
+    return select(generic, select(swing, twist, k == 3u), hinge);
 }
 
 fn joint_lock_rows_forward(i: u32) {
@@ -102,18 +118,35 @@ fn joint_axis_adjoint(j: u32, k: u32, i: u32, d_jac: RowJacobian, d_coordinate: 
     let ang = 1.0 - lin;
     let separation = (xb + arm_b) - (xa + arm_a);
     let relative = quat_mul(quat_conj(frame_a), frame_b);
+    let hinge = model_u32(rec + 2u) == 1u;
+    let x = vec3<f32>(1.0, 0.0, 0.0);
+    let hinge_a = quat_rotate(frame_a, x);
+    let hinge_b = quat_rotate(frame_b, x);
+    // Which angular coordinate the forward used (see angular_coordinate).
+    let d_angular = d_coordinate * ang;
+    let use_log = select(1.0, 0.0, hinge);
+    let use_twist = select(0.0, 1.0, hinge && k == 3u);
+    let use_swing = select(0.0, 1.0, hinge && k != 3u);
+    let r2 = relative.x * relative.x + relative.w * relative.w;
+    let d_twist_vx = d_angular * use_twist * 2.0 * relative.w / r2;
+    let d_twist_w = -d_angular * use_twist * 2.0 * relative.x / r2;
+    let d_swing = d_angular * use_swing;
 
     let d_axis = (d_jac.lin_b - d_jac.lin_a - cross(d_jac.ang_a, arm_a) + cross(d_jac.ang_b, arm_b)
                   + separation * d_coordinate) * lin
-               + (d_jac.ang_b - d_jac.ang_a) * ang;
+               + (d_jac.ang_b - d_jac.ang_a) * ang
+               + cross(hinge_a, hinge_b) * d_swing;
     let d_separation = axis * (d_coordinate * lin);
     let d_arm_a = -cross(axis, d_jac.ang_a) * lin - d_separation;
     let d_arm_b = cross(axis, d_jac.ang_b) * lin + d_separation;
-    let d_relative = quat_log_adjoint(relative, unit * (d_coordinate * ang));
+    let d_relative = quat_log_adjoint(relative, unit * (d_angular * use_log))
+                   + vec4<f32>(d_twist_vx, 0.0, 0.0, d_twist_w);
     let d_rel = quat_mul_adjoint(quat_conj(frame_a), frame_b, d_relative);
-    let d_frame_a = quat_conj(d_rel.a) + quat_rotate_adjoint(frame_a, unit, d_axis).q;
+    let d_frame_a = quat_conj(d_rel.a) + quat_rotate_adjoint(frame_a, unit, d_axis).q
+                  + quat_rotate_adjoint(frame_a, x, cross(hinge_b, axis) * d_swing).q;
+    let d_frame_b = d_rel.b + quat_rotate_adjoint(frame_b, x, cross(axis, hinge_a) * d_swing).q;
     let d_qa_frame = quat_mul_adjoint(qa, frame_local_a, d_frame_a).a;
-    let d_qb_frame = quat_mul_adjoint(qb, frame_local_b, d_rel.b).a;
+    let d_qb_frame = quat_mul_adjoint(qb, frame_local_b, d_frame_b).a;
     let d_arm_a_q = quat_rotate_adjoint(qa, anchor_a, d_arm_a);
     let d_arm_b_q = quat_rotate_adjoint(qb, anchor_b, d_arm_b);
     let sa = body_slot(a);

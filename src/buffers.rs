@@ -45,7 +45,9 @@ impl Chunking {
 
     /// The largest chunk that keeps `floats_per_instance` (for each buffer) under the limits.
     pub fn max_instances(limits: &wgpu::Limits, floats_per_instance: &[u64]) -> usize {
-        let binding = u64::from(limits.max_storage_buffer_binding_size).min(limits.max_buffer_size);
+        let binding = limits
+            .max_storage_buffer_binding_size
+            .min(limits.max_buffer_size);
         let by_memory = floats_per_instance
             .iter()
             .map(|f| binding / (f.max(&1) * 4))
@@ -158,7 +160,8 @@ impl PerInstance {
                     raw[s * len + i] = data[(start + i) * width + s];
                 }
             }
-            gpu.queue.write_buffer(buffer, 0, bytemuck::cast_slice(&raw));
+            gpu.queue
+                .write_buffer(buffer, 0, bytemuck::cast_slice(&raw));
             start += len;
         }
         Ok(())

@@ -44,7 +44,8 @@ pub struct Gpu {
     pub limits: wgpu::Limits,
     /// Compiled pipelines by entry point: kernels read the model from buffers, so one pipeline
     /// serves every model and compiling it (slow on CPU drivers) happens once per device.
-    pub(crate) pipelines: std::sync::Mutex<std::collections::HashMap<String, wgpu::ComputePipeline>>,
+    pub(crate) pipelines:
+        std::sync::Mutex<std::collections::HashMap<String, wgpu::ComputePipeline>>,
 }
 
 fn parse_backends(spec: &str) -> Result<wgpu::Backends> {
@@ -112,7 +113,10 @@ impl Gpu {
         candidates.sort_by_key(|a| {
             let info = a.get_info();
             // Prefer Vulkan/Metal/DX12 over GL when the device type ties.
-            (rank(info.device_type), u32::from(info.backend == wgpu::Backend::Gl))
+            (
+                rank(info.device_type),
+                u32::from(info.backend == wgpu::Backend::Gl),
+            )
         });
         let Some(adapter) = candidates.into_iter().next() else {
             let hint = if seen.is_empty() {
@@ -160,7 +164,9 @@ impl Gpu {
 
     /// The largest storage buffer binding, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
-        u64::from(self.limits.max_storage_buffer_binding_size).min(self.limits.max_buffer_size)
+        self.limits
+            .max_storage_buffer_binding_size
+            .min(self.limits.max_buffer_size)
     }
 }
 

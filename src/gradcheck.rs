@@ -9,9 +9,9 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
 use crate::loss::{Loss, loss_twin};
-use crate::twin::Instance;
 use crate::model::Model;
 use crate::rollout::{Rollout, RolloutOptions};
+use crate::twin::Instance;
 
 /// Which inputs a parameter group covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -119,7 +119,12 @@ struct Inputs {
     targets: Vec<(Group, Vec<Target>)>,
 }
 
-fn inputs(compiled: &Compiled, model: &Model, setup: &GradcheckSetup, groups: &[Group]) -> Result<Inputs> {
+fn inputs(
+    compiled: &Compiled,
+    model: &Model,
+    setup: &GradcheckSetup,
+    groups: &[Group],
+) -> Result<Inputs> {
     let h = &compiled.header;
     let state_len = h.state_len as usize;
     let n_bodies = model.bodies.len();
@@ -128,7 +133,10 @@ fn inputs(compiled: &Compiled, model: &Model, setup: &GradcheckSetup, groups: &[
         .initial_state
         .clone()
         .unwrap_or_else(|| compiled.initial_state.clone());
-    let commands = setup.commands.clone().unwrap_or_else(|| vec![0.0; command_len]);
+    let commands = setup
+        .commands
+        .clone()
+        .unwrap_or_else(|| vec![0.0; command_len]);
     if state.len() != state_len || commands.len() != command_len {
         return Err(Error::InvalidInput(format!(
             "gradcheck: expected {state_len} state values and {command_len} commands"
@@ -184,7 +192,11 @@ impl Inputs {
 
     /// A copy of the inputs with `target` moved by `delta`.
     fn perturbed(&self, target: &Target, delta: f32) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-        let (mut s, mut p, mut c) = (self.state.clone(), self.params.clone(), self.commands.clone());
+        let (mut s, mut p, mut c) = (
+            self.state.clone(),
+            self.params.clone(),
+            self.commands.clone(),
+        );
         match target {
             Target::State(k) => s[*k] += delta,
             Target::Param(k) => p[*k] += delta,

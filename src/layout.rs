@@ -25,7 +25,7 @@ pub const UNBOUNDED: f32 = 1.0e20;
 
 /// Record strides (in `u32` words) in the packed model array.
 pub mod stride {
-    /// `[body_a, body_b, 0, 0, frame_a xyzw, frame_b xyzw]`
+    /// `[body_a, body_b, is_hinge, 0, frame_a xyzw, frame_b xyzw]`
     pub const JOINT: usize = 12;
     /// `[joint, axis, 0, 0]`
     pub const LOCK: usize = 4;
@@ -108,6 +108,13 @@ pub struct Header {
     pub n_loss_terms: u32,
     /// The step whose state the loss kernels see (its index in the rollout).
     pub loss_step: u32,
+    /// Number of steps of a differentiable rollout.
+    pub horizon: u32,
+    /// Factor applied to the state adjoint after each adjoint step (1: exact gradient).
+    pub gradient_decay: f32,
+    /// Slot of the adjoint buffer recording the first step (plus one) with a non-finite adjoint.
+    pub adj_nonfinite: u32,
+    pub pad0: u32,
 }
 
 /// Soft-constraint coefficients from a frequency and damping ratio (Catto's soft constraints):
@@ -117,7 +124,11 @@ pub fn softness(dt: f32, frequency: f32, damping_ratio: f32) -> (f32, f32, f32) 
     let omega = 2.0 * std::f32::consts::PI * frequency;
     let h_omega = dt * omega;
     let s = h_omega * (2.0 * damping_ratio + h_omega);
-    (s / (1.0 + s), 1.0 / s, h_omega / (2.0 * damping_ratio + h_omega))
+    (
+        s / (1.0 + s),
+        1.0 / s,
+        h_omega / (2.0 * damping_ratio + h_omega),
+    )
 }
 
 /// What one parameter slot means, for randomisation and gradients.
@@ -222,7 +233,8 @@ impl Compiled {
             let anchor = Vec3::from_array(j.anchor);
             let frame_a = (qa.conjugate() * frame).normalize();
             let frame_b = (qb.conjugate() * frame).normalize();
-            packed.extend_from_slice(&[a as u32, b as u32, 0, 0]);
+            let hinge = u32::from(j.kind == crate::model::JointKind::Hinge);
+            packed.extend_from_slice(&[a as u32, b as u32, hinge, 0]);
             for x in frame_a.to_array().into_iter().chain(frame_b.to_array()) {
                 push_f32(&mut packed, x);
             }
@@ -423,7 +435,8 @@ impl Compiled {
         let adj_history = adj_rows + n_rows * ROW_LEN as u32;
         let adj_saved = adj_history + n_rows * s.solver_iterations;
         let adj_start = adj_saved + state_len;
-        let adj_len = adj_start + state_len;
+        let adj_nonfinite = adj_start + state_len;
+        let adj_len = adj_nonfinite + 1;
         let header = Header {
             n_instances: 1,
             n_bodies: n_bodies as u32,
@@ -481,6 +494,10 @@ impl Compiled {
             adj_len,
             n_loss_terms: 0,
             loss_step: 0,
+            horizon: 1,
+            gradient_decay: 1.0,
+            adj_nonfinite,
+            pad0: 0,
         };
         if packed.is_empty() {
             // wgpu rejects zero-sized bindings.

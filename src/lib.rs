@@ -9,9 +9,11 @@
 //! `f32` and `f64`, used to test the GPU results.
 
 pub mod buffers;
+pub mod control;
 pub mod error;
 pub mod gpu;
 pub mod gradcheck;
+pub mod jacobian;
 pub mod layout;
 pub mod loss;
 pub mod model;

@@ -81,13 +81,19 @@ impl Loss {
         let mut out = Vec::new();
         for (k, t) in self.terms.iter().enumerate() {
             let (kind, axis, target, mask) = match &t.quantity {
-                Quantity::PositionError { target, mask } => (0, 0, [target[0], target[1], target[2], 0.0], *mask),
-                Quantity::VelocityError { target, mask } => (1, 0, [target[0], target[1], target[2], 0.0], *mask),
+                Quantity::PositionError { target, mask } => {
+                    (0, 0, [target[0], target[1], target[2], 0.0], *mask)
+                }
+                Quantity::VelocityError { target, mask } => {
+                    (1, 0, [target[0], target[1], target[2], 0.0], *mask)
+                }
                 Quantity::AngularVelocityError { target, mask } => {
                     (2, 0, [target[0], target[1], target[2], 0.0], *mask)
                 }
                 Quantity::OrientationError { target } => (3, 0, *target, [0.0; 3]),
-                Quantity::JointError { axis, target } => (4, *axis, [*target, 0.0, 0.0, 0.0], [0.0; 3]),
+                Quantity::JointError { axis, target } => {
+                    (4, *axis, [*target, 0.0, 0.0, 0.0], [0.0; 3])
+                }
                 Quantity::Position { direction } => (5, 0, [0.0; 4], *direction),
                 Quantity::Velocity { direction } => (6, 0, [0.0; 4], *direction),
             };
@@ -109,9 +115,13 @@ impl Loss {
                 When::EveryStep => 1,
                 When::Final => 2,
             };
-            let floats = [t.weight, target[0], target[1], target[2], target[3], mask[0], mask[1], mask[2]];
+            let floats = [
+                t.weight, target[0], target[1], target[2], target[3], mask[0], mask[1], mask[2],
+            ];
             if floats.iter().any(|v| !v.is_finite()) {
-                return Err(Error::InvalidInput(format!("loss term {k}: non-finite number")));
+                return Err(Error::InvalidInput(format!(
+                    "loss term {k}: non-finite number"
+                )));
             }
             out.extend_from_slice(&[kind, index as u32, axis, when]);
             out.extend(floats.iter().map(|f| f.to_bits()));
@@ -138,7 +148,11 @@ pub fn loss_twin<T: Real>(
     for t in 0..n_terms {
         let w = packed[t * 12 + 3];
         let every = if w & 1 != 0 { T::one() } else { T::zero() };
-        let last = if w & 2 != 0 && step == horizon { T::one() } else { T::zero() };
+        let last = if w & 2 != 0 && step == horizon {
+            T::one()
+        } else {
+            T::zero()
+        };
         let weight = f(t, 4) * (every + last);
         let kind = packed[t * 12];
         let index = packed[t * 12 + 1];

@@ -12,7 +12,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("arm", include_str!("../models/arm.toml")),
     ("quadruped", include_str!("../models/quadruped.toml")),
     ("cartpole", include_str!("../models/cartpole.toml")),
-    ("double-pendulum", include_str!("../models/double-pendulum.toml")),
+    (
+        "double-pendulum",
+        include_str!("../models/double-pendulum.toml"),
+    ),
 ];
 
 /// Names of the shipped models.
@@ -22,15 +25,12 @@ pub fn names() -> Vec<&'static str> {
 
 /// A shipped model by name.
 pub fn builtin(name: &str) -> Result<Model> {
-    let (_, text) = BUILTIN
-        .iter()
-        .find(|(n, _)| *n == name)
-        .ok_or_else(|| {
-            Error::InvalidInput(format!(
-                "unknown model '{name}': expected a model file or one of {}",
-                names().join(", ")
-            ))
-        })?;
+    let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| {
+        Error::InvalidInput(format!(
+            "unknown model '{name}': expected a model file or one of {}",
+            names().join(", ")
+        ))
+    })?;
     Model::from_toml_str(text, Some(Path::new(&format!("models/{name}.toml"))))
 }
 

@@ -119,7 +119,11 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions) -> [u64; 10] {
 }
 
 /// Estimates the device memory of a rollout without allocating anything.
-pub fn estimate_memory(model: &Model, n_instances: usize, options: &RolloutOptions) -> MemoryEstimate {
+pub fn estimate_memory(
+    model: &Model,
+    n_instances: usize,
+    options: &RolloutOptions,
+) -> MemoryEstimate {
     let c = Compiled::new(model);
     let f = per_instance_floats(&c, options);
     let n = n_instances as u64 * 4;
@@ -195,7 +199,9 @@ impl Rollout {
             ));
         }
         if options.horizon == 0 {
-            return Err(Error::InvalidInput("the horizon must be at least 1 step".into()));
+            return Err(Error::InvalidInput(
+                "the horizon must be at least 1 step".into(),
+            ));
         }
         if !(options.gradient_decay.is_finite() && options.gradient_decay > 0.0) {
             return Err(Error::InvalidInput(format!(
@@ -243,7 +249,11 @@ impl Rollout {
         let command_floats = u64::from(options.horizon) * u64::from(h.n_commands);
         let commands = alloc(command_floats, "commands", None);
         let command_grads = alloc(
-            if options.command_gradients { command_floats } else { 0 },
+            if options.command_gradients {
+                command_floats
+            } else {
+                0
+            },
             "command gradients",
             None,
         );
@@ -280,13 +290,13 @@ impl Rollout {
                 hh.gradient_decay = options.gradient_decay;
                 sequence.push(hh);
             }
-            let header_sequence = gpu
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("header sequence"),
-                    contents: bytemuck::cast_slice(&sequence),
-                    usage: wgpu::BufferUsages::COPY_SRC,
-                });
+            let header_sequence =
+                gpu.device
+                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                        label: Some("header sequence"),
+                        contents: bytemuck::cast_slice(&sequence),
+                        usage: wgpu::BufferUsages::COPY_SRC,
+                    });
             let header = gpu
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -483,19 +493,30 @@ impl Rollout {
     ) {
         for (c, &len) in self.chunking.lens.iter().enumerate() {
             let bytes = self.state_bytes(len);
-            encoder.copy_buffer_to_buffer(src.buffer(c), from * bytes, dst.buffer(c), to * bytes, bytes);
+            encoder.copy_buffer_to_buffer(
+                src.buffer(c),
+                from * bytes,
+                dst.buffer(c),
+                to * bytes,
+                bytes,
+            );
         }
     }
 
     fn new_encoder(&self) -> wgpu::CommandEncoder {
         self.gpu
             .device
-            .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("rollout") })
+            .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                label: Some("rollout"),
+            })
     }
 
     /// Runs the rollout forward from the initial states, storing checkpoints, and returns each
     /// instance's loss. `progress` is called with (steps done, horizon).
-    pub fn forward_with_progress(&mut self, progress: &mut dyn FnMut(u32, u32)) -> Result<Vec<f32>> {
+    pub fn forward_with_progress(
+        &mut self,
+        progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<Vec<f32>> {
         let horizon = self.options.horizon;
         let k = self.options.interval();
         let mut encoder = self.new_encoder();
@@ -509,7 +530,13 @@ impl Rollout {
             self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
             let done = t + 1;
             if done % k == 0 && done < horizon {
-                self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, u64::from(done / k));
+                self.encode_state_copy(
+                    &mut encoder,
+                    &self.state,
+                    0,
+                    &self.checkpoints,
+                    u64::from(done / k),
+                );
             }
             if done % k == 0 || done == horizon {
                 self.gpu.queue.submit([encoder.finish()]);
@@ -570,16 +597,40 @@ impl Rollout {
             let t0 = seg * k;
             let t1 = (t0 + k).min(horizon);
             let mut encoder = self.new_encoder();
-            self.encode_state_copy(&mut encoder, &self.checkpoints, u64::from(seg), &self.state, 0);
+            self.encode_state_copy(
+                &mut encoder,
+                &self.checkpoints,
+                u64::from(seg),
+                &self.state,
+                0,
+            );
             self.encode_state_copy(&mut encoder, &self.state, 0, &self.segment, 0);
             for t in t0..t1 {
                 self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
-                self.encode_state_copy(&mut encoder, &self.state, 0, &self.segment, u64::from(t - t0 + 1));
+                self.encode_state_copy(
+                    &mut encoder,
+                    &self.state,
+                    0,
+                    &self.segment,
+                    u64::from(t - t0 + 1),
+                );
             }
             for t in (t0..t1).rev() {
-                self.encode_state_copy(&mut encoder, &self.segment, u64::from(t - t0 + 1), &self.state, 0);
+                self.encode_state_copy(
+                    &mut encoder,
+                    &self.segment,
+                    u64::from(t - t0 + 1),
+                    &self.state,
+                    0,
+                );
                 self.encode_dispatch(&mut encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
-                self.encode_state_copy(&mut encoder, &self.segment, u64::from(t - t0), &self.state, 0);
+                self.encode_state_copy(
+                    &mut encoder,
+                    &self.segment,
+                    u64::from(t - t0),
+                    &self.state,
+                    0,
+                );
                 self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
                 if self.options.command_gradients {
                     let h = &self.compiled.header;
@@ -636,7 +687,12 @@ impl Rollout {
 
 /// Scales each instance's gradients so that their global L2 norm (initial state, parameters and
 /// commands together) is at most `max_norm`; returns the norms before clipping.
-pub fn clip_global_norm(g: &mut Gradients, state_len: usize, param_len: usize, max_norm: f32) -> Vec<f32> {
+pub fn clip_global_norm(
+    g: &mut Gradients,
+    state_len: usize,
+    param_len: usize,
+    max_norm: f32,
+) -> Vec<f32> {
     let n = g.loss.len();
     let command_len = g.commands.as_ref().map(|c| c.len() / n.max(1)).unwrap_or(0);
     let mut norms = Vec::with_capacity(n);

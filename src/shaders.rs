@@ -41,8 +41,16 @@ pub const STEP: Source = source!("step.wgsl");
 /// The adjoint step pipeline's entry file (entry point `step_adjoint`).
 pub const STEP_ADJOINT: Source = source!("step_adjoint.wgsl");
 
+/// The loss pipelines' entry file (entry points `loss_forward` and `loss_adjoint`).
+pub const LOSS: Source = source!("loss.wgsl");
+
 /// Every pipeline: its entry file and entry point.
-pub const PIPELINES: &[(Source, &str)] = &[(STEP, "step_forward"), (STEP_ADJOINT, "step_adjoint")];
+pub const PIPELINES: &[(Source, &str)] = &[
+    (STEP, "step_forward"),
+    (STEP_ADJOINT, "step_adjoint"),
+    (LOSS, "loss_forward"),
+    (LOSS, "loss_adjoint"),
+];
 
 /// An assembled module with a map from its lines back to the source files.
 pub struct Assembled {
@@ -132,7 +140,7 @@ mod tests {
             name: "broken.wgsl",
             text: "fn f() -> f32 {\n  return undefined_name;\n}\n",
         };
-        let err = validate(&assemble(broken)).err().expect("must fail");
+        let err = validate(&assemble(broken)).expect_err("must fail");
         assert!(err.to_string().contains("shaders/broken.wgsl:2"), "{err}");
     }
 }

@@ -222,10 +222,12 @@ impl Simulator {
                     .queue
                     .write_buffer(header_buf, 0, bytemuck::bytes_of(&header));
             }
-            let mut encoder = self
-                .gpu
-                .device
-                .create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("step") });
+            let mut encoder =
+                self.gpu
+                    .device
+                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                        label: Some("step"),
+                    });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("step_forward"),

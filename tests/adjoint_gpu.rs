@@ -57,19 +57,33 @@ fn one_step_adjoint_matches_the_f64_twin_on_every_shipped_model() {
         rollout.set_initial_state(&states).unwrap();
         rollout.set_commands(&commands).unwrap();
         rollout.forward().unwrap();
-        let g = rollout.backward_from(Some(&state_seed), &mut |_, _| {}).unwrap();
+        let g = rollout
+            .backward_from(Some(&state_seed), &mut |_, _| {})
+            .unwrap();
         let a = model.actuators.len();
         let p = compiled.header.param_len as usize;
         for i in 0..n {
             let mut twin = Instance::<f64>::new(&compiled);
-            twin.state = states[i * len..(i + 1) * len].iter().map(|&v| v.into()).collect();
-            twin.commands = commands[i * a..(i + 1) * a].iter().map(|&v| v.into()).collect();
+            twin.state = states[i * len..(i + 1) * len]
+                .iter()
+                .map(|&v| v.into())
+                .collect();
+            twin.commands = commands[i * a..(i + 1) * a]
+                .iter()
+                .map(|&v| v.into())
+                .collect();
             let mut adj = Adjoint::<f64>::new(&compiled);
-            adj.state = state_seed[i * len..(i + 1) * len].iter().map(|&v| v.into()).collect();
+            adj.state = state_seed[i * len..(i + 1) * len]
+                .iter()
+                .map(|&v| v.into())
+                .collect();
             twin.step_adjoint(&mut adj);
             let es = rel_err(&g.initial_state[i * len..(i + 1) * len], &adj.state);
             let ep = rel_err(&g.params[i * p..(i + 1) * p], &adj.params);
-            let ec = rel_err(&g.commands.as_ref().unwrap()[i * a..(i + 1) * a], &adj.commands);
+            let ec = rel_err(
+                &g.commands.as_ref().unwrap()[i * a..(i + 1) * a],
+                &adj.commands,
+            );
             println!("{name} instance {i}: state {es:.2e} params {ep:.2e} commands {ec:.2e}");
             assert!(es < 1e-3 && ep < 1e-3 && ec < 1e-3, "{name} instance {i}");
         }
@@ -102,13 +116,19 @@ fn double_pendulum_100_steps_matches_finite_differences() {
     let loss = Loss::new()
         .term(
             "lower",
-            Quantity::PositionError { target: [1.5, 0.0, 2.5], mask: [1.0; 3] },
+            Quantity::PositionError {
+                target: [1.5, 0.0, 2.5],
+                mask: [1.0; 3],
+            },
             0.01,
             When::EveryStep,
         )
         .term(
             "upper",
-            Quantity::VelocityError { target: [0.0; 3], mask: [1.0; 3] },
+            Quantity::VelocityError {
+                target: [0.0; 3],
+                mask: [1.0; 3],
+            },
             1.0,
             When::Final,
         );
@@ -124,13 +144,21 @@ fn double_pendulum_100_steps_matches_finite_differences() {
         common::gpu(),
         &model,
         &setup,
-        &[Group::InitialVelocities, Group::InitialPositions, Group::Params],
+        &[
+            Group::InitialVelocities,
+            Group::InitialPositions,
+            Group::Params,
+        ],
         1e-6,
     )
     .unwrap();
     report("double pendulum", &reports);
     for r in &reports {
-        assert!(r.cosine() >= 0.999 && r.relative_error() <= 1e-3, "{:?}", r.group);
+        assert!(
+            r.cosine() >= 0.999 && r.relative_error() <= 1e-3,
+            "{:?}",
+            r.group
+        );
     }
 }
 
@@ -140,7 +168,10 @@ fn arm_100_steps_matches_finite_differences() {
     let tip = model.bodies.last().unwrap().name.clone();
     let loss = Loss::new().term(
         &tip,
-        Quantity::PositionError { target: [0.5, 0.5, 0.5], mask: [1.0; 3] },
+        Quantity::PositionError {
+            target: [0.5, 0.5, 0.5],
+            mask: [1.0; 3],
+        },
         0.01,
         When::EveryStep,
     );
@@ -162,7 +193,11 @@ fn arm_100_steps_matches_finite_differences() {
     .unwrap();
     report("arm", &reports);
     for r in &reports {
-        assert!(r.cosine() >= 0.999 && r.relative_error() <= 1e-3, "{:?}", r.group);
+        assert!(
+            r.cosine() >= 0.999 && r.relative_error() <= 1e-3,
+            "{:?}",
+            r.group
+        );
     }
 }
 
@@ -176,19 +211,28 @@ fn ball_throw_initial_velocity_gradient_within_one_percent() {
     let loss = Loss::new()
         .term(
             "ball",
-            Quantity::PositionError { target: [10.0, 0.0, 0.5], mask: [1.0; 3] },
+            Quantity::PositionError {
+                target: [10.0, 0.0, 0.5],
+                mask: [1.0; 3],
+            },
             1.0,
             When::Final,
         )
         .term(
             "ball",
-            Quantity::VelocityError { target: [0.0; 3], mask: [1.0; 3] },
+            Quantity::VelocityError {
+                target: [0.0; 3],
+                mask: [1.0; 3],
+            },
             1.0,
             When::Final,
         )
         .term(
             "ball",
-            Quantity::AngularVelocityError { target: [0.0; 3], mask: [1.0; 3] },
+            Quantity::AngularVelocityError {
+                target: [0.0; 3],
+                mask: [1.0; 3],
+            },
             1.0,
             When::Final,
         );
@@ -200,9 +244,14 @@ fn ball_throw_initial_velocity_gradient_within_one_percent() {
         relative_step: 1e-3,
         max_inputs: 6,
     };
-    let reports =
-        gradcheck_against_twin(common::gpu(), &model, &setup, &[Group::InitialVelocities], 1e-6)
-            .unwrap();
+    let reports = gradcheck_against_twin(
+        common::gpu(),
+        &model,
+        &setup,
+        &[Group::InitialVelocities],
+        1e-6,
+    )
+    .unwrap();
     report("ball throw", &reports);
     let r = &reports[0];
     for (k, (a, f)) in r.adjoint.iter().zip(&r.finite_difference).enumerate() {
@@ -217,7 +266,10 @@ fn checkpointed_and_stored_backward_passes_give_identical_gradients() {
     let horizon = 60;
     let loss = Loss::new().term(
         "pole",
-        Quantity::PositionError { target: [0.3, 0.0, 2.0], mask: [1.0; 3] },
+        Quantity::PositionError {
+            target: [0.3, 0.0, 2.0],
+            mask: [1.0; 3],
+        },
         0.1,
         When::EveryStep,
     );
@@ -237,12 +289,22 @@ fn checkpointed_and_stored_backward_passes_give_identical_gradients() {
     }
     let (_, reference) = &results[0];
     for (every, g) in &results[1..] {
-        assert_eq!(g.loss, reference.loss, "loss with checkpoints every {every:?}");
+        assert_eq!(
+            g.loss, reference.loss,
+            "loss with checkpoints every {every:?}"
+        );
         assert_eq!(g.initial_state, reference.initial_state, "{every:?}");
         assert_eq!(g.params, reference.params, "{every:?}");
         assert_eq!(g.commands, reference.commands, "{every:?}");
     }
-    assert!(reference.commands.as_ref().unwrap().iter().any(|v| *v != 0.0));
+    assert!(
+        reference
+            .commands
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|v| *v != 0.0)
+    );
 }
 
 #[test]
@@ -253,7 +315,10 @@ fn a_non_finite_gradient_is_reported_with_instance_and_step() {
     // A weight near f32's maximum makes the loss gradient overflow, for instance 1 only.
     let loss = Loss::new().term(
         "ball",
-        Quantity::PositionError { target: [0.0, 0.0, 0.5], mask: [1.0; 3] },
+        Quantity::PositionError {
+            target: [0.0, 0.0, 0.5],
+            mask: [1.0; 3],
+        },
         1.0e38,
         When::Final,
     );
@@ -261,8 +326,14 @@ fn a_non_finite_gradient_is_reported_with_instance_and_step() {
     let mut moved = compiled.initial_state.clone();
     moved[13] = 100.0;
     states.extend_from_slice(&moved);
-    let mut rollout =
-        Rollout::new(common::gpu(), &model, 2, &loss, RolloutOptions::new(horizon)).unwrap();
+    let mut rollout = Rollout::new(
+        common::gpu(),
+        &model,
+        2,
+        &loss,
+        RolloutOptions::new(horizon),
+    )
+    .unwrap();
     rollout.set_initial_state(&states).unwrap();
     rollout.forward().unwrap();
     match rollout.backward() {

@@ -289,7 +289,6 @@ fn non_finite_inputs_are_rejected_and_leave_the_state_alone() {
 // `cargo test --test bad_input -- --ignored` to see them fail.
 
 #[test]
-#[ignore = "deserialisation errors (unknown field, wrong type) carry file:line but no field path"]
 fn deserialisation_errors_name_the_field_path() {
     let text = broken("mass = 1.0", "mass = 1.0\ncolour = \"red\"");
     expect_error(
@@ -308,7 +307,6 @@ fn deserialisation_errors_name_the_field_path() {
 }
 
 #[test]
-#[ignore = "shape fields are reported as body[0].shape.0.radius at the [[body.shape]] line"]
 fn shape_errors_name_the_shape_index_and_line() {
     let text = broken("radius = 0.5", "radius = -0.5");
     expect_error(

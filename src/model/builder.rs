@@ -149,7 +149,14 @@ mod tests {
     fn unknown_child_is_an_error_not_a_panic() {
         let e = ModelBuilder::new("x")
             .body("a", 1.0, [0.0; 3])
-            .joint("j", JointKind::Ball, None, "nope", [0.0; 3], [1.0, 0.0, 0.0])
+            .joint(
+                "j",
+                JointKind::Ball,
+                None,
+                "nope",
+                [0.0; 3],
+                [1.0, 0.0, 0.0],
+            )
             .build()
             .unwrap_err();
         assert!(e.to_string().contains("joint[0].child"), "{e}");

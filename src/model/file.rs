@@ -13,10 +13,11 @@ impl Model {
     pub fn from_toml_str(text: &str, file: Option<&Path>) -> Result<Model> {
         let model: Model = toml::from_str(text).map_err(|e| {
             let line = e.span().map(|s| line_of(text, s.start));
+            let field = e.span().map(|s| path_at(text, s.start)).unwrap_or_default();
             ModelError {
                 file: file.map(Path::to_path_buf),
                 line,
-                field: FieldPath::default(),
+                field,
                 message: e.message().trim().to_string(),
             }
         })?;
@@ -52,6 +53,45 @@ impl Model {
 /// 1-based line number of a byte offset.
 fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The path of the field at `offset`: in each table the last key starting at or before it,
+/// in each array the last item doing so (the parser's spans of an array-of-tables item cover
+/// only its `[[header]]`, so containment cannot be used).
+fn path_at(text: &str, offset: usize) -> FieldPath {
+    let Ok(root) = DeTable::parse(text) else {
+        return FieldPath::default();
+    };
+    let mut path = Vec::new();
+    let mut table: Option<&DeTable> = Some(root.get_ref());
+    let mut items: Option<&[toml::Spanned<DeValue>]> = None;
+    loop {
+        let next = if let Some(t) = table {
+            t.iter()
+                .map(|(k, v)| (k.span().start.min(v.span().start), k, v))
+                .filter(|(start, _, _)| *start <= offset)
+                .max_by_key(|(start, _, _)| *start)
+                .map(|(_, k, v)| (PathSegment::Key(k.get_ref().to_string()), v))
+        } else if let Some(list) = items {
+            list.iter()
+                .enumerate()
+                .filter(|(_, v)| v.span().start <= offset)
+                .max_by_key(|(_, v)| v.span().start)
+                .map(|(n, v)| (PathSegment::Index(n), v))
+        } else {
+            None
+        };
+        let Some((segment, value)) = next else { break };
+        path.push(segment);
+        table = None;
+        items = None;
+        match value.get_ref() {
+            DeValue::Table(t) => table = Some(t),
+            DeValue::Array(a) => items = Some(&a[..]),
+            _ => break,
+        }
+    }
+    FieldPath(path)
 }
 
 /// Finds the line of a field, falling back to the nearest enclosing table that exists.

@@ -1,7 +1,7 @@
 //! Consistency checks on a [`Model`]: every number finite and in range, every name resolved.
 
 use super::{ActuatorKind, JointKind, Model, ShapeKind};
-use crate::error::{FieldPath, ModelError};
+use crate::error::{FieldPath, ModelError, PathSegment};
 
 fn err(field: FieldPath, message: impl Into<String>) -> ModelError {
     ModelError {
@@ -16,7 +16,10 @@ fn finite(values: &[f32], field: FieldPath) -> Result<(), ModelError> {
     if values.iter().all(|v| v.is_finite()) {
         Ok(())
     } else {
-        Err(err(field, format!("expected finite numbers, found {values:?}")))
+        Err(err(
+            field,
+            format!("expected finite numbers, found {values:?}"),
+        ))
     }
 }
 
@@ -24,7 +27,10 @@ fn positive(value: f32, field: FieldPath) -> Result<(), ModelError> {
     if value.is_finite() && value > 0.0 {
         Ok(())
     } else {
-        Err(err(field, format!("expected a positive number, found {value}")))
+        Err(err(
+            field,
+            format!("expected a positive number, found {value}"),
+        ))
     }
 }
 
@@ -65,7 +71,10 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
             format!("expected a number in [0, 1], found {}", s.warm_start),
         ));
     }
-    positive(s.joint_frequency, FieldPath::key("settings.joint_frequency"))?;
+    positive(
+        s.joint_frequency,
+        FieldPath::key("settings.joint_frequency"),
+    )?;
     non_negative(
         s.joint_damping_ratio,
         FieldPath::key("settings.joint_damping_ratio"),
@@ -84,7 +93,10 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
     )?;
 
     if model.bodies.is_empty() {
-        return Err(err(FieldPath::key("body"), "a model needs at least one body"));
+        return Err(err(
+            FieldPath::key("body"),
+            "a model needs at least one body",
+        ));
     }
     for (i, b) in model.bodies.iter().enumerate() {
         let at = |k: &str| FieldPath::item("body", i, k);
@@ -112,7 +124,15 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
             ));
         }
         for (k, shape) in b.shapes.iter().enumerate() {
-            let sat = |f: &str| FieldPath::item("body", i, &format!("shape.{k}.{f}"));
+            let sat = |f: &str| {
+                FieldPath(vec![
+                    PathSegment::Key("body".into()),
+                    PathSegment::Index(i),
+                    PathSegment::Key("shape".into()),
+                    PathSegment::Index(k),
+                    PathSegment::Key(f.into()),
+                ])
+            };
             finite(&shape.offset, sat("offset"))?;
             unit_quat(shape.rotation, sat("rotation"))?;
             match shape.kind {
@@ -136,7 +156,10 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
     for (i, j) in model.joints.iter().enumerate() {
         let at = |k: &str| FieldPath::item("joint", i, k);
         if model.joints[..i].iter().any(|o| o.name == j.name) {
-            return Err(err(at("name"), format!("duplicate joint name '{}'", j.name)));
+            return Err(err(
+                at("name"),
+                format!("duplicate joint name '{}'", j.name),
+            ));
         }
         let child = model
             .body_index(&j.child)
@@ -172,7 +195,10 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
     for (i, a) in model.actuators.iter().enumerate() {
         let at = |k: &str| FieldPath::item("actuator", i, k);
         if model.actuators[..i].iter().any(|o| o.name == a.name) {
-            return Err(err(at("name"), format!("duplicate actuator name '{}'", a.name)));
+            return Err(err(
+                at("name"),
+                format!("duplicate actuator name '{}'", a.name),
+            ));
         }
         let j = model
             .joint_index(&a.joint)

@@ -176,7 +176,8 @@ fn contact_rows_write_adjoint<T: Real>(
         row_write_adjoint(s, adj, first_row + 2, frame.tangent2, T::one(), T::zero());
     let rest_bias = restitution * frame.approach_speed;
     // bias = select(pb, min(pb, e * approach), bounces)
-    let takes_rest = bounces && !(position_bias < rest_bias);
+    // min(a, b) picks b unless a < b.
+    let takes_rest = bounces && position_bias >= rest_bias;
     let d_position_bias = select(d_bias, T::zero(), takes_rest);
     let d_rest = select(T::zero(), d_bias, takes_rest);
     (
@@ -203,10 +204,7 @@ fn point_jacobian_adjoint<T: Real>(
     (d_dir, -dir.cross(g.ang_a), dir.cross(g.ang_b))
 }
 
-pub fn ground_contact_rows_adjoint<T: Real>(
-    s: &mut Instance<'_, T>,
-    adj: &mut super::Adjoint<T>,
-) {
+pub fn ground_contact_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
     use super::math::Q;
     let h = s.hdr;
     let (zero, one) = (T::zero(), T::one());

@@ -25,7 +25,7 @@ pub fn integrate_position_forward<T: Real>(s: &mut Instance<'_, T>) {
         let x = s.body_position(b) + v * dt;
         s.state_set_vec3(slot, x);
         let q = s.body_orientation(b);
-        let dq = Q::new(w, T::zero()).mul(q);
+        let dq = Q::new(w, T::zero()).compose(q);
         let next = Q::new(q.v + dq.v * (half * dt), q.w + dq.w * half * dt).normalize();
         s.state_set_vec3(slot + 3, next.v);
         s.state[slot as usize + 6] = next.w;
@@ -33,7 +33,8 @@ pub fn integrate_position_forward<T: Real>(s: &mut Instance<'_, T>) {
 }
 
 /// Gravity adds a constant (its mask has zero derivative): the adjoint passes through.
-pub fn integrate_velocity_adjoint<T: Real>(_s: &mut Instance<'_, T>, _adj: &mut super::Adjoint<T>) {}
+pub fn integrate_velocity_adjoint<T: Real>(_s: &mut Instance<'_, T>, _adj: &mut super::Adjoint<T>) {
+}
 
 /// Adjoint of the position update. `s` holds the state before the update.
 pub fn integrate_position_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
@@ -48,14 +49,14 @@ pub fn integrate_position_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut su
         let q = s.body_orientation(b);
         let w = s.body_angular_velocity(b);
         let wq = Q::new(w, T::zero());
-        let dq = wq.mul(q);
+        let dq = wq.compose(q);
         let raw = Q::new(q.v + dq.v * half_dt, q.w + dq.w * half_dt);
         let out = raw.normalize();
         let g = Q::new(adj.state_vec3(slot + 3), adj.state[slot as usize + 6]);
         let draw = Q::normalize_adjoint(raw, out, g);
         let scaled = Q::new(draw.v * half_dt, draw.w * half_dt);
         let (dwq, dq_in) = Q::mul_adjoint(wq, q, scaled);
-        let dq_total = draw.add(dq_in);
+        let dq_total = draw.plus(dq_in);
         let s3 = slot as usize + 3;
         adj.state[s3] = dq_total.v.x;
         adj.state[s3 + 1] = dq_total.v.y;

@@ -27,14 +27,15 @@ pub fn joint_axis<T: Real>(s: &Instance<'_, T>, j: u32, k: u32) -> JointAxis<T> 
     let anchor_slot = s.hdr.p_joint + j * 6;
     let arm_a = qa.rotate(s.param_vec3(anchor_slot));
     let arm_b = qb.rotate(s.param_vec3(anchor_slot + 3));
-    let frame_a = qa.mul(s.model_quat(rec + 4));
-    let frame_b = qb.mul(s.model_quat(rec + 8));
+    let frame_a = qa.compose(s.model_quat(rec + 4));
+    let frame_b = qb.compose(s.model_quat(rec + 8));
     let one = |c: u32| select(T::zero(), T::one(), k % 3 == c);
     let unit = V3::new(one(0), one(1), one(2));
     let axis = frame_a.rotate(unit);
     let linear = k < 3;
     let separation = (xb + arm_b) - (xa + arm_a);
-    let rotation = frame_a.conj().mul(frame_b).log();
+    let relative = frame_a.conj().compose(frame_b);
+    let hinge = s.model_u32(rec + 2) == 1;
     JointAxis {
         jac: RowJacobian {
             lin_a: select(V3::zero(), -axis, linear),
@@ -42,8 +43,34 @@ pub fn joint_axis<T: Real>(s: &Instance<'_, T>, j: u32, k: u32) -> JointAxis<T> 
             lin_b: select(V3::zero(), axis, linear),
             ang_b: select(axis, arm_b.cross(axis), linear),
         },
-        coordinate: select(rotation.dot(unit), separation.dot(axis), linear),
+        coordinate: select(
+            angular_coordinate(frame_a, frame_b, relative, unit, axis, k, hinge),
+            separation.dot(axis),
+            linear,
+        ),
     }
+}
+
+/// Rotation coordinate of axis `k` (3..6). Generic joints use the relative rotation vector.
+/// A hinge may turn any amount about its axis, where the rotation vector would mix its locked
+/// axes and jump at half a turn, so it uses the twist angle about the axis and, for the locked
+/// axes, the misalignment `(x_a cross x_b) . axis_k` of the two frames' hinge axes.
+fn angular_coordinate<T: Real>(
+    frame_a: super::math::Q<T>,
+    frame_b: super::math::Q<T>,
+    relative: super::math::Q<T>,
+    unit: V3<T>,
+    axis: V3<T>,
+    k: u32,
+    hinge: bool,
+) -> T {
+    let generic = relative.log().dot(unit);
+    let sign = select(T::one(), -T::one(), relative.w < T::zero());
+    let two = T::of(2.0);
+    let twist = two * (sign * relative.v.x).atan2(sign * relative.w);
+    let x = V3::new(T::one(), T::zero(), T::zero());
+    let swing = frame_a.rotate(x).cross(frame_b.rotate(x)).dot(axis);
+    select(generic, select(swing, twist, k == 3), hinge)
 }
 
 pub fn joint_lock_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
@@ -119,36 +146,58 @@ pub fn joint_axis_adjoint<T: Real>(
     let arm_b = qb.rotate(anchor_b);
     let frame_local_a = s.model_quat(rec + 4);
     let frame_local_b = s.model_quat(rec + 8);
-    let frame_a = qa.mul(frame_local_a);
-    let frame_b = qb.mul(frame_local_b);
+    let frame_a = qa.compose(frame_local_a);
+    let frame_b = qb.compose(frame_local_b);
     let one = |c: u32| select(T::zero(), T::one(), k % 3 == c);
     let unit = V3::new(one(0), one(1), one(2));
     let axis = frame_a.rotate(unit);
     let lin = select(T::zero(), T::one(), k < 3);
     let ang = T::one() - lin;
     let separation = (xb + arm_b) - (xa + arm_a);
-    let relative = frame_a.conj().mul(frame_b);
+    let relative = frame_a.conj().compose(frame_b);
+    let hinge = s.model_u32(rec + 2) == 1;
+    let x = V3::new(T::one(), T::zero(), T::zero());
+    let hinge_a = frame_a.rotate(x);
+    let hinge_b = frame_b.rotate(x);
+    // Which angular coordinate the forward used (see `angular_coordinate`).
+    let d_angular = d_coordinate * ang;
+    let use_log = select(T::one(), T::zero(), hinge);
+    let use_twist = select(T::zero(), T::one(), hinge && k == 3);
+    let use_swing = select(T::zero(), T::one(), hinge && k != 3);
+    let r2 = relative.v.x * relative.v.x + relative.w * relative.w;
+    let two = T::of(2.0);
+    let d_twist_vx = d_angular * use_twist * two * relative.w / r2;
+    let d_twist_w = -d_angular * use_twist * two * relative.v.x / r2;
+    let d_swing = d_angular * use_swing;
 
     // Linear axis: lin_a = -axis, ang_a = -(arm_a x axis), lin_b = axis, ang_b = arm_b x axis,
     // coordinate = separation . axis. Angular axis: ang_a = -axis, ang_b = axis,
     // coordinate = log(relative) . unit.
-    let d_axis = (d_jac.lin_b - d_jac.lin_a
-        - d_jac.ang_a.cross(arm_a)
+    let d_axis = (d_jac.lin_b - d_jac.lin_a - d_jac.ang_a.cross(arm_a)
         + d_jac.ang_b.cross(arm_b)
         + separation * d_coordinate)
         * lin
-        + (d_jac.ang_b - d_jac.ang_a) * ang;
+        + (d_jac.ang_b - d_jac.ang_a) * ang
+        + hinge_a.cross(hinge_b) * d_swing;
     let d_arm_a_jac = -axis.cross(d_jac.ang_a) * lin;
     let d_arm_b_jac = axis.cross(d_jac.ang_b) * lin;
     let d_separation = axis * (d_coordinate * lin);
-    let d_rotation = unit * (d_coordinate * ang);
+    let d_rotation = unit * (d_angular * use_log);
 
     let d_arm_a = d_arm_a_jac - d_separation;
     let d_arm_b = d_arm_b_jac + d_separation;
-    let d_relative = Q::log_adjoint(relative, d_rotation);
+    let d_relative = Q::log_adjoint(relative, d_rotation)
+        .plus(Q::new(V3::new(d_twist_vx, T::zero(), T::zero()), d_twist_w));
     let (d_frame_a_conj, d_frame_b) = Q::mul_adjoint(frame_a.conj(), frame_b, d_relative);
     let (d_frame_a_axis, _) = Q::rotate_adjoint(frame_a, unit, d_axis);
-    let d_frame_a = d_frame_a_conj.conj().add(d_frame_a_axis);
+    // swing = (hinge_a x hinge_b) . axis
+    let (d_frame_a_hinge, _) = Q::rotate_adjoint(frame_a, x, hinge_b.cross(axis) * d_swing);
+    let (d_frame_b_hinge, _) = Q::rotate_adjoint(frame_b, x, axis.cross(hinge_a) * d_swing);
+    let d_frame_a = d_frame_a_conj
+        .conj()
+        .plus(d_frame_a_axis)
+        .plus(d_frame_a_hinge);
+    let d_frame_b = d_frame_b.plus(d_frame_b_hinge);
     let (dqa_frame, _) = Q::mul_adjoint(qa, frame_local_a, d_frame_a);
     let (dqb_frame, _) = Q::mul_adjoint(qb, frame_local_b, d_frame_b);
     let (dqa_arm, d_anchor_a) = Q::rotate_adjoint(qa, anchor_a, d_arm_a);
@@ -157,8 +206,8 @@ pub fn joint_axis_adjoint<T: Real>(
     let sb = Instance::<T>::body_slot(b);
     adj.state_add_vec3(sa, -d_separation);
     adj.state_add_vec3(sb, d_separation);
-    adj.state_add_quat(sa + 3, dqa_frame.add(dqa_arm));
-    adj.state_add_quat(sb + 3, dqb_frame.add(dqb_arm));
+    adj.state_add_quat(sa + 3, dqa_frame.plus(dqa_arm));
+    adj.state_add_quat(sb + 3, dqb_frame.plus(dqb_arm));
     adj.param_add_vec3(anchor_slot, d_anchor_a);
     adj.param_add_vec3(anchor_slot + 3, d_anchor_b);
 }

@@ -94,7 +94,7 @@ impl<T: Real> Q<T> {
     pub fn new(v: V3<T>, w: T) -> Self {
         Q { v, w }
     }
-    pub fn mul(self, b: Self) -> Self {
+    pub fn compose(self, b: Self) -> Self {
         Q::new(
             b.v * self.w + self.v * b.w + self.v.cross(b.v),
             self.w * b.w - self.v.dot(b.v),
@@ -114,7 +114,11 @@ impl<T: Real> Q<T> {
     }
     /// Rotation vector, the shorter way round (mirrors `quat_log` in common.wgsl).
     pub fn log(self) -> V3<T> {
-        let s = if self.w < T::zero() { -T::one() } else { T::one() };
+        let s = if self.w < T::zero() {
+            -T::one()
+        } else {
+            T::one()
+        };
         let v = self.v * s;
         let w = self.w * s;
         let n = v.length();
@@ -143,7 +147,7 @@ pub fn select<T>(f: T, t: T, cond: bool) -> T {
 // the inputs given the adjoint `g` of the output; they mirror the `*_adjoint` WGSL helpers.
 
 impl<T: Real> Q<T> {
-    /// Adjoints of `a` and `b` in `a.mul(b)`.
+    /// Adjoints of `a` and `b` in `a.compose(b)`.
     pub fn mul_adjoint(a: Self, b: Self, g: Self) -> (Self, Self) {
         let da = Q::new(
             g.v * b.w + b.v.cross(g.v) - b.v * g.w,
@@ -200,10 +204,13 @@ impl<T: Real> Q<T> {
     pub fn normalize_adjoint(input: Self, out: Self, g: Self) -> Self {
         let n = (input.v.dot(input.v) + input.w * input.w).sqrt();
         let proj = out.v.dot(g.v) + out.w * g.w;
-        Q::new((g.v - out.v * proj) * (T::one() / n), (g.w - out.w * proj) / n)
+        Q::new(
+            (g.v - out.v * proj) * (T::one() / n),
+            (g.w - out.w * proj) / n,
+        )
     }
 
-    pub fn add(self, o: Self) -> Self {
+    pub fn plus(self, o: Self) -> Self {
         Q::new(self.v + o.v, self.w + o.w)
     }
 }
@@ -221,5 +228,5 @@ pub fn inverse_inertia_mul_adjoint<T: Real>(
     let dinv = dscaled.mul_elem(local);
     let dlocal = dscaled.mul_elem(inv_inertia);
     let (dqc, dv) = Q::rotate_adjoint(q.conj(), v, dlocal);
-    (dq_outer.add(dqc.conj()), dinv, dv)
+    (dq_outer.plus(dqc.conj()), dinv, dv)
 }

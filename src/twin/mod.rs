@@ -157,7 +157,11 @@ impl<'m, T: Real> Instance<'m, T> {
         self.rows[(r * ROW_LEN as u32 + f) as usize] = v;
     }
     pub(crate) fn row_vec3(&self, r: u32, f: u32) -> V3<T> {
-        V3::new(self.row_get(r, f), self.row_get(r, f + 1), self.row_get(r, f + 2))
+        V3::new(
+            self.row_get(r, f),
+            self.row_get(r, f + 1),
+            self.row_get(r, f + 2),
+        )
     }
     pub(crate) fn row_set_vec3(&mut self, r: u32, f: u32, v: V3<T>) {
         self.row_set(r, f, v.x);
@@ -252,7 +256,11 @@ impl<T: Real> Adjoint<T> {
         self.rows[(r * ROW_LEN as u32 + f) as usize] += v;
     }
     pub(crate) fn row_vec3(&self, r: u32, f: u32) -> V3<T> {
-        V3::new(self.row_get(r, f), self.row_get(r, f + 1), self.row_get(r, f + 2))
+        V3::new(
+            self.row_get(r, f),
+            self.row_get(r, f + 1),
+            self.row_get(r, f + 2),
+        )
     }
     pub(crate) fn row_add_vec3(&mut self, r: u32, f: u32, v: V3<T>) {
         self.row_add(r, f, v.x);

@@ -293,7 +293,11 @@ pub fn row_write_adjoint<T: Real>(
     let d_m = adj.row_get(r, 24) / (den * den);
     let d_k_soft = -mass_scale * (T::one() - mass_scale) * d_m + cfm_scale * adj.row_get(r, 25);
     let d_k_clamped = -mass_scale * mass_scale * d_m + select(d_k_soft, T::zero(), soft_lin);
-    let d_k = if k_raw > T::of(1.0e-12) { d_k_clamped } else { T::zero() };
+    let d_k = if k_raw > T::of(1.0e-12) {
+        d_k_clamped
+    } else {
+        T::zero()
+    };
     // The linear terms feed both k and k_lin.
     let d_kl = d_k + select(T::zero(), d_k_soft, soft_lin);
     let mut d_jac = RowJacobian {

@@ -1,0 +1,320 @@
+//! `backdrive rollout`: simulate a batch and write body trajectories as CSV.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use backdrive::model::ActuatorKind;
+use backdrive::{BodyState, Model, Simulator};
+use clap::{ValueEnum, value_parser};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::output::AtomicFile;
+use super::{mib, thousands};
+
+/// CSV header of a rollout file.
+pub const CSV_HEADER: &str = "step,time,instance,body,x,y,z,qx,qy,qz,qw,vx,vy,vz,wx,wy,wz";
+
+/// Rollouts with at least this many robot-steps show a progress bar (on a terminal).
+const PROGRESS_THRESHOLD: u64 = 20_000;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A model file (TOML, see models/README.md) or a shipped model's name (see `backdrive models`).
+    pub model: String,
+    /// Number of steps to simulate.
+    #[arg(long, default_value_t = 500, value_parser = value_parser!(u32).range(1..))]
+    pub steps: u32,
+    /// Number of robot instances simulated in parallel.
+    #[arg(long, short = 'n', default_value_t = 1, value_parser = value_parser!(u64).range(1..))]
+    pub instances: u64,
+    /// Write body trajectories to this CSV file (parent directories are created; the file is
+    /// written as FILE.tmp and renamed when complete). Without it only timings are printed.
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+    /// Record every K-th step (step 0 and the last step are always recorded).
+    #[arg(long, value_name = "K", default_value_t = 1, value_parser = value_parser!(u32).range(1..))]
+    pub every: u32,
+    /// Actuator commands: `sine` drives every actuator with a 1.5 Hz sine (phase shifted per
+    /// actuator and per instance); `zero` holds every command at zero.
+    #[arg(long, value_enum, default_value_t = Commands::Sine)]
+    pub commands: Commands,
+}
+
+/// Actuator command patterns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Commands {
+    /// A 1.5 Hz sine per actuator.
+    Sine,
+    /// All commands zero.
+    Zero,
+}
+
+/// Frequency of the sine commands (the paper's gait clock).
+const SINE_HZ: f32 = 1.5;
+
+/// Sine commands at time `t` for `n` instances, instance-major. Amplitudes follow the actuator
+/// kind: +-0.4 rad (or 40% of the joint's limit range, around its centre) for position servos,
+/// half of min(max_velocity, 4) for velocity servos, half of max_force for force actuators.
+pub fn sine_commands(model: &Model, n: usize, t: f32, out: &mut Vec<f32>) {
+    use std::f32::consts::{FRAC_PI_2, TAU};
+    out.clear();
+    for i in 0..n {
+        let instance_phase = TAU * i as f32 / n as f32;
+        for (a, act) in model.actuators.iter().enumerate() {
+            let (centre, amplitude) = match act.kind {
+                ActuatorKind::PositionServo => {
+                    let limits = model
+                        .joint_index(&act.joint)
+                        .and_then(|j| model.joints[j].limits);
+                    match limits {
+                        Some([lo, hi]) => (0.5 * (lo + hi), 0.4 * 0.5 * (hi - lo)),
+                        None => (0.0, 0.4),
+                    }
+                }
+                ActuatorKind::VelocityServo => (0.0, 0.5 * act.max_velocity.min(4.0)),
+                ActuatorKind::Force => (0.0, 0.5 * act.max_force),
+            };
+            let phase = TAU * SINE_HZ * t + FRAC_PI_2 * a as f32 + instance_phase;
+            out.push(centre + amplitude * phase.sin());
+        }
+    }
+}
+
+/// Model time after `step` steps, rounded to 1 ns so that `7 * 0.01` prints as `0.07`.
+fn time_at(step: u32, dt: f64) -> f64 {
+    (f64::from(step) * dt * 1e9).round() / 1e9
+}
+
+/// Appends one CSV row per body and instance.
+fn write_rows(
+    w: &mut impl Write,
+    step: u32,
+    time: f64,
+    n_instances: usize,
+    body_names: &[String],
+    states: &[BodyState],
+) -> std::io::Result<()> {
+    let n_bodies = body_names.len();
+    for i in 0..n_instances {
+        for (b, name) in body_names.iter().enumerate() {
+            let s = &states[i * n_bodies + b];
+            let [x, y, z] = s.position;
+            let [qx, qy, qz, qw] = s.orientation;
+            let [vx, vy, vz] = s.linear_velocity;
+            let [wx, wy, wz] = s.angular_velocity;
+            writeln!(
+                w,
+                "{step},{time},{i},{name},{x},{y},{z},{qx},{qy},{qz},{qw},{vx},{vy},{vz},{wx},{wy},{wz}"
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// A body name as a CSV field (quoted when it holds a comma, quote or line break).
+fn csv_field(name: &str) -> String {
+    if name.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    } else {
+        name.to_string()
+    }
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let model = super::load_model(&args.model)?;
+    let n = usize::try_from(args.instances).context("--instances is too large")?;
+    // Open the output before the (possibly long) simulation so that a bad path fails fast.
+    let mut csv = args.csv.as_deref().map(AtomicFile::create).transpose()?;
+
+    let gpu = super::open_gpu()?;
+    println!("adapter: {}", gpu.describe());
+    println!(
+        "model '{}': {} bodies, {} joints, {} actuators, dt {} s",
+        model.name,
+        model.bodies.len(),
+        model.joints.len(),
+        model.actuators.len(),
+        model.settings.dt
+    );
+    let mut sim = Simulator::new(gpu, &model, n)
+        .with_context(|| format!("creating {n} instances of '{}'", model.name))?;
+    println!(
+        "device memory: {} for {} instances in {} chunk(s)",
+        mib(sim.device_bytes()),
+        thousands(n as f64),
+        sim.n_chunks()
+    );
+
+    // Warm-up: the first dispatch includes the driver's shader compilation (seconds on
+    // lavapipe with a cold cache). Run one step and restore the state so that the timings
+    // below measure simulation only.
+    let t0 = Instant::now();
+    let initial = sim.read_state_raw().context("reading the initial state")?;
+    sim.step(1).context("warm-up step")?;
+    sim.write_state_raw(&initial)
+        .context("restoring the initial state")?;
+    println!(
+        "warm-up (pipeline compile and first dispatch): {:.3} s",
+        t0.elapsed().as_secs_f64()
+    );
+
+    let body_names: Vec<String> = model.bodies.iter().map(|b| csv_field(&b.name)).collect();
+    // The time step as written (0.01, not 0.009999999776...), so that times print cleanly.
+    let dt: f64 = model.settings.dt.to_string().parse().unwrap_or(0.0);
+    let sine = args.commands == Commands::Sine && !model.actuators.is_empty();
+    let mut commands = Vec::new();
+
+    let total = u64::from(args.steps);
+    let progress = if total * args.instances >= PROGRESS_THRESHOLD {
+        let bar = ProgressBar::new(total);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    };
+
+    let start = Instant::now();
+    let mut stepping = Duration::ZERO;
+    let mut rows: u64 = 0;
+    let mut non_finite = 0usize;
+    let record = |sim: &Simulator,
+                  csv: &mut Option<AtomicFile>,
+                  step: u32,
+                  non_finite: &mut usize|
+     -> anyhow::Result<u64> {
+        let Some(file) = csv.as_mut() else {
+            return Ok(0);
+        };
+        let states = sim.body_states().context("reading body states back")?;
+        *non_finite = states
+            .iter()
+            .filter(|s| {
+                !(s.position.iter().all(|v| v.is_finite())
+                    && s.linear_velocity.iter().all(|v| v.is_finite()))
+            })
+            .count();
+        let what = file.describe();
+        write_rows(
+            file.writer(),
+            step,
+            time_at(step, dt),
+            n,
+            &body_names,
+            &states,
+        )
+        .context(what)?;
+        Ok(states.len() as u64)
+    };
+
+    if let Some(file) = csv.as_mut() {
+        let what = file.describe();
+        writeln!(file.writer(), "{CSV_HEADER}").context(what)?;
+    }
+    rows += record(&sim, &mut csv, 0, &mut non_finite)?;
+
+    // Without a CSV, step in blocks for the progress bar; with one, stop at every record.
+    let block = if csv.is_some() { args.every } else { 100 };
+    let mut k: u32 = 0;
+    while k < args.steps {
+        // Sine commands change every step; constant commands let one call run a whole block.
+        let seg = if sine {
+            1
+        } else {
+            (block - k % block).min(args.steps - k)
+        };
+        let t0 = Instant::now();
+        if sine {
+            sine_commands(&model, n, (f64::from(k) * dt) as f32, &mut commands);
+            sim.set_commands(&commands)?;
+        }
+        sim.step(seg)
+            .with_context(|| format!("stepping from step {k}"))?;
+        stepping += t0.elapsed();
+        k += seg;
+        if k.is_multiple_of(args.every) || k == args.steps {
+            rows += record(&sim, &mut csv, k, &mut non_finite)?;
+        }
+        progress.set_position(u64::from(k));
+    }
+    progress.finish_and_clear();
+    if csv.is_none() {
+        // One final read so that an exploding model is still reported.
+        let states = sim.body_states().context("reading body states back")?;
+        non_finite = states
+            .iter()
+            .filter(|s| !s.position.iter().all(|v| v.is_finite()))
+            .count();
+    }
+    let written = csv.take().map(AtomicFile::commit).transpose()?;
+    let wall = start.elapsed();
+
+    let robot_steps = total as f64 * n as f64;
+    println!(
+        "simulated {} steps x {} instances ({:.2} s of model time) in {:.3} s of stepping: \
+         {} robot-steps/s",
+        args.steps,
+        thousands(n as f64),
+        total as f64 * dt,
+        stepping.as_secs_f64(),
+        thousands(robot_steps / stepping.as_secs_f64().max(1e-9))
+    );
+    println!(
+        "rollout wall time {:.3} s (stepping, commands, readback, CSV): {} robot-steps/s",
+        wall.as_secs_f64(),
+        thousands(robot_steps / wall.as_secs_f64().max(1e-9))
+    );
+    if let Some(path) = written {
+        println!(
+            "wrote {} rows ({} bodies x {} instances x {} records) to {}",
+            thousands(rows as f64),
+            model.bodies.len(),
+            thousands(n as f64),
+            rows / (model.bodies.len() * n).max(1) as u64,
+            path.display()
+        );
+    }
+    if non_finite > 0 {
+        eprintln!(
+            "warning: {non_finite} body states are not finite at the end of the rollout (the \
+             simulation diverged; try a smaller dt or more solver iterations)"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sine_commands_have_one_value_per_actuator_and_instance() {
+        for name in backdrive::models::names() {
+            let model = backdrive::models::builtin(name).unwrap();
+            let mut out = Vec::new();
+            sine_commands(&model, 3, 0.25, &mut out);
+            assert_eq!(out.len(), 3 * model.actuators.len(), "{name}");
+            assert!(out.iter().all(|v| v.is_finite()), "{name}");
+        }
+    }
+
+    #[test]
+    fn times_print_cleanly() {
+        assert_eq!(time_at(7, 0.01).to_string(), "0.07");
+        assert_eq!(time_at(1000, 0.001).to_string(), "1");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(csv_field("torso"), "torso");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
+    }
+}

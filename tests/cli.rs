@@ -1,0 +1,166 @@
+//! The `backdrive` binary end to end: `info`, a small rollout written as CSV, and bad input.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn backdrive(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_backdrive"))
+        .args(args)
+        .output()
+        .expect("the backdrive binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh scratch directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn info_names_the_adapter_and_its_limits() {
+    let out = backdrive(&["info"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for needle in [
+        "chosen adapter:",
+        "backend:",
+        "device type:",
+        "driver:",
+        "max_storage_buffer_binding_size",
+        "max_buffer_size",
+        "max_compute_workgroups_per_dimension",
+        "max_compute_invocations_per_workgroup",
+        "max_storage_buffers_per_shader_stage",
+        "adapters found:",
+    ] {
+        assert!(stdout.contains(needle), "missing '{needle}' in:\n{stdout}");
+    }
+}
+
+#[test]
+fn rollout_writes_one_row_per_body_and_recorded_step() {
+    let dir = scratch("rollout");
+    // A directory that does not exist yet: the CLI creates it.
+    let csv = dir.join("nested").join("ball.csv");
+    let out = backdrive(&[
+        "rollout",
+        "ball",
+        "--steps",
+        "20",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}\n{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let body = std::fs::read_to_string(&csv).unwrap();
+    let mut lines = body.lines();
+    assert_eq!(
+        lines.next(),
+        Some("step,time,instance,body,x,y,z,qx,qy,qz,qw,vx,vy,vz,wx,wy,wz")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    // Steps 0..=20, one instance, one body.
+    assert_eq!(rows.len(), 21);
+    for (k, row) in rows.iter().enumerate() {
+        assert_eq!(row.len(), 17, "row {k}: {row:?}");
+        assert_eq!(row[0], k.to_string());
+        assert_eq!(row[2], "0");
+        assert_eq!(row[3], "ball");
+        for v in &row[4..] {
+            let v: f64 = v.parse().unwrap_or_else(|e| panic!("row {k}: {v}: {e}"));
+            assert!(v.is_finite());
+        }
+    }
+    // The ball starts resting on the ground (centre at 0.5 m) and stays close to it.
+    let z: f64 = rows[20][6].parse().unwrap();
+    assert!((z - 0.5).abs() < 0.05, "z = {z}");
+    assert!(!dir.join("nested").join("ball.csv.tmp").exists());
+}
+
+#[test]
+fn rollout_every_k_records_first_multiples_and_last_step() {
+    let dir = scratch("every");
+    let csv = dir.join("ball.csv");
+    let out = backdrive(&[
+        "rollout",
+        "ball",
+        "--steps",
+        "25",
+        "--every",
+        "10",
+        "--instances",
+        "3",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let body = std::fs::read_to_string(&csv).unwrap();
+    let steps: Vec<&str> = body
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    // Steps 0, 10, 20, 25 for instances 0, 1, 2.
+    assert_eq!(
+        steps,
+        [
+            "0", "0", "0", "10", "10", "10", "20", "20", "20", "25", "25", "25"
+        ]
+    );
+}
+
+#[test]
+fn unknown_model_fails_and_lists_the_shipped_models() {
+    let dir = scratch("unknown");
+    let csv = dir.join("never.csv");
+    let out = backdrive(&[
+        "rollout",
+        "no-such-robot",
+        "--steps",
+        "5",
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("no-such-robot"), "{stderr}");
+    for name in backdrive::models::names() {
+        assert!(stderr.contains(name), "'{name}' not listed in: {stderr}");
+    }
+    assert!(!csv.exists());
+    assert!(!dir.join("never.csv.tmp").exists());
+}
+
+#[test]
+fn malformed_model_file_error_names_file_and_line() {
+    let dir = scratch("malformed");
+    let model = dir.join("bad.toml");
+    std::fs::write(
+        &model,
+        "name = \"bad\"\n\n[[body]]\nname = \"b\"\nmass = \"heavy\"\n",
+    )
+    .unwrap();
+    let out = backdrive(&["rollout", model.to_str().unwrap(), "--steps", "5"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let location = format!("{}:5", model.display());
+    assert!(stderr.contains(&location), "no '{location}' in: {stderr}");
+}
+
+#[test]
+fn missing_model_file_is_reported() {
+    let out = backdrive(&["rollout", "does/not/exist.toml", "--steps", "5"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("does/not/exist.toml"), "{stderr}");
+}
