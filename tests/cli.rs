@@ -164,3 +164,31 @@ fn missing_model_file_is_reported() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("does/not/exist.toml"), "{stderr}");
 }
+
+#[test]
+fn gradcheck_passes_on_a_smooth_model_and_fails_beyond_tolerance() {
+    let out = backdrive(&["gradcheck", "double-pendulum", "--steps", "30"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", text(&out.stderr));
+    for group in ["initial velocities", "initial positions", "parameters"] {
+        assert!(stdout.contains(group), "{stdout}");
+    }
+    assert!(
+        stdout.contains("relative error") && stdout.contains("cosine"),
+        "{stdout}"
+    );
+    let out = backdrive(&[
+        "gradcheck",
+        "double-pendulum",
+        "--steps",
+        "30",
+        "--tolerance",
+        "1e-12",
+    ]);
+    assert!(!out.status.success(), "an impossible tolerance must fail");
+    assert!(
+        text(&out.stderr).contains("gradient check failed"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -1,6 +1,7 @@
 //! Command-line front end (binary only; not part of the library API).
 
 mod bench;
+mod gradcheck;
 mod info;
 mod output;
 mod rollout;
@@ -33,6 +34,8 @@ enum Command {
     Rollout(rollout::Args),
     /// Measure forward throughput (robot-steps per second) at several batch sizes.
     Bench(bench::Args),
+    /// Compare the adjoint gradient with central finite differences, per parameter group.
+    Gradcheck(gradcheck::Args),
 }
 
 /// Runs one parsed command line.
@@ -42,6 +45,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Models => info::models(),
         Command::Rollout(args) => rollout::run(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Gradcheck(args) => gradcheck::run(&args),
     }
 }
 
