@@ -123,10 +123,12 @@ fn solve_forward_taped(i: u32) {
 }
 
 // Impulse of row r after `sweep` sweeps; sweep 0 is the warm start.
+// (`sweep` is the same for every instance: the branch is uniform.)
 fn lambda_history(sweep: u32, r: u32, i: u32) -> f32 {
-    let warm = hdr.warm_start * adj_get(hdr.adj_start + hdr.state_lambda + r, i);
-    let recorded = adj_get(hdr.adj_history + (max(sweep, 1u) - 1u) * hdr.n_rows + r, i);
-    return select(recorded, warm, sweep == 0u);
+    if (sweep == 0u) {
+        return hdr.warm_start * adj_get(hdr.adj_start + hdr.state_lambda + r, i);
+    }
+    return adj_get(hdr.adj_history + (sweep - 1u) * hdr.n_rows + r, i);
 }
 
 // Adjoint of v += M^-1 J^T impulse: returns d(impulse), accumulates d(M^-1 J^T).
@@ -145,23 +147,67 @@ fn row_apply_impulse_adjoint(r: u32, a: u32, b: u32, i: u32, impulse: f32) -> f3
          + dot(row_vec3(r, 18u, i), gvb) + dot(row_vec3(r, 21u, i), gwb);
 }
 
+// The velocities of a row's two bodies (or their adjoints), held in registers while a row
+// update is reversed: each is read and written once per update.
+struct RowBodies { va: vec3<f32>, wa: vec3<f32>, vb: vec3<f32>, wb: vec3<f32>, }
+
+fn load_velocities(sa: u32, sb: u32, i: u32) -> RowBodies {
+    return RowBodies(state_vec3(sa, i), state_vec3(sa + 3u, i), state_vec3(sb, i), state_vec3(sb + 3u, i));
+}
+
+fn store_velocities(sa: u32, sb: u32, i: u32, v: RowBodies) {
+    state_set_vec3(sa, i, v.va);
+    state_set_vec3(sa + 3u, i, v.wa);
+    state_set_vec3(sb, i, v.vb);
+    state_set_vec3(sb + 3u, i, v.wb);
+}
+
+fn load_velocity_adjoints(sa: u32, sb: u32, i: u32) -> RowBodies {
+    return RowBodies(state_adj_vec3(sa, i), state_adj_vec3(sa + 3u, i), state_adj_vec3(sb, i), state_adj_vec3(sb + 3u, i));
+}
+
+fn store_velocity_adjoints(sa: u32, sb: u32, i: u32, g: RowBodies) {
+    for (var k = 0u; k < 3u; k++) {
+        adj_set(hdr.adj_state + sa + k, i, g.va[k]);
+        adj_set(hdr.adj_state + sa + 3u + k, i, g.wa[k]);
+        adj_set(hdr.adj_state + sb + k, i, g.vb[k]);
+        adj_set(hdr.adj_state + sb + 3u + k, i, g.wb[k]);
+    }
+}
+
 // Reverse of the Gauss-Seidel solve. The state holds the velocities after the solve and walks
 // them back update by update; the adjoint of the state goes from after to before the solve
-// and every row field's adjoint is accumulated.
+// and every row field's adjoint is accumulated. Mirrors `solve_adjoint` in the twin, with each
+// row's fields and the two bodies' velocities and adjoints loaded once per update.
 fn solve_adjoint(i: u32) {
     for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
         let sweep = hdr.sweeps - sweep_rev;
         for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
             let r = hdr.n_rows - 1u - r_rev;
             let bodies = row_bodies(r);
-            let a = bodies.x;
-            let b = bodies.y;
             let reference = bodies.z;
+            let sa = body_slot(bodies.x) + 7u;
+            let sb = body_slot(bodies.y) + 7u;
             let lambda_old = lambda_history(sweep - 1u, r, i);
-            let lambda_new = lambda_history(sweep, r, i);
-            let delta = lambda_new - lambda_old;
-            row_apply_impulse(r, a, b, i, -delta);
-            let d_delta = row_apply_impulse_adjoint(r, a, b, i, delta);
+            let delta = lambda_history(sweep, r, i) - lambda_old;
+            let m_lin_a = row_vec3(r, 12u, i);
+            let m_ang_a = row_vec3(r, 15u, i);
+            let m_lin_b = row_vec3(r, 18u, i);
+            let m_ang_b = row_vec3(r, 21u, i);
+            // Walk the velocities back to before this update.
+            var v = load_velocities(sa, sb, i);
+            v.va -= m_lin_a * delta;
+            v.wa -= m_ang_a * delta;
+            v.vb -= m_lin_b * delta;
+            v.wb -= m_ang_b * delta;
+            store_velocities(sa, sb, i, v);
+            // v' = v + M^-1 J^T delta
+            var g = load_velocity_adjoints(sa, sb, i);
+            let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
+            row_adj_add_vec3(r, 12u, i, g.va * delta);
+            row_adj_add_vec3(r, 15u, i, g.wa * delta);
+            row_adj_add_vec3(r, 18u, i, g.vb * delta);
+            row_adj_add_vec3(r, 21u, i, g.wb * delta);
             let lam_slot = hdr.adj_state + hdr.state_lambda + r;
             let d_new = adj_get(lam_slot, i) + d_delta;
             var d_old = -d_delta;
@@ -169,19 +215,27 @@ fn solve_adjoint(i: u32) {
                 select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
                 lambda_history(sweep, reference, i),
                 reference < r);
-            let mu = row_get(r, 29u, i);
-            let lo = row_get(r, 27u, i) - mu * lambda_ref;
-            let hi = row_get(r, 28u, i) + mu * lambda_ref;
             let m_c = row_get(r, 24u, i);
             let cfm = row_get(r, 25u, i);
             let bias = row_get(r, 26u, i);
-            let jv = row_velocity(r, a, b, i);
+            let mu = row_get(r, 29u, i);
+            let lo = row_get(r, 27u, i) - mu * lambda_ref;
+            let hi = row_get(r, 28u, i) + mu * lambda_ref;
+            let j_lin_a = row_vec3(r, 0u, i);
+            let j_ang_a = row_vec3(r, 3u, i);
+            let j_lin_b = row_vec3(r, 6u, i);
+            let j_ang_b = row_vec3(r, 9u, i);
+            let jv = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
             let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
             let above_lo = max(unclamped, lo);
             let d_above = select(0.0, d_new, above_lo < hi);
             let d_hi = d_new - d_above;
             let d_unclamped = select(0.0, d_above, unclamped > lo);
             let d_lo = d_above - d_unclamped;
+            let d_jv = -m_c * d_unclamped;
+            row_adj_add(r, 24u, i, -d_unclamped * (jv + bias + cfm * lambda_old));
+            row_adj_add(r, 25u, i, d_jv * lambda_old);
+            row_adj_add(r, 26u, i, d_jv);
             row_adj_add(r, 27u, i, d_lo);
             row_adj_add(r, 28u, i, d_hi);
             row_adj_add(r, 29u, i, (d_hi - d_lo) * lambda_ref);
@@ -190,20 +244,16 @@ fn solve_adjoint(i: u32) {
             d_old += select(0.0, d_ref, reference == r);
             adj_add(hdr.adj_state + hdr.state_lambda + reference, i, select(d_ref, 0.0, reference == r));
             d_old += d_unclamped * (1.0 - m_c * cfm);
-            row_adj_add(r, 24u, i, -d_unclamped * (jv + bias + cfm * lambda_old));
-            let d_jv = -m_c * d_unclamped;
-            row_adj_add(r, 26u, i, d_jv);
-            row_adj_add(r, 25u, i, d_jv * lambda_old);
-            row_adj_add_vec3(r, 0u, i, body_velocity(a, i) * d_jv);
-            row_adj_add_vec3(r, 3u, i, body_angular_velocity(a, i) * d_jv);
-            row_adj_add_vec3(r, 6u, i, body_velocity(b, i) * d_jv);
-            row_adj_add_vec3(r, 9u, i, body_angular_velocity(b, i) * d_jv);
-            let sa = body_slot(a) + 7u;
-            let sb = body_slot(b) + 7u;
-            state_adj_add_vec3(sa, i, row_vec3(r, 0u, i) * d_jv);
-            state_adj_add_vec3(sa + 3u, i, row_vec3(r, 3u, i) * d_jv);
-            state_adj_add_vec3(sb, i, row_vec3(r, 6u, i) * d_jv);
-            state_adj_add_vec3(sb + 3u, i, row_vec3(r, 9u, i) * d_jv);
+            // jv = J . v
+            row_adj_add_vec3(r, 0u, i, v.va * d_jv);
+            row_adj_add_vec3(r, 3u, i, v.wa * d_jv);
+            row_adj_add_vec3(r, 6u, i, v.vb * d_jv);
+            row_adj_add_vec3(r, 9u, i, v.wb * d_jv);
+            g.va += j_lin_a * d_jv;
+            g.wa += j_ang_a * d_jv;
+            g.vb += j_lin_b * d_jv;
+            g.wb += j_ang_b * d_jv;
+            store_velocity_adjoints(sa, sb, i, g);
             adj_set(lam_slot, i, d_old);
         }
     }

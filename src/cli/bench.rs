@@ -28,6 +28,30 @@ pub struct Args {
     /// steps (10 with --quick).
     #[arg(long)]
     pub steps: Option<u32>,
+    /// Batch sizes of the gradient measurement (forward with checkpoints, then backward).
+    #[arg(long, value_delimiter = ',', default_value = "1,128")]
+    pub gradient_instances: Vec<usize>,
+    /// Rollout length of the gradient measurement (default 200, or 20 with --quick).
+    #[arg(long)]
+    pub gradient_steps: Option<u32>,
+    /// Checkpoint interval of the gradient measurement (default ceil(sqrt(steps)); 1 stores
+    /// every state and skips the recomputation of segments).
+    #[arg(long)]
+    pub checkpoint_every: Option<u32>,
+}
+
+/// One measured gradient case.
+#[derive(Debug, Serialize)]
+struct GradientCase {
+    model: String,
+    instances: usize,
+    steps: u32,
+    checkpoint_every: u32,
+    forward_seconds: f64,
+    backward_seconds: f64,
+    backward_over_forward: f64,
+    forward_backward_robot_steps_per_s: f64,
+    device_bytes: u64,
 }
 
 /// One measured case.
@@ -63,6 +87,7 @@ struct Report {
     steps_per_call: u32,
     time_budget_s: u64,
     results: Vec<Case>,
+    gradient_results: Vec<GradientCase>,
 }
 
 /// Steps before timing: the first dispatch includes the driver's shader compilation.
@@ -140,6 +165,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             results.push(case);
         }
     }
+    let gradient_results = gradient_cases(&gpu, args)?;
     if args.models.iter().any(|m| m == "quadruped") {
         println!();
         println!(
@@ -162,10 +188,104 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             steps_per_call: block,
             time_budget_s: budget.as_secs(),
             results,
+            gradient_results,
         };
         let text = serde_json::to_string_pretty(&report)?;
         super::output::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Times a checkpointed forward pass and the adjoint pass of a rollout whose loss is the
+/// bodies' final x positions (distance travelled), for every model and gradient batch size.
+fn gradient_cases(
+    gpu: &std::sync::Arc<backdrive::gpu::Gpu>,
+    args: &Args,
+) -> anyhow::Result<Vec<GradientCase>> {
+    use backdrive::loss::{Loss, Quantity, When};
+    use backdrive::rollout::{Rollout, RolloutOptions};
+    let steps = args
+        .gradient_steps
+        .unwrap_or(if args.quick { 20 } else { 200 })
+        .max(1);
+    println!();
+    println!(
+        "gradients: loss = final x of every body, {steps} steps, checkpoints every {} steps; \
+         one untimed warm-up pass",
+        args.checkpoint_every
+            .map(|k| k.to_string())
+            .unwrap_or_else(|| "ceil(sqrt(T))".into())
+    );
+    println!(
+        "{:<12} {:>7} {:>6} {:>10} {:>11} {:>10} {:>22} {:>12}",
+        "model",
+        "N",
+        "steps",
+        "forward s",
+        "backward s",
+        "bwd/fwd",
+        "fwd+bwd robot-steps/s",
+        "memory"
+    );
+    let mut out = Vec::new();
+    for spec in &args.models {
+        let model = super::load_model(spec)?;
+        let mut loss = Loss::new();
+        for b in &model.bodies {
+            loss = loss.term(
+                &b.name,
+                Quantity::Position {
+                    direction: [1.0, 0.0, 0.0],
+                },
+                1.0,
+                When::Final,
+            );
+        }
+        for &n in &args.gradient_instances {
+            let mut options = RolloutOptions::new(steps);
+            options.checkpoint_every = args.checkpoint_every;
+            let k = options.interval();
+            let mut rollout = Rollout::new(gpu.clone(), &model, n.max(1), &loss, options)
+                .with_context(|| format!("creating a {steps}-step rollout of {n} '{spec}'"))?;
+            let a = model.actuators.len();
+            let commands: Vec<f32> = (0..n.max(1) * steps as usize * a)
+                .map(|k| 0.2 * (k as f32 * 0.01).sin())
+                .collect();
+            rollout.set_commands(&commands)?;
+            rollout.forward()?;
+            rollout.backward()?;
+            let t0 = Instant::now();
+            rollout.forward()?;
+            let forward = t0.elapsed().as_secs_f64();
+            let t1 = Instant::now();
+            rollout.backward()?;
+            let backward = t1.elapsed().as_secs_f64();
+            let case = GradientCase {
+                model: spec.clone(),
+                instances: n.max(1),
+                steps,
+                checkpoint_every: k,
+                forward_seconds: forward,
+                backward_seconds: backward,
+                backward_over_forward: backward / forward.max(1e-9),
+                forward_backward_robot_steps_per_s: f64::from(steps) * n.max(1) as f64
+                    / (forward + backward).max(1e-9),
+                device_bytes: rollout.device_bytes(),
+            };
+            println!(
+                "{:<12} {:>7} {:>6} {:>10.3} {:>11.3} {:>10.2} {:>22} {:>12}",
+                case.model,
+                case.instances,
+                case.steps,
+                case.forward_seconds,
+                case.backward_seconds,
+                case.backward_over_forward,
+                thousands(case.forward_backward_robot_steps_per_s),
+                mib(case.device_bytes)
+            );
+            out.push(case);
+        }
+    }
+    Ok(out)
 }
