@@ -31,7 +31,7 @@ const UNBOUNDED: f32 = 1.0e20;
 @group(0) @binding(1) var<storage, read> model: array<u32>;
 @group(0) @binding(2) var<storage, read_write> state: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
-@group(0) @binding(4) var<storage, read> commands: array<f32>;
+@group(0) @binding(4) var<storage, read_write> commands: array<f32>;
 @group(0) @binding(5) var<storage, read_write> rows: array<f32>;
 // Adjoint kernels only: per instance, regions (offsets in the header) for the adjoint of the
 // state, the parameters, this step's commands and the rows, the sweep history of the impulses,

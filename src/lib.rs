@@ -18,9 +18,13 @@ pub mod layout;
 pub mod loss;
 pub mod model;
 pub mod models;
+pub mod optim;
+pub mod policy;
 pub mod rollout;
 pub mod shaders;
 pub mod sim;
+pub mod tasks;
+pub mod train;
 pub mod twin;
 
 pub use error::{Error, Result};

@@ -38,6 +38,9 @@ pub struct RolloutOptions {
     pub command_gradients: bool,
     /// Refuse to allocate more device memory than this many bytes.
     pub memory_limit: Option<u64>,
+    /// Most instances per chunk (`None`: as many as the binding limit allows); results do not
+    /// depend on it.
+    pub max_chunk: Option<usize>,
 }
 
 impl RolloutOptions {
@@ -49,6 +52,7 @@ impl RolloutOptions {
             gradient_decay: 1.0,
             command_gradients: true,
             memory_limit: None,
+            max_chunk: None,
         }
     }
 
@@ -149,6 +153,30 @@ pub struct Gradients {
     pub commands: Option<Vec<f32>>,
 }
 
+/// Work encoded around every step of a rollout (a policy choosing the commands).
+pub trait StepHook {
+    /// After the header of step `t` is in place, before the step: choose step `t`'s commands.
+    fn before_step(&self, encoder: &mut wgpu::CommandEncoder, t: u32);
+    /// After step `t`'s adjoint, with the state at the start of step `t` in place.
+    fn after_step_adjoint(&self, encoder: &mut wgpu::CommandEncoder, t: u32);
+}
+
+/// The buffers of one chunk, for hooks that bind them.
+pub struct ChunkView<'a> {
+    /// Instances in the chunk.
+    pub len: usize,
+    /// The step header (uniform, updated before every step).
+    pub header: &'a wgpu::Buffer,
+    /// Current state.
+    pub state: &'a wgpu::Buffer,
+    /// Physical parameters.
+    pub params: &'a wgpu::Buffer,
+    /// Command sequence.
+    pub commands: &'a wgpu::Buffer,
+    /// Adjoint buffer.
+    pub adjoint: &'a wgpu::Buffer,
+}
+
 struct ChunkBuffers {
     header: wgpu::Buffer,
     header_sequence: wgpu::Buffer,
@@ -179,6 +207,8 @@ pub struct Rollout {
     step_adjoint: wgpu::ComputePipeline,
     loss_forward: wgpu::ComputePipeline,
     loss_adjoint: wgpu::ComputePipeline,
+    model_buf: wgpu::Buffer,
+    hook: Option<Box<dyn StepHook>>,
     forward_done: bool,
 }
 
@@ -221,7 +251,8 @@ impl Rollout {
         }
         let compiled = Compiled::new(model);
         let floats = per_instance_floats(&compiled, &options);
-        let chunk_max = Chunking::max_instances(&gpu.limits, &floats);
+        let chunk_max = Chunking::max_instances(&gpu.limits, &floats)
+            .min(options.max_chunk.unwrap_or(usize::MAX).max(1));
         if chunk_max == 0 {
             return Err(Error::TooLarge(format!(
                 "one instance needs more than the device's storage binding limit of {} bytes \
@@ -382,8 +413,38 @@ impl Rollout {
             step_adjoint,
             loss_forward,
             loss_adjoint,
+            model_buf,
+            hook: None,
             forward_done: false,
         })
+    }
+
+    /// Installs work to run around every step (replacing any earlier hook).
+    pub fn set_hook(&mut self, hook: Box<dyn StepHook>) {
+        self.forward_done = false;
+        self.hook = Some(hook);
+    }
+
+    /// The packed model buffer shared by all chunks.
+    pub fn model_buffer(&self) -> &wgpu::Buffer {
+        &self.model_buf
+    }
+
+    /// The buffers of every chunk.
+    pub fn chunk_views(&self) -> Vec<ChunkView<'_>> {
+        self.chunking
+            .lens
+            .iter()
+            .enumerate()
+            .map(|(c, &len)| ChunkView {
+                len,
+                header: &self.chunks[c].header,
+                state: self.state.buffer(c),
+                params: self.params.buffer(c),
+                commands: self.commands.buffer(c),
+                adjoint: self.adjoint.buffer(c),
+            })
+            .collect()
     }
 
     /// The compiled model.
@@ -456,14 +517,8 @@ impl Rollout {
         u64::from(self.compiled.header.state_len) * len as u64 * 4
     }
 
-    /// Encodes: header of step `t`, then one dispatch of `pipeline` per chunk.
-    fn encode_dispatch(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        t: u32,
-        pipeline: &wgpu::ComputePipeline,
-        group: impl Fn(&ChunkBuffers) -> &wgpu::BindGroup,
-    ) {
+    /// Encodes the copy of step `t`'s header into every chunk's uniform.
+    fn encode_header(&self, encoder: &mut wgpu::CommandEncoder, t: u32) {
         for chunk in &self.chunks {
             encoder.copy_buffer_to_buffer(
                 &chunk.header_sequence,
@@ -473,6 +528,17 @@ impl Rollout {
                 HEADER_BYTES,
             );
         }
+    }
+
+    /// Encodes: header of step `t`, then one dispatch of `pipeline` per chunk.
+    fn encode_dispatch(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        t: u32,
+        pipeline: &wgpu::ComputePipeline,
+        group: impl Fn(&ChunkBuffers) -> &wgpu::BindGroup,
+    ) {
+        self.encode_header(encoder, t);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
         pass.set_pipeline(pipeline);
         for (chunk, &len) in self.chunks.iter().zip(&self.chunking.lens) {
@@ -526,6 +592,10 @@ impl Rollout {
             encoder.clear_buffer(self.loss.buffer(c), 0, None);
         }
         for t in 0..horizon {
+            if let Some(hook) = &self.hook {
+                self.encode_header(&mut encoder, t);
+                hook.before_step(&mut encoder, t);
+            }
             self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
             self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
             let done = t + 1;
@@ -632,6 +702,9 @@ impl Rollout {
                     0,
                 );
                 self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
+                if let Some(hook) = &self.hook {
+                    hook.after_step_adjoint(&mut encoder, t);
+                }
                 if self.options.command_gradients {
                     let h = &self.compiled.header;
                     let a = u64::from(h.n_commands);

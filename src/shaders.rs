@@ -44,12 +44,26 @@ pub const STEP_ADJOINT: Source = source!("step_adjoint.wgsl");
 /// The loss pipelines' entry file (entry points `loss_forward` and `loss_adjoint`).
 pub const LOSS: Source = source!("loss.wgsl");
 
+/// The policy pipelines' entry file (observations, dense layers and their adjoints).
+pub const POLICY: Source = source!("policy.wgsl");
+
+/// The optimiser's file: standalone, without the shared physics modules.
+pub const OPTIMIZER: Source = source!("optimizer.wgsl");
+
 /// Every pipeline: its entry file and entry point.
 pub const PIPELINES: &[(Source, &str)] = &[
     (STEP, "step_forward"),
     (STEP_ADJOINT, "step_adjoint"),
     (LOSS, "loss_forward"),
     (LOSS, "loss_adjoint"),
+    (POLICY, "policy_observe_forward"),
+    (POLICY, "dense_forward"),
+    (POLICY, "policy_gather_command_adjoint"),
+    (POLICY, "dense_backward"),
+    (POLICY, "dense_weight_gradient"),
+    (POLICY, "policy_observe_adjoint"),
+    (OPTIMIZER, "gradient_norm"),
+    (OPTIMIZER, "apply_update"),
 ];
 
 /// An assembled module with a map from its lines back to the source files.
@@ -72,11 +86,16 @@ impl Assembled {
     }
 }
 
-/// Concatenates the shared modules and an entry file.
+/// Concatenates the shared modules and an entry file (the optimiser stands alone).
 pub fn assemble(entry: Source) -> Assembled {
     let mut text = String::new();
     let mut spans = Vec::new();
-    for src in SHARED.iter().chain(std::iter::once(&entry)) {
+    let shared: &[Source] = if entry.name == OPTIMIZER.name {
+        &[]
+    } else {
+        SHARED
+    };
+    for src in shared.iter().chain(std::iter::once(&entry)) {
         let start = text.matches('\n').count() + 1;
         spans.push((start, src.name));
         text.push_str(src.text);

@@ -1,0 +1,390 @@
+//! The policy's kernels around each rollout step: forward before the step (the commands of
+//! step `t`), and after step `t`'s adjoint the recomputed forward, the backward through the
+//! layers with the weight gradients summed over instances, and the observation adjoint.
+
+use std::sync::Arc;
+
+use bytemuck::{Pod, Zeroable};
+use wgpu::util::DeviceExt;
+
+use super::PolicyLayout;
+use crate::buffers::{self, Chunking, PerInstance};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::rollout::{Rollout, StepHook};
+use crate::shaders;
+
+const NONE: u32 = u32::MAX;
+const WORKGROUP: u32 = 64;
+
+/// Field order matches `struct Layer` in `shaders/policy.wgsl`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct LayerUniform {
+    in_size: u32,
+    out_size: u32,
+    w_offset: u32,
+    b_offset: u32,
+    x_offset: u32,
+    y_offset: u32,
+    activation: u32,
+    in_activation: u32,
+    skip_offset: u32,
+    skip_out_offset: u32,
+    skip_out_size: u32,
+    is_last: u32,
+    has_bias: u32,
+    n_sensors: u32,
+    skip_in_size: u32,
+    pad0: u32,
+}
+
+struct ChunkGroups {
+    len: u32,
+    observe: wgpu::BindGroup,
+    forward: Vec<wgpu::BindGroup>,
+    gather: wgpu::BindGroup,
+    backward: Vec<wgpu::BindGroup>,
+    weights: Vec<wgpu::BindGroup>,
+    skip_weights: Option<wgpu::BindGroup>,
+    observe_adjoint: wgpu::BindGroup,
+}
+
+struct Pipelines {
+    observe: wgpu::ComputePipeline,
+    forward: wgpu::ComputePipeline,
+    gather: wgpu::ComputePipeline,
+    backward: wgpu::ComputePipeline,
+    weights: wgpu::ComputePipeline,
+    observe_adjoint: wgpu::ComputePipeline,
+}
+
+/// A policy attached to a rollout: its parameters and gradients live on the GPU.
+pub struct PolicyKernels {
+    layout: PolicyLayout,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    pipelines: Pipelines,
+    chunks: Vec<ChunkGroups>,
+}
+
+fn dispatch(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    x: u32,
+    y: u32,
+) {
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(x.div_ceil(WORKGROUP), y, 1);
+}
+
+impl PolicyKernels {
+    /// Creates the policy's buffers and bind groups over `rollout`'s buffers.
+    pub fn new(
+        gpu: &Arc<Gpu>,
+        layout: &PolicyLayout,
+        rollout: &Rollout,
+        params: &[f32],
+    ) -> Result<Self> {
+        if params.len() != layout.n_params {
+            return Err(Error::InvalidInput(format!(
+                "policy parameters: expected {}, got {}",
+                layout.n_params,
+                params.len()
+            )));
+        }
+        let pipelines = Pipelines {
+            observe: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_forward")?,
+            forward: buffers::pipeline(gpu, shaders::POLICY, "dense_forward")?,
+            gather: buffers::pipeline(gpu, shaders::POLICY, "policy_gather_command_adjoint")?,
+            backward: buffers::pipeline(gpu, shaders::POLICY, "dense_backward")?,
+            weights: buffers::pipeline(gpu, shaders::POLICY, "dense_weight_gradient")?,
+            observe_adjoint: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_adjoint")?,
+        };
+        let storage = |label: &str, data: &[u8]| {
+            gpu.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some(label),
+                    contents: data,
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_DST
+                        | wgpu::BufferUsages::COPY_SRC,
+                })
+        };
+        let params_buf = storage("policy params", bytemuck::cast_slice(params));
+        let grads_buf = storage(
+            "policy grads",
+            bytemuck::cast_slice(&vec![0.0f32; layout.n_params]),
+        );
+        let sensors_buf = storage("sensors", bytemuck::cast_slice(&layout.sensors_packed));
+        let last = layout.layers.len() - 1;
+        let last_layer = layout.layers[last];
+        let uniform = |u: LayerUniform| {
+            gpu.device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("layer"),
+                    contents: bytemuck::bytes_of(&u),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                })
+        };
+        let layer_uniforms: Vec<wgpu::Buffer> = layout
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, info)| {
+                let skip_here = layout.skip_offset.is_some() && (l == 0 || l == last);
+                uniform(LayerUniform {
+                    in_size: info.inputs as u32,
+                    out_size: info.outputs as u32,
+                    w_offset: info.w_offset as u32,
+                    b_offset: info.b_offset as u32,
+                    x_offset: info.x_offset as u32,
+                    y_offset: info.y_offset as u32,
+                    activation: info.activation,
+                    in_activation: if l == 0 {
+                        0
+                    } else {
+                        layout.layers[l - 1].activation
+                    },
+                    skip_offset: if skip_here {
+                        layout.skip_offset.unwrap_or(0) as u32
+                    } else {
+                        NONE
+                    },
+                    skip_out_offset: last_layer.y_offset as u32,
+                    skip_out_size: layout.n_out as u32,
+                    is_last: u32::from(l == last),
+                    has_bias: 1,
+                    n_sensors: layout.spec.sensors.len() as u32,
+                    skip_in_size: layout.n_obs as u32,
+                    pad0: 0,
+                })
+            })
+            .collect();
+        let skip_uniform = layout.skip_offset.map(|s| {
+            uniform(LayerUniform {
+                in_size: layout.n_obs as u32,
+                out_size: layout.n_out as u32,
+                w_offset: s as u32,
+                b_offset: 0,
+                x_offset: 0,
+                y_offset: last_layer.y_offset as u32,
+                skip_offset: NONE,
+                has_bias: 0,
+                ..Default::default()
+            })
+        });
+        let views = rollout.chunk_views();
+        let chunking = Chunking {
+            lens: views.iter().map(|v| v.len).collect(),
+        };
+        let activations =
+            PerInstance::new(gpu, &chunking, layout.n_activations, "activations", None);
+        let deltas = PerInstance::new(gpu, &chunking, layout.n_activations, "deltas", None);
+        let model = rollout.model_buffer();
+        let mut chunks = Vec::new();
+        for (c, v) in views.iter().enumerate() {
+            let acts = activations.buffer(c);
+            let dels = deltas.buffer(c);
+            let bg = |p: &wgpu::ComputePipeline, e: &[(u32, &wgpu::Buffer)]| {
+                buffers::bind_group(gpu, p, e)
+            };
+            let observe = bg(
+                &pipelines.observe,
+                &[
+                    (0, v.header),
+                    (1, model),
+                    (2, v.state),
+                    (3, v.params),
+                    (11, acts),
+                    (13, &sensors_buf),
+                    (14, &layer_uniforms[0]),
+                ],
+            );
+            let observe_adjoint = bg(
+                &pipelines.observe_adjoint,
+                &[
+                    (0, v.header),
+                    (1, model),
+                    (2, v.state),
+                    (3, v.params),
+                    (6, v.adjoint),
+                    (12, dels),
+                    (13, &sensors_buf),
+                    (14, &layer_uniforms[0]),
+                ],
+            );
+            let forward = layer_uniforms
+                .iter()
+                .map(|u| {
+                    bg(
+                        &pipelines.forward,
+                        &[
+                            (0, v.header),
+                            (4, v.commands),
+                            (9, &params_buf),
+                            (11, acts),
+                            (14, u),
+                        ],
+                    )
+                })
+                .collect();
+            let backward = layer_uniforms
+                .iter()
+                .map(|u| {
+                    bg(
+                        &pipelines.backward,
+                        &[
+                            (0, v.header),
+                            (9, &params_buf),
+                            (11, acts),
+                            (12, dels),
+                            (14, u),
+                        ],
+                    )
+                })
+                .collect();
+            let weights = layer_uniforms
+                .iter()
+                .map(|u| {
+                    bg(
+                        &pipelines.weights,
+                        &[
+                            (0, v.header),
+                            (10, &grads_buf),
+                            (11, acts),
+                            (12, dels),
+                            (14, u),
+                        ],
+                    )
+                })
+                .collect();
+            let skip_weights = skip_uniform.as_ref().map(|u| {
+                bg(
+                    &pipelines.weights,
+                    &[
+                        (0, v.header),
+                        (10, &grads_buf),
+                        (11, acts),
+                        (12, dels),
+                        (14, u),
+                    ],
+                )
+            });
+            let gather = bg(
+                &pipelines.gather,
+                &[
+                    (0, v.header),
+                    (6, v.adjoint),
+                    (12, dels),
+                    (14, &layer_uniforms[last]),
+                ],
+            );
+            chunks.push(ChunkGroups {
+                len: v.len as u32,
+                observe,
+                forward,
+                gather,
+                backward,
+                weights,
+                skip_weights,
+                observe_adjoint,
+            });
+        }
+        Ok(PolicyKernels {
+            layout: layout.clone(),
+            params: params_buf,
+            grads: grads_buf,
+            pipelines,
+            chunks,
+        })
+    }
+
+    /// The parameter buffer (updated in place by the optimiser).
+    pub fn params_buffer(&self) -> &wgpu::Buffer {
+        &self.params
+    }
+
+    /// The gradient buffer: summed over instances and steps by the backward pass.
+    pub fn grads_buffer(&self) -> &wgpu::Buffer {
+        &self.grads
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &PolicyLayout {
+        &self.layout
+    }
+
+    fn encode_forward(&self, pass: &mut wgpu::ComputePass<'_>, chunk: &ChunkGroups) {
+        dispatch(pass, &self.pipelines.observe, &chunk.observe, chunk.len, 1);
+        for (l, info) in self.layout.layers.iter().enumerate() {
+            dispatch(
+                pass,
+                &self.pipelines.forward,
+                &chunk.forward[l],
+                chunk.len,
+                info.outputs as u32,
+            );
+        }
+    }
+}
+
+impl StepHook for PolicyKernels {
+    fn before_step(&self, encoder: &mut wgpu::CommandEncoder, _t: u32) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        for chunk in &self.chunks {
+            self.encode_forward(&mut pass, chunk);
+        }
+    }
+
+    fn after_step_adjoint(&self, encoder: &mut wgpu::CommandEncoder, _t: u32) {
+        let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+        let layers = &self.layout.layers;
+        // Weight gradients accumulate chunk after chunk, each over its instances in order.
+        for chunk in &self.chunks {
+            self.encode_forward(&mut pass, chunk);
+            dispatch(
+                &mut pass,
+                &self.pipelines.gather,
+                &chunk.gather,
+                chunk.len,
+                self.layout.n_out as u32,
+            );
+            if let Some(g) = &chunk.skip_weights {
+                dispatch(
+                    &mut pass,
+                    &self.pipelines.weights,
+                    g,
+                    self.layout.n_obs as u32,
+                    self.layout.n_out as u32,
+                );
+            }
+            for l in (0..layers.len()).rev() {
+                let info = layers[l];
+                dispatch(
+                    &mut pass,
+                    &self.pipelines.weights,
+                    &chunk.weights[l],
+                    info.inputs as u32 + 1,
+                    info.outputs as u32,
+                );
+                dispatch(
+                    &mut pass,
+                    &self.pipelines.backward,
+                    &chunk.backward[l],
+                    chunk.len,
+                    info.inputs as u32,
+                );
+            }
+            dispatch(
+                &mut pass,
+                &self.pipelines.observe_adjoint,
+                &chunk.observe_adjoint,
+                chunk.len,
+                1,
+            );
+        }
+    }
+}

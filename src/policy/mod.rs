@@ -1,0 +1,498 @@
+//! Neural controllers inside the simulation: observations assembled from named sensors, an MLP
+//! (ReLU or tanh, optional skip connection from input to output, output layer initialised to
+//! zero), and its commands fed to the actuators at every step.
+//!
+//! The GPU kernels are in `shaders/policy.wgsl` ([`gpu::PolicyKernels`] runs them around each
+//! step of a [`crate::rollout::Rollout`]); [`PolicyLayout::forward`] and
+//! [`PolicyLayout::backward`] are their CPU twins.
+
+pub mod gpu;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::Model;
+
+/// Hidden-layer activation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// max(x, 0).
+    Relu,
+    /// tanh(x).
+    Tanh,
+}
+
+impl Activation {
+    fn code(self) -> u32 {
+        match self {
+            Activation::Relu => 1,
+            Activation::Tanh => 2,
+        }
+    }
+}
+
+/// A sensor: what one part of the observation vector reads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Sensor {
+    /// Coordinate of a joint's free axis (`axis` 0 for hinges and sliders).
+    JointAngle { joint: String, axis: u32 },
+    /// Speed of a joint's free axis.
+    JointSpeed { joint: String, axis: u32 },
+    /// Body position (3 values).
+    BodyPosition { body: String },
+    /// Body linear velocity (3).
+    BodyVelocity { body: String },
+    /// Body orientation quaternion (4).
+    BodyOrientation { body: String },
+    /// Body angular velocity (3).
+    BodyAngularVelocity { body: String },
+    /// sin and cos of 2 pi f t (2).
+    Clock { frequency: f32 },
+    /// A constant such as a task target (3).
+    Constant { value: [f32; 3] },
+    /// 1 when ground contact point `point` is within `threshold` of the ground, else 0.
+    ContactFlag { point: u32, threshold: f32 },
+}
+
+impl Sensor {
+    /// Number of observation values.
+    pub fn size(&self) -> usize {
+        match self {
+            Sensor::JointAngle { .. } | Sensor::JointSpeed { .. } | Sensor::ContactFlag { .. } => 1,
+            Sensor::Clock { .. } => 2,
+            Sensor::BodyOrientation { .. } => 4,
+            _ => 3,
+        }
+    }
+}
+
+/// A policy: sensors and network shape.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PolicySpec {
+    /// Observation, in order.
+    pub sensors: Vec<Sensor>,
+    /// Hidden layer widths.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// A linear path from the observation straight to the output.
+    pub skip: bool,
+}
+
+/// One dense layer's place in the parameter and activation arrays.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// Inputs.
+    pub inputs: usize,
+    /// Outputs.
+    pub outputs: usize,
+    /// Offset of W (outputs x inputs, row-major) in the parameters.
+    pub w_offset: usize,
+    /// Offset of b.
+    pub b_offset: usize,
+    /// Offset of the input in the activations.
+    pub x_offset: usize,
+    /// Offset of the output in the activations.
+    pub y_offset: usize,
+    /// Output activation code: 0 identity, 1 ReLU, 2 tanh.
+    pub activation: u32,
+}
+
+/// The parameter and activation layout of a policy for a model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PolicyLayout {
+    /// The spec.
+    pub spec: PolicySpec,
+    /// Observation size.
+    pub n_obs: usize,
+    /// Outputs (one per actuator).
+    pub n_out: usize,
+    /// Layers, input to output.
+    pub layers: Vec<LayerInfo>,
+    /// Offset of the skip matrix (outputs x observations) when present.
+    pub skip_offset: Option<usize>,
+    /// Total parameters.
+    pub n_params: usize,
+    /// Activation slots per instance.
+    pub n_activations: usize,
+    /// Packed sensor records (8 words each) for `shaders/policy.wgsl`.
+    pub sensors_packed: Vec<u32>,
+}
+
+impl PolicyLayout {
+    /// Lays out `spec` for `model` (its actuators are the outputs).
+    pub fn new(spec: &PolicySpec, model: &Model) -> Result<PolicyLayout> {
+        let n_out = model.actuators.len();
+        if n_out == 0 {
+            return Err(Error::InvalidInput(format!(
+                "model '{}' has no actuators for a policy to drive",
+                model.name
+            )));
+        }
+        if spec.sensors.is_empty() {
+            return Err(Error::InvalidInput(
+                "a policy needs at least one sensor".into(),
+            ));
+        }
+        if spec.hidden.contains(&0) {
+            return Err(Error::InvalidInput(
+                "hidden layer widths must be positive".into(),
+            ));
+        }
+        let mut packed = Vec::new();
+        let mut offset = 0usize;
+        for (k, s) in spec.sensors.iter().enumerate() {
+            let joint = |name: &str, axis: u32| -> Result<(u32, u32)> {
+                let j = model.joint_index(name).ok_or_else(|| {
+                    Error::InvalidInput(format!("sensor {k}: unknown joint '{name}'"))
+                })?;
+                let free = model.joints[j].kind.free_axes();
+                let a = *free.get(axis as usize).ok_or_else(|| {
+                    Error::InvalidInput(format!(
+                        "sensor {k}: joint '{name}' has no free axis {axis}"
+                    ))
+                })?;
+                Ok((j as u32, a))
+            };
+            let body = |name: &str| -> Result<u32> {
+                model.body_index(name).map(|b| b as u32 + 1).ok_or_else(|| {
+                    Error::InvalidInput(format!("sensor {k}: unknown body '{name}'"))
+                })
+            };
+            let (kind, index, axis, floats) = match s {
+                Sensor::JointAngle { joint: j, axis } => {
+                    let (j, a) = joint(j, *axis)?;
+                    (0, j, a, [0.0; 4])
+                }
+                Sensor::JointSpeed { joint: j, axis } => {
+                    let (j, a) = joint(j, *axis)?;
+                    (1, j, a, [0.0; 4])
+                }
+                Sensor::BodyPosition { body: b } => (2, body(b)?, 0, [0.0; 4]),
+                Sensor::BodyVelocity { body: b } => (3, body(b)?, 0, [0.0; 4]),
+                Sensor::BodyOrientation { body: b } => (4, body(b)?, 0, [0.0; 4]),
+                Sensor::BodyAngularVelocity { body: b } => (5, body(b)?, 0, [0.0; 4]),
+                Sensor::Clock { frequency } => (6, 0, 0, [*frequency, 0.0, 0.0, 0.0]),
+                Sensor::Constant { value } => (7, 0, 0, [value[0], value[1], value[2], 0.0]),
+                Sensor::ContactFlag { point, threshold } => {
+                    (8, *point, 0, [*threshold, 0.0, 0.0, 0.0])
+                }
+            };
+            packed.extend_from_slice(&[kind, index, axis, offset as u32]);
+            packed.extend(floats.iter().map(|f| f.to_bits()));
+            offset += s.size();
+        }
+        let n_obs = offset;
+        let mut layers = Vec::new();
+        let mut params = 0usize;
+        let mut x_offset = 0usize;
+        let mut act_end = n_obs;
+        let widths: Vec<usize> = spec
+            .hidden
+            .iter()
+            .copied()
+            .chain(std::iter::once(n_out))
+            .collect();
+        let mut inputs = n_obs;
+        for (l, &outputs) in widths.iter().enumerate() {
+            let last = l + 1 == widths.len();
+            layers.push(LayerInfo {
+                inputs,
+                outputs,
+                w_offset: params,
+                b_offset: params + inputs * outputs,
+                x_offset,
+                y_offset: act_end,
+                activation: if last { 0 } else { spec.activation.code() },
+            });
+            params += inputs * outputs + outputs;
+            x_offset = act_end;
+            act_end += outputs;
+            inputs = outputs;
+        }
+        let skip_offset = spec.skip.then_some(params);
+        if spec.skip {
+            params += n_out * n_obs;
+        }
+        Ok(PolicyLayout {
+            spec: spec.clone(),
+            n_obs,
+            n_out,
+            layers,
+            skip_offset,
+            n_params: params,
+            n_activations: act_end,
+            sensors_packed: packed,
+        })
+    }
+
+    /// Initial parameters: hidden layers uniform in +-sqrt(6 / (in + out)) (Glorot) from a
+    /// counter-based generator keyed by `seed`; the output layer and the skip path zero, so
+    /// that the untrained policy commands zero (the paper's initialisation).
+    pub fn init_params(&self, seed: u64) -> Vec<f32> {
+        let mut p = vec![0.0f32; self.n_params];
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            if l == last {
+                continue;
+            }
+            let bound = (6.0 / (layer.inputs + layer.outputs) as f64).sqrt();
+            for k in 0..layer.inputs * layer.outputs {
+                let u = unit_random(seed, l as u64, k as u64);
+                p[layer.w_offset + k] = ((2.0 * u - 1.0) * bound) as f32;
+            }
+        }
+        p
+    }
+
+    /// CPU twin of the dense layers: all activations (observation first) for one instance.
+    pub fn forward(&self, params: &[f32], obs: &[f64]) -> Vec<f64> {
+        let mut act = vec![0.0; self.n_activations];
+        act[..self.n_obs].copy_from_slice(obs);
+        let last = self.layers.len() - 1;
+        for (l, layer) in self.layers.iter().enumerate() {
+            for o in 0..layer.outputs {
+                let mut z = f64::from(params[layer.b_offset + o]);
+                for k in 0..layer.inputs {
+                    z += f64::from(params[layer.w_offset + o * layer.inputs + k])
+                        * act[layer.x_offset + k];
+                }
+                if l == last
+                    && let Some(s) = self.skip_offset
+                {
+                    for k in 0..self.n_obs {
+                        z += f64::from(params[s + o * self.n_obs + k]) * act[k];
+                    }
+                }
+                act[layer.y_offset + o] = match layer.activation {
+                    1 => z.max(0.0),
+                    2 => z.tanh(),
+                    _ => z,
+                };
+            }
+        }
+        act
+    }
+
+    /// CPU twin of the backward pass for one instance: adds the parameter gradient into `grads`
+    /// and returns d(loss)/d(observation), given d(loss)/d(output).
+    pub fn backward(
+        &self,
+        params: &[f32],
+        act: &[f64],
+        d_out: &[f64],
+        grads: &mut [f64],
+    ) -> Vec<f64> {
+        let mut delta = vec![0.0; self.n_activations];
+        let last_layer = self.layers[self.layers.len() - 1];
+        delta[last_layer.y_offset..last_layer.y_offset + self.n_out].copy_from_slice(d_out);
+        for (l, layer) in self.layers.iter().enumerate().rev() {
+            let in_activation = if l == 0 {
+                0
+            } else {
+                self.layers[l - 1].activation
+            };
+            for o in 0..layer.outputs {
+                let d = delta[layer.y_offset + o];
+                grads[layer.b_offset + o] += d;
+                for k in 0..layer.inputs {
+                    grads[layer.w_offset + o * layer.inputs + k] += d * act[layer.x_offset + k];
+                }
+            }
+            for k in 0..layer.inputs {
+                let mut d = 0.0;
+                for o in 0..layer.outputs {
+                    d += f64::from(params[layer.w_offset + o * layer.inputs + k])
+                        * delta[layer.y_offset + o];
+                }
+                let a = act[layer.x_offset + k];
+                let slope = match in_activation {
+                    1 => f64::from(u8::from(a > 0.0)),
+                    2 => 1.0 - a * a,
+                    _ => 1.0,
+                };
+                delta[layer.x_offset + k] = d * slope;
+            }
+        }
+        if let Some(s) = self.skip_offset {
+            for o in 0..self.n_out {
+                let d = delta[last_layer.y_offset + o];
+                for k in 0..self.n_obs {
+                    grads[s + o * self.n_obs + k] += d * act[k];
+                    delta[k] += f64::from(params[s + o * self.n_obs + k]) * d;
+                }
+            }
+        }
+        delta[..self.n_obs].to_vec()
+    }
+}
+
+/// A uniform number in [0, 1) from a counter-based generator (SplitMix64 over the key), so that
+/// every draw depends only on its key, never on how many draws came before.
+pub fn unit_random(seed: u64, stream: u64, counter: u64) -> f64 {
+    let mut z = seed
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .wrapping_add(stream.wrapping_mul(0xD1B5_4A32_D192_ED03))
+        .wrapping_add(counter.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7))
+        .wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout(skip: bool, activation: Activation) -> PolicyLayout {
+        let model = crate::models::builtin("arm").unwrap();
+        let spec = PolicySpec {
+            sensors: vec![
+                Sensor::JointAngle {
+                    joint: model.joints[1].name.clone(),
+                    axis: 0,
+                },
+                Sensor::Clock { frequency: 1.5 },
+                Sensor::Constant {
+                    value: [0.5, 0.5, 0.5],
+                },
+            ],
+            hidden: vec![7, 5],
+            activation,
+            skip,
+        };
+        PolicyLayout::new(&spec, &model).unwrap()
+    }
+
+    #[test]
+    fn parameter_count_matches_the_paper_formula() {
+        let l = layout(true, Activation::Relu);
+        // 6 inputs, 7 and 5 hidden, 4 outputs, skip 6 x 4.
+        assert_eq!(l.n_params, 6 * 7 + 7 + 7 * 5 + 5 + 5 * 4 + 4 + 6 * 4);
+        let p = l.init_params(3);
+        let last = l.layers.last().unwrap();
+        assert!(
+            p[last.w_offset..].iter().all(|v| *v == 0.0),
+            "output layer and skip start at zero"
+        );
+        assert!(p[..last.w_offset].iter().any(|v| *v != 0.0));
+    }
+
+    #[test]
+    fn cpu_backward_matches_finite_differences() {
+        for (skip, act) in [(true, Activation::Relu), (false, Activation::Tanh)] {
+            let l = layout(skip, act);
+            let mut p = l.init_params(5);
+            for (k, v) in p.iter_mut().enumerate() {
+                *v += 0.1 * ((k as f32) * 0.37).sin();
+            }
+            let obs: Vec<f64> = (0..l.n_obs).map(|k| (k as f64 * 0.9).cos()).collect();
+            let w: Vec<f64> = (0..l.n_out).map(|k| 1.0 + k as f64).collect();
+            let f = |p: &[f32], obs: &[f64]| {
+                let a = l.forward(p, obs);
+                a[l.n_activations - l.n_out..]
+                    .iter()
+                    .zip(&w)
+                    .map(|(a, b)| a * b)
+                    .sum::<f64>()
+            };
+            let act_values = l.forward(&p, &obs);
+            let mut grads = vec![0.0; l.n_params];
+            let d_obs = l.backward(&p, &act_values, &w, &mut grads);
+            for k in (0..l.n_params).step_by(7) {
+                let h = 1e-3f32;
+                let (mut a, mut b) = (p.clone(), p.clone());
+                a[k] += h;
+                b[k] -= h;
+                let fd = (f(&a, &obs) - f(&b, &obs)) / (f64::from(a[k]) - f64::from(b[k]));
+                assert!(
+                    (fd - grads[k]).abs() < 1e-4 * (1.0 + fd.abs()),
+                    "param {k}: {} vs {fd}",
+                    grads[k]
+                );
+            }
+            for k in 0..l.n_obs {
+                let (mut a, mut b) = (obs.clone(), obs.clone());
+                a[k] += 1e-6;
+                b[k] -= 1e-6;
+                let fd = (f(&p, &a) - f(&p, &b)) / 2e-6;
+                assert!((fd - d_obs[k]).abs() < 1e-5 * (1.0 + fd.abs()), "obs {k}");
+            }
+        }
+    }
+
+    #[test]
+    fn random_draws_depend_only_on_their_key() {
+        let a = unit_random(1, 2, 3);
+        assert_eq!(a, unit_random(1, 2, 3));
+        assert_ne!(a, unit_random(1, 2, 4));
+        assert!((0.0..1.0).contains(&a));
+    }
+}
+
+/// CPU twin of `policy_observe_forward`: the observation of one instance at step `t`.
+pub fn observe_twin(
+    layout: &PolicyLayout,
+    inst: &crate::twin::Instance<'_, f64>,
+    t: u32,
+) -> Vec<f64> {
+    let mut obs = vec![0.0; layout.n_obs];
+    let packed = &layout.sensors_packed;
+    let dt = f64::from(inst.hdr.dt);
+    for s in 0..packed.len() / 8 {
+        let word = |k: usize| packed[s * 8 + k];
+        let float = |k: usize| f64::from(f32::from_bits(packed[s * 8 + k]));
+        let (kind, index, axis, out) = (word(0), word(1), word(2), word(3) as usize);
+        let slot = index * crate::layout::BODY_STATE_LEN as u32;
+        match kind {
+            0 => obs[out] = crate::twin::joint_axis(inst, index, axis).coordinate,
+            1 => {
+                let ax = crate::twin::joint_axis(inst, index, axis);
+                let rec = inst.hdr.off_joint + index * 12;
+                let (a, b) = (inst.model[rec as usize], inst.model[rec as usize + 1]);
+                let v =
+                    |b: u32, k: u32| inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32 + k);
+                obs[out] = ax.jac.lin_a.dot(v(a, 7))
+                    + ax.jac.ang_a.dot(v(a, 10))
+                    + ax.jac.lin_b.dot(v(b, 7))
+                    + ax.jac.ang_b.dot(v(b, 10));
+            }
+            2 | 3 | 5 => {
+                let base = match kind {
+                    3 => slot + 7,
+                    5 => slot + 10,
+                    _ => slot,
+                };
+                let v = inst.state_vec3(base);
+                obs[out..out + 3].copy_from_slice(&[v.x, v.y, v.z]);
+            }
+            4 => {
+                let q = inst.body_orientation(index);
+                obs[out..out + 4].copy_from_slice(&[q.v.x, q.v.y, q.v.z, q.w]);
+            }
+            6 => {
+                let phase = 2.0 * std::f64::consts::PI * float(4) * f64::from(t) * dt;
+                obs[out] = phase.sin();
+                obs[out + 1] = phase.cos();
+            }
+            7 => obs[out..out + 3].copy_from_slice(&[float(4), float(5), float(6)]),
+            _ => {
+                let rec = (inst.hdr.off_contact + index * 8) as usize;
+                let b = inst.model[rec];
+                let offset = crate::twin::math::V3::new(
+                    f64::from(f32::from_bits(inst.model[rec + 1])),
+                    f64::from(f32::from_bits(inst.model[rec + 2])),
+                    f64::from(f32::from_bits(inst.model[rec + 3])),
+                );
+                let centre = inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32)
+                    + inst.body_orientation(b).rotate(offset);
+                let gap = centre.z - f64::from(f32::from_bits(inst.model[rec + 4]));
+                obs[out] = if gap < float(4) { 1.0 } else { 0.0 };
+            }
+        }
+    }
+    obs
+}

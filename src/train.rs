@@ -1,0 +1,321 @@
+//! Training a policy by gradient descent through the simulation: every iteration runs a batch
+//! of (randomised) robots forward with the policy in the loop, back through time with the
+//! adjoint, and applies one optimiser update on the GPU.
+//!
+//! Checkpoints hold the policy parameters, the optimiser moments and the iteration count; the
+//! batch's randomisation is keyed by (seed, instance, iteration), so a resumed run continues
+//! bit-for-bit like an uninterrupted one.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::buffers;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::layout::Compiled;
+use crate::optim::GpuOptimizer;
+use crate::policy::PolicyLayout;
+use crate::policy::gpu::PolicyKernels;
+use crate::rollout::{Rollout, RolloutOptions};
+use crate::tasks::Task;
+
+/// What one iteration measured.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IterationStats {
+    /// 1-based iteration number.
+    pub iteration: u32,
+    /// Mean loss over the batch (before this iteration's update).
+    pub loss: f32,
+    /// Global norm of the mean gradient, before clipping.
+    pub grad_norm: f32,
+    /// Learning rate used.
+    pub learning_rate: f32,
+    /// Wall time of the iteration.
+    pub seconds: f32,
+}
+
+/// Training options beyond the task's defaults.
+#[derive(Clone, Debug)]
+pub struct TrainOptions {
+    /// Batch size (robots per iteration).
+    pub instances: usize,
+    /// Seed of the initial parameters and of the randomisation.
+    pub seed: u64,
+    /// Most instances per GPU chunk (`None`: as many as the device's binding limit allows).
+    pub max_chunk: Option<usize>,
+}
+
+/// A policy being trained on a task.
+pub struct Trainer {
+    gpu: Arc<Gpu>,
+    task: Task,
+    layout: PolicyLayout,
+    compiled: Compiled,
+    rollout: Rollout,
+    params: wgpu::Buffer,
+    grads: wgpu::Buffer,
+    optimizer: GpuOptimizer,
+    options: TrainOptions,
+    iteration: u32,
+}
+
+/// The metadata of a checkpoint (`checkpoint.json`); the numbers are in `checkpoint.bin`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct CheckpointMeta {
+    task: String,
+    iteration: u32,
+    seed: u64,
+    instances: usize,
+    n_params: usize,
+    optimizer_step: u32,
+    /// FNV-1a hash of checkpoint.bin, to detect a torn or foreign file.
+    checksum: u64,
+}
+
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn io_err(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so that a crash leaves
+/// either the old file or the new one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension(format!(
+        "{}.tmp",
+        path.extension().and_then(|e| e.to_str()).unwrap_or("")
+    ));
+    std::fs::write(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
+}
+
+impl Trainer {
+    /// A fresh policy (initialised from `options.seed`) for `task`.
+    pub fn new(gpu: Arc<Gpu>, task: Task, options: TrainOptions) -> Result<Trainer> {
+        if options.instances == 0 {
+            return Err(Error::InvalidInput(
+                "the number of instances must be at least 1".into(),
+            ));
+        }
+        let layout = PolicyLayout::new(&task.policy, &task.model)?;
+        let compiled = Compiled::new(&task.model);
+        let mut rollout_options = RolloutOptions::new(task.horizon);
+        rollout_options.gradient_decay = task.gradient_decay;
+        rollout_options.command_gradients = false;
+        rollout_options.max_chunk = options.max_chunk;
+        let mut rollout = Rollout::new(
+            gpu.clone(),
+            &task.model,
+            options.instances,
+            &task.loss,
+            rollout_options,
+        )?;
+        let kernels =
+            PolicyKernels::new(&gpu, &layout, &rollout, &layout.init_params(options.seed))?;
+        let params = kernels.params_buffer().clone();
+        let grads = kernels.grads_buffer().clone();
+        rollout.set_hook(Box::new(kernels));
+        let optimizer = GpuOptimizer::new(
+            gpu.clone(),
+            task.optimizer,
+            &params,
+            &grads,
+            layout.n_params,
+        )?;
+        Ok(Trainer {
+            gpu,
+            task,
+            layout,
+            compiled,
+            rollout,
+            params,
+            grads,
+            optimizer,
+            options,
+            iteration: 0,
+        })
+    }
+
+    /// The task.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The policy layout.
+    pub fn layout(&self) -> &PolicyLayout {
+        &self.layout
+    }
+
+    /// Iterations done.
+    pub fn iteration(&self) -> u32 {
+        self.iteration
+    }
+
+    /// The current policy parameters.
+    pub fn params(&self) -> Result<Vec<f32>> {
+        let mut p = buffers::read_buffer(&self.gpu, &self.params)?;
+        p.truncate(self.layout.n_params);
+        Ok(p)
+    }
+
+    /// The mean loss and mean gradient of the policy parameters on this iteration's batch,
+    /// without updating anything (the gradient is cleared again).
+    pub fn gradient(&mut self) -> Result<(f32, Vec<f32>)> {
+        self.randomize()?;
+        let losses = self.rollout.forward()?;
+        self.rollout.backward()?;
+        let n = self.options.instances as f32;
+        let mut g = buffers::read_buffer(&self.gpu, &self.grads)?;
+        g.truncate(self.layout.n_params);
+        g.iter_mut().for_each(|v| *v /= n);
+        self.gpu.queue.write_buffer(
+            &self.grads,
+            0,
+            bytemuck::cast_slice(&vec![0.0f32; self.layout.n_params]),
+        );
+        let loss = losses.iter().map(|l| f64::from(*l)).sum::<f64>() / f64::from(n);
+        Ok((loss as f32, g))
+    }
+
+    /// Physical parameters of instance `i` at the current iteration.
+    pub fn instance_params(&self, i: usize) -> Vec<f32> {
+        self.task.randomization.apply(
+            &self.compiled,
+            self.options.seed,
+            i as u64,
+            u64::from(self.iteration),
+        )
+    }
+
+    fn randomize(&mut self) -> Result<()> {
+        let n = self.options.instances;
+        let mut params = Vec::with_capacity(n * self.compiled.default_params.len());
+        for i in 0..n {
+            params.extend(self.instance_params(i));
+        }
+        self.rollout.set_params(&params)
+    }
+
+    /// Runs one iteration: randomise the batch, roll out, back-propagate, update.
+    pub fn step(&mut self) -> Result<IterationStats> {
+        let started = Instant::now();
+        let n = self.options.instances;
+        self.randomize()?;
+        let losses = self.rollout.forward()?;
+        self.rollout.backward()?;
+        let learning_rate = self.optimizer.config().rate_at(self.optimizer.step + 1);
+        let grad_norm = self.optimizer.update(1.0 / n as f32)?;
+        if !grad_norm.is_finite() {
+            return Err(Error::NonFiniteGradient(vec![]));
+        }
+        self.iteration += 1;
+        let loss = losses.iter().map(|l| f64::from(*l)).sum::<f64>() / n as f64;
+        Ok(IterationStats {
+            iteration: self.iteration,
+            loss: loss as f32,
+            grad_norm,
+            learning_rate,
+            seconds: started.elapsed().as_secs_f32(),
+        })
+    }
+
+    /// Mean loss of the current policy over the batch of the current iteration, without
+    /// updating anything.
+    pub fn evaluate(&mut self) -> Result<f32> {
+        let losses = self.rollout.forward()?;
+        Ok((losses.iter().map(|l| f64::from(*l)).sum::<f64>() / losses.len() as f64) as f32)
+    }
+
+    /// Saves parameters, optimiser moments and the iteration count into `dir` (created if
+    /// needed), atomically file by file; the JSON is written last and names the binary's hash.
+    pub fn save(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
+        let theta = self.params()?;
+        let (m, v) = self.optimizer.moments()?;
+        let mut bytes = Vec::with_capacity(12 * theta.len());
+        for x in theta.iter().chain(&m).chain(&v) {
+            bytes.extend_from_slice(&x.to_le_bytes());
+        }
+        let meta = CheckpointMeta {
+            task: self.task.name.clone(),
+            iteration: self.iteration,
+            seed: self.options.seed,
+            instances: self.options.instances,
+            n_params: self.layout.n_params,
+            optimizer_step: self.optimizer.step,
+            checksum: fnv1a(&bytes),
+        };
+        write_atomic(&dir.join("checkpoint.bin"), &bytes)?;
+        let json =
+            serde_json::to_string_pretty(&meta).map_err(|e| Error::InvalidInput(e.to_string()))?;
+        write_atomic(&dir.join("checkpoint.json"), json.as_bytes())
+    }
+
+    /// Restores a checkpoint saved by [`Trainer::save`] for the same task; the trainer's seed
+    /// and batch size become the checkpoint's.
+    pub fn load(&mut self, dir: &Path) -> Result<()> {
+        let json_path = dir.join("checkpoint.json");
+        let text = std::fs::read_to_string(&json_path).map_err(|e| io_err(&json_path, e))?;
+        let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| {
+            Error::InvalidInput(format!(
+                "{}: not a backdrive checkpoint: {e}",
+                json_path.display()
+            ))
+        })?;
+        if meta.task != self.task.name || meta.n_params != self.layout.n_params {
+            return Err(Error::InvalidInput(format!(
+                "{}: checkpoint of task '{}' with {} parameters, but this is task '{}' with {}",
+                json_path.display(),
+                meta.task,
+                meta.n_params,
+                self.task.name,
+                self.layout.n_params
+            )));
+        }
+        if meta.instances != self.options.instances {
+            return Err(Error::InvalidInput(format!(
+                "{}: checkpoint trained {} instances, this run has {} (a resumed run must keep its batch)",
+                json_path.display(),
+                meta.instances,
+                self.options.instances
+            )));
+        }
+        let bin_path = dir.join("checkpoint.bin");
+        let bytes = std::fs::read(&bin_path).map_err(|e| io_err(&bin_path, e))?;
+        if bytes.len() != 12 * meta.n_params || fnv1a(&bytes) != meta.checksum {
+            return Err(Error::InvalidInput(format!(
+                "{}: damaged or does not belong to {}",
+                bin_path.display(),
+                json_path.display()
+            )));
+        }
+        let floats: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let n = meta.n_params;
+        self.gpu
+            .queue
+            .write_buffer(&self.params, 0, bytemuck::cast_slice(&floats[..n]));
+        self.optimizer
+            .restore(&floats[n..2 * n], &floats[2 * n..], meta.optimizer_step);
+        self.iteration = meta.iteration;
+        self.options.seed = meta.seed;
+        Ok(())
+    }
+
+    /// The directory's checkpoint path, for messages.
+    pub fn checkpoint_path(dir: &Path) -> PathBuf {
+        dir.join("checkpoint.json")
+    }
+}

@@ -1,0 +1,202 @@
+//! Policy training: gradients through policy and physics, learning, determinism, resume,
+//! and bad input.
+
+mod common;
+
+use backdrive::layout::Compiled;
+use backdrive::loss::loss_twin;
+use backdrive::policy::{PolicyLayout, observe_twin};
+use backdrive::tasks::{self, Task};
+use backdrive::train::{TrainOptions, Trainer};
+use backdrive::twin::Instance;
+
+fn options(instances: usize, seed: u64) -> TrainOptions {
+    TrainOptions {
+        instances,
+        seed,
+        max_chunk: None,
+    }
+}
+
+/// Mean loss of the policy `theta` over the trainer's batch, by the f64 CPU twins.
+fn twin_loss(
+    task: &Task,
+    layout: &PolicyLayout,
+    trainer: &Trainer,
+    theta: &[f32],
+    n: usize,
+) -> f64 {
+    let compiled = Compiled::new(&task.model);
+    let packed = task.loss.pack(&task.model).unwrap();
+    let mut total = 0.0;
+    for i in 0..n {
+        let mut inst = Instance::<f64>::new(&compiled);
+        inst.params = trainer
+            .instance_params(i)
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        for t in 0..task.horizon {
+            let obs = observe_twin(layout, &inst, t);
+            let act = layout.forward(theta, &obs);
+            inst.commands = act[layout.n_activations - layout.n_out..].to_vec();
+            inst.step();
+            total += loss_twin(
+                &packed,
+                task.loss.terms.len(),
+                &inst,
+                t + 1,
+                task.horizon,
+                None,
+            );
+        }
+    }
+    total / n as f64
+}
+
+#[test]
+fn policy_gradient_through_physics_matches_finite_differences() {
+    let mut task = tasks::builtin("cartpole-balance").unwrap();
+    task.horizon = 40;
+    task.policy.hidden = vec![6];
+    let n = 2;
+    let mut trainer = Trainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
+    let layout = trainer.layout().clone();
+    // Move away from the zero output layer so that every parameter matters.
+    for _ in 0..3 {
+        trainer.step().unwrap();
+    }
+    let theta = trainer.params().unwrap();
+    let (gpu_loss, grad) = trainer.gradient().unwrap();
+    let reference = twin_loss(&task, &layout, &trainer, &theta, n);
+    assert!(
+        (f64::from(gpu_loss) - reference).abs() < 1e-3 * (1.0 + reference.abs()),
+        "{gpu_loss} vs {reference}"
+    );
+    let mut analytic = Vec::new();
+    let mut numeric = Vec::new();
+    for k in (0..layout.n_params).step_by(3) {
+        let h = 1e-3f32 * theta[k].abs().max(1.0);
+        let (mut plus, mut minus) = (theta.clone(), theta.clone());
+        plus[k] += h;
+        minus[k] -= h;
+        let fd = (twin_loss(&task, &layout, &trainer, &plus, n)
+            - twin_loss(&task, &layout, &trainer, &minus, n))
+            / (f64::from(plus[k]) - f64::from(minus[k]));
+        analytic.push(f64::from(grad[k]));
+        numeric.push(fd);
+    }
+    let dot: f64 = analytic.iter().zip(&numeric).map(|(a, b)| a * b).sum();
+    let na = analytic.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let nn = numeric.iter().map(|a| a * a).sum::<f64>().sqrt();
+    let diff = analytic
+        .iter()
+        .zip(&numeric)
+        .map(|(a, b)| (a - b).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    println!(
+        "policy gradient: relative error {:.2e}, cosine {:.6}",
+        diff / nn,
+        dot / (na * nn)
+    );
+    assert!(
+        dot / (na * nn) > 0.999 && diff / nn < 1e-2,
+        "{analytic:?}\n{numeric:?}"
+    );
+}
+
+#[test]
+fn cartpole_balance_learns() {
+    let mut task = tasks::builtin("cartpole-balance").unwrap();
+    task.horizon = 100;
+    let mut trainer = Trainer::new(common::gpu(), task, options(4, 1)).unwrap();
+    let first = trainer.step().unwrap().loss;
+    let mut last = first;
+    for _ in 0..30 {
+        last = trainer.step().unwrap().loss;
+    }
+    println!("cartpole-balance: loss {first:.4} -> {last:.4} in 31 iterations");
+    // Stated threshold: the loss falls to below half its initial value.
+    assert!(last < 0.5 * first, "{first} -> {last}");
+}
+
+#[test]
+fn training_is_bit_identical_across_chunkings_and_when_resumed() {
+    let mut task = tasks::builtin("cartpole-balance").unwrap();
+    task.horizon = 30;
+    let gpu = common::gpu();
+    let run = |max_chunk: Option<usize>, iterations: u32| {
+        let mut t = Trainer::new(
+            gpu.clone(),
+            task.clone(),
+            TrainOptions {
+                instances: 5,
+                seed: 9,
+                max_chunk,
+            },
+        )
+        .unwrap();
+        for _ in 0..iterations {
+            t.step().unwrap();
+        }
+        t
+    };
+    let whole = run(None, 4).params().unwrap();
+    let chunked = run(Some(2), 4).params().unwrap();
+    assert_eq!(
+        whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        chunked.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "chunking changed the trained parameters"
+    );
+    let dir = std::env::temp_dir().join(format!("backdrive-resume-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    run(None, 2).save(&dir).unwrap();
+    let mut resumed = Trainer::new(gpu.clone(), task.clone(), options(5, 123)).unwrap();
+    resumed.load(&dir).unwrap();
+    assert_eq!(resumed.iteration(), 2);
+    for _ in 0..2 {
+        resumed.step().unwrap();
+    }
+    let resumed = resumed.params().unwrap();
+    assert_eq!(
+        whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        resumed.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "a resumed run must end with the same bits"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_input_gives_clear_errors_and_leaves_files_alone() {
+    let gpu = common::gpu();
+    let err = tasks::builtin("hopscotch").unwrap_err();
+    assert!(
+        err.to_string().contains("unknown task") && err.to_string().contains("quadruped"),
+        "{err}"
+    );
+    let task = tasks::builtin("cartpole-balance").unwrap();
+    assert!(Trainer::new(gpu.clone(), task.clone(), options(0, 1)).is_err());
+
+    let dir = std::env::temp_dir().join(format!("backdrive-badckpt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let json = dir.join("checkpoint.json");
+    std::fs::write(&json, "this is not json").unwrap();
+    let mut t = Trainer::new(gpu.clone(), task.clone(), options(2, 1)).unwrap();
+    let err = t.load(&dir).unwrap_err();
+    assert!(err.to_string().contains("checkpoint.json"), "{err}");
+    assert_eq!(std::fs::read_to_string(&json).unwrap(), "this is not json");
+
+    // A checkpoint of another task is refused and left intact.
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut arm = tasks::builtin("arm-reach").unwrap();
+    arm.horizon = 5;
+    let other = Trainer::new(gpu.clone(), arm, options(2, 1)).unwrap();
+    other.save(&dir).unwrap();
+    let before = std::fs::read(dir.join("checkpoint.bin")).unwrap();
+    let err = t.load(&dir).unwrap_err();
+    assert!(err.to_string().contains("arm-reach"), "{err}");
+    assert_eq!(std::fs::read(dir.join("checkpoint.bin")).unwrap(), before);
+    let _ = std::fs::remove_dir_all(&dir);
+}
