@@ -343,6 +343,70 @@ pub fn unit_random(seed: u64, stream: u64, counter: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
+/// CPU twin of `policy_observe_forward`: the observation of one instance at step `t`.
+pub fn observe_twin(
+    layout: &PolicyLayout,
+    inst: &crate::twin::Instance<'_, f64>,
+    t: u32,
+) -> Vec<f64> {
+    let mut obs = vec![0.0; layout.n_obs];
+    let packed = &layout.sensors_packed;
+    let dt = f64::from(inst.hdr.dt);
+    for s in 0..packed.len() / 8 {
+        let word = |k: usize| packed[s * 8 + k];
+        let float = |k: usize| f64::from(f32::from_bits(packed[s * 8 + k]));
+        let (kind, index, axis, out) = (word(0), word(1), word(2), word(3) as usize);
+        let slot = index * crate::layout::BODY_STATE_LEN as u32;
+        match kind {
+            0 => obs[out] = crate::twin::joint_axis(inst, index, axis).coordinate,
+            1 => {
+                let ax = crate::twin::joint_axis(inst, index, axis);
+                let rec = inst.hdr.off_joint + index * 12;
+                let (a, b) = (inst.model[rec as usize], inst.model[rec as usize + 1]);
+                let v =
+                    |b: u32, k: u32| inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32 + k);
+                obs[out] = ax.jac.lin_a.dot(v(a, 7))
+                    + ax.jac.ang_a.dot(v(a, 10))
+                    + ax.jac.lin_b.dot(v(b, 7))
+                    + ax.jac.ang_b.dot(v(b, 10));
+            }
+            2 | 3 | 5 => {
+                let base = match kind {
+                    3 => slot + 7,
+                    5 => slot + 10,
+                    _ => slot,
+                };
+                let v = inst.state_vec3(base);
+                obs[out..out + 3].copy_from_slice(&[v.x, v.y, v.z]);
+            }
+            4 => {
+                let q = inst.body_orientation(index);
+                obs[out..out + 4].copy_from_slice(&[q.v.x, q.v.y, q.v.z, q.w]);
+            }
+            6 => {
+                let phase = 2.0 * std::f64::consts::PI * float(4) * f64::from(t) * dt;
+                obs[out] = phase.sin();
+                obs[out + 1] = phase.cos();
+            }
+            7 => obs[out..out + 3].copy_from_slice(&[float(4), float(5), float(6)]),
+            _ => {
+                let rec = (inst.hdr.off_contact + index * 8) as usize;
+                let b = inst.model[rec];
+                let offset = crate::twin::math::V3::new(
+                    f64::from(f32::from_bits(inst.model[rec + 1])),
+                    f64::from(f32::from_bits(inst.model[rec + 2])),
+                    f64::from(f32::from_bits(inst.model[rec + 3])),
+                );
+                let centre = inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32)
+                    + inst.body_orientation(b).rotate(offset);
+                let gap = centre.z - f64::from(f32::from_bits(inst.model[rec + 4]));
+                obs[out] = if gap < float(4) { 1.0 } else { 0.0 };
+            }
+        }
+    }
+    obs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -431,68 +495,4 @@ mod tests {
         assert_ne!(a, unit_random(1, 2, 4));
         assert!((0.0..1.0).contains(&a));
     }
-}
-
-/// CPU twin of `policy_observe_forward`: the observation of one instance at step `t`.
-pub fn observe_twin(
-    layout: &PolicyLayout,
-    inst: &crate::twin::Instance<'_, f64>,
-    t: u32,
-) -> Vec<f64> {
-    let mut obs = vec![0.0; layout.n_obs];
-    let packed = &layout.sensors_packed;
-    let dt = f64::from(inst.hdr.dt);
-    for s in 0..packed.len() / 8 {
-        let word = |k: usize| packed[s * 8 + k];
-        let float = |k: usize| f64::from(f32::from_bits(packed[s * 8 + k]));
-        let (kind, index, axis, out) = (word(0), word(1), word(2), word(3) as usize);
-        let slot = index * crate::layout::BODY_STATE_LEN as u32;
-        match kind {
-            0 => obs[out] = crate::twin::joint_axis(inst, index, axis).coordinate,
-            1 => {
-                let ax = crate::twin::joint_axis(inst, index, axis);
-                let rec = inst.hdr.off_joint + index * 12;
-                let (a, b) = (inst.model[rec as usize], inst.model[rec as usize + 1]);
-                let v =
-                    |b: u32, k: u32| inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32 + k);
-                obs[out] = ax.jac.lin_a.dot(v(a, 7))
-                    + ax.jac.ang_a.dot(v(a, 10))
-                    + ax.jac.lin_b.dot(v(b, 7))
-                    + ax.jac.ang_b.dot(v(b, 10));
-            }
-            2 | 3 | 5 => {
-                let base = match kind {
-                    3 => slot + 7,
-                    5 => slot + 10,
-                    _ => slot,
-                };
-                let v = inst.state_vec3(base);
-                obs[out..out + 3].copy_from_slice(&[v.x, v.y, v.z]);
-            }
-            4 => {
-                let q = inst.body_orientation(index);
-                obs[out..out + 4].copy_from_slice(&[q.v.x, q.v.y, q.v.z, q.w]);
-            }
-            6 => {
-                let phase = 2.0 * std::f64::consts::PI * float(4) * f64::from(t) * dt;
-                obs[out] = phase.sin();
-                obs[out + 1] = phase.cos();
-            }
-            7 => obs[out..out + 3].copy_from_slice(&[float(4), float(5), float(6)]),
-            _ => {
-                let rec = (inst.hdr.off_contact + index * 8) as usize;
-                let b = inst.model[rec];
-                let offset = crate::twin::math::V3::new(
-                    f64::from(f32::from_bits(inst.model[rec + 1])),
-                    f64::from(f32::from_bits(inst.model[rec + 2])),
-                    f64::from(f32::from_bits(inst.model[rec + 3])),
-                );
-                let centre = inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32)
-                    + inst.body_orientation(b).rotate(offset);
-                let gap = centre.z - f64::from(f32::from_bits(inst.model[rec + 4]));
-                obs[out] = if gap < float(4) { 1.0 } else { 0.0 };
-            }
-        }
-    }
-    obs
 }
