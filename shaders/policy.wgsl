@@ -26,6 +26,8 @@ struct Layer {
 @group(0) @binding(12) var<storage, read_write> deltas: array<f32>;
 @group(0) @binding(13) var<storage, read> sensors: array<u32>;
 @group(0) @binding(14) var<uniform> layer: Layer;
+// Every layer, for the fused kernels that run the whole network in one invocation.
+@group(0) @binding(15) var<storage, read> layer_table: array<Layer>;
 
 fn act_get(k: u32, i: u32) -> f32 { return activations[k * hdr.n_instances + i]; }
 fn act_set(k: u32, i: u32, v: f32) { activations[k * hdr.n_instances + i] = v; }
@@ -53,8 +55,12 @@ fn policy_observe_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hdr.n_instances) {
         return;
     }
+    observe(i, layer.n_sensors);
+}
+
+fn observe(i: u32, n_sensors: u32) {
     step_in_dispatch = 0u;
-    for (var s = 0u; s < layer.n_sensors; s++) {
+    for (var s = 0u; s < n_sensors; s++) {
         let kind = sensor_word(s, 0u);
         let index = sensor_word(s, 1u);
         let out = sensor_word(s, 3u);
@@ -101,10 +107,13 @@ fn policy_observe_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
 @compute @workgroup_size(64)
 fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let o = gid.y;
     if (i >= hdr.n_instances) {
         return;
     }
+    dense_output(i, gid.y, layer);
+}
+
+fn dense_output(i: u32, o: u32, layer: Layer) {
     var z = select(0.0, policy_params[layer.b_offset + o], layer.has_bias == 1u);
     let row = layer.w_offset + o * layer.in_size;
     for (var k = 0u; k < layer.in_size; k++) {
@@ -140,10 +149,13 @@ fn policy_gather_command_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) 
 @compute @workgroup_size(64)
 fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let i = gid.x;
-    let k = gid.y;
     if (i >= hdr.n_instances) {
         return;
     }
+    dense_input_delta(i, gid.y, layer);
+}
+
+fn dense_input_delta(i: u32, k: u32, layer: Layer) {
     var d = 0.0;
     for (var o = 0u; o < layer.out_size; o++) {
         d += policy_params[layer.w_offset + o * layer.in_size + k] * delta_get(layer.y_offset + o, i);
@@ -181,11 +193,15 @@ fn policy_observe_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hdr.n_instances) {
         return;
     }
+    observe_adjoint(i, layer.n_sensors);
+}
+
+fn observe_adjoint(i: u32, n_sensors: u32) {
     step_in_dispatch = 0u;
     var zero: RowJacobian;
     zero.lin_a = vec3<f32>(0.0); zero.ang_a = vec3<f32>(0.0);
     zero.lin_b = vec3<f32>(0.0); zero.ang_b = vec3<f32>(0.0);
-    for (var s = 0u; s < layer.n_sensors; s++) {
+    for (var s = 0u; s < n_sensors; s++) {
         let kind = sensor_word(s, 0u);
         let index = sensor_word(s, 1u);
         let out = sensor_word(s, 3u);
@@ -221,4 +237,44 @@ fn policy_observe_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
             default: {}
         }
     }
+}
+
+// ---- Fused kernels: the whole network in one invocation per instance, for small networks
+// (the host chooses them when every layer is narrow), saving a dispatch per layer. The weight
+// gradients still go through dense_weight_gradient, which needs a sum over instances.
+
+@compute @workgroup_size(64)
+fn policy_forward_fused(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= hdr.n_instances) {
+        return;
+    }
+    observe(i, layer.n_sensors);
+    let n_layers = arrayLength(&layer_table);
+    for (var l = 0u; l < n_layers; l++) {
+        let info = layer_table[l];
+        for (var o = 0u; o < info.out_size; o++) {
+            dense_output(i, o, info);
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn policy_backward_fused(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= hdr.n_instances) {
+        return;
+    }
+    let n_layers = arrayLength(&layer_table);
+    let last = layer_table[n_layers - 1u];
+    for (var o = 0u; o < last.out_size; o++) {
+        delta_set(last.y_offset + o, i, adj_get(hdr.adj_commands + o, i));
+    }
+    for (var l_rev = 0u; l_rev < n_layers; l_rev++) {
+        let info = layer_table[n_layers - 1u - l_rev];
+        for (var k = 0u; k < info.in_size; k++) {
+            dense_input_delta(i, k, info);
+        }
+    }
+    observe_adjoint(i, layer.n_sensors);
 }

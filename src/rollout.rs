@@ -619,6 +619,49 @@ impl Rollout {
         self.loss.read(&self.gpu)
     }
 
+    /// Runs the rollout forward like [`Rollout::forward`] and returns the raw states of every
+    /// instance (instance-major) after every `every` steps, the initial state first. One
+    /// submission per recorded step: meant for looking at a rollout, not for speed.
+    pub fn forward_recording(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
+        let every = every.max(1);
+        let horizon = self.options.horizon;
+        let k = self.options.interval();
+        let mut encoder = self.new_encoder();
+        self.encode_state_copy(&mut encoder, &self.initial, 0, &self.state, 0);
+        self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, 0);
+        for c in 0..self.chunks.len() {
+            encoder.clear_buffer(self.loss.buffer(c), 0, None);
+        }
+        self.gpu.queue.submit([encoder.finish()]);
+        let mut frames = vec![self.state.read(&self.gpu)?];
+        for t in 0..horizon {
+            let mut encoder = self.new_encoder();
+            if let Some(hook) = &self.hook {
+                self.encode_header(&mut encoder, t);
+                hook.before_step(&mut encoder, t);
+            }
+            self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
+            self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
+            let done = t + 1;
+            if done % k == 0 && done < horizon {
+                self.encode_state_copy(
+                    &mut encoder,
+                    &self.state,
+                    0,
+                    &self.checkpoints,
+                    u64::from(done / k),
+                );
+            }
+            self.gpu.queue.submit([encoder.finish()]);
+            if done % every == 0 || done == horizon {
+                frames.push(self.state.read(&self.gpu)?);
+            }
+        }
+        buffers::wait(&self.gpu)?;
+        self.forward_done = true;
+        Ok(frames)
+    }
+
     /// [`Rollout::forward_with_progress`] without progress reports.
     pub fn forward(&mut self) -> Result<Vec<f32>> {
         self.forward_with_progress(&mut |_, _| {})

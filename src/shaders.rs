@@ -62,6 +62,8 @@ pub const PIPELINES: &[(Source, &str)] = &[
     (POLICY, "dense_backward"),
     (POLICY, "dense_weight_gradient"),
     (POLICY, "policy_observe_adjoint"),
+    (POLICY, "policy_forward_fused"),
+    (POLICY, "policy_backward_fused"),
     (OPTIMIZER, "gradient_norm"),
     (OPTIMIZER, "apply_update"),
 ];

@@ -150,7 +150,7 @@ fn quadruped() -> Result<Task> {
         loss,
         horizon,
         instances: 8,
-        iterations: 60,
+        iterations: 25,
         optimizer,
         gradient_decay: 0.95,
         randomization: Randomization {

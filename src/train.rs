@@ -229,6 +229,13 @@ impl Trainer {
         })
     }
 
+    /// Raw states of the batch after every `every` steps of an episode with the current policy
+    /// (instance-major per frame, the initial state first).
+    pub fn record(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
+        self.randomize()?;
+        self.rollout.forward_recording(every)
+    }
+
     /// Mean loss of the current policy over the batch of the current iteration, without
     /// updating anything.
     pub fn evaluate(&mut self) -> Result<f32> {

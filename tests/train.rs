@@ -54,14 +54,26 @@ fn twin_loss(
     total / n as f64
 }
 
+/// Hidden width 6 runs the fused per-instance kernels; 260 (over FUSED_MAX_WIDTH) the
+/// batched layer kernels.
 #[test]
 fn policy_gradient_through_physics_matches_finite_differences() {
+    for width in [6, 260] {
+        policy_gradient_check(width);
+    }
+}
+
+fn policy_gradient_check(width: usize) {
     let mut task = tasks::builtin("cartpole-balance").unwrap();
     task.horizon = 40;
-    task.policy.hidden = vec![6];
+    task.policy.hidden = vec![width];
     let n = 2;
     let mut trainer = Trainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
     let layout = trainer.layout().clone();
+    assert_eq!(
+        backdrive::policy::gpu::runs_fused(&layout, &common::gpu().limits),
+        width <= backdrive::policy::gpu::FUSED_MAX_WIDTH
+    );
     // Move away from the zero output layer so that every parameter matters.
     for _ in 0..3 {
         trainer.step().unwrap();
@@ -75,7 +87,7 @@ fn policy_gradient_through_physics_matches_finite_differences() {
     );
     let mut analytic = Vec::new();
     let mut numeric = Vec::new();
-    for k in (0..layout.n_params).step_by(3) {
+    for k in (0..layout.n_params).step_by(1 + layout.n_params / 40) {
         let h = 1e-3f32 * theta[k].abs().max(1.0);
         let (mut plus, mut minus) = (theta.clone(), theta.clone());
         plus[k] += h;
@@ -96,7 +108,7 @@ fn policy_gradient_through_physics_matches_finite_differences() {
         .sum::<f64>()
         .sqrt();
     println!(
-        "policy gradient: relative error {:.2e}, cosine {:.6}",
+        "policy gradient, hidden width {width}: relative error {:.2e}, cosine {:.6}",
         diff / nn,
         dot / (na * nn)
     );

@@ -41,6 +41,8 @@ struct LayerUniform {
 
 struct ChunkGroups {
     len: u32,
+    fused_forward: Option<wgpu::BindGroup>,
+    fused_backward: Option<wgpu::BindGroup>,
     observe: wgpu::BindGroup,
     forward: Vec<wgpu::BindGroup>,
     gather: wgpu::BindGroup,
@@ -57,6 +59,20 @@ struct Pipelines {
     backward: wgpu::ComputePipeline,
     weights: wgpu::ComputePipeline,
     observe_adjoint: wgpu::ComputePipeline,
+    fused: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
+}
+
+/// Widest layer for which the whole network runs in one invocation per instance.
+pub const FUSED_MAX_WIDTH: usize = 256;
+
+/// Whether a layout runs fused on this device: narrow layers, and room for the nine storage
+/// bindings of the fused backward kernel.
+pub fn runs_fused(layout: &PolicyLayout, limits: &wgpu::Limits) -> bool {
+    layout
+        .layers
+        .iter()
+        .all(|l| l.inputs.max(l.outputs) <= FUSED_MAX_WIDTH)
+        && limits.max_storage_buffers_per_shader_stage >= 9
 }
 
 /// A policy attached to a rollout: its parameters and gradients live on the GPU.
@@ -102,6 +118,14 @@ impl PolicyKernels {
             backward: buffers::pipeline(gpu, shaders::POLICY, "dense_backward")?,
             weights: buffers::pipeline(gpu, shaders::POLICY, "dense_weight_gradient")?,
             observe_adjoint: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_adjoint")?,
+            fused: if runs_fused(layout, &gpu.limits) {
+                Some((
+                    buffers::pipeline(gpu, shaders::POLICY, "policy_forward_fused")?,
+                    buffers::pipeline(gpu, shaders::POLICY, "policy_backward_fused")?,
+                ))
+            } else {
+                None
+            },
         };
         let storage = |label: &str, data: &[u8]| {
             gpu.device
@@ -129,13 +153,13 @@ impl PolicyKernels {
                     usage: wgpu::BufferUsages::UNIFORM,
                 })
         };
-        let layer_uniforms: Vec<wgpu::Buffer> = layout
+        let layer_values: Vec<LayerUniform> = layout
             .layers
             .iter()
             .enumerate()
             .map(|(l, info)| {
                 let skip_here = layout.skip_offset.is_some() && (l == 0 || l == last);
-                uniform(LayerUniform {
+                LayerUniform {
                     in_size: info.inputs as u32,
                     out_size: info.outputs as u32,
                     w_offset: info.w_offset as u32,
@@ -160,9 +184,11 @@ impl PolicyKernels {
                     n_sensors: layout.spec.sensors.len() as u32,
                     skip_in_size: layout.n_obs as u32,
                     pad0: 0,
-                })
+                }
             })
             .collect();
+        let layer_uniforms: Vec<wgpu::Buffer> = layer_values.iter().map(|u| uniform(*u)).collect();
+        let layer_table = storage("layer table", bytemuck::cast_slice(&layer_values));
         let skip_uniform = layout.skip_offset.map(|s| {
             uniform(LayerUniform {
                 in_size: layout.n_obs as u32,
@@ -282,8 +308,45 @@ impl PolicyKernels {
                     (14, &layer_uniforms[last]),
                 ],
             );
+            let fused_forward = pipelines.fused.as_ref().map(|(f, _)| {
+                bg(
+                    f,
+                    &[
+                        (0, v.header),
+                        (1, model),
+                        (2, v.state),
+                        (3, v.params),
+                        (4, v.commands),
+                        (9, &params_buf),
+                        (11, acts),
+                        (13, &sensors_buf),
+                        (14, &layer_uniforms[0]),
+                        (15, &layer_table),
+                    ],
+                )
+            });
+            let fused_backward = pipelines.fused.as_ref().map(|(_, b)| {
+                bg(
+                    b,
+                    &[
+                        (0, v.header),
+                        (1, model),
+                        (2, v.state),
+                        (3, v.params),
+                        (6, v.adjoint),
+                        (9, &params_buf),
+                        (11, acts),
+                        (12, dels),
+                        (13, &sensors_buf),
+                        (14, &layer_uniforms[0]),
+                        (15, &layer_table),
+                    ],
+                )
+            });
             chunks.push(ChunkGroups {
                 len: v.len as u32,
+                fused_forward,
+                fused_backward,
                 observe,
                 forward,
                 gather,
@@ -317,7 +380,16 @@ impl PolicyKernels {
         &self.layout
     }
 
+    /// Whether the whole network runs in one invocation per instance.
+    pub fn fused(&self) -> bool {
+        self.pipelines.fused.is_some()
+    }
+
     fn encode_forward(&self, pass: &mut wgpu::ComputePass<'_>, chunk: &ChunkGroups) {
+        if let (Some((pipeline, _)), Some(group)) = (&self.pipelines.fused, &chunk.fused_forward) {
+            dispatch(pass, pipeline, group, chunk.len, 1);
+            return;
+        }
         dispatch(pass, &self.pipelines.observe, &chunk.observe, chunk.len, 1);
         for (l, info) in self.layout.layers.iter().enumerate() {
             dispatch(
@@ -345,6 +417,30 @@ impl StepHook for PolicyKernels {
         // Weight gradients accumulate chunk after chunk, each over its instances in order.
         for chunk in &self.chunks {
             self.encode_forward(&mut pass, chunk);
+            if let (Some((_, pipeline)), Some(group)) =
+                (&self.pipelines.fused, &chunk.fused_backward)
+            {
+                dispatch(&mut pass, pipeline, group, chunk.len, 1);
+                if let Some(g) = &chunk.skip_weights {
+                    dispatch(
+                        &mut pass,
+                        &self.pipelines.weights,
+                        g,
+                        self.layout.n_obs as u32,
+                        self.layout.n_out as u32,
+                    );
+                }
+                for (l, info) in layers.iter().enumerate() {
+                    dispatch(
+                        &mut pass,
+                        &self.pipelines.weights,
+                        &chunk.weights[l],
+                        info.inputs as u32 + 1,
+                        info.outputs as u32,
+                    );
+                }
+                continue;
+            }
             dispatch(
                 &mut pass,
                 &self.pipelines.gather,
