@@ -16,6 +16,7 @@ pub mod gradcheck;
 pub mod jacobian;
 pub mod layout;
 pub mod loss;
+pub mod mjcf;
 pub mod model;
 pub mod models;
 pub mod optim;

@@ -34,10 +34,27 @@ pub fn builtin(name: &str) -> Result<Model> {
     Model::from_toml_str(text, Some(Path::new(&format!("models/{name}.toml"))))
 }
 
-/// Loads `spec` as a file if it names an existing file, otherwise as a shipped model.
+/// Loads `spec` as a file if it names an existing file, otherwise as a shipped model. A path
+/// ending in `.xml` is read as a MuJoCo MJCF file ([`crate::mjcf`]): its warnings are printed
+/// to standard error, and features backdrive cannot simulate are errors unless the environment
+/// variable `BACKDRIVE_MJCF_IGNORE_UNSUPPORTED` is set to `1`.
 pub fn load(spec: &str) -> Result<Model> {
     let path = Path::new(spec);
-    if path.is_file() {
+    let is_xml = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
+    if is_xml {
+        let options = crate::mjcf::MjcfOptions {
+            ignore_unsupported: std::env::var("BACKDRIVE_MJCF_IGNORE_UNSUPPORTED")
+                .is_ok_and(|v| v == "1"),
+            ..Default::default()
+        };
+        let import = crate::mjcf::load_mjcf_with(path, &options)?;
+        for w in &import.warnings {
+            eprintln!("warning: {w}");
+        }
+        Ok(import.model)
+    } else if path.is_file() {
         Model::from_toml_file(path)
     } else if spec.ends_with(".toml") {
         Err(Error::Io {
