@@ -20,6 +20,7 @@ pub mod mjcf;
 pub mod model;
 pub mod models;
 pub mod optim;
+pub mod plot;
 pub mod policy;
 pub mod rollout;
 pub mod shaders;
@@ -27,6 +28,7 @@ pub mod sim;
 pub mod tasks;
 pub mod train;
 pub mod twin;
+pub mod viewer;
 
 pub use error::{Error, Result};
 pub use model::Model;

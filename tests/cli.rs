@@ -192,3 +192,88 @@ fn gradcheck_passes_on_a_smooth_model_and_fails_beyond_tolerance() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn train_writes_a_run_resumes_it_and_refuses_bad_input() {
+    let dir = scratch("train");
+    let out = dir.join("run");
+    let out_s = out.to_str().unwrap();
+    let args = [
+        "train",
+        "cartpole-balance",
+        "--instances",
+        "2",
+        "--iters",
+        "2",
+        "--out",
+        out_s,
+    ];
+    let run = backdrive(&args);
+    assert!(
+        run.status.success(),
+        "{}\n{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    for file in [
+        "log.csv",
+        "checkpoint.json",
+        "checkpoint.bin",
+        "loss.png",
+        "grad_norm.png",
+        "policy.html",
+    ] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+
+    // A second run into the same directory is refused and changes nothing.
+    let before = std::fs::read(out.join("checkpoint.bin")).unwrap();
+    let again = backdrive(&args);
+    assert!(!again.status.success());
+    assert!(
+        text(&again.stderr).contains("--resume"),
+        "{}",
+        text(&again.stderr)
+    );
+    assert_eq!(std::fs::read(out.join("checkpoint.bin")).unwrap(), before);
+
+    // Resuming continues the count and the log.
+    let resumed = backdrive(&[
+        "train",
+        "cartpole-balance",
+        "--instances",
+        "2",
+        "--iters",
+        "3",
+        "--resume",
+        out_s,
+    ]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    assert!(log.lines().last().unwrap().starts_with("3,"), "{log}");
+
+    let unknown = backdrive(&["train", "hopscotch"]);
+    assert!(!unknown.status.success());
+    assert!(
+        text(&unknown.stderr).contains("quadruped"),
+        "{}",
+        text(&unknown.stderr)
+    );
+    let zero = backdrive(&[
+        "train",
+        "cartpole-balance",
+        "--instances",
+        "0",
+        "--out",
+        dir.join("zero").to_str().unwrap(),
+    ]);
+    assert!(!zero.status.success());
+    assert!(
+        text(&zero.stderr).contains("at least 1"),
+        "{}",
+        text(&zero.stderr)
+    );
+}

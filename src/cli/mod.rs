@@ -5,6 +5,7 @@ mod gradcheck;
 mod info;
 mod output;
 mod rollout;
+mod train;
 
 use std::sync::Arc;
 
@@ -30,12 +31,14 @@ enum Command {
     Info,
     /// List the shipped models.
     Models,
-    /// Simulate a batch of robots and write their body trajectories as CSV.
+    /// Simulate a batch of robots; write body trajectories as CSV and/or a 3D viewer (HTML).
     Rollout(rollout::Args),
     /// Measure forward throughput (robot-steps per second) at several batch sizes.
     Bench(bench::Args),
     /// Compare the adjoint gradient with central finite differences, per parameter group.
     Gradcheck(gradcheck::Args),
+    /// Train a policy by gradient descent through the simulation.
+    Train(train::Args),
 }
 
 /// Runs one parsed command line.
@@ -46,6 +49,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollout(args) => rollout::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Gradcheck(args) => gradcheck::run(&args),
+        Command::Train(args) => train::run(&args),
     }
 }
 

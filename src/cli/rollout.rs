@@ -1,4 +1,5 @@
-//! `backdrive rollout`: simulate a batch and write body trajectories as CSV.
+//! `backdrive rollout`: simulate a batch and write body trajectories as CSV and/or as a
+//! self-contained HTML viewer.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backdrive::model::ActuatorKind;
+use backdrive::viewer::{self, Trajectory, ViewerOptions};
 use backdrive::{BodyState, Model, Simulator};
 use clap::{ValueEnum, value_parser};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,6 +35,11 @@ pub struct Args {
     /// written as FILE.tmp and renamed when complete). Without it only timings are printed.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
+    /// Write a self-contained HTML page that plays the rollout in 3D in a browser (no network
+    /// needed; written atomically like the CSV). It holds the first 16 instances and at most
+    /// 3000 of the recorded steps (see --every), evenly subsampled.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Record every K-th step (step 0 and the last step are always recorded).
     #[arg(long, value_name = "K", default_value_t = 1, value_parser = value_parser!(u32).range(1..))]
     pub every: u32,
@@ -127,6 +134,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let n = usize::try_from(args.instances).context("--instances is too large")?;
     // Open the output before the (possibly long) simulation so that a bad path fails fast.
     let mut csv = args.csv.as_deref().map(AtomicFile::create).transpose()?;
+    let mut html = args.html.as_deref().map(AtomicFile::create).transpose()?;
 
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
@@ -181,19 +189,34 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         ProgressBar::hidden()
     };
 
+    // The viewer keeps every `html_stride`-th record (and the last), at most
+    // DEFAULT_MAX_FRAMES of them.
+    let n_records = args.steps / args.every + 1 + u32::from(!args.steps.is_multiple_of(args.every));
+    let html_stride = n_records.div_ceil(viewer::DEFAULT_MAX_FRAMES as u32).max(1);
+    let mut trajectory = html.as_ref().map(|_| Trajectory::for_model(&model, n));
+
     let start = Instant::now();
     let mut stepping = Duration::ZERO;
     let mut rows: u64 = 0;
     let mut non_finite = 0usize;
     let record = |sim: &Simulator,
                   csv: &mut Option<AtomicFile>,
+                  trajectory: &mut Option<Trajectory>,
                   step: u32,
                   non_finite: &mut usize|
      -> anyhow::Result<u64> {
+        let html_frame = trajectory.is_some()
+            && (step == args.steps || (step / args.every).is_multiple_of(html_stride));
+        if csv.is_none() && !html_frame {
+            return Ok(0);
+        }
+        let states = sim.body_states().context("reading body states back")?;
+        if html_frame && let Some(trajectory) = trajectory.as_mut() {
+            trajectory.push(time_at(step, dt), &states)?;
+        }
         let Some(file) = csv.as_mut() else {
             return Ok(0);
         };
-        let states = sim.body_states().context("reading body states back")?;
         *non_finite = states
             .iter()
             .filter(|s| {
@@ -218,10 +241,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let what = file.describe();
         writeln!(file.writer(), "{CSV_HEADER}").context(what)?;
     }
-    rows += record(&sim, &mut csv, 0, &mut non_finite)?;
+    rows += record(&sim, &mut csv, &mut trajectory, 0, &mut non_finite)?;
 
-    // Without a CSV, step in blocks for the progress bar; with one, stop at every record.
-    let block = if csv.is_some() { args.every } else { 100 };
+    // Without an output, step in blocks for the progress bar; with one, stop at every record
+    // (the viewer alone needs only every `html_stride`-th one).
+    let block = if csv.is_some() {
+        args.every
+    } else if html.is_some() {
+        args.every.saturating_mul(html_stride)
+    } else {
+        100
+    };
     let mut k: u32 = 0;
     while k < args.steps {
         // Sine commands change every step; constant commands let one call run a whole block.
@@ -240,7 +270,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         stepping += t0.elapsed();
         k += seg;
         if k.is_multiple_of(args.every) || k == args.steps {
-            rows += record(&sim, &mut csv, k, &mut non_finite)?;
+            rows += record(&sim, &mut csv, &mut trajectory, k, &mut non_finite)?;
         }
         progress.set_position(u64::from(k));
     }
@@ -278,6 +308,33 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             model.bodies.len(),
             thousands(n as f64),
             rows / (model.bodies.len() * n).max(1) as u64,
+            path.display()
+        );
+    }
+    if let (Some(mut file), Some(trajectory)) = (html.take(), trajectory) {
+        let options = ViewerOptions {
+            title: Some(format!(
+                "{}: {} steps x {} instance(s), {} commands",
+                model.name,
+                args.steps,
+                n,
+                match args.commands {
+                    Commands::Sine => "sine",
+                    Commands::Zero => "zero",
+                }
+            )),
+            ..ViewerOptions::default()
+        };
+        let page = viewer::render_html(&model, &trajectory, &options)
+            .context("building the HTML viewer")?;
+        let what = file.describe();
+        file.writer().write_all(page.as_bytes()).context(what)?;
+        let path = file.commit()?;
+        println!(
+            "wrote a viewer of {} frames x {} instance(s) ({} KiB) to {}",
+            viewer::embedded_frames(&trajectory, &options),
+            viewer::embedded_instances(&trajectory, &options),
+            page.len().div_ceil(1024),
             path.display()
         );
     }

@@ -1,0 +1,215 @@
+//! `backdrive train`: gradient descent on a policy through the simulation.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use backdrive::tasks;
+use backdrive::train::{IterationStats, TrainOptions, Trainer};
+use indicatif::{ProgressBar, ProgressStyle};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Task to train (quadruped, arm-reach, cartpole-balance).
+    pub task: String,
+    /// Robots per iteration (default: the task's).
+    #[arg(long, short = 'n')]
+    pub instances: Option<usize>,
+    /// Iterations to run in total, counting those of a resumed run (default: the task's).
+    #[arg(long)]
+    pub iters: Option<u32>,
+    /// Seed of the initial policy and of the batch randomisation.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory for the log, checkpoints, plot and viewer (default out/train-TASK).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Continue the run saved in this directory (writes there unless --out is given).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// Save a checkpoint every this many iterations (and at the end).
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..))]
+    pub save_every: u32,
+}
+
+const LOG_HEADER: &str = "iteration,loss,grad_norm,learning_rate,seconds";
+
+fn read_log(path: &Path) -> anyhow::Result<Vec<IterationStats>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let mut rows = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        // A line cut short by a crash is dropped; the checkpoint decides what counts.
+        if f.len() != 5 {
+            continue;
+        }
+        let parse = |k: usize| {
+            f[k].parse::<f32>()
+                .with_context(|| format!("{}:{}: bad number '{}'", path.display(), n + 1, f[k]))
+        };
+        rows.push(IterationStats {
+            iteration: f[0].parse().with_context(|| {
+                format!("{}:{}: bad iteration '{}'", path.display(), n + 1, f[0])
+            })?,
+            loss: parse(1)?,
+            grad_norm: parse(2)?,
+            learning_rate: parse(3)?,
+            seconds: parse(4)?,
+        });
+    }
+    Ok(rows)
+}
+
+fn log_line(s: &IterationStats) -> String {
+    format!(
+        "{},{},{},{},{:.3}",
+        s.iteration, s.loss, s.grad_norm, s.learning_rate, s.seconds
+    )
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let task = tasks::builtin(&args.task)?;
+    let out = args
+        .out
+        .clone()
+        .or_else(|| args.resume.clone())
+        .unwrap_or_else(|| PathBuf::from(format!("out/train-{}", task.name)));
+    if args.resume.is_none() && Trainer::checkpoint_path(&out).exists() {
+        bail!(
+            "{} already holds a training run; continue it with --resume {} or choose another --out",
+            out.display(),
+            out.display()
+        );
+    }
+    let instances = args.instances.unwrap_or(task.instances);
+    let total = args.iters.unwrap_or(task.iterations);
+    let gpu = super::open_gpu()?;
+    println!("adapter: {}", gpu.describe());
+    let mut trainer = Trainer::new(
+        gpu,
+        task.clone(),
+        TrainOptions {
+            instances,
+            seed: args.seed,
+            max_chunk: None,
+        },
+    )
+    .with_context(|| format!("setting up task '{}'", task.name))?;
+    let mut history = Vec::new();
+    if let Some(dir) = &args.resume {
+        trainer
+            .load(dir)
+            .with_context(|| format!("resuming from {}", dir.display()))?;
+        history = read_log(&dir.join("log.csv"))?;
+        history.retain(|s| s.iteration <= trainer.iteration());
+        println!(
+            "resumed at iteration {} from {}",
+            trainer.iteration(),
+            dir.display()
+        );
+    }
+    println!(
+        "task '{}': {}; {} robots x {} steps, policy of {} parameters, {} iterations to {}",
+        task.name,
+        task.description,
+        instances,
+        task.horizon,
+        trainer.layout().n_params,
+        total,
+        out.display()
+    );
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let log_path = out.join("log.csv");
+    let mut text = String::from(LOG_HEADER);
+    text.push('\n');
+    for s in &history {
+        text.push_str(&log_line(s));
+        text.push('\n');
+    }
+    backdrive::train::write_atomic(&log_path, text.as_bytes())?;
+    let mut log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log_path)
+        .with_context(|| format!("opening {}", log_path.display()))?;
+
+    let done = trainer.iteration();
+    let bar = ProgressBar::new(u64::from(total.max(done)));
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  eta {eta}  {msg}")
+            .expect("a valid template"),
+    );
+    bar.set_position(u64::from(done));
+    while trainer.iteration() < total {
+        let stats = trainer.step().context("training iteration")?;
+        writeln!(log, "{}", log_line(&stats)).context("writing the log")?;
+        bar.set_message(format!(
+            "loss {:.4}  |grad| {:.3}",
+            stats.loss, stats.grad_norm
+        ));
+        bar.inc(1);
+        history.push(stats);
+        if stats.iteration % args.save_every == 0 || stats.iteration == total {
+            trainer.save(&out).context("saving the checkpoint")?;
+        }
+    }
+    bar.finish();
+    if trainer.iteration() == done && done > 0 {
+        trainer.save(&out)?;
+    }
+    if let (Some(first), Some(last)) = (history.first(), history.last()) {
+        println!(
+            "loss {:.5} at iteration {} -> {:.5} at iteration {}",
+            first.loss, first.iteration, last.loss, last.iteration
+        );
+        let points = |f: fn(&IterationStats) -> f32| {
+            history
+                .iter()
+                .map(|s| (f64::from(s.iteration), f64::from(f(s))))
+                .collect::<Vec<_>>()
+        };
+        let plot = out.join("loss.png");
+        backdrive::plot::line_chart(
+            &plot,
+            &format!("backdrive train {}", task.name),
+            "iteration",
+            "mean loss",
+            &[("loss", points(|s| s.loss))],
+            false,
+        )?;
+        backdrive::plot::line_chart(
+            out.join("grad_norm.png"),
+            &format!("backdrive train {}: gradient norm", task.name),
+            "iteration",
+            "|gradient| before clipping",
+            &[("gradient norm", points(|s| s.grad_norm))],
+            true,
+        )?;
+        println!(
+            "wrote {}, {} and grad_norm.png",
+            log_path.display(),
+            plot.display()
+        );
+    }
+    let frames = trainer.record(2).context("recording the trained policy")?;
+    let model = &task.model;
+    let state_len = backdrive::layout::Compiled::new(model).header.state_len as usize;
+    let mut trajectory = backdrive::viewer::Trajectory::for_model(model, instances);
+    let dt = f64::from(model.settings.dt);
+    for (k, frame) in frames.iter().enumerate() {
+        let bodies = backdrive::sim::bodies_from_raw(model, state_len, frame);
+        let step = (k as u32 * 2).min(task.horizon);
+        trajectory.push(f64::from(step) * dt, &bodies)?;
+    }
+    let html = out.join("policy.html");
+    backdrive::viewer::write_html(&html, model, &trajectory, &Default::default())?;
+    println!(
+        "wrote {} (the trained policy, {} robots)",
+        html.display(),
+        instances.min(16)
+    );
+    Ok(())
+}
