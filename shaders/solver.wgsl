@@ -68,28 +68,38 @@ fn row_apply_impulse(r: u32, a: u32, b: u32, i: u32, impulse: f32) {
     state_set_vec3(sb + 3u, i, state_vec3(sb + 3u, i) + impulse * row_vec3(r, 21u, i));
 }
 
-// Warm start from last step's impulses, then a fixed number of sweeps over all rows. The
-// accumulated impulses stay in the state for the next step's warm start.
-fn solve_forward(i: u32) {
+fn solve_warm_start(i: u32) {
     for (var r = 0u; r < hdr.n_rows; r++) {
         let bodies = row_bodies(r);
         let lambda = hdr.warm_start * state_get(hdr.state_lambda + r, i);
         state_set(hdr.state_lambda + r, i, lambda);
         row_apply_impulse(r, bodies.x, bodies.y, i, lambda);
     }
+}
+
+// One projected Gauss-Seidel update of row r; returns the row's new accumulated impulse.
+fn solve_row(r: u32, i: u32) -> f32 {
+    let bodies = row_bodies(r);
+    let lambda = state_get(hdr.state_lambda + r, i);
+    let lambda_ref = state_get(hdr.state_lambda + bodies.z, i);
+    let mu = row_get(r, 29u, i);
+    let lo = row_get(r, 27u, i) - mu * lambda_ref;
+    let hi = row_get(r, 28u, i) + mu * lambda_ref;
+    let jv = row_velocity(r, bodies.x, bodies.y, i);
+    let unclamped = lambda - row_get(r, 24u, i) * (jv + row_get(r, 26u, i) + row_get(r, 25u, i) * lambda);
+    let lambda_new = min(max(unclamped, lo), hi);
+    state_set(hdr.state_lambda + r, i, lambda_new);
+    row_apply_impulse(r, bodies.x, bodies.y, i, lambda_new - lambda);
+    return lambda_new;
+}
+
+// Warm start from last step's impulses, then a fixed number of sweeps over all rows. The
+// accumulated impulses stay in the state for the next step's warm start.
+fn solve_forward(i: u32) {
+    solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            let bodies = row_bodies(r);
-            let lambda = state_get(hdr.state_lambda + r, i);
-            let lambda_ref = state_get(hdr.state_lambda + bodies.z, i);
-            let mu = row_get(r, 29u, i);
-            let lo = row_get(r, 27u, i) - mu * lambda_ref;
-            let hi = row_get(r, 28u, i) + mu * lambda_ref;
-            let jv = row_velocity(r, bodies.x, bodies.y, i);
-            let unclamped = lambda - row_get(r, 24u, i) * (jv + row_get(r, 26u, i) + row_get(r, 25u, i) * lambda);
-            let lambda_new = min(max(unclamped, lo), hi);
-            state_set(hdr.state_lambda + r, i, lambda_new);
-            row_apply_impulse(r, bodies.x, bodies.y, i, lambda_new - lambda);
+            solve_row(r, i);
         }
     }
 }
@@ -98,26 +108,10 @@ fn solve_forward(i: u32) {
 
 // solve_forward, also recording every row's impulse after every sweep.
 fn solve_forward_taped(i: u32) {
-    for (var r = 0u; r < hdr.n_rows; r++) {
-        let bodies = row_bodies(r);
-        let lambda = hdr.warm_start * state_get(hdr.state_lambda + r, i);
-        state_set(hdr.state_lambda + r, i, lambda);
-        row_apply_impulse(r, bodies.x, bodies.y, i, lambda);
-    }
+    solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            let bodies = row_bodies(r);
-            let lambda = state_get(hdr.state_lambda + r, i);
-            let lambda_ref = state_get(hdr.state_lambda + bodies.z, i);
-            let mu = row_get(r, 29u, i);
-            let lo = row_get(r, 27u, i) - mu * lambda_ref;
-            let hi = row_get(r, 28u, i) + mu * lambda_ref;
-            let jv = row_velocity(r, bodies.x, bodies.y, i);
-            let unclamped = lambda - row_get(r, 24u, i) * (jv + row_get(r, 26u, i) + row_get(r, 25u, i) * lambda);
-            let lambda_new = min(max(unclamped, lo), hi);
-            state_set(hdr.state_lambda + r, i, lambda_new);
-            row_apply_impulse(r, bodies.x, bodies.y, i, lambda_new - lambda);
-            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, lambda_new);
+            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, solve_row(r, i));
         }
     }
 }

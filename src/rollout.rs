@@ -583,47 +583,22 @@ impl Rollout {
         &mut self,
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<Vec<f32>> {
-        let horizon = self.options.horizon;
-        let k = self.options.interval();
-        let mut encoder = self.new_encoder();
-        self.encode_state_copy(&mut encoder, &self.initial, 0, &self.state, 0);
-        self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, 0);
-        for c in 0..self.chunks.len() {
-            encoder.clear_buffer(self.loss.buffer(c), 0, None);
-        }
-        for t in 0..horizon {
-            if let Some(hook) = &self.hook {
-                self.encode_header(&mut encoder, t);
-                hook.before_step(&mut encoder, t);
-            }
-            self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
-            self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
-            let done = t + 1;
-            if done % k == 0 && done < horizon {
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.state,
-                    0,
-                    &self.checkpoints,
-                    u64::from(done / k),
-                );
-            }
-            if done % k == 0 || done == horizon {
-                self.gpu.queue.submit([encoder.finish()]);
-                buffers::wait(&self.gpu)?;
-                progress(done, horizon);
-                encoder = self.new_encoder();
-            }
-        }
-        self.forward_done = true;
-        self.loss.read(&self.gpu)
+        self.run_forward(None, progress).map(|(loss, _)| loss)
     }
 
     /// Runs the rollout forward like [`Rollout::forward`] and returns the raw states of every
     /// instance (instance-major) after every `every` steps, the initial state first. One
     /// submission per recorded step: meant for looking at a rollout, not for speed.
     pub fn forward_recording(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
-        let every = every.max(1);
+        self.run_forward(Some(every.max(1)), &mut |_, _| {})
+            .map(|(_, frames)| frames)
+    }
+
+    fn run_forward(
+        &mut self,
+        record_every: Option<u32>,
+        progress: &mut dyn FnMut(u32, u32),
+    ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let horizon = self.options.horizon;
         let k = self.options.interval();
         let mut encoder = self.new_encoder();
@@ -632,10 +607,13 @@ impl Rollout {
         for c in 0..self.chunks.len() {
             encoder.clear_buffer(self.loss.buffer(c), 0, None);
         }
-        self.gpu.queue.submit([encoder.finish()]);
-        let mut frames = vec![self.state.read(&self.gpu)?];
+        let mut frames = Vec::new();
+        if record_every.is_some() {
+            self.gpu.queue.submit([encoder.finish()]);
+            frames.push(self.state.read(&self.gpu)?);
+            encoder = self.new_encoder();
+        }
         for t in 0..horizon {
-            let mut encoder = self.new_encoder();
             if let Some(hook) = &self.hook {
                 self.encode_header(&mut encoder, t);
                 hook.before_step(&mut encoder, t);
@@ -652,14 +630,19 @@ impl Rollout {
                     u64::from(done / k),
                 );
             }
-            self.gpu.queue.submit([encoder.finish()]);
-            if done % every == 0 || done == horizon {
-                frames.push(self.state.read(&self.gpu)?);
+            let record = record_every.is_some_and(|e| done % e == 0 || done == horizon);
+            if done % k == 0 || done == horizon || record {
+                self.gpu.queue.submit([encoder.finish()]);
+                buffers::wait(&self.gpu)?;
+                if record {
+                    frames.push(self.state.read(&self.gpu)?);
+                }
+                progress(done, horizon);
+                encoder = self.new_encoder();
             }
         }
-        buffers::wait(&self.gpu)?;
         self.forward_done = true;
-        Ok(frames)
+        Ok((self.loss.read(&self.gpu)?, frames))
     }
 
     /// [`Rollout::forward_with_progress`] without progress reports.

@@ -94,29 +94,40 @@ fn row_apply_impulse<T: Real>(s: &mut Instance<'_, T>, r: u32, a: u32, b: u32, i
     s.state_set_vec3(sb + 3, v);
 }
 
-pub fn solve_forward<T: Real>(s: &mut Instance<'_, T>) {
+fn solve_warm_start<T: Real>(s: &mut Instance<'_, T>) {
     let h = s.hdr;
-    let lam = |r: u32| (h.state_lambda + r) as usize;
     for r in 0..h.n_rows {
         let [a, b, _] = row_bodies(s, r);
-        let lambda = T::of(h.warm_start) * s.state[lam(r)];
-        s.state[lam(r)] = lambda;
+        let slot = (h.state_lambda + r) as usize;
+        let lambda = T::of(h.warm_start) * s.state[slot];
+        s.state[slot] = lambda;
         row_apply_impulse(s, r, a, b, lambda);
     }
-    for _ in 0..h.sweeps {
-        for r in 0..h.n_rows {
-            let [a, b, reference] = row_bodies(s, r);
-            let lambda = s.state[lam(r)];
-            let lambda_ref = s.state[lam(reference)];
-            let mu = s.row_get(r, 29);
-            let lo = s.row_get(r, 27) - mu * lambda_ref;
-            let hi = s.row_get(r, 28) + mu * lambda_ref;
-            let jv = row_velocity(s, r, a, b);
-            let unclamped =
-                lambda - s.row_get(r, 24) * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
-            let lambda_new = unclamped.max(lo).min(hi);
-            s.state[lam(r)] = lambda_new;
-            row_apply_impulse(s, r, a, b, lambda_new - lambda);
+}
+
+/// One projected Gauss-Seidel update of row `r` (mirrors `solve_row`); returns the new impulse.
+fn solve_row<T: Real>(s: &mut Instance<'_, T>, r: u32) -> T {
+    let h = s.hdr;
+    let lam = |r: u32| (h.state_lambda + r) as usize;
+    let [a, b, reference] = row_bodies(s, r);
+    let lambda = s.state[lam(r)];
+    let lambda_ref = s.state[lam(reference)];
+    let mu = s.row_get(r, 29);
+    let lo = s.row_get(r, 27) - mu * lambda_ref;
+    let hi = s.row_get(r, 28) + mu * lambda_ref;
+    let jv = row_velocity(s, r, a, b);
+    let unclamped = lambda - s.row_get(r, 24) * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
+    let lambda_new = unclamped.max(lo).min(hi);
+    s.state[lam(r)] = lambda_new;
+    row_apply_impulse(s, r, a, b, lambda_new - lambda);
+    lambda_new
+}
+
+pub fn solve_forward<T: Real>(s: &mut Instance<'_, T>) {
+    solve_warm_start(s);
+    for _ in 0..s.hdr.sweeps {
+        for r in 0..s.hdr.n_rows {
+            solve_row(s, r);
         }
     }
 }
@@ -124,29 +135,11 @@ pub fn solve_forward<T: Real>(s: &mut Instance<'_, T>) {
 /// [`solve_forward`], also recording every row's impulse after every sweep in
 /// `adj.lambda_history` (sweep-major).
 pub fn solve_forward_taped<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
-    let h = s.hdr;
-    let lam = |r: u32| (h.state_lambda + r) as usize;
-    for r in 0..h.n_rows {
-        let [a, b, _] = row_bodies(s, r);
-        let lambda = T::of(h.warm_start) * s.state[lam(r)];
-        s.state[lam(r)] = lambda;
-        row_apply_impulse(s, r, a, b, lambda);
-    }
-    for sweep in 0..h.sweeps {
-        for r in 0..h.n_rows {
-            let [a, b, reference] = row_bodies(s, r);
-            let lambda = s.state[lam(r)];
-            let lambda_ref = s.state[lam(reference)];
-            let mu = s.row_get(r, 29);
-            let lo = s.row_get(r, 27) - mu * lambda_ref;
-            let hi = s.row_get(r, 28) + mu * lambda_ref;
-            let jv = row_velocity(s, r, a, b);
-            let unclamped =
-                lambda - s.row_get(r, 24) * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
-            let lambda_new = unclamped.max(lo).min(hi);
-            s.state[lam(r)] = lambda_new;
-            row_apply_impulse(s, r, a, b, lambda_new - lambda);
-            adj.lambda_history[(sweep * h.n_rows + r) as usize] = lambda_new;
+    solve_warm_start(s);
+    let n_rows = s.hdr.n_rows;
+    for sweep in 0..s.hdr.sweeps {
+        for r in 0..n_rows {
+            adj.lambda_history[(sweep * n_rows + r) as usize] = solve_row(s, r);
         }
     }
 }
