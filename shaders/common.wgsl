@@ -19,7 +19,7 @@ struct Header {
     command_base_step: u32, command_step_stride: u32, adj_state: u32, adj_params: u32,
     adj_commands: u32, adj_rows: u32, adj_history: u32, adj_saved: u32,
     adj_start: u32, adj_len: u32, n_loss_terms: u32, loss_step: u32,
-    horizon: u32, gradient_decay: f32, adj_nonfinite: u32, pad0: u32,
+    horizon: u32, gradient_decay: f32, adj_nonfinite: u32, param_gradients: u32,
 }
 
 const BODY_STATE_LEN: u32 = 13u;
@@ -126,8 +126,16 @@ fn adj_add_quat(slot: u32, i: u32, q: vec4<f32>) { adj_add_vec3(slot, i, q.xyz);
 fn state_adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) { adj_add_vec3(hdr.adj_state + slot, i, v); }
 fn state_adj_add_quat(slot: u32, i: u32, q: vec4<f32>) { adj_add_quat(hdr.adj_state + slot, i, q); }
 fn state_adj_vec3(slot: u32, i: u32) -> vec3<f32> { return adj_vec3(hdr.adj_state + slot, i); }
-fn param_adj_add(slot: u32, i: u32, v: f32) { adj_add(hdr.adj_params + slot, i, v); }
-fn param_adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) { adj_add_vec3(hdr.adj_params + slot, i, v); }
+// Parameter gradients are opt-in: when off, no memory is touched (a uniform branch).
+fn param_adj_add(slot: u32, i: u32, v: f32) {
+    if (hdr.param_gradients == 0u) {
+        return;
+    }
+    adj_add(hdr.adj_params + slot, i, v);
+}
+fn param_adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) {
+    param_adj_add(slot, i, v.x); param_adj_add(slot + 1u, i, v.y); param_adj_add(slot + 2u, i, v.z);
+}
 fn command_adj_add(a: u32, i: u32, v: f32) { adj_add(hdr.adj_commands + a, i, v); }
 fn row_adj_get(r: u32, f: u32, i: u32) -> f32 { return adj_get(hdr.adj_rows + r * ROW_LEN + f, i); }
 fn row_adj_add(r: u32, f: u32, i: u32, v: f32) { adj_add(hdr.adj_rows + r * ROW_LEN + f, i, v); }

@@ -239,6 +239,7 @@ pub fn gradcheck(
     }
     let mut options = setup.options.clone();
     options.command_gradients = groups.contains(&Group::Commands);
+    options.param_gradients = groups.contains(&Group::Params);
     let mut rollout = Rollout::new(gpu, model, n, &setup.loss, options)?;
     rollout.set_initial_state(&states)?;
     rollout.set_params(&params)?;
@@ -315,6 +316,7 @@ pub fn gradcheck_against_twin(
     let n_terms = setup.loss.terms.len();
     let mut options = setup.options.clone();
     options.command_gradients = groups.contains(&Group::Commands);
+    options.param_gradients = groups.contains(&Group::Params);
     let mut rollout = Rollout::new(gpu, model, 1, &setup.loss, options)?;
     rollout.set_initial_state(&inp.state)?;
     rollout.set_params(&inp.params)?;

@@ -80,6 +80,7 @@ pub fn step_jacobians(
     let mut options = RolloutOptions::new(1);
     options.checkpoint_every = Some(1);
     options.command_gradients = true;
+    options.param_gradients = false;
     let mut rollout = Rollout::new(gpu, model, n, &Loss::new(), options)?;
     rollout.set_initial_state(&batch_states)?;
     rollout.set_commands(&batch_commands)?;

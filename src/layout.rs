@@ -114,7 +114,8 @@ pub struct Header {
     pub gradient_decay: f32,
     /// Slot of the adjoint buffer recording the first step (plus one) with a non-finite adjoint.
     pub adj_nonfinite: u32,
-    pub pad0: u32,
+    /// 1 to accumulate parameter adjoints, 0 to skip them (they then cost nothing).
+    pub param_gradients: u32,
 }
 
 /// Soft-constraint coefficients from a frequency and damping ratio (Catto's soft constraints):
@@ -497,7 +498,7 @@ impl Compiled {
             horizon: 1,
             gradient_decay: 1.0,
             adj_nonfinite,
-            pad0: 0,
+            param_gradients: 1,
         };
         if packed.is_empty() {
             // wgpu rejects zero-sized bindings.

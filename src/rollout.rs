@@ -41,6 +41,9 @@ pub struct RolloutOptions {
     /// Most instances per chunk (`None`: as many as the binding limit allows); results do not
     /// depend on it.
     pub max_chunk: Option<usize>,
+    /// Accumulate gradients with respect to the physical parameters (off: they cost nothing and
+    /// [`Gradients::params`] is zero).
+    pub param_gradients: bool,
 }
 
 impl RolloutOptions {
@@ -53,6 +56,7 @@ impl RolloutOptions {
             command_gradients: true,
             memory_limit: None,
             max_chunk: None,
+            param_gradients: true,
         }
     }
 
@@ -319,6 +323,7 @@ impl Rollout {
                 hh.horizon = options.horizon;
                 hh.n_loss_terms = n_loss_terms;
                 hh.gradient_decay = options.gradient_decay;
+                hh.param_gradients = u32::from(options.param_gradients);
                 sequence.push(hh);
             }
             let header_sequence =

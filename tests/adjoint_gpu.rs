@@ -358,3 +358,31 @@ fn memory_is_estimated_and_a_rollout_that_does_not_fit_is_refused() {
         .expect("must refuse");
     assert!(err.to_string().contains("over the limit"), "{err}");
 }
+
+#[test]
+fn parameter_gradients_are_opt_in_and_change_nothing_else() {
+    let model = models::builtin("cartpole").unwrap();
+    let loss = Loss::new().term(
+        "pole",
+        Quantity::PositionError {
+            target: [0.3, 0.0, 2.0],
+            mask: [1.0; 3],
+        },
+        0.1,
+        When::EveryStep,
+    );
+    let commands: Vec<f32> = (0..40).map(|k| 3.0 * (k as f32 * 0.2).sin()).collect();
+    let run = |params: bool| {
+        let mut options = RolloutOptions::new(40);
+        options.param_gradients = params;
+        let mut r = Rollout::new(common::gpu(), &model, 1, &loss, options).unwrap();
+        r.set_commands(&commands).unwrap();
+        r.forward().unwrap();
+        r.backward().unwrap()
+    };
+    let (with, without) = (run(true), run(false));
+    assert!(with.params.iter().any(|g| *g != 0.0));
+    assert!(without.params.iter().all(|g| *g == 0.0));
+    assert_eq!(with.initial_state, without.initial_state);
+    assert_eq!(with.commands, without.commands);
+}

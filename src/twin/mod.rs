@@ -210,6 +210,8 @@ pub struct Adjoint<T> {
     pub lambda_history: Vec<T>,
     /// The state just before the solve (velocities after gravity and force actuators).
     pub velocity_before_solve: Vec<T>,
+    /// Whether parameter adjoints are accumulated (mirrors the header's `param_gradients`).
+    pub param_gradients: bool,
 }
 
 impl<T: Real> Adjoint<T> {
@@ -223,6 +225,7 @@ impl<T: Real> Adjoint<T> {
             rows: vec![T::zero(); compiled.n_rows() * ROW_LEN],
             lambda_history: vec![T::zero(); compiled.n_rows() * h.sweeps as usize],
             velocity_before_solve: vec![T::zero(); h.state_len as usize],
+            param_gradients: true,
         }
     }
 
@@ -242,7 +245,9 @@ impl<T: Real> Adjoint<T> {
         V3::new(self.state[s], self.state[s + 1], self.state[s + 2])
     }
     pub(crate) fn param_add(&mut self, slot: u32, v: T) {
-        self.params[slot as usize] += v;
+        if self.param_gradients {
+            self.params[slot as usize] += v;
+        }
     }
     pub(crate) fn param_add_vec3(&mut self, slot: u32, v: V3<T>) {
         self.param_add(slot, v.x);
