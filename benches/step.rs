@@ -1,6 +1,9 @@
-//! Criterion benchmarks of the forward step: the GPU simulator for the quadruped at N = 1 and
-//! 128, and the CPU twin of one instance. Sample sizes are small so that this also finishes on
-//! a CPU Vulkan driver (lavapipe). Run with `cargo bench --bench step`.
+//! Criterion benchmarks of the per-step kernels: the GPU forward step for the quadruped at N = 1
+//! and 128; one differentiable step (a horizon-1 `Rollout`: the forward kernel with its loss,
+//! then the adjoint kernel, which recomputes the step's solver sweeps) at N = 1 and 16, forward
+//! alone and forward plus backward; and the CPU twin of one instance. Sample sizes are small so
+//! that this also finishes on a CPU Vulkan driver (lavapipe). Run with
+//! `cargo bench --bench step`; `cargo bench --bench step -- adjoint` runs only the adjoint group.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -42,6 +45,55 @@ fn gpu_step(c: &mut Criterion) {
     group.finish();
 }
 
+/// One differentiable step: horizon-1 rollouts of the quadruped with the loss on the torso's
+/// final x, so that a change of the forward or the adjoint kernel shows.
+fn gpu_adjoint_step(c: &mut Criterion) {
+    use backdrive::loss::{Loss, Quantity, When};
+    use backdrive::rollout::{Rollout, RolloutOptions};
+    let gpu = match Gpu::new() {
+        Ok(gpu) => Arc::new(gpu),
+        Err(e) => {
+            eprintln!("skipping the GPU adjoint benchmarks: {e}");
+            return;
+        }
+    };
+    let model = models::builtin("quadruped").expect("the shipped quadruped loads");
+    let loss = Loss::new().term(
+        "torso",
+        Quantity::Position {
+            direction: [1.0, 0.0, 0.0],
+        },
+        1.0,
+        When::Final,
+    );
+    let mut group = c.benchmark_group("gpu_adjoint_step_quadruped");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(5));
+    for n in [1usize, 16] {
+        let mut rollout =
+            Rollout::new(gpu.clone(), &model, n, &loss, RolloutOptions::new(1)).expect("rollout");
+        let commands: Vec<f32> = (0..n * model.actuators.len())
+            .map(|k| 0.1 * (k as f32).sin())
+            .collect();
+        rollout.set_commands(&commands).expect("commands");
+        rollout.forward().expect("warm-up forward");
+        rollout.backward().expect("warm-up backward");
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(format!("n{n}_forward"), |b| {
+            b.iter(|| black_box(rollout.forward().expect("forward")))
+        });
+        group.bench_function(format!("n{n}_forward_backward"), |b| {
+            b.iter(|| {
+                rollout.forward().expect("forward");
+                black_box(rollout.backward().expect("backward"))
+            })
+        });
+    }
+    group.finish();
+}
+
 fn twin_step(c: &mut Criterion) {
     let model = models::builtin("quadruped").expect("the shipped quadruped loads");
     let compiled = Compiled::new(&model);
@@ -67,5 +119,5 @@ fn twin_step(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, gpu_step, twin_step);
+criterion_group!(benches, gpu_step, gpu_adjoint_step, twin_step);
 criterion_main!(benches);

@@ -9,6 +9,7 @@
 //! `f32` and `f64`, used to test the GPU results.
 
 pub mod buffers;
+pub mod cmaes;
 pub mod control;
 pub mod error;
 pub mod gpu;
@@ -22,9 +23,11 @@ pub mod models;
 pub mod optim;
 pub mod plot;
 pub mod policy;
+pub mod reproduce;
 pub mod rollout;
 pub mod shaders;
 pub mod sim;
+pub mod table1;
 pub mod tasks;
 pub mod train;
 pub mod twin;

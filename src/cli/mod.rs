@@ -4,6 +4,7 @@ mod bench;
 mod gradcheck;
 mod info;
 mod output;
+mod reproduce;
 mod rollout;
 mod train;
 
@@ -39,6 +40,8 @@ enum Command {
     Gradcheck(gradcheck::Args),
     /// Train a policy by gradient descent through the simulation.
     Train(train::Args),
+    /// Run the paper's experiments with gradients, CMA-ES and finite differences side by side.
+    Reproduce(reproduce::Args),
 }
 
 /// Runs one parsed command line.
@@ -50,6 +53,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(args) => bench::run(&args),
         Command::Gradcheck(args) => gradcheck::run(&args),
         Command::Train(args) => train::run(&args),
+        Command::Reproduce(args) => reproduce::run(&args),
     }
 }
 
