@@ -1,12 +1,14 @@
 //! Differentiable rollouts: forward with checkpoints, then the adjoint in reverse time.
 //!
-//! The forward pass stores the state every `K` steps (checkpoints). The backward pass walks
-//! the segments from last to first: it recomputes a segment's states from its checkpoint, then
-//! for each step in reverse adds the loss gradient of the state after the step
-//! (`loss_adjoint`) and runs `step_adjoint`, which itself recomputes the step to recover the
-//! solver's sweeps. State memory per instance is `(T / K + K + 1)` states; the default `K` is
-//! `ceil(sqrt(T))`. Gradients are per instance and deterministic: every instance accumulates
-//! its own parameter adjoints, no atomics.
+//! The forward pass stores the state every `K` steps and the final state (checkpoints). The
+//! backward pass walks the segments from last to first: it recomputes the `K - 1` states inside
+//! a segment from its checkpoint (the segment's last state is the next checkpoint), then for
+//! each step in reverse adds the loss gradient of the state after the step (`loss_adjoint`) and
+//! runs `step_adjoint`, which itself recomputes the step to recover the solver's sweeps. State
+//! memory per instance is `T / K + K + 2` states. By default `K` is 1 (every state kept, nothing
+//! recomputed) when the whole trajectory of the batch fits in [`FULL_TRAJECTORY_BYTES`], and
+//! `ceil(sqrt(T))` otherwise. Gradients are per instance and deterministic: every instance
+//! accumulates its own parameter adjoints, no atomics.
 
 use std::sync::Arc;
 
@@ -28,7 +30,9 @@ const HEADER_BYTES: u64 = std::mem::size_of::<Header>() as u64;
 pub struct RolloutOptions {
     /// Number of steps.
     pub horizon: u32,
-    /// Checkpoint interval `K`; `None` picks `ceil(sqrt(horizon))`. `Some(1)` stores every state.
+    /// Checkpoint interval `K`; `None` stores every state when the whole trajectory takes at
+    /// most [`FULL_TRAJECTORY_BYTES`], and picks `ceil(sqrt(horizon))` otherwise. `Some(1)`
+    /// stores every state (no recomputation at all).
     pub checkpoint_every: Option<u32>,
     /// Factor applied to the gradient flowing back through each step (the paper's alpha);
     /// 1 gives the exact gradient.
@@ -60,13 +64,23 @@ impl RolloutOptions {
         }
     }
 
-    /// The checkpoint interval actually used.
-    pub fn interval(&self) -> u32 {
+    /// The checkpoint interval used for `n_instances` instances of states of `state_len`
+    /// floats.
+    pub fn interval(&self, state_len: usize, n_instances: usize) -> u32 {
+        let full = (u64::from(self.horizon) + 1) * state_len as u64 * n_instances as u64 * 4;
         self.checkpoint_every
-            .unwrap_or_else(|| (self.horizon as f64).sqrt().ceil() as u32)
+            .unwrap_or(if full <= FULL_TRAJECTORY_BYTES {
+                1
+            } else {
+                (self.horizon as f64).sqrt().ceil() as u32
+            })
             .clamp(1, self.horizon.max(1))
     }
 }
+
+/// Below this many bytes for the whole trajectory of a batch, the default keeps every state
+/// and the backward pass recomputes nothing; above it, checkpoints every `ceil(sqrt(T))` steps.
+pub const FULL_TRAJECTORY_BYTES: u64 = 64 << 20;
 
 /// Device memory a rollout needs, by purpose, in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,12 +118,12 @@ impl std::fmt::Display for MemoryEstimate {
 }
 
 /// Floats per instance of each per-instance buffer of a rollout, in allocation order:
-/// state, initial state, params, commands, command gradients, rows, adjoint, checkpoints,
-/// segment, loss.
-fn per_instance_floats(c: &Compiled, o: &RolloutOptions) -> [u64; 10] {
+/// state, initial state, params, commands, command gradients, rows, adjoint, checkpoints
+/// (one every `K` steps plus the final state), segment, loss.
+fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> [u64; 10] {
     let h = &c.header;
     let state = u64::from(h.state_len);
-    let k = u64::from(o.interval());
+    let k = u64::from(o.interval(h.state_len as usize, n_instances));
     let t = u64::from(o.horizon);
     let commands = t * u64::from(h.n_commands.max(1));
     [
@@ -120,7 +134,7 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions) -> [u64; 10] {
         if o.command_gradients { commands } else { 1 },
         (c.n_rows().max(1) * ROW_LEN) as u64,
         u64::from(h.adj_len),
-        t.div_ceil(k) * state,
+        (t.div_ceil(k) + 1) * state,
         (k + 1) * state,
         1,
     ]
@@ -133,7 +147,7 @@ pub fn estimate_memory(
     options: &RolloutOptions,
 ) -> MemoryEstimate {
     let c = Compiled::new(model);
-    let f = per_instance_floats(&c, options);
+    let f = per_instance_floats(&c, options, n_instances);
     let n = n_instances as u64 * 4;
     MemoryEstimate {
         working: (f[0] + f[1] + f[2] + f[5] + f[9]) * n,
@@ -214,6 +228,7 @@ pub struct Rollout {
     model_buf: wgpu::Buffer,
     hook: Option<Box<dyn StepHook>>,
     forward_done: bool,
+    interval: u32,
 }
 
 impl Rollout {
@@ -254,7 +269,8 @@ impl Rollout {
             )));
         }
         let compiled = Compiled::new(model);
-        let floats = per_instance_floats(&compiled, &options);
+        let floats = per_instance_floats(&compiled, &options, n_instances);
+        let options_interval = options.interval(compiled.header.state_len as usize, n_instances);
         let chunk_max = Chunking::max_instances(&gpu.limits, &floats)
             .min(options.max_chunk.unwrap_or(usize::MAX).max(1));
         if chunk_max == 0 {
@@ -421,6 +437,7 @@ impl Rollout {
             model_buf,
             hook: None,
             forward_done: false,
+            interval: options_interval,
         })
     }
 
@@ -470,6 +487,11 @@ impl Rollout {
     /// The options.
     pub fn options(&self) -> &RolloutOptions {
         &self.options
+    }
+
+    /// The checkpoint interval in use.
+    pub fn checkpoint_interval(&self) -> u32 {
+        self.interval
     }
 
     /// Device memory held, in bytes.
@@ -605,7 +627,7 @@ impl Rollout {
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
         let horizon = self.options.horizon;
-        let k = self.options.interval();
+        let k = self.interval;
         let mut encoder = self.new_encoder();
         self.encode_state_copy(&mut encoder, &self.initial, 0, &self.state, 0);
         self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, 0);
@@ -626,13 +648,14 @@ impl Rollout {
             self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
             self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
             let done = t + 1;
-            if done % k == 0 && done < horizon {
+            // Checkpoint c holds the state after c * K steps; the last slot the final state.
+            if done % k == 0 || done == horizon {
                 self.encode_state_copy(
                     &mut encoder,
                     &self.state,
                     0,
                     &self.checkpoints,
-                    u64::from(done / k),
+                    u64::from(done.div_ceil(k)),
                 );
             }
             let record = record_every.is_some_and(|e| done % e == 0 || done == horizon);
@@ -673,7 +696,7 @@ impl Rollout {
             ));
         }
         let horizon = self.options.horizon;
-        let k = self.options.interval();
+        let k = self.interval;
         let state_len = self.compiled.header.state_len as usize;
         let adj_len = self.compiled.header.adj_len as usize;
         // Zero the adjoint, then place the seed in its state region.
@@ -706,7 +729,8 @@ impl Rollout {
                 0,
             );
             self.encode_state_copy(&mut encoder, &self.state, 0, &self.segment, 0);
-            for t in t0..t1 {
+            // Recompute the states inside the segment; its last one is the next checkpoint.
+            for t in t0..t1 - 1 {
                 self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
                 self.encode_state_copy(
                     &mut encoder,
@@ -716,6 +740,13 @@ impl Rollout {
                     u64::from(t - t0 + 1),
                 );
             }
+            self.encode_state_copy(
+                &mut encoder,
+                &self.checkpoints,
+                u64::from(seg + 1),
+                &self.segment,
+                u64::from(t1 - t0),
+            );
             for t in (t0..t1).rev() {
                 self.encode_state_copy(
                     &mut encoder,

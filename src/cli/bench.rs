@@ -537,7 +537,6 @@ fn gradient_cases(
                 });
                 continue;
             }
-            let k = options.interval();
             let mut rollout = match Rollout::new(gpu.clone(), model, n, &loss, options) {
                 Ok(r) => r,
                 Err(e) => {
@@ -573,7 +572,7 @@ fn gradient_cases(
                 model: spec.clone(),
                 instances: n,
                 steps: t,
-                checkpoint_every: k,
+                checkpoint_every: rollout.checkpoint_interval(),
                 forward_seconds: forward_s,
                 backward_seconds: backward_s,
                 backward_over_forward: backward_s / forward_s.max(1e-9),
