@@ -12,6 +12,7 @@ pub mod buffers;
 pub mod cmaes;
 pub mod control;
 pub mod error;
+pub mod files;
 pub mod gpu;
 pub mod gradcheck;
 pub mod jacobian;

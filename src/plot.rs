@@ -72,7 +72,7 @@ pub fn line_chart_with<S: AsRef<str>>(
     options: &ChartOptions,
 ) -> Result<()> {
     let png = render_line_chart(title, x_label, y_label, series, options)?;
-    crate::viewer::write_file_atomic(path.as_ref(), &png)
+    crate::files::write_atomic(path.as_ref(), &png)
 }
 
 /// Renders a line chart and returns the PNG file's bytes.

@@ -88,17 +88,6 @@ fn io_err(path: &Path, source: std::io::Error) -> Error {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so that a crash leaves
-/// either the old file or the new one.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension(format!(
-        "{}.tmp",
-        path.extension().and_then(|e| e.to_str()).unwrap_or("")
-    ));
-    std::fs::write(&tmp, bytes).map_err(|e| io_err(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, e))
-}
-
 impl Trainer {
     /// A fresh policy (initialised from `options.seed`) for `task`.
     pub fn new(gpu: Arc<Gpu>, task: Task, options: TrainOptions) -> Result<Trainer> {
@@ -263,10 +252,10 @@ impl Trainer {
             optimizer_step: self.optimizer.step,
             checksum: fnv1a(&bytes),
         };
-        write_atomic(&dir.join("checkpoint.bin"), &bytes)?;
+        crate::files::write_atomic(&dir.join("checkpoint.bin"), &bytes)?;
         let json =
             serde_json::to_string_pretty(&meta).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        write_atomic(&dir.join("checkpoint.json"), json.as_bytes())
+        crate::files::write_atomic(&dir.join("checkpoint.json"), json.as_bytes())
     }
 
     /// Restores a checkpoint saved by [`Trainer::save`] for the same task; the trainer's seed

@@ -2,7 +2,7 @@
 //! a failure (or a crash) never leaves a half-written `FILE`.
 
 use std::fs::File;
-use std::io::{BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -68,18 +68,15 @@ impl Drop for AtomicFile {
     }
 }
 
-/// Writes a whole file atomically.
+/// Writes a whole file atomically (see [`backdrive::files::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let mut f = AtomicFile::create(path)?;
-    let what = f.describe();
-    f.writer().write_all(bytes).context(what)?;
-    f.commit()?;
-    Ok(())
+    Ok(backdrive::files::write_atomic(path, bytes)?)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
 
     #[test]
     fn uncommitted_file_leaves_nothing() {

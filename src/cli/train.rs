@@ -130,7 +130,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         text.push_str(&log_line(s));
         text.push('\n');
     }
-    backdrive::train::write_atomic(&log_path, text.as_bytes())?;
+    backdrive::files::write_atomic(&log_path, text.as_bytes())?;
     let mut log = std::fs::OpenOptions::new()
         .append(true)
         .open(&log_path)

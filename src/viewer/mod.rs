@@ -19,8 +19,8 @@
 //! states what was left out.
 
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::{Path, PathBuf};
+
+use std::path::Path;
 
 use glam::{Quat, Vec3};
 
@@ -196,7 +196,7 @@ pub fn write_html(
     options: &ViewerOptions,
 ) -> Result<()> {
     let html = render_html(model, trajectory, options)?;
-    write_file_atomic(path.as_ref(), html.as_bytes())
+    crate::files::write_atomic(path.as_ref(), html.as_bytes())
 }
 
 /// The viewer page for `trajectory` of `model`, as one HTML document.
@@ -210,33 +210,6 @@ pub fn render_html(
     Ok(TEMPLATE
         .replacen(TITLE_MARKER, &html_escape(&title), 1)
         .replacen(DATA_MARKER, &data, 1))
-}
-
-/// Writes `bytes` to `path` through `path.tmp` and a rename, creating parent directories.
-pub(crate) fn write_file_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path, source }
-    };
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(io(parent))?;
-    }
-    let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".tmp");
-    let tmp = PathBuf::from(tmp);
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(&tmp)(e));
-    }
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        io(path)(e)
-    })
 }
 
 fn html_escape(s: &str) -> String {
