@@ -245,3 +245,103 @@ fn a_two_million_parameter_policy_trains() {
             .any(|g| *g != 0.0)
     );
 }
+
+/// The GPU optimiser against the textbook update computed on the CPU: Adam with bias
+/// correction and global-norm clipping, and SGD with momentum.
+#[test]
+fn gpu_optimizer_matches_a_cpu_reference() {
+    use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
+    use wgpu::util::DeviceExt;
+    let gpu = common::gpu();
+    let n = 300;
+    let theta0: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin()).collect();
+    let grads: Vec<Vec<f32>> = (0..3)
+        .map(|s| {
+            (0..n)
+                .map(|k| ((k * 7 + s * 13) as f32 * 0.11).cos() * 3.0)
+                .collect()
+        })
+        .collect();
+    let buffer = |data: &[f32]| {
+        gpu.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+            })
+    };
+    for method in [
+        Method::Adam {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        },
+        Method::Sgd { momentum: 0.9 },
+    ] {
+        let config = OptimizerConfig {
+            method,
+            learning_rate: 0.01,
+            schedule: Schedule::Constant,
+            max_norm: Some(1.0),
+        };
+        let theta_buf = buffer(&theta0);
+        let grad_buf = buffer(&vec![0.0; n]);
+        let mut opt = GpuOptimizer::new(gpu.clone(), config, &theta_buf, &grad_buf, n).unwrap();
+        let scale = 0.5f64;
+        let (mut theta, mut m, mut v) = (
+            theta0.iter().map(|x| f64::from(*x)).collect::<Vec<_>>(),
+            vec![0.0f64; n],
+            vec![0.0f64; n],
+        );
+        for (step, g) in grads.iter().enumerate() {
+            gpu.queue
+                .write_buffer(&grad_buf, 0, bytemuck::cast_slice(g));
+            let norm = opt.update(scale as f32).unwrap();
+            let gs: Vec<f64> = g.iter().map(|x| f64::from(*x) * scale).collect();
+            let cpu_norm = gs.iter().map(|x| x * x).sum::<f64>().sqrt();
+            assert!(
+                (f64::from(norm) - cpu_norm).abs() < 1e-4 * cpu_norm,
+                "{norm} vs {cpu_norm}"
+            );
+            let clip = if cpu_norm > 1.0 { 1.0 / cpu_norm } else { 1.0 };
+            let t = (step + 1) as i32;
+            for k in 0..n {
+                let g = gs[k] * clip;
+                match method {
+                    Method::Adam {
+                        beta1,
+                        beta2,
+                        epsilon,
+                    } => {
+                        let (b1, b2) = (f64::from(beta1), f64::from(beta2));
+                        m[k] = b1 * m[k] + (1.0 - b1) * g;
+                        v[k] = b2 * v[k] + (1.0 - b2) * g * g;
+                        let mh = m[k] / (1.0 - b1.powi(t));
+                        let vh = v[k] / (1.0 - b2.powi(t));
+                        theta[k] -= 0.01 * mh / (vh.sqrt() + f64::from(epsilon));
+                    }
+                    Method::Sgd { momentum } => {
+                        m[k] = f64::from(momentum) * m[k] + g;
+                        theta[k] -= 0.01 * m[k];
+                    }
+                }
+            }
+        }
+        let got = backdrive::buffers::read_buffer(&gpu, &theta_buf).unwrap();
+        for k in 0..n {
+            assert!(
+                (f64::from(got[k]) - theta[k]).abs() < 1e-5,
+                "{method:?} param {k}: {} vs {}",
+                got[k],
+                theta[k]
+            );
+        }
+        let zeroed = backdrive::buffers::read_buffer(&gpu, &grad_buf).unwrap();
+        assert!(
+            zeroed.iter().all(|g| *g == 0.0),
+            "the update clears the gradient"
+        );
+    }
+}
