@@ -6,9 +6,12 @@ Writes tests/fixtures/mjcf/reference.json (read by tests/mjcf.rs):
 * for every fixture: MuJoCo's mass, principal inertia (sorted) and centre of mass of each body
   at the model pose, to check the importer's mass properties;
 * gymnasium_ant.xml and quadruped.xml: the resting height of the torso frame (MuJoCo's
-  `xpos`) after falling from the model pose, simulated with the file's own options until
+  `xpos`) after falling from the model pose, simulated with the file's own options
   for 60 s (the last moment any joint speed exceeded 1e-5 is recorded), and every body's
   pose at rest;
+* gymnasium_ant.xml once more with elliptic friction cones and impratio 1000 (no creep of the
+  loaded feet, which is how backdrive's hard Coulomb friction behaves), and the torso height at
+  1, 2, 5, 14 and 30 s of every run;
 * pendulum.xml: the trajectory of both links' centres of mass and of both joint angles over
   1 s, sampled every 0.01 s, with MuJoCo's (semi-implicit) Euler integrator at a time step of
   1e-4 s (ten times finer than the file's 1e-3 s, so the reference is close to the exact
@@ -50,10 +53,17 @@ def mass_properties(name):
     return {"total_mass": float(m.body_mass.sum()), "bodies": bodies}
 
 
-def resting_height(name, body, max_time=60.0):
+def resting_height(name, body, max_time=60.0, no_slip=False):
     m = load(name)
+    if no_slip:
+        # MuJoCo's default pyramidal friction cone with impratio 1 lets loaded feet creep
+        # (the ant sinks 18 cm over 14 s); elliptic cones with a large impratio make the
+        # frictional constraints hard, as MuJoCo's documentation recommends against slip.
+        m.opt.cone = mujoco.mjtCone.mjCONE_ELLIPTIC
+        m.opt.impratio = 1000.0
     d = mujoco.MjData(m)
     b = m.body(body).id
+    height_at = {}
     # Simulate a fixed span and keep the last moment anything moved faster than 1e-5 (a
     # bounce's apex or a metastable pose that slowly tips over is no rest).
     last_moving = 0.0
@@ -61,9 +71,14 @@ def resting_height(name, body, max_time=60.0):
         mujoco.mj_step(m, d)
         if np.abs(d.qvel).max() >= 1e-5:
             last_moving = d.time
+        for t in (1, 2, 5, 14, 30):
+            if abs(d.time - t) < 0.5 * m.opt.timestep:
+                height_at[str(t)] = float(d.xpos[b][2])
     return {
         "body": body,
+        "options": "elliptic cone, impratio 1000" if no_slip else "the file's own",
         "height": float(d.xpos[b][2]),
+        "height_at_s": height_at,
         "simulated_s": max_time,
         "last_moving_s": last_moving,
         "timestep": float(m.opt.timestep),
@@ -118,6 +133,7 @@ def compute():
         },
         "resting": {
             "gymnasium_ant.xml": resting_height("gymnasium_ant.xml", "torso"),
+            "gymnasium_ant.xml no_slip": resting_height("gymnasium_ant.xml", "torso", no_slip=True),
             "quadruped.xml": resting_height("quadruped.xml", "torso"),
         },
         "pendulum": {

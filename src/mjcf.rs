@@ -100,10 +100,13 @@
 //! * Resting heights differ where backdrive's soft joints carry loads through light links: a
 //!   joint's locked axes are only as stiff as the bodies it joins are heavy
 //!   (`models/README.md`). The project's quadruped rests 14.5 mm lower than in MuJoCo.
-//!   gymnasium's ant (0.04 kg hip links carrying the torso on 0.77 m levers) sinks 7 cm below
-//!   MuJoCo's resting pose when started there; dropped from its model pose it instead stays
-//!   up on splayed legs at 0.574 m, held by Coulomb friction, while MuJoCo's soft contacts
-//!   let its feet creep outward over 14 s until the ankles reach their limits at 0.382 m.
+//!   gymnasium's ant (0.04 kg hip links carrying the torso on 0.77 m levers) settles 3.2 cm
+//!   below MuJoCo's resting pose when started there.
+//! * Dropped from its model pose, the ant rests on splayed legs at 0.574 m, held by Coulomb
+//!   friction: 8 mm above MuJoCo with hard friction (elliptic cones, impratio 1000: 0.566 m)
+//!   and 9 mm above MuJoCo's own landing with the file's options (0.566 m at 1 s), after which
+//!   MuJoCo's soft pyramidal friction lets the feet creep outward over 14 s until the ankles
+//!   reach their limits at 0.382 m.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
