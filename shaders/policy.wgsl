@@ -103,16 +103,8 @@ fn observe(i: u32, n_sensors: u32) {
     }
 }
 
-// One output of a dense layer for one instance; the last layer also writes the command.
-@compute @workgroup_size(64)
-fn dense_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i >= hdr.n_instances) {
-        return;
-    }
-    dense_output(i, gid.y, layer);
-}
-
+// One output of a dense layer for one instance (the fused kernels); the last layer also
+// writes the command.
 fn dense_output(i: u32, o: u32, layer: Layer) {
     var z = select(0.0, policy_params[layer.b_offset + o], layer.has_bias == 1u);
     let row = layer.w_offset + o * layer.in_size;
@@ -146,15 +138,6 @@ fn policy_gather_command_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) 
 
 // Delta of one input of a layer: sum_o W[o, k] delta[o], times the input's activation slope.
 // Layer 0 also adds the skip path into the observation's delta.
-@compute @workgroup_size(64)
-fn dense_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let i = gid.x;
-    if (i >= hdr.n_instances) {
-        return;
-    }
-    dense_input_delta(i, gid.y, layer);
-}
-
 fn dense_input_delta(i: u32, k: u32, layer: Layer) {
     var d = 0.0;
     for (var o = 0u; o < layer.out_size; o++) {
@@ -166,24 +149,6 @@ fn dense_input_delta(i: u32, k: u32, layer: Layer) {
         }
     }
     delta_set(layer.x_offset + k, i, d * activation_slope(act_get(layer.x_offset + k, i), layer.in_activation));
-}
-
-// Gradient of one weight (k < in) or the bias (k == in) of output o, summed over this chunk's
-// instances in order onto the running total.
-@compute @workgroup_size(64)
-fn dense_weight_gradient(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let k = gid.x;
-    let o = gid.y;
-    if (k > layer.in_size || (k == layer.in_size && layer.has_bias == 0u)) {
-        return;
-    }
-    let target_index = select(layer.w_offset + o * layer.in_size + k, layer.b_offset + o, k == layer.in_size);
-    var total = policy_grads[target_index];
-    for (var i = 0u; i < hdr.n_instances; i++) {
-        let x = select(act_get(layer.x_offset + k, i), 1.0, k == layer.in_size);
-        total += delta_get(layer.y_offset + o, i) * x;
-    }
-    policy_grads[target_index] = total;
 }
 
 // Adds d(observations)^T delta to the state adjoint.
@@ -237,6 +202,246 @@ fn observe_adjoint(i: u32, n_sensors: u32) {
             default: {}
         }
     }
+}
+
+// ---- Batched dense layers for wide networks, as register-blocked matrix products: each
+// invocation computes a BLOCK x BLOCK block of outputs, so every value loaded feeds BLOCK
+// multiply-adds instead of one. Within a workgroup the first index runs over instance blocks
+// (the `wide` kernels, for batches of at least 32 instances) or over output blocks (the
+// `narrow` kernels, for smaller batches, where instance blocks would idle the lanes); the
+// weights are the same for every instance, so lanes that share them read them together.
+
+const BLOCK: u32 = 4u;
+
+// Rows `base .. base + BLOCK` of a per-instance array, clamped to the last valid row so that a
+// partial block reads real memory; the clamped lanes' results are never written.
+fn block_rows(base: u32, count: u32) -> vec4<u32> {
+    let last = max(count, 1u) - 1u;
+    return min(vec4<u32>(base, base + 1u, base + 2u, base + 3u), vec4<u32>(last));
+}
+
+// Forward: y[o, i] = act(b[o] + sum_k W[o, k] x[k, i] (+ skip[o, :] . obs[:, i])).
+fn dense_forward_block(ib: u32, ob: u32) {
+    let i0 = ib * BLOCK;
+    let o0 = ob * BLOCK;
+    if (i0 >= hdr.n_instances || o0 >= layer.out_size) {
+        return;
+    }
+    let ii = block_rows(i0, hdr.n_instances);
+    let oo = block_rows(o0, layer.out_size);
+    var acc: array<vec4<f32>, 4>;
+    for (var r = 0u; r < BLOCK; r++) {
+        acc[r] = vec4<f32>(select(0.0, policy_params[layer.b_offset + oo[r]], layer.has_bias == 1u));
+    }
+    for (var k = 0u; k < layer.in_size; k++) {
+        let row = layer.x_offset + k;
+        let x = vec4<f32>(act_get(row, ii.x), act_get(row, ii.y), act_get(row, ii.z), act_get(row, ii.w));
+        for (var r = 0u; r < BLOCK; r++) {
+            acc[r] += policy_params[layer.w_offset + oo[r] * layer.in_size + k] * x;
+        }
+    }
+    if (layer.is_last == 1u && layer.skip_offset != 0xffffffffu) {
+        for (var k = 0u; k < layer.skip_in_size; k++) {
+            let x = vec4<f32>(act_get(k, ii.x), act_get(k, ii.y), act_get(k, ii.z), act_get(k, ii.w));
+            for (var r = 0u; r < BLOCK; r++) {
+                acc[r] += policy_params[layer.skip_offset + oo[r] * layer.skip_in_size + k] * x;
+            }
+        }
+    }
+    for (var r = 0u; r < min(BLOCK, layer.out_size - o0); r++) {
+        for (var c = 0u; c < min(BLOCK, hdr.n_instances - i0); c++) {
+            let y = activate(acc[r][c], layer.activation);
+            act_set(layer.y_offset + o0 + r, i0 + c, y);
+            if (layer.is_last == 1u) {
+                commands[(hdr.command_base_step * hdr.n_commands + o0 + r) * hdr.n_instances + i0 + c] = y;
+            }
+        }
+    }
+}
+
+// Wide batches: each lane takes instances `lane` and `lane + 64` of its workgroup's 128 and
+// eight outputs shared by the whole workgroup, so the activations are read in consecutive
+// runs across the lanes and every weight is one value for all of them.
+const WIDE_OUTPUTS: u32 = 8u;
+const WIDE_GROUP: u32 = 64u;
+
+@compute @workgroup_size(64)
+fn dense_forward_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i_a = wid.x * 2u * WIDE_GROUP + lid.x;
+    let i_b = i_a + WIDE_GROUP;
+    let o0 = wid.y * WIDE_OUTPUTS;
+    if (i_a >= hdr.n_instances) {
+        return;
+    }
+    let i_b_read = min(i_b, hdr.n_instances - 1u);
+    let last_row = layer.out_size - 1u;
+    var acc_a: array<f32, 8>;
+    var acc_b: array<f32, 8>;
+    for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+        let bias = select(0.0, policy_params[layer.b_offset + min(o0 + r, last_row)], layer.has_bias == 1u);
+        acc_a[r] = bias;
+        acc_b[r] = bias;
+    }
+    for (var k = 0u; k < layer.in_size; k++) {
+        let xa = act_get(layer.x_offset + k, i_a);
+        let xb = act_get(layer.x_offset + k, i_b_read);
+        for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+            let w = policy_params[layer.w_offset + min(o0 + r, last_row) * layer.in_size + k];
+            acc_a[r] += w * xa;
+            acc_b[r] += w * xb;
+        }
+    }
+    if (layer.is_last == 1u && layer.skip_offset != 0xffffffffu) {
+        for (var k = 0u; k < layer.skip_in_size; k++) {
+            let xa = act_get(k, i_a);
+            let xb = act_get(k, i_b_read);
+            for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+                let w = policy_params[layer.skip_offset + min(o0 + r, last_row) * layer.skip_in_size + k];
+                acc_a[r] += w * xa;
+                acc_b[r] += w * xb;
+            }
+        }
+    }
+    for (var r = 0u; r < min(WIDE_OUTPUTS, layer.out_size - o0); r++) {
+        dense_forward_store(o0 + r, i_a, acc_a[r]);
+        if (i_b < hdr.n_instances) {
+            dense_forward_store(o0 + r, i_b, acc_b[r]);
+        }
+    }
+}
+
+fn dense_forward_store(o: u32, i: u32, z: f32) {
+    let y = activate(z, layer.activation);
+    act_set(layer.y_offset + o, i, y);
+    if (layer.is_last == 1u) {
+        commands[(hdr.command_base_step * hdr.n_commands + o) * hdr.n_instances + i] = y;
+    }
+}
+
+@compute @workgroup_size(64)
+fn dense_forward_narrow(@builtin(global_invocation_id) gid: vec3<u32>) {
+    dense_forward_block(gid.y, gid.x);
+}
+
+// Input deltas: d[k, i] = slope(x[k, i]) * (sum_o W[o, k] delta[o, i] (+ skip^T delta_out)).
+fn dense_backward_block(ib: u32, kb: u32) {
+    let i0 = ib * BLOCK;
+    let k0 = kb * BLOCK;
+    if (i0 >= hdr.n_instances || k0 >= layer.in_size) {
+        return;
+    }
+    let ii = block_rows(i0, hdr.n_instances);
+    let kk = block_rows(k0, layer.in_size);
+    var acc: array<vec4<f32>, 4>;
+    for (var o = 0u; o < layer.out_size; o++) {
+        let row = layer.y_offset + o;
+        let d = vec4<f32>(delta_get(row, ii.x), delta_get(row, ii.y), delta_get(row, ii.z), delta_get(row, ii.w));
+        let w = layer.w_offset + o * layer.in_size;
+        for (var r = 0u; r < BLOCK; r++) {
+            acc[r] += policy_params[w + kk[r]] * d;
+        }
+    }
+    if (layer.x_offset == 0u && layer.skip_offset != 0xffffffffu) {
+        for (var o = 0u; o < layer.skip_out_size; o++) {
+            let row = layer.skip_out_offset + o;
+            let d = vec4<f32>(delta_get(row, ii.x), delta_get(row, ii.y), delta_get(row, ii.z), delta_get(row, ii.w));
+            let w = layer.skip_offset + o * layer.in_size;
+            for (var r = 0u; r < BLOCK; r++) {
+                acc[r] += policy_params[w + kk[r]] * d;
+            }
+        }
+    }
+    for (var r = 0u; r < min(BLOCK, layer.in_size - k0); r++) {
+        for (var c = 0u; c < min(BLOCK, hdr.n_instances - i0); c++) {
+            let row = layer.x_offset + k0 + r;
+            delta_set(row, i0 + c, acc[r][c] * activation_slope(act_get(row, i0 + c), layer.in_activation));
+        }
+    }
+}
+
+// Wide batches, arranged as in dense_forward_wide: eight inputs per workgroup, two instances
+// per lane.
+@compute @workgroup_size(64)
+fn dense_backward_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let i_a = wid.x * 2u * WIDE_GROUP + lid.x;
+    let i_b = i_a + WIDE_GROUP;
+    let k0 = wid.y * WIDE_OUTPUTS;
+    if (i_a >= hdr.n_instances) {
+        return;
+    }
+    let i_b_read = min(i_b, hdr.n_instances - 1u);
+    let last_col = layer.in_size - 1u;
+    var acc_a: array<f32, 8>;
+    var acc_b: array<f32, 8>;
+    for (var o = 0u; o < layer.out_size; o++) {
+        let da = delta_get(layer.y_offset + o, i_a);
+        let db = delta_get(layer.y_offset + o, i_b_read);
+        let w = layer.w_offset + o * layer.in_size;
+        for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+            let weight = policy_params[w + min(k0 + r, last_col)];
+            acc_a[r] += weight * da;
+            acc_b[r] += weight * db;
+        }
+    }
+    if (layer.x_offset == 0u && layer.skip_offset != 0xffffffffu) {
+        for (var o = 0u; o < layer.skip_out_size; o++) {
+            let da = delta_get(layer.skip_out_offset + o, i_a);
+            let db = delta_get(layer.skip_out_offset + o, i_b_read);
+            let w = layer.skip_offset + o * layer.in_size;
+            for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+                let weight = policy_params[w + min(k0 + r, last_col)];
+                acc_a[r] += weight * da;
+                acc_b[r] += weight * db;
+            }
+        }
+    }
+    for (var r = 0u; r < min(WIDE_OUTPUTS, layer.in_size - k0); r++) {
+        let row = layer.x_offset + k0 + r;
+        delta_set(row, i_a, acc_a[r] * activation_slope(act_get(row, i_a), layer.in_activation));
+        if (i_b < hdr.n_instances) {
+            delta_set(row, i_b, acc_b[r] * activation_slope(act_get(row, i_b), layer.in_activation));
+        }
+    }
+}
+
+@compute @workgroup_size(64)
+fn dense_backward_narrow(@builtin(global_invocation_id) gid: vec3<u32>) {
+    dense_backward_block(gid.y, gid.x);
+}
+
+// Gradients of the weights W[o, k] (k < in) and biases (k == in): the running totals plus
+// sum_i delta[o, i] x[k, i], added in instance order, so a batch gives the same bits however it
+// is chunked. Each lane takes one input k and eight outputs shared by its workgroup (so the
+// deltas are one value for all lanes); no atomics.
+@compute @workgroup_size(64)
+fn dense_weight_gradient(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let k = wid.x * WIDE_GROUP + lid.x;
+    let o0 = wid.y * WIDE_OUTPUTS;
+    let n_k = layer.in_size + layer.has_bias;
+    if (k >= n_k) {
+        return;
+    }
+    let is_bias = k == layer.in_size;
+    // The bias column's input is 1; its reads stay on the last input row.
+    let x_row = layer.x_offset + min(k, layer.in_size - 1u);
+    let last_row = layer.out_size - 1u;
+    var acc: array<f32, 8>;
+    for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+        acc[r] = policy_grads[weight_gradient_index(min(o0 + r, last_row), k)];
+    }
+    for (var i = 0u; i < hdr.n_instances; i++) {
+        let x = select(act_get(x_row, i), 1.0, is_bias);
+        for (var r = 0u; r < WIDE_OUTPUTS; r++) {
+            acc[r] += delta_get(layer.y_offset + min(o0 + r, last_row), i) * x;
+        }
+    }
+    for (var r = 0u; r < min(WIDE_OUTPUTS, layer.out_size - o0); r++) {
+        policy_grads[weight_gradient_index(o0 + r, k)] = acc[r];
+    }
+}
+
+fn weight_gradient_index(o: u32, k: u32) -> u32 {
+    return select(layer.w_offset + o * layer.in_size + k, layer.b_offset + o, k == layer.in_size);
 }
 
 // ---- Fused kernels: the whole network in one invocation per instance, for small networks

@@ -54,20 +54,21 @@ fn twin_loss(
     total / n as f64
 }
 
-/// Hidden width 6 runs the fused per-instance kernels; 260 (over FUSED_MAX_WIDTH) the
-/// batched layer kernels.
+/// Hidden width 6 runs the fused per-instance kernels; 262 (over FUSED_MAX_WIDTH, and not a
+/// multiple of the kernels' 4 x 4 blocks) the batched layer kernels, with 2 instances in the
+/// `_narrow` arrangement and 33 (a partial block past `WIDE_MIN_INSTANCES`) in the `_wide` one.
 #[test]
 fn policy_gradient_through_physics_matches_finite_differences() {
-    for width in [6, 260] {
-        policy_gradient_check(width);
+    const { assert!(33 >= backdrive::policy::gpu::WIDE_MIN_INSTANCES) };
+    for (width, n) in [(6, 2), (262, 2), (262, 33)] {
+        policy_gradient_check(width, n);
     }
 }
 
-fn policy_gradient_check(width: usize) {
+fn policy_gradient_check(width: usize, n: usize) {
     let mut task = tasks::builtin("cartpole-balance").unwrap();
     task.horizon = 40;
     task.policy.hidden = vec![width];
-    let n = 2;
     let mut trainer = Trainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
     let layout = trainer.layout().clone();
     assert_eq!(
@@ -108,7 +109,7 @@ fn policy_gradient_check(width: usize) {
         .sum::<f64>()
         .sqrt();
     println!(
-        "policy gradient, hidden width {width}: relative error {:.2e}, cosine {:.6}",
+        "policy gradient, hidden width {width}, {n} instances: relative error {:.2e}, cosine {:.6}",
         diff / nn,
         dot / (na * nn)
     );
@@ -177,6 +178,39 @@ fn training_is_bit_identical_across_chunkings_and_when_resumed() {
         "a resumed run must end with the same bits"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A wide policy (batched layer kernels) gives the same bits whether its 40 instances run as
+/// one chunk (the `_wide` kernels) or as chunks of 16 and 8 (the `_narrow` ones).
+#[test]
+fn wide_policy_training_is_bit_identical_across_kernel_arrangements() {
+    let mut task = tasks::builtin("cartpole-balance").unwrap();
+    task.horizon = 20;
+    task.policy.hidden = vec![262];
+    let gpu = common::gpu();
+    let run = |max_chunk: Option<usize>| {
+        let mut t = Trainer::new(
+            gpu.clone(),
+            task.clone(),
+            TrainOptions {
+                instances: 40,
+                seed: 3,
+                max_chunk,
+            },
+        )
+        .unwrap();
+        for _ in 0..3 {
+            t.step().unwrap();
+        }
+        t.params().unwrap()
+    };
+    let whole = run(None);
+    let chunked = run(Some(16));
+    assert_eq!(
+        whole.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        chunked.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+        "the kernel arrangement changed the trained parameters"
+    );
 }
 
 #[test]

@@ -203,7 +203,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
     if args.table1 {
-        return run_table1(&gpu, args);
+        return run_table1(&gpu, args.quick, args.json.as_deref(), args.plot.as_deref());
     }
     let target = args
         .steps
@@ -351,13 +351,20 @@ fn gradient_budget(args: &Args) -> f64 {
         .unwrap_or(if args.quick { 3.0 } else { 120.0 })
 }
 
-fn run_table1(gpu: &Arc<Gpu>, args: &Args) -> anyhow::Result<()> {
-    let report = backdrive::table1::run(gpu.clone(), args.quick, &mut |line| {
+/// The paper's Table 1 (`bench --table1` and `reproduce table1`): prints the Markdown table and
+/// writes the JSON and the plot when asked.
+pub(super) fn run_table1(
+    gpu: &Arc<Gpu>,
+    quick: bool,
+    json: Option<&std::path::Path>,
+    plot: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let report = backdrive::table1::run(gpu.clone(), quick, &mut |line| {
         eprintln!("table 1: {line}");
     })?;
     println!();
     print!("{}", report.markdown());
-    if let Some(path) = &args.json {
+    if let Some(path) = json {
         #[derive(Serialize)]
         struct Table1Json<'a> {
             backdrive_version: &'static str,
@@ -373,7 +380,7 @@ fn run_table1(gpu: &Arc<Gpu>, args: &Args) -> anyhow::Result<()> {
         super::output::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
-    if let Some(path) = &args.plot {
+    if let Some(path) = plot {
         let series: Vec<(String, Vec<(f64, f64)>)> = [true, false]
             .iter()
             .flat_map(|&g| {

@@ -7,7 +7,8 @@ use backdrive::reproduce::{self, ExperimentResult, Options};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Experiment: ball-throw, arm-reach, quadruped, cartpole, or all.
+    /// Experiment: ball-throw, arm-reach, quadruped, cartpole, all, or table1 (the paper's
+    /// Table 1 timings; `--json` and `--quick` apply, the methods' options do not).
     pub experiment: String,
     /// Write the results as JSON to this file.
     #[arg(long)]
@@ -30,13 +31,18 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    if args.experiment == "table1" {
+        let gpu = super::open_gpu()?;
+        println!("adapter: {}", gpu.describe());
+        return super::bench::run_table1(&gpu, args.quick, args.json.as_deref(), None);
+    }
     let names: Vec<&str> = if args.experiment == "all" {
         reproduce::names()
     } else if reproduce::names().contains(&args.experiment.as_str()) {
         vec![args.experiment.as_str()]
     } else {
         anyhow::bail!(
-            "unknown experiment '{}': expected one of {} or all",
+            "unknown experiment '{}': expected one of {}, all or table1",
             args.experiment,
             reproduce::names().join(", ")
         );

@@ -16,6 +16,16 @@ use crate::shaders;
 
 const NONE: u32 = u32::MAX;
 const WORKGROUP: u32 = 64;
+/// Outputs and instances per invocation side in the `_narrow` dense kernels (`BLOCK` in WGSL).
+const BLOCK: u32 = 4;
+/// Instances per workgroup (two per lane) of the `_wide` kernels, and outputs per workgroup of
+/// the `_wide` and weight-gradient kernels.
+const WIDE_INSTANCES: u32 = 128;
+const WIDE_OUTPUTS: u32 = 8;
+/// Chunks of at least this many instances run the `_wide` dense kernels (instances across a
+/// workgroup's lanes); smaller ones run the `_narrow` kernels (output blocks across the
+/// lanes), which keep the lanes busy for a single robot.
+pub const WIDE_MIN_INSTANCES: u32 = 32;
 
 /// Field order matches `struct Layer` in `shaders/policy.wgsl`.
 #[repr(C)]
@@ -41,6 +51,8 @@ struct LayerUniform {
 
 struct ChunkGroups {
     len: u32,
+    /// Whether this chunk runs the `_wide` dense kernels.
+    wide: bool,
     fused_forward: Option<wgpu::BindGroup>,
     fused_backward: Option<wgpu::BindGroup>,
     observe: wgpu::BindGroup,
@@ -52,11 +64,86 @@ struct ChunkGroups {
     observe_adjoint: wgpu::BindGroup,
 }
 
+/// A blocked dense kernel in its two lane arrangements; only those some chunk uses are built.
+struct Blocked {
+    wide: Option<wgpu::ComputePipeline>,
+    narrow: Option<wgpu::ComputePipeline>,
+}
+
+impl Blocked {
+    fn new(gpu: &Gpu, name: &str, wide: bool, narrow: bool) -> Result<Self> {
+        let build = |on: bool, suffix: &str| -> Result<Option<wgpu::ComputePipeline>> {
+            if on {
+                Ok(Some(buffers::pipeline(
+                    gpu,
+                    shaders::POLICY,
+                    &format!("{name}_{suffix}"),
+                )?))
+            } else {
+                Ok(None)
+            }
+        };
+        Ok(Blocked {
+            wide: build(wide, "wide")?,
+            narrow: build(narrow, "narrow")?,
+        })
+    }
+
+    fn get(&self, wide: bool) -> &wgpu::ComputePipeline {
+        let p = if wide { &self.wide } else { &self.narrow };
+        p.as_ref()
+            .expect("built for every chunk arrangement in use")
+    }
+
+    /// Dispatches `out_size` outputs (or inputs) for `len` instances.
+    fn dispatch(
+        &self,
+        pass: &mut wgpu::ComputePass<'_>,
+        wide: bool,
+        group: &wgpu::BindGroup,
+        len: u32,
+        out_size: u32,
+    ) {
+        pass.set_pipeline(self.get(wide));
+        pass.set_bind_group(0, group, &[]);
+        if wide {
+            pass.dispatch_workgroups(
+                len.div_ceil(WIDE_INSTANCES),
+                out_size.div_ceil(WIDE_OUTPUTS),
+                1,
+            );
+        } else {
+            pass.dispatch_workgroups(
+                out_size.div_ceil(BLOCK).div_ceil(WORKGROUP),
+                len.div_ceil(BLOCK),
+                1,
+            );
+        }
+    }
+}
+
+/// Dispatches the blocked weight-gradient kernel over `inputs` (+ bias) x `outputs` weights.
+fn dispatch_weights(
+    pass: &mut wgpu::ComputePass<'_>,
+    pipeline: &wgpu::ComputePipeline,
+    group: &wgpu::BindGroup,
+    inputs_and_bias: u32,
+    outputs: u32,
+) {
+    pass.set_pipeline(pipeline);
+    pass.set_bind_group(0, group, &[]);
+    pass.dispatch_workgroups(
+        inputs_and_bias.div_ceil(WORKGROUP),
+        outputs.div_ceil(WIDE_OUTPUTS),
+        1,
+    );
+}
+
 struct Pipelines {
     observe: wgpu::ComputePipeline,
-    forward: wgpu::ComputePipeline,
+    forward: Blocked,
     gather: wgpu::ComputePipeline,
-    backward: wgpu::ComputePipeline,
+    backward: Blocked,
     weights: wgpu::ComputePipeline,
     observe_adjoint: wgpu::ComputePipeline,
     fused: Option<(wgpu::ComputePipeline, wgpu::ComputePipeline)>,
@@ -111,14 +198,19 @@ impl PolicyKernels {
                 params.len()
             )));
         }
+        let views = rollout.chunk_views();
+        let fused = runs_fused(layout, &gpu.limits);
+        let is_wide = |len: usize| len as u32 >= WIDE_MIN_INSTANCES;
+        let any_wide = !fused && views.iter().any(|v| is_wide(v.len));
+        let any_narrow = !fused && views.iter().any(|v| !is_wide(v.len));
         let pipelines = Pipelines {
             observe: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_forward")?,
-            forward: buffers::pipeline(gpu, shaders::POLICY, "dense_forward")?,
+            forward: Blocked::new(gpu, "dense_forward", any_wide, any_narrow)?,
             gather: buffers::pipeline(gpu, shaders::POLICY, "policy_gather_command_adjoint")?,
-            backward: buffers::pipeline(gpu, shaders::POLICY, "dense_backward")?,
+            backward: Blocked::new(gpu, "dense_backward", any_wide, any_narrow)?,
             weights: buffers::pipeline(gpu, shaders::POLICY, "dense_weight_gradient")?,
             observe_adjoint: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_adjoint")?,
-            fused: if runs_fused(layout, &gpu.limits) {
+            fused: if fused {
                 Some((
                     buffers::pipeline(gpu, shaders::POLICY, "policy_forward_fused")?,
                     buffers::pipeline(gpu, shaders::POLICY, "policy_backward_fused")?,
@@ -202,7 +294,6 @@ impl PolicyKernels {
                 ..Default::default()
             })
         });
-        let views = rollout.chunk_views();
         let chunking = Chunking {
             lens: views.iter().map(|v| v.len).collect(),
         };
@@ -242,36 +333,24 @@ impl PolicyKernels {
                     (14, &layer_uniforms[0]),
                 ],
             );
-            let forward = layer_uniforms
-                .iter()
-                .map(|u| {
-                    bg(
-                        &pipelines.forward,
-                        &[
-                            (0, v.header),
-                            (4, v.commands),
-                            (9, &params_buf),
-                            (11, acts),
-                            (14, u),
-                        ],
-                    )
-                })
-                .collect();
-            let backward = layer_uniforms
-                .iter()
-                .map(|u| {
-                    bg(
-                        &pipelines.backward,
-                        &[
-                            (0, v.header),
-                            (9, &params_buf),
-                            (11, acts),
-                            (12, dels),
-                            (14, u),
-                        ],
-                    )
-                })
-                .collect();
+            let wide = is_wide(v.len);
+            // The fused kernels replace the per-layer forward and backward dispatches.
+            let per_layer = |blocked: &Blocked, extra: &[(u32, &wgpu::Buffer)]| {
+                if fused {
+                    return Vec::new();
+                }
+                layer_uniforms
+                    .iter()
+                    .map(|u| {
+                        let mut entries = vec![(0, v.header), (9, &params_buf), (11, acts)];
+                        entries.extend_from_slice(extra);
+                        entries.push((14, u));
+                        bg(blocked.get(wide), &entries)
+                    })
+                    .collect::<Vec<_>>()
+            };
+            let forward = per_layer(&pipelines.forward, &[(4, v.commands)]);
+            let backward = per_layer(&pipelines.backward, &[(12, dels)]);
             let weights = layer_uniforms
                 .iter()
                 .map(|u| {
@@ -345,6 +424,7 @@ impl PolicyKernels {
             });
             chunks.push(ChunkGroups {
                 len: v.len as u32,
+                wide,
                 fused_forward,
                 fused_backward,
                 observe,
@@ -392,9 +472,9 @@ impl PolicyKernels {
         }
         dispatch(pass, &self.pipelines.observe, &chunk.observe, chunk.len, 1);
         for (l, info) in self.layout.layers.iter().enumerate() {
-            dispatch(
+            self.pipelines.forward.dispatch(
                 pass,
-                &self.pipelines.forward,
+                chunk.wide,
                 &chunk.forward[l],
                 chunk.len,
                 info.outputs as u32,
@@ -422,7 +502,7 @@ impl StepHook for PolicyKernels {
             {
                 dispatch(&mut pass, pipeline, group, chunk.len, 1);
                 if let Some(g) = &chunk.skip_weights {
-                    dispatch(
+                    dispatch_weights(
                         &mut pass,
                         &self.pipelines.weights,
                         g,
@@ -431,7 +511,7 @@ impl StepHook for PolicyKernels {
                     );
                 }
                 for (l, info) in layers.iter().enumerate() {
-                    dispatch(
+                    dispatch_weights(
                         &mut pass,
                         &self.pipelines.weights,
                         &chunk.weights[l],
@@ -449,7 +529,7 @@ impl StepHook for PolicyKernels {
                 self.layout.n_out as u32,
             );
             if let Some(g) = &chunk.skip_weights {
-                dispatch(
+                dispatch_weights(
                     &mut pass,
                     &self.pipelines.weights,
                     g,
@@ -459,16 +539,16 @@ impl StepHook for PolicyKernels {
             }
             for l in (0..layers.len()).rev() {
                 let info = layers[l];
-                dispatch(
+                dispatch_weights(
                     &mut pass,
                     &self.pipelines.weights,
                     &chunk.weights[l],
                     info.inputs as u32 + 1,
                     info.outputs as u32,
                 );
-                dispatch(
+                self.pipelines.backward.dispatch(
                     &mut pass,
-                    &self.pipelines.backward,
+                    chunk.wide,
                     &chunk.backward[l],
                     chunk.len,
                     info.inputs as u32,

@@ -1,0 +1,68 @@
+//! Criterion benchmarks of the batched policy kernels: the paper's 1,147,904-parameter
+//! controller (Table 1) on the quadruped, four steps with the policy in the loop, forward alone
+//! and forward plus backward (the recomputed policy forward, the input deltas and the weight
+//! gradients), for 1 robot (the `_narrow` dense kernels) and 128 robots (the `_wide` ones).
+//! Run with `cargo bench --bench policy`.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backdrive::gpu::Gpu;
+use backdrive::loss::{Loss, Quantity, When};
+use backdrive::policy::PolicyLayout;
+use backdrive::policy::gpu::PolicyKernels;
+use backdrive::rollout::{Rollout, RolloutOptions};
+use backdrive::{models, table1};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+const STEPS: u32 = 4;
+
+fn large_policy(c: &mut Criterion) {
+    let gpu = match Gpu::new() {
+        Ok(gpu) => Arc::new(gpu),
+        Err(e) => {
+            eprintln!("skipping the policy benchmarks: {e}");
+            return;
+        }
+    };
+    let model = models::builtin("quadruped").expect("the shipped quadruped loads");
+    let layout = PolicyLayout::new(&table1::policy_spec(&model, true), &model).expect("layout");
+    let loss = Loss::new().term(
+        "torso",
+        Quantity::Position {
+            direction: [1.0, 0.0, 0.0],
+        },
+        1.0,
+        When::Final,
+    );
+    let mut group = c.benchmark_group("policy_large");
+    group
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(10));
+    for n in [1usize, 128] {
+        let mut options = RolloutOptions::new(STEPS);
+        options.command_gradients = false;
+        let mut rollout = Rollout::new(gpu.clone(), &model, n, &loss, options).expect("rollout");
+        let kernels = PolicyKernels::new(&gpu, &layout, &rollout, &layout.init_params(1))
+            .expect("policy kernels");
+        rollout.set_hook(Box::new(kernels));
+        rollout.forward().expect("warm-up forward");
+        rollout.backward().expect("warm-up backward");
+        group.throughput(Throughput::Elements(n as u64 * u64::from(STEPS)));
+        group.bench_function(format!("n{n}_forward_x{STEPS}_steps"), |b| {
+            b.iter(|| black_box(rollout.forward().expect("forward")))
+        });
+        group.bench_function(format!("n{n}_forward_backward_x{STEPS}_steps"), |b| {
+            b.iter(|| {
+                rollout.forward().expect("forward");
+                black_box(rollout.backward().expect("backward"))
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, large_policy);
+criterion_main!(benches);
