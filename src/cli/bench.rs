@@ -58,8 +58,9 @@ pub struct Args {
     /// or 3 with --quick).
     #[arg(long)]
     pub gradient_budget: Option<f64>,
-    /// Checkpoint interval of the gradient measurement (default ceil(sqrt(steps)); 1 stores
-    /// every state and skips the recomputation of segments).
+    /// Checkpoint interval of the gradient measurement (default: the rollout's, which keeps
+    /// every state when the batch's trajectory fits in 64 MiB and checkpoints every
+    /// ceil(sqrt(steps)) steps otherwise; 1 always keeps every state).
     #[arg(long)]
     pub checkpoint_every: Option<u32>,
     /// Skip a rollout whose estimated device memory exceeds this many MiB.
