@@ -78,6 +78,9 @@ impl RolloutOptions {
     }
 }
 
+/// Submissions queued before the host waits for the device (and reports progress).
+const MAX_PENDING_SUBMISSIONS: u32 = 16;
+
 /// Below this many bytes for the whole trajectory of a batch, the default keeps every state
 /// and the backward pass recomputes nothing; above it, checkpoints every `ceil(sqrt(T))` steps.
 pub const FULL_TRAJECTORY_BYTES: u64 = 64 << 20;
@@ -635,6 +638,7 @@ impl Rollout {
             encoder.clear_buffer(self.loss.buffer(c), 0, None);
         }
         let mut frames = Vec::new();
+        let mut pending = 0;
         if record_every.is_some() {
             self.gpu.queue.submit([encoder.finish()]);
             frames.push(self.state.read(&self.gpu)?);
@@ -661,11 +665,18 @@ impl Rollout {
             let record = record_every.is_some_and(|e| done % e == 0 || done == horizon);
             if done % k == 0 || done == horizon || record {
                 self.gpu.queue.submit([encoder.finish()]);
-                buffers::wait(&self.gpu)?;
+                pending += 1;
+                // Waiting after every submission would leave the device idle while the next
+                // one is encoded; wait only to read, to report progress now and then, and at
+                // the end.
+                if record || done == horizon || pending >= MAX_PENDING_SUBMISSIONS {
+                    buffers::wait(&self.gpu)?;
+                    pending = 0;
+                    progress(done, horizon);
+                }
                 if record {
                     frames.push(self.state.read(&self.gpu)?);
                 }
-                progress(done, horizon);
                 encoder = self.new_encoder();
             }
         }
@@ -717,6 +728,7 @@ impl Rollout {
         self.adjoint.write(&self.gpu, &seed, "final state seed")?;
         let n_segments = horizon.div_ceil(k);
         let mut done = 0;
+        let mut pending = 0;
         for seg in (0..n_segments).rev() {
             let t0 = seg * k;
             let t1 = (t0 + k).min(horizon);
@@ -783,9 +795,13 @@ impl Rollout {
                 }
             }
             self.gpu.queue.submit([encoder.finish()]);
-            buffers::wait(&self.gpu)?;
+            pending += 1;
             done += t1 - t0;
-            progress(done, horizon);
+            if seg == 0 || pending >= MAX_PENDING_SUBMISSIONS {
+                buffers::wait(&self.gpu)?;
+                pending = 0;
+                progress(done, horizon);
+            }
         }
         let adjoint = self.adjoint.read(&self.gpu)?;
         let h = &self.compiled.header;
