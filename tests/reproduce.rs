@@ -120,8 +120,10 @@ fn cli_writes_json_and_markdown() {
         .collect();
     for m in [
         "backdrive gradient (Adam)",
+        "backdrive gradient (Gauss-Newton)",
         "CMA-ES",
         "finite differences (Adam)",
+        "finite differences (Gauss-Newton)",
     ] {
         assert!(methods.contains(&m), "{methods:?}");
     }
@@ -173,13 +175,59 @@ fn quadruped_gradient_learns() {
     assert!(best > first + 0.005, "speed {first} -> best {best}");
 }
 
-/// The paper's claim: the thresholds within 88 gradient iterations. Not met on this engine
-/// with the paper's Adam settings (lr 1, beta1 = beta2 = 0.5): the best of 300 iterations is
-/// 0.08 m and 0.08 m/s (see the README), so this documents the gap rather than passing.
+/// The adjoint Jacobian of the final-state residuals (one backward pass over 9 instances,
+/// each seeded with one residual) agrees with central finite differences at a throw that
+/// flies, bounces, slides and rolls off sideways. The step is small (2e-3) because a larger
+/// one moves a bounce across a time step (with h = 1e-2, d(y)/d(vz) reads 0.09 instead of 0;
+/// with 3e-3 and 1e-3 it reads 0, like the adjoint).
 #[test]
-#[ignore = "not reached: the paper's 88 iterations are not matched (see README)"]
+fn ball_throw_adjoint_jacobian_matches_finite_differences() {
+    let x = [6.0, 0.5, 3.0, 0.3, -20.0, 0.2];
+    let gpu = common::gpu();
+    let mut sim = ball::BallThrow::for_jacobian(gpu.clone(), ball::HORIZON).unwrap();
+    sim.evaluate(&[x; ball::RESIDUALS]).unwrap();
+    let adjoint = sim.residual_jacobian().unwrap();
+    let h = 2e-3;
+    let mut fd_sim = ball::BallThrow::for_jacobian_batch(gpu, 12, ball::HORIZON).unwrap();
+    let mut batch = vec![x; 12];
+    for k in 0..6 {
+        batch[2 * k][k] += h;
+        batch[2 * k + 1][k] -= h;
+    }
+    fd_sim.evaluate(&batch).unwrap();
+    let r = fd_sim.residuals();
+    let (mut diff, mut norm) = (0.0, 0.0);
+    for k in 0..6 {
+        for i in 0..ball::RESIDUALS {
+            let fd = (r[2 * k][i] - r[2 * k + 1][i]) / (2.0 * h);
+            println!("d r{i} / d x{k}: adjoint {:.5} fd {fd:.5}", adjoint[i][k]);
+            diff += (adjoint[i][k] - fd).powi(2);
+            norm += fd * fd;
+        }
+    }
+    assert!(norm > 1.0, "{norm}");
+    assert!(
+        diff.sqrt() < 1e-2 * norm.sqrt(),
+        "{} vs {}",
+        diff.sqrt(),
+        norm.sqrt()
+    );
+}
+
+/// The paper's claim: the thresholds (position error < 0.01 m, |(v, w)| < 0.01) within 88
+/// gradient iterations from zero velocities. Met by Gauss-Newton with the adjoint Jacobian
+/// (measured: 13 iterations, 126 evaluations); Adam with the paper's settings does not get
+/// there (see the README).
+#[test]
 fn ball_throw_reaches_the_paper_thresholds_within_88_iterations() {
-    let r = ball::gradient_descent(common::gpu(), &options(89), 89, ball::HORIZON).unwrap();
+    let budget = 89 * ball::RESIDUALS as u64;
+    let r = ball::gauss_newton(common::gpu(), &options(budget), budget, ball::HORIZON).unwrap();
     report(&r);
-    assert!(r.iterations_to_threshold.is_some_and(|i| i <= 88));
+    assert!(
+        r.iterations_to_threshold.is_some_and(|i| i <= 88),
+        "{:?}",
+        r.history
+    );
+    assert!(r.final_value.unwrap() < ball::POSITION_TOLERANCE.min(ball::VELOCITY_TOLERANCE));
+    assert!(r.loss_first.unwrap() > 99.0);
 }
