@@ -220,6 +220,57 @@ fn block_rows(base: u32, count: u32) -> vec4<u32> {
     return min(vec4<u32>(base, base + 1u, base + 2u, base + 3u), vec4<u32>(last));
 }
 
+// The kernels below keep their accumulators in vectors and load their operands in explicitly
+// unrolled groups (no loop over a private array), so that they stay in registers.
+
+// Eight values from a per-instance array (rows `row0 ..`, clamped to `last`) or from the
+// parameters; `.lo` holds the first four.
+struct Eight { lo: vec4<f32>, hi: vec4<f32>, }
+
+// policy_params[base + min(r0 + r, last) * stride] for r < 4.
+fn params4(base: u32, stride: u32, r0: u32, last: u32) -> vec4<f32> {
+    return vec4<f32>(policy_params[base + min(r0, last) * stride],
+                     policy_params[base + min(r0 + 1u, last) * stride],
+                     policy_params[base + min(r0 + 2u, last) * stride],
+                     policy_params[base + min(r0 + 3u, last) * stride]);
+}
+
+fn params8(base: u32, stride: u32, r0: u32, last: u32) -> Eight {
+    return Eight(params4(base, stride, r0, last), params4(base, stride, r0 + 4u, last));
+}
+
+fn deltas8(row0: u32, last: u32, i: u32) -> Eight {
+    return Eight(
+        vec4<f32>(delta_get(min(row0, last), i), delta_get(min(row0 + 1u, last), i),
+                  delta_get(min(row0 + 2u, last), i), delta_get(min(row0 + 3u, last), i)),
+        vec4<f32>(delta_get(min(row0 + 4u, last), i), delta_get(min(row0 + 5u, last), i),
+                  delta_get(min(row0 + 6u, last), i), delta_get(min(row0 + 7u, last), i)));
+}
+
+fn pick8(v: Eight, r: u32) -> f32 {
+    return select(v.hi[r & 3u], v.lo[r & 3u], r < 4u);
+}
+
+// Activations of rows `row` for the four instances `ii`.
+fn acts4(row: u32, ii: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(act_get(row, ii.x), act_get(row, ii.y), act_get(row, ii.z), act_get(row, ii.w));
+}
+
+fn deltas4(row: u32, ii: vec4<u32>) -> vec4<f32> {
+    return vec4<f32>(delta_get(row, ii.x), delta_get(row, ii.y), delta_get(row, ii.z), delta_get(row, ii.w));
+}
+
+// One 4 x 4 block: acc_r[c] for output (or input) r and instance c.
+struct Block4 { r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>, }
+
+fn block_add(acc: Block4, w: vec4<f32>, x: vec4<f32>) -> Block4 {
+    return Block4(acc.r0 + w.x * x, acc.r1 + w.y * x, acc.r2 + w.z * x, acc.r3 + w.w * x);
+}
+
+fn block_row(acc: Block4, r: u32) -> vec4<f32> {
+    return select(select(acc.r3, acc.r2, r == 2u), select(acc.r1, acc.r0, r == 0u), r < 2u);
+}
+
 // Forward: y[o, i] = act(b[o] + sum_k W[o, k] x[k, i] (+ skip[o, :] . obs[:, i])).
 fn dense_forward_block(ib: u32, ob: u32) {
     let i0 = ib * BLOCK;
@@ -228,84 +279,23 @@ fn dense_forward_block(ib: u32, ob: u32) {
         return;
     }
     let ii = block_rows(i0, hdr.n_instances);
-    let oo = block_rows(o0, layer.out_size);
-    var acc: array<vec4<f32>, 4>;
-    for (var r = 0u; r < BLOCK; r++) {
-        acc[r] = vec4<f32>(select(0.0, policy_params[layer.b_offset + oo[r]], layer.has_bias == 1u));
-    }
+    let last_row = layer.out_size - 1u;
+    let bias = select(vec4<f32>(0.0), params4(layer.b_offset, 1u, o0, last_row), layer.has_bias == 1u);
+    var acc = Block4(vec4<f32>(bias.x), vec4<f32>(bias.y), vec4<f32>(bias.z), vec4<f32>(bias.w));
     for (var k = 0u; k < layer.in_size; k++) {
-        let row = layer.x_offset + k;
-        let x = vec4<f32>(act_get(row, ii.x), act_get(row, ii.y), act_get(row, ii.z), act_get(row, ii.w));
-        for (var r = 0u; r < BLOCK; r++) {
-            acc[r] += policy_params[layer.w_offset + oo[r] * layer.in_size + k] * x;
-        }
+        let w = params4(layer.w_offset + k, layer.in_size, o0, last_row);
+        acc = block_add(acc, w, acts4(layer.x_offset + k, ii));
     }
     if (layer.is_last == 1u && layer.skip_offset != 0xffffffffu) {
         for (var k = 0u; k < layer.skip_in_size; k++) {
-            let x = vec4<f32>(act_get(k, ii.x), act_get(k, ii.y), act_get(k, ii.z), act_get(k, ii.w));
-            for (var r = 0u; r < BLOCK; r++) {
-                acc[r] += policy_params[layer.skip_offset + oo[r] * layer.skip_in_size + k] * x;
-            }
+            let w = params4(layer.skip_offset + k, layer.skip_in_size, o0, last_row);
+            acc = block_add(acc, w, acts4(k, ii));
         }
     }
     for (var r = 0u; r < min(BLOCK, layer.out_size - o0); r++) {
+        let z = block_row(acc, r);
         for (var c = 0u; c < min(BLOCK, hdr.n_instances - i0); c++) {
-            let y = activate(acc[r][c], layer.activation);
-            act_set(layer.y_offset + o0 + r, i0 + c, y);
-            if (layer.is_last == 1u) {
-                commands[(hdr.command_base_step * hdr.n_commands + o0 + r) * hdr.n_instances + i0 + c] = y;
-            }
-        }
-    }
-}
-
-// Wide batches: each lane takes instances `lane` and `lane + 64` of its workgroup's 128 and
-// eight outputs shared by the whole workgroup, so the activations are read in consecutive
-// runs across the lanes and every weight is one value for all of them.
-const WIDE_OUTPUTS: u32 = 8u;
-const WIDE_GROUP: u32 = 64u;
-
-@compute @workgroup_size(64)
-fn dense_forward_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i_a = wid.x * 2u * WIDE_GROUP + lid.x;
-    let i_b = i_a + WIDE_GROUP;
-    let o0 = wid.y * WIDE_OUTPUTS;
-    if (i_a >= hdr.n_instances) {
-        return;
-    }
-    let i_b_read = min(i_b, hdr.n_instances - 1u);
-    let last_row = layer.out_size - 1u;
-    var acc_a: array<f32, 8>;
-    var acc_b: array<f32, 8>;
-    for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-        let bias = select(0.0, policy_params[layer.b_offset + min(o0 + r, last_row)], layer.has_bias == 1u);
-        acc_a[r] = bias;
-        acc_b[r] = bias;
-    }
-    for (var k = 0u; k < layer.in_size; k++) {
-        let xa = act_get(layer.x_offset + k, i_a);
-        let xb = act_get(layer.x_offset + k, i_b_read);
-        for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-            let w = policy_params[layer.w_offset + min(o0 + r, last_row) * layer.in_size + k];
-            acc_a[r] += w * xa;
-            acc_b[r] += w * xb;
-        }
-    }
-    if (layer.is_last == 1u && layer.skip_offset != 0xffffffffu) {
-        for (var k = 0u; k < layer.skip_in_size; k++) {
-            let xa = act_get(k, i_a);
-            let xb = act_get(k, i_b_read);
-            for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-                let w = policy_params[layer.skip_offset + min(o0 + r, last_row) * layer.skip_in_size + k];
-                acc_a[r] += w * xa;
-                acc_b[r] += w * xb;
-            }
-        }
-    }
-    for (var r = 0u; r < min(WIDE_OUTPUTS, layer.out_size - o0); r++) {
-        dense_forward_store(o0 + r, i_a, acc_a[r]);
-        if (i_b < hdr.n_instances) {
-            dense_forward_store(o0 + r, i_b, acc_b[r]);
+            dense_forward_store(o0 + r, i0 + c, z[c]);
         }
     }
 }
@@ -315,6 +305,72 @@ fn dense_forward_store(o: u32, i: u32, z: f32) {
     act_set(layer.y_offset + o, i, y);
     if (layer.is_last == 1u) {
         commands[(hdr.command_base_step * hdr.n_commands + o) * hdr.n_instances + i] = y;
+    }
+}
+
+// Wide batches: each lane takes four instances, `lane + 32 c` for c < 4, of its workgroup's
+// 128, and eight outputs shared by the whole workgroup, so the activations are read in
+// consecutive runs across the lanes and every weight is one value for all of them.
+const WIDE_OUTPUTS: u32 = 8u;
+const WIDE_LANES: u32 = 32u;
+const WIDE_INSTANCES: u32 = 128u;
+
+// The four instances of a wide lane, clamped to the last one for reading.
+fn wide_instances(wid: u32, lane: u32) -> vec4<u32> {
+    let i0 = wid * WIDE_INSTANCES + lane;
+    return vec4<u32>(i0, i0 + WIDE_LANES, i0 + 2u * WIDE_LANES, i0 + 3u * WIDE_LANES);
+}
+
+// acc[c] += w * x[c] for eight rows: `.lo`/`.hi` per instance.
+struct Wide { a: Eight, b: Eight, c: Eight, d: Eight, }
+
+fn eight_fma(acc: Eight, w: Eight, x: f32) -> Eight {
+    return Eight(acc.lo + w.lo * x, acc.hi + w.hi * x);
+}
+
+fn wide_add(acc: Wide, w: Eight, x: vec4<f32>) -> Wide {
+    return Wide(eight_fma(acc.a, w, x.x), eight_fma(acc.b, w, x.y), eight_fma(acc.c, w, x.z), eight_fma(acc.d, w, x.w));
+}
+
+fn wide_get(acc: Wide, c: u32, r: u32) -> f32 {
+    switch c {
+        case 0u: { return pick8(acc.a, r); }
+        case 1u: { return pick8(acc.b, r); }
+        case 2u: { return pick8(acc.c, r); }
+        default: { return pick8(acc.d, r); }
+    }
+}
+
+@compute @workgroup_size(32)
+fn dense_forward_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+    let ii = wide_instances(wid.x, lid.x);
+    let o0 = wid.y * WIDE_OUTPUTS;
+    if (ii.x >= hdr.n_instances) {
+        return;
+    }
+    let read = min(ii, vec4<u32>(hdr.n_instances - 1u));
+    let last_row = layer.out_size - 1u;
+    var bias = Eight(vec4<f32>(0.0), vec4<f32>(0.0));
+    if (layer.has_bias == 1u) {
+        bias = params8(layer.b_offset, 1u, o0, last_row);
+    }
+    var acc = Wide(bias, bias, bias, bias);
+    for (var k = 0u; k < layer.in_size; k++) {
+        let w = params8(layer.w_offset + k, layer.in_size, o0, last_row);
+        acc = wide_add(acc, w, acts4(layer.x_offset + k, read));
+    }
+    if (layer.is_last == 1u && layer.skip_offset != 0xffffffffu) {
+        for (var k = 0u; k < layer.skip_in_size; k++) {
+            let w = params8(layer.skip_offset + k, layer.skip_in_size, o0, last_row);
+            acc = wide_add(acc, w, acts4(k, read));
+        }
+    }
+    for (var c = 0u; c < 4u; c++) {
+        if (ii[c] < hdr.n_instances) {
+            for (var r = 0u; r < min(WIDE_OUTPUTS, layer.out_size - o0); r++) {
+                dense_forward_store(o0 + r, ii[c], wide_get(acc, c, r));
+            }
+        }
     }
 }
 
@@ -331,75 +387,57 @@ fn dense_backward_block(ib: u32, kb: u32) {
         return;
     }
     let ii = block_rows(i0, hdr.n_instances);
-    let kk = block_rows(k0, layer.in_size);
-    var acc: array<vec4<f32>, 4>;
+    let last_col = layer.in_size - 1u;
+    var acc = Block4(vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0), vec4<f32>(0.0));
     for (var o = 0u; o < layer.out_size; o++) {
-        let row = layer.y_offset + o;
-        let d = vec4<f32>(delta_get(row, ii.x), delta_get(row, ii.y), delta_get(row, ii.z), delta_get(row, ii.w));
-        let w = layer.w_offset + o * layer.in_size;
-        for (var r = 0u; r < BLOCK; r++) {
-            acc[r] += policy_params[w + kk[r]] * d;
-        }
+        let w = params4(layer.w_offset + o * layer.in_size, 1u, k0, last_col);
+        acc = block_add(acc, w, deltas4(layer.y_offset + o, ii));
     }
     if (layer.x_offset == 0u && layer.skip_offset != 0xffffffffu) {
         for (var o = 0u; o < layer.skip_out_size; o++) {
-            let row = layer.skip_out_offset + o;
-            let d = vec4<f32>(delta_get(row, ii.x), delta_get(row, ii.y), delta_get(row, ii.z), delta_get(row, ii.w));
-            let w = layer.skip_offset + o * layer.in_size;
-            for (var r = 0u; r < BLOCK; r++) {
-                acc[r] += policy_params[w + kk[r]] * d;
-            }
+            let w = params4(layer.skip_offset + o * layer.in_size, 1u, k0, last_col);
+            acc = block_add(acc, w, deltas4(layer.skip_out_offset + o, ii));
         }
     }
     for (var r = 0u; r < min(BLOCK, layer.in_size - k0); r++) {
+        let d = block_row(acc, r);
+        let row = layer.x_offset + k0 + r;
         for (var c = 0u; c < min(BLOCK, hdr.n_instances - i0); c++) {
-            let row = layer.x_offset + k0 + r;
-            delta_set(row, i0 + c, acc[r][c] * activation_slope(act_get(row, i0 + c), layer.in_activation));
+            delta_set(row, i0 + c, d[c] * activation_slope(act_get(row, i0 + c), layer.in_activation));
         }
     }
 }
 
-// Wide batches, arranged as in dense_forward_wide: eight inputs per workgroup, two instances
+// Wide batches, arranged as in dense_forward_wide: eight inputs per workgroup, four instances
 // per lane.
-@compute @workgroup_size(64)
+@compute @workgroup_size(32)
 fn dense_backward_wide(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let i_a = wid.x * 2u * WIDE_GROUP + lid.x;
-    let i_b = i_a + WIDE_GROUP;
+    let ii = wide_instances(wid.x, lid.x);
     let k0 = wid.y * WIDE_OUTPUTS;
-    if (i_a >= hdr.n_instances) {
+    if (ii.x >= hdr.n_instances) {
         return;
     }
-    let i_b_read = min(i_b, hdr.n_instances - 1u);
+    let read = min(ii, vec4<u32>(hdr.n_instances - 1u));
     let last_col = layer.in_size - 1u;
-    var acc_a: array<f32, 8>;
-    var acc_b: array<f32, 8>;
+    let zero = Eight(vec4<f32>(0.0), vec4<f32>(0.0));
+    var acc = Wide(zero, zero, zero, zero);
     for (var o = 0u; o < layer.out_size; o++) {
-        let da = delta_get(layer.y_offset + o, i_a);
-        let db = delta_get(layer.y_offset + o, i_b_read);
-        let w = layer.w_offset + o * layer.in_size;
-        for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-            let weight = policy_params[w + min(k0 + r, last_col)];
-            acc_a[r] += weight * da;
-            acc_b[r] += weight * db;
-        }
+        let w = params8(layer.w_offset + o * layer.in_size, 1u, k0, last_col);
+        acc = wide_add(acc, w, deltas4(layer.y_offset + o, read));
     }
     if (layer.x_offset == 0u && layer.skip_offset != 0xffffffffu) {
         for (var o = 0u; o < layer.skip_out_size; o++) {
-            let da = delta_get(layer.skip_out_offset + o, i_a);
-            let db = delta_get(layer.skip_out_offset + o, i_b_read);
-            let w = layer.skip_offset + o * layer.in_size;
-            for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-                let weight = policy_params[w + min(k0 + r, last_col)];
-                acc_a[r] += weight * da;
-                acc_b[r] += weight * db;
-            }
+            let w = params8(layer.skip_offset + o * layer.in_size, 1u, k0, last_col);
+            acc = wide_add(acc, w, deltas4(layer.skip_out_offset + o, read));
         }
     }
-    for (var r = 0u; r < min(WIDE_OUTPUTS, layer.in_size - k0); r++) {
-        let row = layer.x_offset + k0 + r;
-        delta_set(row, i_a, acc_a[r] * activation_slope(act_get(row, i_a), layer.in_activation));
-        if (i_b < hdr.n_instances) {
-            delta_set(row, i_b, acc_b[r] * activation_slope(act_get(row, i_b), layer.in_activation));
+    for (var c = 0u; c < 4u; c++) {
+        if (ii[c] < hdr.n_instances) {
+            for (var r = 0u; r < min(WIDE_OUTPUTS, layer.in_size - k0); r++) {
+                let row = layer.x_offset + k0 + r;
+                let slope = activation_slope(act_get(row, ii[c]), layer.in_activation);
+                delta_set(row, ii[c], wide_get(acc, c, r) * slope);
+            }
         }
     }
 }
@@ -411,12 +449,14 @@ fn dense_backward_narrow(@builtin(global_invocation_id) gid: vec3<u32>) {
 
 // Gradients of the weights W[o, k] (k < in) and biases (k == in): the running totals plus
 // sum_i delta[o, i] x[k, i], added in instance order, so a batch gives the same bits however it
-// is chunked. Each lane takes one input k and eight outputs shared by its workgroup (so the
+// is chunked. Each lane takes one input k and sixteen outputs shared by its workgroup (so the
 // deltas are one value for all lanes); no atomics.
+const WEIGHT_OUTPUTS: u32 = 16u;
+
 @compute @workgroup_size(64)
 fn dense_weight_gradient(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let k = wid.x * WIDE_GROUP + lid.x;
-    let o0 = wid.y * WIDE_OUTPUTS;
+    let k = wid.x * 64u + lid.x;
+    let o0 = wid.y * WEIGHT_OUTPUTS;
     let n_k = layer.in_size + layer.has_bias;
     if (k >= n_k) {
         return;
@@ -425,18 +465,22 @@ fn dense_weight_gradient(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_i
     // The bias column's input is 1; its reads stay on the last input row.
     let x_row = layer.x_offset + min(k, layer.in_size - 1u);
     let last_row = layer.out_size - 1u;
-    var acc: array<f32, 8>;
-    for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-        acc[r] = policy_grads[weight_gradient_index(min(o0 + r, last_row), k)];
+    var lo = Eight(vec4<f32>(0.0), vec4<f32>(0.0));
+    var hi = lo;
+    for (var r = 0u; r < 4u; r++) {
+        lo.lo[r] = policy_grads[weight_gradient_index(min(o0 + r, last_row), k)];
+        lo.hi[r] = policy_grads[weight_gradient_index(min(o0 + 4u + r, last_row), k)];
+        hi.lo[r] = policy_grads[weight_gradient_index(min(o0 + 8u + r, last_row), k)];
+        hi.hi[r] = policy_grads[weight_gradient_index(min(o0 + 12u + r, last_row), k)];
     }
     for (var i = 0u; i < hdr.n_instances; i++) {
         let x = select(act_get(x_row, i), 1.0, is_bias);
-        for (var r = 0u; r < WIDE_OUTPUTS; r++) {
-            acc[r] += delta_get(layer.y_offset + min(o0 + r, last_row), i) * x;
-        }
+        lo = eight_fma(lo, deltas8(layer.y_offset + o0, layer.y_offset + last_row, i), x);
+        hi = eight_fma(hi, deltas8(layer.y_offset + o0 + 8u, layer.y_offset + last_row, i), x);
     }
-    for (var r = 0u; r < min(WIDE_OUTPUTS, layer.out_size - o0); r++) {
-        policy_grads[weight_gradient_index(o0 + r, k)] = acc[r];
+    for (var r = 0u; r < min(WEIGHT_OUTPUTS, layer.out_size - o0); r++) {
+        let total = select(pick8(hi, r - 8u), pick8(lo, r), r < 8u);
+        policy_grads[weight_gradient_index(o0 + r, k)] = total;
     }
 }
 

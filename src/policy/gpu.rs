@@ -18,10 +18,12 @@ const NONE: u32 = u32::MAX;
 const WORKGROUP: u32 = 64;
 /// Outputs and instances per invocation side in the `_narrow` dense kernels (`BLOCK` in WGSL).
 const BLOCK: u32 = 4;
-/// Instances per workgroup (two per lane) of the `_wide` kernels, and outputs per workgroup of
-/// the `_wide` and weight-gradient kernels.
+/// Instances per workgroup (32 lanes, four per lane) and outputs per workgroup of the `_wide`
+/// kernels.
 const WIDE_INSTANCES: u32 = 128;
 const WIDE_OUTPUTS: u32 = 8;
+/// Outputs per workgroup of the weight-gradient kernel (one input per lane).
+const WEIGHT_OUTPUTS: u32 = 16;
 /// Chunks of at least this many instances run the `_wide` dense kernels (instances across a
 /// workgroup's lanes); smaller ones run the `_narrow` kernels (output blocks across the
 /// lanes), which keep the lanes busy for a single robot.
@@ -134,7 +136,7 @@ fn dispatch_weights(
     pass.set_bind_group(0, group, &[]);
     pass.dispatch_workgroups(
         inputs_and_bias.div_ceil(WORKGROUP),
-        outputs.div_ceil(WIDE_OUTPUTS),
+        outputs.div_ceil(WEIGHT_OUTPUTS),
         1,
     );
 }
