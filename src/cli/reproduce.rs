@@ -7,7 +7,7 @@ use backdrive::reproduce::{self, ExperimentResult, Options};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Experiment: ball-throw, arm-reach, quadruped, cartpole, or all.
+    /// Experiment: ball-throw, arm-reach, arm-reach-random, quadruped, cartpole, or all.
     pub experiment: String,
     /// Write the results as JSON to this file.
     #[arg(long)]
