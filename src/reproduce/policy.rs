@@ -400,16 +400,16 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
 pub const SWINGUP_TOLERANCE: f64 = 0.2;
 
 /// The pole's largest deviation from upright (rad, 0 upright, pi hanging) over the last second
-/// of an episode of the trainer's current policy (instance 0; states every 5 steps). One
-/// forward rollout, not counted as an evaluation.
-pub fn swingup_deviation(trainer: &mut Trainer) -> Result<f64> {
+/// of an episode of the trainer's current policy, and the cart's position on the rail at the
+/// end (instance 0; states every 5 steps). One forward rollout, not counted as an evaluation.
+pub fn swingup_deviation(trainer: &mut Trainer) -> Result<(f64, f64)> {
     let model = &trainer.task().model;
     let slot = |name: &str| model.body_index(name).map(|b| b + 1).unwrap_or(0);
     let (cart, pole) = (slot("cart"), slot("pole"));
     let every = 5;
     let frames_per_second = (1.0 / (model.settings.dt * every as f32)).round() as usize;
     let frames = trainer.record(every)?;
-    Ok(frames
+    let deviation = frames
         .iter()
         .rev()
         .take(frames_per_second + 1)
@@ -418,7 +418,12 @@ pub fn swingup_deviation(trainer: &mut Trainer) -> Result<f64> {
             let p = &f[pole * BODY_STATE_LEN..pole * BODY_STATE_LEN + 3];
             f64::from(p[0] - c[0]).atan2(f64::from(p[2] - c[2])).abs()
         })
-        .fold(0.0, f64::max))
+        .fold(0.0, f64::max);
+    let cart_x = frames
+        .last()
+        .map(|f| f64::from(f[cart * BODY_STATE_LEN]))
+        .unwrap_or(f64::NAN);
+    Ok((deviation, cart_x))
 }
 
 /// Cart-pole swing-up from the state (`tasks::builtin("cartpole-swingup")`): gradient descent,
@@ -443,9 +448,19 @@ pub fn cartpole(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     // The f32 rate in f64, rounded so that notes print 0.001 rather than 0.0010000000474974513.
     let lr = (f64::from(lr32) * 1e9).round() / 1e9;
     let alpha = task.gradient_decay;
+    let cart_x = std::cell::Cell::new(f64::NAN);
     let mut check = |t: &mut Trainer, _loss: f64| -> Result<(f64, bool)> {
-        let d = swingup_deviation(t)?;
+        let (d, x) = swingup_deviation(t)?;
+        cart_x.set(x);
         Ok((d, d < SWINGUP_TOLERANCE))
+    };
+    let cart_note = |r: &mut MethodResult, x: f64| {
+        if r.source == "measured" {
+            r.note = format!(
+                "{}; cart at x = {x:.2} m at the end of the last measured episode",
+                r.note
+            );
+        }
     };
     let mut trainer = new_trainer(gpu.clone(), task.clone(), 1, options.seed)?;
     let gradient = train(
@@ -457,9 +472,11 @@ pub fn cartpole(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
         0,
         true,
         format!(
-            "{horizon}-step episodes, batch 1, Adam {lr32}, clipping at 1, alpha {alpha}; a recorded rollout after each update measures the pole"
+            "{horizon}-step episodes, batch 1, Adam {lr}, clipping at 1, alpha {alpha}; a recorded rollout after each update measures the pole"
         ),
     )?;
+    let mut gradient = gradient;
+    cart_note(&mut gradient, cart_x.get());
     // CMA-ES and finite differences on a smaller network (1 x 32 tanh): a full covariance of
     // the gradient's network would be P x P with an eigendecomposition per generation.
     let mut small = task.clone();
@@ -469,9 +486,11 @@ pub fn cartpole(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     let mut trainer = new_trainer(gpu.clone(), small.clone(), 1, options.seed)?;
     let mut cma = cma_es(&mut trainer, options, budget, 0.5, &mut check)?;
     cma.note = format!("{}; 1 x 32 tanh network ({p_small} parameters)", cma.note);
+    cart_note(&mut cma, cart_x.get());
     let mut trainer = new_trainer(gpu.clone(), small, 1, options.seed)?;
     let mut fd = finite_differences(&mut trainer, options, budget, lr, 1e-2, &mut check)?;
     fd.note = format!("{}; 1 x 32 tanh network ({p_small} parameters)", fd.note);
+    cart_note(&mut fd, cart_x.get());
     let methods = vec![
         MethodResult::paper(
             "paper: gradient (camera, conv net)",
