@@ -171,6 +171,14 @@ fn quadruped_gradient_learns() {
     let first = -g.loss_first.unwrap();
     let best = g.history.iter().map(|h| -h.1).fold(f64::MIN, f64::max);
     assert!(best > first + 0.005, "speed {first} -> best {best}");
+    // Beside it, the batched run (4 randomised robots in the quick variant), as many updates.
+    let b = r
+        .methods
+        .iter()
+        .find(|m| m.method == "backdrive gradient (Adam), batch 4")
+        .expect("a batched row");
+    report(b);
+    assert_eq!((b.iterations, b.evaluations), (4, 16));
 }
 
 /// The paper's claim: the thresholds within 88 gradient iterations. Not met on this engine
