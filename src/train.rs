@@ -257,8 +257,9 @@ impl Trainer {
             for i in 0..n {
                 let d = self.instance_displacement(i);
                 let mut s = one.clone();
-                // Slot 0 is the world; every body's position comes first in its record.
-                for b in 1..one.len() / BODY_STATE_LEN {
+                // Slot 0 is the world, bodies follow (position first in each record), then
+                // the warm-start impulses, which stay as they are.
+                for b in 1..=self.task.model.bodies.len() {
                     for (c, dc) in d.iter().enumerate() {
                         s[b * BODY_STATE_LEN + c] += dc;
                     }
