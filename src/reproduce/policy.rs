@@ -77,7 +77,19 @@ fn train(
         ..Default::default()
     };
     while r.evaluations + instances as u64 <= budget && !out_of_time(options, started) {
-        let s = trainer.step()?;
+        let s = match trainer.step() {
+            Ok(s) => s,
+            // A row that blows up reports how far it got instead of failing the experiment.
+            Err(crate::error::Error::NonFiniteGradient(_)) => {
+                r.note = format!(
+                    "{}; stopped at update {}: non-finite gradient",
+                    r.note,
+                    r.iterations + 1
+                );
+                break;
+            }
+            Err(e) => return Err(e),
+        };
         let loss = f64::from(s.loss);
         r.iterations += 1;
         r.evaluations += instances as u64;
