@@ -157,7 +157,7 @@ fn arm_reach_gradient_learns() {
     assert!(r.methods.iter().any(|m| m.source == "not run"));
 }
 
-/// The gait policy (17,952 parameters with the skip path), batch 1, 50-step episodes: the
+/// The gait policy (21,480 parameters with the skip path), batch 1, 50-step episodes: the
 /// average forward speed rises within 4 updates (measured: 0.000 -> 0.028 m/s).
 #[test]
 fn quadruped_gradient_learns() {
