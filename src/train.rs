@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::buffers;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::layout::Compiled;
+use crate::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
 use crate::optim::GpuOptimizer;
 use crate::policy::PolicyLayout;
 use crate::policy::gpu::PolicyKernels;
@@ -60,6 +60,8 @@ pub struct Trainer {
     optimizer: GpuOptimizer,
     options: TrainOptions,
     iteration: u32,
+    keep_final_state: bool,
+    final_state: Vec<f32>,
 }
 
 /// The metadata of a checkpoint (`checkpoint.json`); the numbers are in `checkpoint.bin`.
@@ -133,12 +135,31 @@ impl Trainer {
             optimizer,
             options,
             iteration: 0,
+            keep_final_state: false,
+            final_state: Vec::new(),
         })
     }
 
     /// The task.
     pub fn task(&self) -> &Task {
         &self.task
+    }
+
+    /// Whether [`Trainer::step`] reads back the batch's final states (see
+    /// [`Trainer::final_state`]); off by default.
+    pub fn keep_final_state(&mut self, keep: bool) {
+        self.keep_final_state = keep;
+    }
+
+    /// The raw final states of the batch (instance-major) of the last [`Trainer::step`], i.e.
+    /// of the policy before that step's update; empty unless [`Trainer::keep_final_state`].
+    pub fn final_state(&self) -> &[f32] {
+        &self.final_state
+    }
+
+    /// Robots per iteration.
+    pub fn instances(&self) -> usize {
+        self.options.instances
     }
 
     /// The policy layout.
@@ -156,6 +177,22 @@ impl Trainer {
         let mut p = buffers::read_buffer(&self.gpu, &self.params)?;
         p.truncate(self.layout.n_params);
         Ok(p)
+    }
+
+    /// Replaces the policy parameters (for search methods that propose parameter vectors; the
+    /// optimiser's moments and the iteration count are left alone).
+    pub fn set_params(&mut self, theta: &[f32]) -> Result<()> {
+        if theta.len() != self.layout.n_params {
+            return Err(Error::InvalidInput(format!(
+                "{} policy parameters given, the policy has {}",
+                theta.len(),
+                self.layout.n_params
+            )));
+        }
+        self.gpu
+            .queue
+            .write_buffer(&self.params, 0, bytemuck::cast_slice(theta));
+        Ok(())
     }
 
     /// The mean loss and mean gradient of the policy parameters on this iteration's batch,
@@ -177,14 +214,34 @@ impl Trainer {
         Ok((loss as f32, g))
     }
 
-    /// Physical parameters of instance `i` at the current iteration.
+    /// Physical parameters of instance `i` at the current iteration (with the anchors of the
+    /// joints to the world moved by [`Trainer::instance_displacement`]).
     pub fn instance_params(&self, i: usize) -> Vec<f32> {
-        self.task.randomization.apply(
+        let mut p = self.task.randomization.apply(
             &self.compiled,
             self.options.seed,
             i as u64,
             u64::from(self.iteration),
-        )
+        );
+        if self.task.randomization.shift.is_some() {
+            let d = self.instance_displacement(i);
+            for (k, slot) in self.compiled.param_slots.iter().enumerate() {
+                if let ParamSlot::AnchorParent(j, c) = *slot
+                    && self.task.model.joints[j].parent.is_none()
+                {
+                    p[k] += d[c];
+                }
+            }
+        }
+        p
+    }
+
+    /// How far instance `i`'s robot is moved at the current iteration (zero unless the task's
+    /// randomisation has a [`crate::tasks::Randomization::shift`]).
+    pub fn instance_displacement(&self, i: usize) -> [f32; 3] {
+        self.task
+            .randomization
+            .displacement(self.options.seed, i as u64, u64::from(self.iteration))
     }
 
     fn randomize(&mut self) -> Result<()> {
@@ -193,7 +250,25 @@ impl Trainer {
         for i in 0..n {
             params.extend(self.instance_params(i));
         }
-        self.rollout.set_params(&params)
+        self.rollout.set_params(&params)?;
+        if self.task.randomization.shift.is_some() {
+            let one = &self.compiled.initial_state;
+            let mut states = Vec::with_capacity(n * one.len());
+            for i in 0..n {
+                let d = self.instance_displacement(i);
+                let mut s = one.clone();
+                // Slot 0 is the world, bodies follow (position first in each record), then
+                // the warm-start impulses, which stay as they are.
+                for b in 1..=self.task.model.bodies.len() {
+                    for (c, dc) in d.iter().enumerate() {
+                        s[b * BODY_STATE_LEN + c] += dc;
+                    }
+                }
+                states.extend(s);
+            }
+            self.rollout.set_initial_state(&states)?;
+        }
+        Ok(())
     }
 
     /// Runs one iteration: randomise the batch, roll out, back-propagate, update.
@@ -202,6 +277,9 @@ impl Trainer {
         let n = self.options.instances;
         self.randomize()?;
         let losses = self.rollout.forward()?;
+        if self.keep_final_state {
+            self.final_state = self.rollout.final_state()?;
+        }
         self.rollout.backward()?;
         let learning_rate = self.optimizer.config().rate_at(self.optimizer.step + 1);
         let grad_norm = self.optimizer.update(1.0 / n as f32)?;
@@ -229,6 +307,7 @@ impl Trainer {
     /// Mean loss of the current policy over the batch of the current iteration, without
     /// updating anything.
     pub fn evaluate(&mut self) -> Result<f32> {
+        self.randomize()?;
         let losses = self.rollout.forward()?;
         Ok((losses.iter().map(|l| f64::from(*l)).sum::<f64>() / losses.len() as f64) as f32)
     }

@@ -379,3 +379,35 @@ fn gpu_optimizer_matches_a_cpu_reference() {
         );
     }
 }
+
+/// `arm-reach-random` moves every robot (initial state and the anchor of its weld to the world)
+/// by its own random vector: after 0.2 s with zero commands each one stands where it was put.
+#[test]
+fn shifted_robots_stand_where_they_were_moved() {
+    let mut task = tasks::builtin("arm-reach-random").unwrap();
+    task.horizon = 20;
+    let model = task.model.clone();
+    let mut trainer = Trainer::new(common::gpu(), task, options(4, 1)).unwrap();
+    let frames = trainer.record(20).unwrap();
+    let last = frames.last().unwrap();
+    let stride = last.len() / 4;
+    let mut displacements = Vec::new();
+    for i in 0..4 {
+        let d = trainer.instance_displacement(i);
+        assert!(d.iter().any(|v| v.abs() > 1e-3), "{d:?}");
+        for name in ["pedestal", "forearm"] {
+            let b = model.body_index(name).unwrap();
+            let p0 = model.bodies[b].position;
+            let s = (b + 1) * backdrive::layout::BODY_STATE_LEN + i * stride;
+            for k in 0..3 {
+                assert!(
+                    (last[s + k] - p0[k] - d[k]).abs() < 0.01,
+                    "instance {i} {name}: {:?} vs {p0:?} + {d:?}",
+                    &last[s..s + 3]
+                );
+            }
+        }
+        displacements.push(d);
+    }
+    assert_ne!(displacements[0], displacements[1]);
+}

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Task to train (quadruped, arm-reach, cartpole-balance).
+    /// Task to train (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup).
     pub task: String,
     /// Robots per iteration (default: the task's).
     #[arg(long, short = 'n')]

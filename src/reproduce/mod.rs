@@ -7,7 +7,7 @@
 //! whole horizon, forward or forward and backward) and wall-clock time.
 
 pub mod ball;
-mod policy;
+pub mod policy;
 
 use std::sync::Arc;
 
@@ -145,7 +145,13 @@ pub struct ExperimentResult {
 
 /// Names of the experiments.
 pub fn names() -> Vec<&'static str> {
-    vec!["ball-throw", "arm-reach", "quadruped", "cartpole"]
+    vec![
+        "ball-throw",
+        "arm-reach",
+        "arm-reach-random",
+        "quadruped",
+        "cartpole",
+    ]
 }
 
 /// Runs one experiment by name.
@@ -153,6 +159,7 @@ pub fn run(gpu: Arc<Gpu>, name: &str, options: &Options) -> Result<ExperimentRes
     match name {
         "ball-throw" => ball::run(gpu, options),
         "arm-reach" => policy::arm_reach(gpu, options),
+        "arm-reach-random" => policy::arm_reach_random(gpu, options),
         "quadruped" => policy::quadruped(gpu, options),
         "cartpole" => policy::cartpole(gpu, options),
         other => Err(Error::InvalidInput(format!(
