@@ -368,8 +368,9 @@ impl Table1Report {
             ));
         }
         s.push_str(
-            "- with gradient: forward with checkpoints every ceil(sqrt(T)) steps plus the \
-             adjoint pass; setup and shader compilation excluded\n",
+            "- with gradient: forward with the rollout's default checkpoints (every state when \
+             the batch's trajectory fits in 64 MiB, otherwise every ceil(sqrt(T)) steps) plus \
+             the adjoint pass; setup and shader compilation excluded\n",
         );
         let faster = self
             .cells

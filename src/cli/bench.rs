@@ -496,7 +496,11 @@ fn gradient_cases(
          warm-up pass",
         args.checkpoint_every
             .map(|k| k.to_string())
-            .unwrap_or_else(|| "ceil(sqrt(T))".into())
+            .unwrap_or_else(|| {
+                "K (every state when the trajectory fits in 64 MiB, else ceil(sqrt(T)); \
+                 the JSON records K)"
+                    .into()
+            })
     );
     println!(
         "{:<12} {:>7} {:>6} {:>10} {:>11} {:>8} {:>15} {:>22} {:>12}",
