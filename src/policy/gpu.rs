@@ -124,7 +124,8 @@ impl Blocked {
     }
 }
 
-/// Dispatches the blocked weight-gradient kernel over `inputs` (+ bias) x `outputs` weights.
+/// Dispatches the weight-gradient kernel over `inputs` (+ bias) x `outputs` weights: one
+/// input per lane, `WEIGHT_OUTPUTS` outputs per workgroup.
 fn dispatch_weights(
     pass: &mut wgpu::ComputePass<'_>,
     pipeline: &wgpu::ComputePipeline,
@@ -132,12 +133,12 @@ fn dispatch_weights(
     inputs_and_bias: u32,
     outputs: u32,
 ) {
-    pass.set_pipeline(pipeline);
-    pass.set_bind_group(0, group, &[]);
-    pass.dispatch_workgroups(
-        inputs_and_bias.div_ceil(WORKGROUP),
+    dispatch(
+        pass,
+        pipeline,
+        group,
+        inputs_and_bias,
         outputs.div_ceil(WEIGHT_OUTPUTS),
-        1,
     );
 }
 
