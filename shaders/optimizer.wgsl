@@ -17,11 +17,30 @@ struct Optimizer {
 
 var<workgroup> partial: array<f32, 256>;
 
+// The norm is taken as m * |g / m| with m the largest |g|, so that gradients beyond 1e19 (they
+// explode through long contact-rich rollouts) do not overflow the sum of squares: the norm is
+// then still finite and clipping still works. Two passes of the same fixed-order reduction.
 @compute @workgroup_size(256)
 fn gradient_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
+    var largest = 0.0;
+    for (var k = lid.x; k < opt.n_params; k += 256u) {
+        largest = max(largest, abs(grads[k] * opt.grad_scale));
+    }
+    partial[lid.x] = largest;
+    workgroupBarrier();
+    for (var stride = 128u; stride > 0u; stride = stride / 2u) {
+        if (lid.x < stride) {
+            partial[lid.x] = max(partial[lid.x], partial[lid.x + stride]);
+        }
+        workgroupBarrier();
+    }
+    let scale = partial[0];
+    workgroupBarrier();
+    // An all-zero gradient has norm 0; a NaN or infinite entry makes the norm non-finite.
+    let inverse = select(1.0 / scale, 1.0, scale == 0.0);
     var sum = 0.0;
     for (var k = lid.x; k < opt.n_params; k += 256u) {
-        let g = grads[k] * opt.grad_scale;
+        let g = grads[k] * opt.grad_scale * inverse;
         sum += g * g;
     }
     partial[lid.x] = sum;
@@ -33,7 +52,7 @@ fn gradient_norm(@builtin(local_invocation_id) lid: vec3<u32>) {
         workgroupBarrier();
     }
     if (lid.x == 0u) {
-        norm_out[0] = sqrt(partial[0]);
+        norm_out[0] = select(scale * sqrt(partial[0]), 0.0, scale == 0.0);
     }
 }
 

@@ -107,8 +107,9 @@ pub enum Error {
     #[error("does not fit the device: {0}")]
     TooLarge(String),
     /// A gradient became NaN or infinite: (instance, step) of the first occurrence for each
-    /// affected instance, counting steps from 0.
-    #[error("non-finite gradient in {} instance(s); first: {}", .0.len(), .0.iter().take(5).map(|(i, t)| format!("instance {i} at step {t}")).collect::<Vec<_>>().join(", "))]
+    /// affected instance, counting steps from 0; empty when the state adjoints stayed finite
+    /// but a reduction over them did not (a policy's summed weight gradient).
+    #[error("{}", non_finite_message(.0))]
     NonFiniteGradient(Vec<(usize, u32)>),
     /// An argument was out of range or had the wrong size.
     #[error("invalid input: {0}")]
@@ -123,3 +124,21 @@ impl From<ModelError> for Error {
 
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn non_finite_message(first: &[(usize, u32)]) -> String {
+    if first.is_empty() {
+        return "non-finite gradient: the summed parameter gradient has a NaN or infinite entry \
+                although every instance's state adjoint stayed finite"
+            .into();
+    }
+    format!(
+        "non-finite gradient in {} instance(s); first: {}",
+        first.len(),
+        first
+            .iter()
+            .take(5)
+            .map(|(i, t)| format!("instance {i} at step {t}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )
+}

@@ -380,6 +380,64 @@ fn gpu_optimizer_matches_a_cpu_reference() {
     }
 }
 
+/// Gradients that explode through contact reach 1e19 and more, where a plain sum of squares
+/// overflows f32: the norm must stay finite (and right), clipping must bound the step, and a
+/// NaN or infinite entry must still give a non-finite norm.
+#[test]
+fn gradient_norm_survives_exploding_gradients() {
+    use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
+    use wgpu::util::DeviceExt;
+    let gpu = common::gpu();
+    let n = 1000;
+    let huge: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.7).sin() * 3.0e25).collect();
+    let buffer = |data: &[f32]| {
+        gpu.device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: None,
+                contents: bytemuck::cast_slice(data),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_DST
+                    | wgpu::BufferUsages::COPY_SRC,
+            })
+    };
+    let config = OptimizerConfig {
+        method: Method::Sgd { momentum: 0.0 },
+        learning_rate: 0.1,
+        schedule: Schedule::Constant,
+        max_norm: Some(1.0),
+    };
+    let theta_buf = buffer(&vec![0.0; n]);
+    let grad_buf = buffer(&huge);
+    let mut opt = GpuOptimizer::new(gpu.clone(), config, &theta_buf, &grad_buf, n).unwrap();
+    let norm = opt.update(1.0).unwrap();
+    let want = huge
+        .iter()
+        .map(|g| f64::from(*g).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(
+        norm.is_finite() && (f64::from(norm) - want).abs() < 1e-4 * want,
+        "{norm} vs {want}"
+    );
+    // Clipped to norm 1, the SGD step has norm 0.1.
+    let theta = backdrive::buffers::read_buffer(&gpu, &theta_buf).unwrap();
+    let step = theta
+        .iter()
+        .map(|t| f64::from(*t).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!((step - 0.1).abs() < 1e-4, "step norm {step}");
+    let mut broken = huge.clone();
+    broken[17] = f32::INFINITY;
+    gpu.queue
+        .write_buffer(&grad_buf, 0, bytemuck::cast_slice(&broken));
+    assert!(!opt.update(1.0).unwrap().is_finite());
+    broken[17] = f32::NAN;
+    gpu.queue
+        .write_buffer(&grad_buf, 0, bytemuck::cast_slice(&broken));
+    assert!(!opt.update(1.0).unwrap().is_finite());
+}
+
 /// `arm-reach-random` moves every robot (initial state and the anchor of its weld to the world)
 /// by its own random vector: after 0.2 s with zero commands each one stands where it was put.
 #[test]
