@@ -428,23 +428,24 @@ impl<'a, 'input> Ctx<'a, 'input> {
         })
     }
 
-    fn warn(&self, line: usize, element: &str, message: impl Into<String>) {
-        self.diag.borrow_mut().warnings.push(Warning {
+    fn diagnostic(&self, line: usize, element: &str, message: impl Into<String>) -> Warning {
+        Warning {
             file: self.file.clone(),
             line,
             element: element.to_string(),
             message: message.into(),
-        });
+        }
+    }
+
+    fn warn(&self, line: usize, element: &str, message: impl Into<String>) {
+        let w = self.diagnostic(line, element, message);
+        self.diag.borrow_mut().warnings.push(w);
     }
 
     /// A feature whose absence changes the physics: an error unless ignored.
     fn unsupported(&self, line: usize, element: &str, message: impl Into<String>) {
-        self.diag.borrow_mut().unsupported.push(Warning {
-            file: self.file.clone(),
-            line,
-            element: element.to_string(),
-            message: message.into(),
-        });
+        let w = self.diagnostic(line, element, message);
+        self.diag.borrow_mut().unsupported.push(w);
     }
 
     fn el(
