@@ -256,9 +256,7 @@ impl Tracker {
     fn record(&mut self, evals: u64, loss: f64, error: ThrowError) -> bool {
         let r = &mut self.result;
         r.evaluations += evals;
-        r.loss_first.get_or_insert(loss);
-        r.loss_last = Some(loss);
-        r.history.push((r.evaluations, loss));
+        r.record_loss(loss);
         if self.best.is_none_or(|b| error.ratio() < b.ratio()) {
             self.best = Some(error);
         }
@@ -268,9 +266,7 @@ impl Tracker {
             error.position, error.velocity
         ));
         if error.reached() && r.iterations_to_threshold.is_none() {
-            r.iterations_to_threshold = Some(r.iterations);
-            r.evaluations_to_threshold = Some(r.evaluations);
-            r.wall_seconds = Some(self.started.elapsed().as_secs_f64());
+            r.reach(r.iterations, r.evaluations, self.started);
             return true;
         }
         false
@@ -279,9 +275,7 @@ impl Tracker {
     fn finish(mut self) -> MethodResult {
         self.bar.finish_and_clear();
         let r = &mut self.result;
-        if r.wall_seconds.is_none() {
-            r.wall_seconds = Some(self.started.elapsed().as_secs_f64());
-        }
+        r.finish_wall_time(self.started);
         if let Some(b) = self.best {
             r.final_value = Some(b.position.max(b.velocity));
             r.note = format!(

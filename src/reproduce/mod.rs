@@ -77,6 +77,27 @@ pub struct MethodResult {
 }
 
 impl MethodResult {
+    /// Records the loss after the evaluations counted so far.
+    pub fn record_loss(&mut self, loss: f64) {
+        self.loss_first.get_or_insert(loss);
+        self.loss_last = Some(loss);
+        self.history.push((self.evaluations, loss));
+    }
+
+    /// Records that the threshold was met after `iterations` and `evaluations`, and the wall
+    /// time since `started`.
+    pub fn reach(&mut self, iterations: u64, evaluations: u64, started: std::time::Instant) {
+        self.iterations_to_threshold = Some(iterations);
+        self.evaluations_to_threshold = Some(evaluations);
+        self.wall_seconds = Some(started.elapsed().as_secs_f64());
+    }
+
+    /// Sets the wall time of the whole run unless the threshold already set it.
+    pub fn finish_wall_time(&mut self, started: std::time::Instant) {
+        self.wall_seconds
+            .get_or_insert(started.elapsed().as_secs_f64());
+    }
+
     /// A published figure.
     pub fn paper(
         method: &str,

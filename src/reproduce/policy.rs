@@ -93,26 +93,24 @@ fn train(
         let loss = f64::from(s.loss);
         r.iterations += 1;
         r.evaluations += instances as u64;
-        r.loss_first.get_or_insert(loss);
-        r.loss_last = Some(loss);
-        r.history.push((r.evaluations, loss));
+        r.record_loss(loss);
         let (value, reached) = check(trainer, loss)?;
         r.final_value = Some(value);
         bar.set_position(r.evaluations);
         bar.set_message(format!("loss {loss:.4}  value {value:.4}"));
         if reached && r.iterations_to_threshold.is_none() {
-            r.iterations_to_threshold = Some(r.iterations - lag);
-            r.evaluations_to_threshold = Some(r.evaluations - lag * instances as u64);
-            r.wall_seconds = Some(started.elapsed().as_secs_f64());
+            r.reach(
+                r.iterations - lag,
+                r.evaluations - lag * instances as u64,
+                started,
+            );
             if stop {
                 break;
             }
         }
     }
     bar.finish_and_clear();
-    if r.wall_seconds.is_none() {
-        r.wall_seconds = Some(started.elapsed().as_secs_f64());
-    }
+    r.finish_wall_time(started);
     Ok(r)
 }
 
@@ -153,18 +151,14 @@ fn cma_es(
             .min_by(|&a, &b| losses[a].total_cmp(&losses[b]))
             .unwrap_or(0);
         let loss = losses[best];
-        r.loss_first.get_or_insert(loss);
-        r.loss_last = Some(loss);
-        r.history.push((r.evaluations, loss));
+        r.record_loss(loss);
         trainer.set_params(&to_f32(&xs[best]))?;
         let (value, reached) = check(trainer, loss)?;
         r.final_value = Some(value);
         bar.set_position(r.evaluations);
         bar.set_message(format!("best loss {loss:.4}  value {value:.4}"));
         if reached {
-            r.iterations_to_threshold = Some(r.iterations);
-            r.evaluations_to_threshold = Some(r.evaluations);
-            r.wall_seconds = Some(started.elapsed().as_secs_f64());
+            r.reach(r.iterations, r.evaluations, started);
             break;
         }
     }
@@ -175,9 +169,7 @@ fn cma_es(
             format!("not run: one generation is {lambda} rollouts, more than the budget"),
         ));
     }
-    if r.wall_seconds.is_none() {
-        r.wall_seconds = Some(started.elapsed().as_secs_f64());
-    }
+    r.finish_wall_time(started);
     Ok(r)
 }
 
@@ -240,23 +232,17 @@ fn finite_differences(
         trainer.set_params(&theta)?;
         r.iterations += 1;
         r.evaluations += per_step;
-        r.loss_first.get_or_insert(loss);
-        r.loss_last = Some(loss);
-        r.history.push((r.evaluations, loss));
+        r.record_loss(loss);
         let (value, reached) = check(trainer, loss)?;
         r.final_value = Some(value);
         bar.set_position(r.evaluations);
         if reached {
-            r.iterations_to_threshold = Some(r.iterations);
-            r.evaluations_to_threshold = Some(r.evaluations);
-            r.wall_seconds = Some(started.elapsed().as_secs_f64());
+            r.reach(r.iterations, r.evaluations, started);
             break;
         }
     }
     bar.finish_and_clear();
-    if r.wall_seconds.is_none() {
-        r.wall_seconds = Some(started.elapsed().as_secs_f64());
-    }
+    r.finish_wall_time(started);
     Ok(r)
 }
 
