@@ -181,6 +181,18 @@ fn quadruped_gradient_learns() {
         .expect("a batched row");
     report(b);
     assert_eq!((b.iterations, b.evaluations), (4, 16));
+    // And the open-loop gait search, one generation of 4 within the same budget.
+    let o = r
+        .methods
+        .iter()
+        .find(|m| m.method.starts_with("CMA-ES, open-loop gait"))
+        .expect("an open-loop gait row");
+    report(o);
+    assert_eq!(
+        (o.source.as_str(), o.iterations, o.evaluations),
+        ("measured", 1, 4)
+    );
+    assert!(o.final_value.is_some_and(f64::is_finite), "{o:?}");
 }
 
 /// The adjoint Jacobian of the final-state residuals (one backward pass over 9 instances,

@@ -375,6 +375,7 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     // Beside it, a batch of randomised robots (the task's masses within 10%, friction 0.7 to
     // 1.2), for as many updates as the batch-1 run's budget allows it.
     let robots = if options.quick { 4 } else { 64 };
+    let task_model = task.model.clone();
     let mut batched = task;
     batched.randomization = randomization;
     let mut trainer = new_trainer(gpu.clone(), batched, robots, options.seed)?;
@@ -391,6 +392,7 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
         ),
     )?;
     rb.method = format!("backdrive gradient (Adam), batch {robots}");
+    let gaits = open_loop_gait_search(gpu.clone(), &task_model, horizon, budget, options)?;
     let mut methods = vec![MethodResult::paper(
         "paper: gradient (BPTT, Adam)",
         None,
@@ -401,6 +403,7 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     methods.push(r);
     methods.push(rb);
     methods.extend(baselines_not_run(p));
+    methods.push(gaits);
     Ok(ExperimentResult {
         name: "quadruped".into(),
         description: "gait: maximise the torso's average forward speed".into(),
@@ -413,6 +416,60 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
         adapter: gpu.describe(),
         methods,
     })
+}
+
+/// CMA-ES over open-loop 1.5 Hz gaits (three numbers per servo, [`crate::gait`]) from standing
+/// still, with the same budget and horizon as the policy: what the robot can do without a
+/// policy or gradients at all.
+fn open_loop_gait_search(
+    gpu: Arc<Gpu>,
+    model: &crate::model::Model,
+    horizon: u32,
+    budget: u64,
+    options: &Options,
+) -> Result<MethodResult> {
+    use crate::gait::{GaitEvaluator, SearchOptions, search};
+    let seconds = f64::from(horizon) * f64::from(model.settings.dt);
+    let start = vec![0.0; crate::gait::PARAMS_PER_ACTUATOR * model.actuators.len()];
+    let population = CmaEs::new(&start, 0.2, options.seed)
+        .population()
+        .min(budget as usize)
+        .max(2);
+    let mut evaluator = GaitEvaluator::new(gpu, model, "torso", 1.5, seconds, population)?;
+    let bar = progress_bar(options.progress, budget, "CMA-ES, open-loop gait");
+    let search_options = SearchOptions {
+        budget,
+        population: Some(population),
+        sigma: 0.2,
+        seed: options.seed,
+        time_limit: options.time_limit,
+        target_speed: Some(1.17),
+    };
+    let found = search(&mut evaluator, &start, &search_options, &mut |g| {
+        bar.set_position(g.evaluations);
+        bar.set_message(format!("best {:.3} m/s", g.best_speed));
+    })?;
+    bar.finish_and_clear();
+    let mut r = MethodResult {
+        method: format!("CMA-ES, open-loop gait ({} parameters)", start.len()),
+        source: "measured".into(),
+        iterations: found.generations,
+        evaluations: found.evaluations,
+        iterations_to_threshold: found.evaluations_to_target.map(|_| found.generations),
+        evaluations_to_threshold: found.evaluations_to_target,
+        wall_seconds: Some(found.wall_seconds),
+        final_value: found.best_speed.is_finite().then_some(found.best_speed),
+        note: format!(
+            "no policy: per servo an offset and 1.5 Hz sine and cosine amplitudes, from standing still, sigma0 = 0.2, {population} gaits per generation, {seconds:.1} s rollouts; value: the fastest gait found"
+        ),
+        ..Default::default()
+    };
+    for &(evaluations, speed) in &found.history {
+        r.evaluations = evaluations;
+        r.record_loss(-speed);
+    }
+    r.evaluations = found.evaluations;
+    Ok(r)
 }
 
 /// Largest deviation of the pole from upright (rad) allowed over the last second of a
