@@ -22,6 +22,9 @@ struct Args {
     /// Every servo's torque limit, Nm (the shipped robot: 4).
     #[arg(long, default_value_t = 4.0)]
     max_force: f32,
+    /// Every servo's gain, 1/s (the shipped robot: 30).
+    #[arg(long)]
+    gain: Option<f32>,
     /// Updates (one rollout of one robot each).
     #[arg(long, default_value_t = 100)]
     updates: u32,
@@ -41,6 +44,9 @@ fn main() -> anyhow::Result<()> {
     task.randomization = Default::default();
     for actuator in &mut task.model.actuators {
         actuator.max_force = args.max_force;
+        if let Some(gain) = args.gain {
+            actuator.gain = gain;
+        }
     }
     if let Some(lr) = args.learning_rate {
         task.optimizer.learning_rate = lr;

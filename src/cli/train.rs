@@ -143,9 +143,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             .expect("a valid template"),
     );
     bar.set_position(u64::from(done));
+    let mut zero_gradients = 0u32;
     while trainer.iteration() < total {
         let stats = trainer.step().context("training iteration")?;
         writeln!(log, "{}", log_line(&stats)).context("writing the log")?;
+        if stats.grad_norm == 0.0 {
+            // Exact zeros mean the loss is flat in every parameter: a dead policy that
+            // further iterations cannot revive, so say so at once rather than in the plot.
+            if zero_gradients == 0 {
+                bar.println(format!(
+                    "warning: iteration {}: the gradient is exactly zero. The loss does not depend \
+                     on the policy here: at every step every actuator is saturated (a servo's \
+                     target speed or force at its clamp), so no command change moves anything. \
+                     Try a smaller learning rate or resume from an earlier checkpoint.",
+                    stats.iteration
+                ));
+            }
+            zero_gradients += 1;
+        }
         bar.set_message(format!(
             "loss {:.4}  |grad| {:.3}",
             stats.loss, stats.grad_norm
@@ -157,6 +172,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     }
     bar.finish();
+    if zero_gradients > 0 {
+        println!(
+            "{zero_gradients} of {} iterations had an exactly zero gradient",
+            trainer.iteration() - done
+        );
+    }
     if trainer.iteration() == done && done > 0 {
         trainer.save(&out)?;
     }
