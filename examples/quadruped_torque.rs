@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example quadruped_torque -- --max-force 40 --updates 110
-//!     [--learning-rate 1e-3] [--gradient-decay 0.95]
+//!     [--gain 30] [--horizon 200] [--learning-rate 1e-3] [--gradient-decay 0.95]
 //! ```
 //!
 //! The README's quadruped section lists what it measured.
@@ -25,6 +25,9 @@ struct Args {
     /// Every servo's gain, 1/s (the shipped robot: 30).
     #[arg(long)]
     gain: Option<f32>,
+    /// Episode length in steps of 10 ms (the task's: 200; the paper's: 1000).
+    #[arg(long)]
+    horizon: Option<u32>,
     /// Updates (one rollout of one robot each).
     #[arg(long, default_value_t = 100)]
     updates: u32,
@@ -47,6 +50,13 @@ fn main() -> anyhow::Result<()> {
         if let Some(gain) = args.gain {
             actuator.gain = gain;
         }
+    }
+    if let Some(horizon) = args.horizon {
+        // The loss is the average forward speed over the episode.
+        task.horizon = horizon;
+        task.loss.terms[0].quantity = backdrive::loss::Quantity::Velocity {
+            direction: [-1.0 / horizon as f32, 0.0, 0.0],
+        };
     }
     if let Some(lr) = args.learning_rate {
         task.optimizer.learning_rate = lr;
