@@ -132,7 +132,10 @@ fn non_finite_message(first: &[(usize, u32)]) -> String {
             .into();
     }
     format!(
-        "non-finite gradient in {} instance(s); first: {}",
+        "non-finite gradient in {} instance(s); first: {}. If the rollout's states are finite, \
+         the state adjoint grew step after step back through time until it overflowed: \
+         contact-rich rollouts can amplify it, so shorten the horizon or lower the gradient \
+         decay (the paper's alpha)",
         first.len(),
         first
             .iter()
@@ -141,4 +144,27 @@ fn non_finite_message(first: &[(usize, u32)]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn non_finite_gradient_names_the_first_steps_and_the_remedy() {
+        let text = Error::NonFiniteGradient(vec![(0, 372), (3, 10)]).to_string();
+        assert!(
+            text.starts_with("non-finite gradient in 2 instance(s); first: instance 0 at step 372, instance 3 at step 10."),
+            "{text}"
+        );
+        assert!(
+            text.contains("shorten the horizon or lower the gradient decay"),
+            "{text}"
+        );
+        let text = Error::NonFiniteGradient(vec![]).to_string();
+        assert!(
+            text.contains("every instance's state adjoint stayed finite"),
+            "{text}"
+        );
+    }
 }
