@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! cargo run --release --example quadruped_torque -- --max-force 40 --updates 110
-//!     [--gain 30] [--horizon 200] [--learning-rate 1e-3] [--gradient-decay 0.95]
+//!     [--gain 30] [--horizon 200] [--truncation STEPS] [--learning-rate 1e-3] [--gradient-decay 0.95]
 //! ```
 //!
 //! The README's quadruped section lists what it measured.
@@ -28,6 +28,9 @@ struct Args {
     /// Episode length in steps of 10 ms (the task's: 200; the paper's: 1000).
     #[arg(long)]
     horizon: Option<u32>,
+    /// Cut the gradient flowing back through the episode every this many steps.
+    #[arg(long)]
+    truncation: Option<u32>,
     /// Updates (one rollout of one robot each).
     #[arg(long, default_value_t = 100)]
     updates: u32,
@@ -58,6 +61,7 @@ fn main() -> anyhow::Result<()> {
             direction: [-1.0 / horizon as f32, 0.0, 0.0],
         };
     }
+    task.truncation = args.truncation;
     if let Some(lr) = args.learning_rate {
         task.optimizer.learning_rate = lr;
     }

@@ -37,6 +37,11 @@ pub struct RolloutOptions {
     /// Factor applied to the gradient flowing back through each step (the paper's alpha);
     /// 1 gives the exact gradient.
     pub gradient_decay: f32,
+    /// Truncated backpropagation through time: every this many steps (counted from the start
+    /// of the rollout) the state adjoint is cut to zero, so a loss term reaches back at most
+    /// that far. `None` (the default) gives the exact gradient. It bounds how far an adjoint
+    /// that grows through contact can grow before it is cut, where the decay only slows it.
+    pub truncation: Option<u32>,
     /// Keep the gradient with respect to every step's commands (`horizon * actuators` floats
     /// per instance).
     pub command_gradients: bool,
@@ -57,6 +62,7 @@ impl RolloutOptions {
             horizon,
             checkpoint_every: None,
             gradient_decay: 1.0,
+            truncation: None,
             command_gradients: true,
             memory_limit: None,
             max_chunk: None,
@@ -253,6 +259,11 @@ impl Rollout {
         if options.horizon == 0 {
             return Err(Error::InvalidInput(
                 "the horizon must be at least 1 step".into(),
+            ));
+        }
+        if options.truncation == Some(0) {
+            return Err(Error::InvalidInput(
+                "truncation must be at least one step (None: no truncation)".into(),
             ));
         }
         if !(options.gradient_decay.is_finite() && options.gradient_decay > 0.0) {
@@ -778,6 +789,22 @@ impl Rollout {
                 self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
                 if let Some(hook) = &self.hook {
                     hook.after_step_adjoint(&mut encoder, t);
+                }
+                if let Some(window) = self.options.truncation
+                    && t > 0
+                    && t % window == 0
+                {
+                    // What flows on to step t - 1 is the state adjoint (bodies and warm-start
+                    // impulses); the adjoint buffer is slot-major within each chunk.
+                    let h = &self.compiled.header;
+                    for (c, &len) in self.chunking.lens.iter().enumerate() {
+                        let len = len as u64;
+                        encoder.clear_buffer(
+                            self.adjoint.buffer(c),
+                            u64::from(h.adj_state) * len * 4,
+                            Some(u64::from(h.state_len) * len * 4),
+                        );
+                    }
                 }
                 if self.options.command_gradients {
                     let h = &self.compiled.header;

@@ -91,6 +91,9 @@ pub struct Task {
     pub optimizer: OptimizerConfig,
     /// Per-step gradient decay (the paper's alpha).
     pub gradient_decay: f32,
+    /// Truncated backpropagation through time: the state adjoint is cut every this many steps
+    /// (`None`: the whole episode; see [`crate::rollout::RolloutOptions::truncation`]).
+    pub truncation: Option<u32>,
     /// Physical randomisation of the batch.
     pub randomization: Randomization,
 }
@@ -179,6 +182,7 @@ fn quadruped() -> Result<Task> {
         iterations: 25,
         optimizer,
         gradient_decay: 0.95,
+        truncation: None,
         randomization: Randomization {
             mass: 0.1,
             friction: Some((0.7, 1.2)),
@@ -227,6 +231,7 @@ fn arm_reach() -> Result<Task> {
         iterations: 80,
         optimizer: OptimizerConfig::adam(3e-3),
         gradient_decay: 1.0,
+        truncation: None,
         randomization: Randomization {
             mass: 0.05,
             friction: None,
@@ -275,6 +280,7 @@ fn arm_reach_random() -> Result<Task> {
         iterations: 600,
         optimizer: OptimizerConfig::adam(1e-3),
         gradient_decay: 0.95,
+        truncation: None,
         randomization: Randomization {
             mass: 0.0,
             friction: None,
@@ -337,6 +343,7 @@ fn cartpole_balance() -> Result<Task> {
         iterations: 60,
         optimizer: OptimizerConfig::adam(1e-2),
         gradient_decay: 1.0,
+        truncation: None,
         randomization: Randomization {
             mass: 0.1,
             friction: None,
@@ -440,6 +447,7 @@ fn cartpole_swingup() -> Result<Task> {
         iterations: 400,
         optimizer: OptimizerConfig::adam(1e-3),
         gradient_decay: 0.98,
+        truncation: None,
         randomization: Randomization::default(),
     })
 }

@@ -102,6 +102,7 @@ impl Trainer {
         let compiled = Compiled::new(&task.model);
         let mut rollout_options = RolloutOptions::new(task.horizon);
         rollout_options.gradient_decay = task.gradient_decay;
+        rollout_options.truncation = task.truncation;
         rollout_options.command_gradients = false;
         rollout_options.param_gradients = false;
         rollout_options.max_chunk = options.max_chunk;

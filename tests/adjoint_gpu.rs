@@ -386,3 +386,71 @@ fn parameter_gradients_are_opt_in_and_change_nothing_else() {
     assert_eq!(with.initial_state, without.initial_state);
     assert_eq!(with.commands, without.commands);
 }
+
+/// Truncated backpropagation through time cuts the state adjoint every `window` steps: with
+/// only a final loss, the last window's command gradients are the exact ones, every earlier
+/// step's are zero, and so is the initial state's. Two chunks check the cut's offsets.
+#[test]
+fn truncation_cuts_the_state_adjoint_at_window_starts() {
+    let model = models::builtin("cartpole").unwrap();
+    let horizon = 60u32;
+    let window = 25u32;
+    let loss = Loss::new().term(
+        "pole",
+        Quantity::PositionError {
+            target: [0.3, 0.0, 2.0],
+            mask: [1.0; 3],
+        },
+        1.0,
+        When::Final,
+    );
+    let n = 3;
+    let n_act = model.actuators.len();
+    let commands: Vec<f32> = (0..n * horizon as usize * n_act)
+        .map(|k| 5.0 * (k as f32 * 0.13).sin())
+        .collect();
+    let run = |truncation: Option<u32>, max_chunk: Option<usize>| {
+        let mut options = RolloutOptions::new(horizon);
+        options.truncation = truncation;
+        options.max_chunk = max_chunk;
+        let mut rollout = Rollout::new(common::gpu(), &model, n, &loss, options).unwrap();
+        rollout.set_commands(&commands).unwrap();
+        rollout.forward().unwrap();
+        rollout.backward().unwrap()
+    };
+    let exact = run(None, None);
+    let cut = run(Some(window), Some(2));
+    assert_eq!(cut.loss, exact.loss);
+    let (exact_c, cut_c) = (exact.commands.unwrap(), cut.commands.unwrap());
+    let per_instance = horizon as usize * n_act;
+    let last_window = (horizon - horizon % window) as usize;
+    for i in 0..n {
+        for t in 0..horizon as usize {
+            for a in 0..n_act {
+                let k = i * per_instance + t * n_act + a;
+                if t >= last_window {
+                    assert_eq!(cut_c[k], exact_c[k], "instance {i} step {t}");
+                } else {
+                    assert_eq!(cut_c[k], 0.0, "instance {i} step {t}");
+                }
+            }
+        }
+        // Exact gradients reach every step (else the test would prove nothing).
+        let early = &exact_c[i * per_instance..][..last_window * n_act];
+        assert!(early.iter().any(|g| g.abs() > 1e-6), "instance {i}");
+    }
+    assert!(cut.initial_state.iter().all(|&g| g == 0.0));
+    assert!(exact.initial_state.iter().any(|&g| g != 0.0));
+    let bad = RolloutOptions {
+        truncation: Some(0),
+        ..RolloutOptions::new(horizon)
+    };
+    let err = Rollout::new(common::gpu(), &model, n, &loss, bad)
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string()
+            .contains("truncation must be at least one step"),
+        "{err}"
+    );
+}
