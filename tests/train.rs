@@ -285,7 +285,6 @@ fn a_two_million_parameter_policy_trains() {
 #[test]
 fn gpu_optimizer_matches_a_cpu_reference() {
     use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
-    use wgpu::util::DeviceExt;
     let gpu = common::gpu();
     let n = 300;
     let theta0: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin()).collect();
@@ -296,16 +295,7 @@ fn gpu_optimizer_matches_a_cpu_reference() {
                 .collect()
         })
         .collect();
-    let buffer = |data: &[f32]| {
-        gpu.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-            })
-    };
+    let buffer = |data: &[f32]| common::storage_buffer(&gpu, data);
     for method in [
         Method::Adam {
             beta1: 0.9,
@@ -386,20 +376,10 @@ fn gpu_optimizer_matches_a_cpu_reference() {
 #[test]
 fn gradient_norm_survives_exploding_gradients() {
     use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
-    use wgpu::util::DeviceExt;
     let gpu = common::gpu();
     let n = 1000;
     let huge: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.7).sin() * 3.0e25).collect();
-    let buffer = |data: &[f32]| {
-        gpu.device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: None,
-                contents: bytemuck::cast_slice(data),
-                usage: wgpu::BufferUsages::STORAGE
-                    | wgpu::BufferUsages::COPY_DST
-                    | wgpu::BufferUsages::COPY_SRC,
-            })
-    };
+    let buffer = |data: &[f32]| common::storage_buffer(&gpu, data);
     let config = OptimizerConfig {
         method: Method::Sgd { momentum: 0.0 },
         learning_rate: 0.1,

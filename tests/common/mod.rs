@@ -12,3 +12,16 @@ pub fn gpu() -> Arc<Gpu> {
     GPU.get_or_init(|| Arc::new(Gpu::new().unwrap_or_else(|e| panic!("{e}"))))
         .clone()
 }
+
+/// A storage buffer holding `data` that tests can also write to and read back.
+pub fn storage_buffer(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: None,
+            contents: bytemuck::cast_slice(data),
+            usage: wgpu::BufferUsages::STORAGE
+                | wgpu::BufferUsages::COPY_DST
+                | wgpu::BufferUsages::COPY_SRC,
+        })
+}
