@@ -4,12 +4,11 @@
 //! gradients), for 1 robot (the `_narrow` dense kernels) and 128 robots (the `_wide` ones).
 //! Run with `cargo bench --bench policy`.
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
-use backdrive::gpu::Gpu;
-use backdrive::loss::{Loss, Quantity, When};
 use backdrive::policy::PolicyLayout;
 use backdrive::policy::gpu::PolicyKernels;
 use backdrive::rollout::{Rollout, RolloutOptions};
@@ -19,23 +18,12 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const STEPS: u32 = 4;
 
 fn large_policy(c: &mut Criterion) {
-    let gpu = match Gpu::new() {
-        Ok(gpu) => Arc::new(gpu),
-        Err(e) => {
-            eprintln!("skipping the policy benchmarks: {e}");
-            return;
-        }
+    let Some(gpu) = common::gpu_or_skip("policy benchmarks") else {
+        return;
     };
     let model = models::builtin("quadruped").expect("the shipped quadruped loads");
     let layout = PolicyLayout::new(&table1::policy_spec(&model, true), &model).expect("layout");
-    let loss = Loss::new().term(
-        "torso",
-        Quantity::Position {
-            direction: [1.0, 0.0, 0.0],
-        },
-        1.0,
-        When::Final,
-    );
+    let loss = common::torso_final_x();
     let mut group = c.benchmark_group("policy_large");
     group
         .sample_size(10)

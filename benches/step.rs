@@ -5,11 +5,11 @@
 //! that this also finishes on a CPU Vulkan driver (lavapipe). Run with
 //! `cargo bench --bench step`; `cargo bench --bench step -- adjoint` runs only the adjoint group.
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Duration;
 
-use backdrive::gpu::Gpu;
 use backdrive::layout::Compiled;
 use backdrive::twin::Instance;
 use backdrive::{Simulator, models};
@@ -19,12 +19,8 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 const GPU_STEPS: u32 = 10;
 
 fn gpu_step(c: &mut Criterion) {
-    let gpu = match Gpu::new() {
-        Ok(gpu) => Arc::new(gpu),
-        Err(e) => {
-            eprintln!("skipping the GPU benchmarks: {e}");
-            return;
-        }
+    let Some(gpu) = common::gpu_or_skip("GPU benchmarks") else {
+        return;
     };
     eprintln!("adapter: {}", gpu.describe());
     let model = models::builtin("quadruped").expect("the shipped quadruped loads");
@@ -48,24 +44,12 @@ fn gpu_step(c: &mut Criterion) {
 /// One differentiable step: horizon-1 rollouts of the quadruped with the loss on the torso's
 /// final x, so that a change of the forward or the adjoint kernel shows.
 fn gpu_adjoint_step(c: &mut Criterion) {
-    use backdrive::loss::{Loss, Quantity, When};
     use backdrive::rollout::{Rollout, RolloutOptions};
-    let gpu = match Gpu::new() {
-        Ok(gpu) => Arc::new(gpu),
-        Err(e) => {
-            eprintln!("skipping the GPU adjoint benchmarks: {e}");
-            return;
-        }
+    let Some(gpu) = common::gpu_or_skip("GPU adjoint benchmarks") else {
+        return;
     };
     let model = models::builtin("quadruped").expect("the shipped quadruped loads");
-    let loss = Loss::new().term(
-        "torso",
-        Quantity::Position {
-            direction: [1.0, 0.0, 0.0],
-        },
-        1.0,
-        When::Final,
-    );
+    let loss = common::torso_final_x();
     let mut group = c.benchmark_group("gpu_adjoint_step_quadruped");
     group
         .sample_size(10)
