@@ -143,24 +143,9 @@ impl CmaEs {
         self.lambda
     }
 
-    /// Dimension.
-    pub fn dim(&self) -> usize {
-        self.n
-    }
-
     /// The current mean.
     pub fn mean(&self) -> Vec<f64> {
         self.mean.iter().copied().collect()
-    }
-
-    /// The current step size.
-    pub fn sigma(&self) -> f64 {
-        self.sigma
-    }
-
-    /// Generations told so far.
-    pub fn generation(&self) -> u32 {
-        self.generation
     }
 
     /// Candidates evaluated so far (told).

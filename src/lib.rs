@@ -10,7 +10,6 @@
 
 pub mod buffers;
 pub mod cmaes;
-pub mod control;
 pub mod error;
 pub mod files;
 pub mod gait;

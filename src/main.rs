@@ -1,5 +1,8 @@
-//! The `backdrive` command line: adapter information, rollouts written as CSV, and a throughput
-//! benchmark. Everything here is a thin layer over the library (`backdrive::Simulator`).
+//! The `backdrive` command line, a thin layer over the library: `info` (the GPU adapter and
+//! every adapter found), `models` (the shipped models), `rollout` (simulate a batch, write
+//! trajectories as CSV or an HTML viewer), `bench` (forward throughput and gradient timings),
+//! `gradcheck` (adjoint against finite differences), `train` (a policy trained through the
+//! simulation) and `reproduce` (the paper's experiments and Table 1).
 
 mod cli;
 

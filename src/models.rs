@@ -34,36 +34,55 @@ pub fn builtin(name: &str) -> Result<Model> {
     Model::from_toml_str(text, Some(Path::new(&format!("models/{name}.toml"))))
 }
 
-/// Loads `spec` as a file if it names an existing file, otherwise as a shipped model. A path
-/// ending in `.xml` is read as a MuJoCo MJCF file ([`crate::mjcf`]): its warnings are printed
-/// to standard error, and features backdrive cannot simulate are errors unless the environment
-/// variable `BACKDRIVE_MJCF_IGNORE_UNSUPPORTED` is set to `1`.
+/// A loaded model and the importer's warnings (attributes it read but could not honour).
+#[derive(Clone, Debug)]
+pub struct LoadedModel {
+    /// The model.
+    pub model: Model,
+    /// Warnings of the MJCF importer, each naming the element and line; empty for TOML files
+    /// and shipped models.
+    pub warnings: Vec<String>,
+}
+
+/// Loads `spec` as a file if it names an existing file, otherwise as a shipped model, and
+/// drops the importer's warnings (see [`load_with_warnings`] to see them).
 pub fn load(spec: &str) -> Result<Model> {
+    load_with_warnings(spec, false).map(|loaded| loaded.model)
+}
+
+/// Loads `spec` as a file if it names an existing file, otherwise as a shipped model. A path
+/// ending in `.xml` is read as a MuJoCo MJCF file ([`crate::mjcf`]); features backdrive cannot
+/// simulate are errors, or warnings when `ignore_unsupported` is set. Nothing is printed: the
+/// caller decides what to do with the warnings.
+pub fn load_with_warnings(spec: &str, ignore_unsupported: bool) -> Result<LoadedModel> {
     let path = Path::new(spec);
     let is_xml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
-    if is_xml {
+    let model = if is_xml {
         let options = crate::mjcf::MjcfOptions {
-            ignore_unsupported: std::env::var("BACKDRIVE_MJCF_IGNORE_UNSUPPORTED")
-                .is_ok_and(|v| v == "1"),
+            ignore_unsupported,
             ..Default::default()
         };
         let import = crate::mjcf::load_mjcf_with(path, &options)?;
-        for w in &import.warnings {
-            eprintln!("warning: {w}");
-        }
-        Ok(import.model)
+        return Ok(LoadedModel {
+            model: import.model,
+            warnings: import.warnings.iter().map(|w| w.to_string()).collect(),
+        });
     } else if path.is_file() {
-        Model::from_toml_file(path)
+        Model::from_toml_file(path)?
     } else if spec.ends_with(".toml") {
-        Err(Error::Io {
+        return Err(Error::Io {
             path: path.to_path_buf(),
             source: std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
-        })
+        });
     } else {
-        builtin(spec)
-    }
+        builtin(spec)?
+    };
+    Ok(LoadedModel {
+        model,
+        warnings: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -77,5 +96,27 @@ mod tests {
             let again = Model::from_toml_str(&m.to_toml(), None).unwrap();
             assert_eq!(m, again, "{name}");
         }
+    }
+
+    #[test]
+    fn mjcf_warnings_are_returned_not_printed() {
+        let ant = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mjcf/gymnasium_ant.xml"
+        );
+        let err = load_with_warnings(ant, false).unwrap_err().to_string();
+        assert!(err.contains("damping"), "{err}");
+        let loaded = load_with_warnings(ant, true).unwrap();
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains("armature")),
+            "{:?}",
+            loaded.warnings
+        );
+        assert!(
+            load_with_warnings("ball", false)
+                .unwrap()
+                .warnings
+                .is_empty()
+        );
     }
 }

@@ -862,38 +862,3 @@ impl Rollout {
         })
     }
 }
-
-/// Scales each instance's gradients so that their global L2 norm (initial state, parameters and
-/// commands together) is at most `max_norm`; returns the norms before clipping.
-pub fn clip_global_norm(
-    g: &mut Gradients,
-    state_len: usize,
-    param_len: usize,
-    max_norm: f32,
-) -> Vec<f32> {
-    let n = g.loss.len();
-    let command_len = g.commands.as_ref().map(|c| c.len() / n.max(1)).unwrap_or(0);
-    let mut norms = Vec::with_capacity(n);
-    for i in 0..n {
-        let mut sum = 0.0f64;
-        let mut parts: Vec<&mut [f32]> = vec![
-            &mut g.initial_state[i * state_len..(i + 1) * state_len],
-            &mut g.params[i * param_len..(i + 1) * param_len],
-        ];
-        if let Some(c) = g.commands.as_mut() {
-            parts.push(&mut c[i * command_len..(i + 1) * command_len]);
-        }
-        for p in parts.iter() {
-            sum += p.iter().map(|v| f64::from(*v) * f64::from(*v)).sum::<f64>();
-        }
-        let norm = sum.sqrt() as f32;
-        if norm > max_norm {
-            let scale = max_norm / norm;
-            for p in parts.iter_mut() {
-                p.iter_mut().for_each(|v| *v *= scale);
-            }
-        }
-        norms.push(norm);
-    }
-    norms
-}

@@ -89,11 +89,6 @@ impl Table1Cell {
     pub fn paper_best(&self) -> f64 {
         self.paper_cpu.min(self.paper_gpu)
     }
-
-    /// Paper's best time over ours (> 1 means we are faster).
-    pub fn speedup(&self) -> f64 {
-        self.paper_best() / self.seconds.max(1e-12)
-    }
 }
 
 /// The reproduced table.
@@ -299,11 +294,6 @@ impl Table1Report {
         self.cells
             .iter()
             .find(|c| c.robots == robots && c.params == params && c.gradient == gradient)
-    }
-
-    /// Whether every cell beats the paper's best (CPU or GPU) time.
-    pub fn all_faster_than_paper(&self) -> bool {
-        self.cells.iter().all(|c| c.seconds < c.paper_best())
     }
 
     /// The table as Markdown, ours beside the paper's, with a note on how it was measured.

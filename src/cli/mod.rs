@@ -59,16 +59,26 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Opens the adapter chosen by the environment, with a hint on how to choose another.
 fn open_gpu() -> anyhow::Result<Arc<Gpu>> {
-    let gpu = Gpu::new().context(
+    let options = backdrive::gpu::GpuOptions::from_env();
+    let gpu = Gpu::with_options(&options).context(
         "opening a GPU adapter (see `backdrive info`; BACKDRIVE_BACKEND and BACKDRIVE_ADAPTER \
          choose one)",
     )?;
     Ok(Arc::new(gpu))
 }
 
-/// Loads a model file or shipped model, with the argument named in errors.
+/// Loads a model file or shipped model, with the argument named in errors; prints the MJCF
+/// importer's warnings. `BACKDRIVE_MJCF_IGNORE_UNSUPPORTED=1` turns its errors about features
+/// backdrive cannot simulate into warnings.
 fn load_model(spec: &str) -> anyhow::Result<backdrive::Model> {
-    backdrive::models::load(spec).with_context(|| format!("loading model '{spec}'"))
+    let ignore_unsupported =
+        std::env::var("BACKDRIVE_MJCF_IGNORE_UNSUPPORTED").is_ok_and(|v| v == "1");
+    let loaded = backdrive::models::load_with_warnings(spec, ignore_unsupported)
+        .with_context(|| format!("loading model '{spec}'"))?;
+    for warning in &loaded.warnings {
+        eprintln!("warning: {warning}");
+    }
+    Ok(loaded.model)
 }
 
 /// `1234567` -> `1,234,567`.

@@ -1,7 +1,8 @@
-//! The paper's experiments (see `../shared/paper-notes.md`) run side by side with every method
-//! on the same simulator: gradient descent with backdrive's analytic gradients (Adam), CMA-ES
-//! ([`crate::cmaes`], a whole population as the instances of one rollout) and gradient descent
-//! with central finite-difference gradients (two rollouts per parameter, batched as instances).
+//! The experiments of Degrave et al., "A Differentiable Physics Engine for Deep Learning in
+//! Robotics" (2016/2019), run side by side with every method on the same simulator: gradient
+//! descent with backdrive's analytic gradients (Adam), CMA-ES ([`crate::cmaes`], a whole
+//! population as the instances of one rollout) and gradient descent with central
+//! finite-difference gradients (two rollouts per parameter, batched as instances).
 //!
 //! One budget accounting for all methods: model evaluations (rollouts of one robot over the
 //! whole horizon, forward or forward and backward) and wall-clock time.
