@@ -46,20 +46,26 @@ fn read_log(path: &Path) -> anyhow::Result<Vec<IterationStats>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let mut rows = Vec::new();
-    for (n, line) in text.lines().enumerate().skip(1) {
-        let f: Vec<&str> = line.split(',').collect();
+    for record in reader.records() {
+        let record = record.with_context(|| format!("reading {}", path.display()))?;
         // A line cut short by a crash is dropped; the checkpoint decides what counts.
-        if f.len() != 5 {
+        if record.len() != 5 {
             continue;
         }
+        let line = record.position().map_or(0, |p| p.line());
+        let field = |k: usize| record.get(k).unwrap_or_default();
         let parse = |k: usize| {
-            f[k].parse::<f32>()
-                .with_context(|| format!("{}:{}: bad number '{}'", path.display(), n + 1, f[k]))
+            field(k)
+                .parse::<f32>()
+                .with_context(|| format!("{}:{line}: bad number '{}'", path.display(), field(k)))
         };
         rows.push(IterationStats {
-            iteration: f[0].parse().with_context(|| {
-                format!("{}:{}: bad iteration '{}'", path.display(), n + 1, f[0])
+            iteration: field(0).parse().with_context(|| {
+                format!("{}:{line}: bad iteration '{}'", path.display(), field(0))
             })?,
             loss: parse(1)?,
             grad_norm: parse(2)?,
@@ -245,4 +251,36 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         instances.min(16)
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_log_is_read_back_and_a_cut_line_dropped() {
+        let dir = std::env::temp_dir().join(format!("backdrive-read-log-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.csv");
+        let stats = IterationStats {
+            iteration: 3,
+            loss: 0.25,
+            grad_norm: 1.5e9,
+            learning_rate: 1e-3,
+            seconds: 2.0,
+        };
+        let text = format!("{LOG_HEADER}\n{}\n4,0.2,1", log_line(&stats));
+        std::fs::write(&path, text).unwrap();
+        let rows = read_log(&path).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(
+            (rows[0].iteration, rows[0].loss, rows[0].grad_norm),
+            (3, 0.25, 1.5e9)
+        );
+        std::fs::write(&path, format!("{LOG_HEADER}\n1,0.5,x,0.001,1.0\n")).unwrap();
+        let err = format!("{:#}", read_log(&path).unwrap_err());
+        assert!(err.contains("log.csv:2: bad number 'x'"), "{err}");
+        assert!(read_log(&dir.join("missing.csv")).unwrap().is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
