@@ -2381,57 +2381,57 @@ fn volume_and_inertia(kind: GeomType, size: &[f64]) -> (f64, DVec3) {
     }
 }
 
-/// Eigenvalues and eigenvectors (columns, right-handed) of a symmetric 3x3 matrix, by cyclic
-/// Jacobi rotations. Bounded work whatever the input (NaN included).
+/// Eigenvalues and eigenvectors (columns, right-handed) of a symmetric 3x3 matrix, by
+/// nalgebra's symmetric eigen-decomposition. The columns are ordered and signed to stay as
+/// close as possible to the input's own axes, so a matrix that is nearly diagonal keeps its
+/// axis order (and the principal frame barely turns). Bounded work whatever the input: a
+/// matrix that is not finite, or that does not converge, gives NaN eigenvalues.
 fn symmetric_eigen(m: &DMat3) -> ([f64; 3], DMat3) {
-    let mut a = m.to_cols_array_2d(); // a[col][row]; symmetric, so a[i][j] == a[j][i]
-    let mut v = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]];
-    for _ in 0..50 {
-        let off = a[0][1].abs() + a[0][2].abs() + a[1][2].abs();
-        let scale = a[0][0].abs() + a[1][1].abs() + a[2][2].abs();
-        if off.is_nan() || scale.is_nan() || off <= 1e-15 * scale {
-            break;
-        }
-        for (p, q) in [(0usize, 1usize), (0, 2), (1, 2)] {
-            if a[p][q] == 0.0 {
-                continue;
-            }
-            let theta = (a[q][q] - a[p][p]) / (2.0 * a[p][q]);
-            let t = theta.signum() / (theta.abs() + (theta * theta + 1.0).sqrt());
-            let t = if theta == 0.0 { 1.0 } else { t };
-            let c = 1.0 / (t * t + 1.0).sqrt();
-            let s = t * c;
-            // a <- J^T a J with J the rotation in the (p, q) plane.
-            for col in a.iter_mut() {
-                let (akp, akq) = (col[p], col[q]);
-                col[p] = c * akp - s * akq;
-                col[q] = s * akp + c * akq;
-            }
-            let (ap, aq) = (a[p], a[q]);
-            for (k, (apk, aqk)) in ap.iter().zip(aq.iter()).enumerate() {
-                a[p][k] = c * apk - s * aqk;
-                a[q][k] = s * apk + c * aqk;
-            }
-            for row in v.iter_mut() {
-                let vp = row[p];
-                let vq = row[q];
-                row[p] = c * vp - s * vq;
-                row[q] = s * vp + c * vq;
-            }
-        }
+    let nan = ([f64::NAN; 3], DMat3::IDENTITY);
+    let cols = m.to_cols_array();
+    if !cols.iter().all(|v| v.is_finite()) {
+        return nan;
     }
-    // v[row][col]: column k is eigenvector k.
-    let cols = DMat3::from_cols(
-        DVec3::new(v[0][0], v[1][0], v[2][0]),
-        DVec3::new(v[0][1], v[1][1], v[2][1]),
-        DVec3::new(v[0][2], v[1][2], v[2][2]),
-    );
-    let cols = if cols.determinant() < 0.0 {
-        DMat3::from_cols(cols.x_axis, cols.y_axis, -cols.z_axis)
-    } else {
-        cols
+    let matrix = nalgebra::Matrix3::from_column_slice(&cols);
+    let Some(eigen) = nalgebra::SymmetricEigen::try_new(matrix, f64::EPSILON, 1000) else {
+        return nan;
     };
-    ([a[0][0], a[1][1], a[2][2]], cols)
+    let vector = |k: usize| {
+        let c = eigen.eigenvectors.column(k);
+        DVec3::new(c[0], c[1], c[2])
+    };
+    // The assignment of eigenvectors to axes x, y, z with the largest diagonal.
+    const PERMUTATIONS: [[usize; 3]; 6] = [
+        [0, 1, 2],
+        [0, 2, 1],
+        [1, 0, 2],
+        [1, 2, 0],
+        [2, 0, 1],
+        [2, 1, 0],
+    ];
+    let diagonal = |p: &[usize; 3]| -> f64 { (0..3).map(|axis| vector(p[axis])[axis].abs()).sum() };
+    let best = PERMUTATIONS
+        .iter()
+        .copied()
+        .max_by(|a, b| diagonal(a).total_cmp(&diagonal(b)))
+        .expect("six permutations");
+    let mut axes = [DVec3::ZERO; 3];
+    let mut values = [0.0; 3];
+    for axis in 0..3 {
+        let v = vector(best[axis]);
+        axes[axis] = if v[axis] < 0.0 { -v } else { v };
+        values[axis] = eigen.eigenvalues[best[axis]];
+    }
+    let mut frame = DMat3::from_cols(axes[0], axes[1], axes[2]);
+    if frame.determinant() < 0.0 {
+        // Flip the axis least aligned with its own, where the sign is least meaningful.
+        let weakest = (0..3)
+            .min_by(|&a, &b| axes[a][a].abs().total_cmp(&axes[b][b].abs()))
+            .expect("three axes");
+        axes[weakest] = -axes[weakest];
+        frame = DMat3::from_cols(axes[0], axes[1], axes[2]);
+    }
+    (values, frame)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2887,9 +2887,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn jacobi_diagonalises() {
+    fn symmetric_eigen_diagonalises() {
         let m = DMat3::from_cols_array(&[4.0, 1.0, 0.5, 1.0, 3.0, 0.2, 0.5, 0.2, 2.0]);
         let (e, v) = symmetric_eigen(&m);
+        // Nearly diagonal: the axes keep their order and direction.
+        assert!(e[0] > e[1] && e[1] > e[2], "{e:?}");
+        assert!(
+            v.x_axis.x > 0.8 && v.y_axis.y > 0.8 && v.z_axis.z > 0.8,
+            "{v}"
+        );
         let d = v.transpose() * m * v;
         for (i, ei) in e.iter().enumerate() {
             assert!((d.col(i)[i] - ei).abs() < 1e-12);
@@ -2902,6 +2908,11 @@ mod tests {
         assert!((v.determinant() - 1.0).abs() < 1e-12);
         let (e, _) = symmetric_eigen(&DMat3::from_cols_array(&[f64::NAN; 9]));
         assert!(e.iter().all(|x| x.is_nan()));
+        // Repeated eigenvalues and a permuted diagonal.
+        let m = DMat3::from_diagonal(DVec3::new(1.0, 3.0, 1.0));
+        let (e, v) = symmetric_eigen(&m);
+        assert_eq!(e, [1.0, 3.0, 1.0]);
+        assert!((v.determinant() - 1.0).abs() < 1e-12);
     }
 
     #[test]
