@@ -24,6 +24,7 @@ pub mod models;
 pub mod optim;
 pub mod plot;
 pub mod policy;
+pub mod random;
 pub mod reproduce;
 pub mod rollout;
 pub mod shaders;

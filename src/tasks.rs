@@ -8,7 +8,8 @@ use crate::layout::{Compiled, ParamSlot};
 use crate::loss::{Loss, Quantity, When};
 use crate::model::Model;
 use crate::optim::OptimizerConfig;
-use crate::policy::{Activation, PolicySpec, Sensor, unit_random};
+use crate::policy::{Activation, PolicySpec, Sensor};
+use crate::random::unit_random;
 
 /// Ranges from which every instance draws its physical parameters, per iteration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]

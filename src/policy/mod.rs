@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::Model;
+pub use crate::random::unit_random;
 
 /// Hidden-layer activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,20 +330,6 @@ impl PolicyLayout {
     }
 }
 
-/// A uniform number in [0, 1) from a counter-based generator (SplitMix64 over the key), so that
-/// every draw depends only on its key, never on how many draws came before.
-pub fn unit_random(seed: u64, stream: u64, counter: u64) -> f64 {
-    let mut z = seed
-        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
-        .wrapping_add(stream.wrapping_mul(0xD1B5_4A32_D192_ED03))
-        .wrapping_add(counter.wrapping_mul(0x8CB9_2BA7_2F3D_8DD7))
-        .wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^= z >> 31;
-    (z >> 11) as f64 / (1u64 << 53) as f64
-}
-
 /// CPU twin of `policy_observe_forward`: the observation of one instance at step `t`.
 pub fn observe_twin(
     layout: &PolicyLayout,
@@ -486,13 +473,5 @@ mod tests {
                 assert!((fd - d_obs[k]).abs() < 1e-5 * (1.0 + fd.abs()), "obs {k}");
             }
         }
-    }
-
-    #[test]
-    fn random_draws_depend_only_on_their_key() {
-        let a = unit_random(1, 2, 3);
-        assert_eq!(a, unit_random(1, 2, 3));
-        assert_ne!(a, unit_random(1, 2, 4));
-        assert!((0.0..1.0).contains(&a));
     }
 }
