@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Model;
 pub use crate::random::unit_random;
+pub use crate::twin::policy::observe_twin;
 
 /// Hidden-layer activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,37 +249,15 @@ impl PolicyLayout {
         p
     }
 
-    /// CPU twin of the dense layers: all activations (observation first) for one instance.
+    /// CPU twin of the dense layers: all activations (observation first) for one instance
+    /// ([`crate::twin::policy::dense_forward`]).
     pub fn forward(&self, params: &[f32], obs: &[f64]) -> Vec<f64> {
-        let mut act = vec![0.0; self.n_activations];
-        act[..self.n_obs].copy_from_slice(obs);
-        let last = self.layers.len() - 1;
-        for (l, layer) in self.layers.iter().enumerate() {
-            for o in 0..layer.outputs {
-                let mut z = f64::from(params[layer.b_offset + o]);
-                for k in 0..layer.inputs {
-                    z += f64::from(params[layer.w_offset + o * layer.inputs + k])
-                        * act[layer.x_offset + k];
-                }
-                if l == last
-                    && let Some(s) = self.skip_offset
-                {
-                    for k in 0..self.n_obs {
-                        z += f64::from(params[s + o * self.n_obs + k]) * act[k];
-                    }
-                }
-                act[layer.y_offset + o] = match layer.activation {
-                    1 => z.max(0.0),
-                    2 => z.tanh(),
-                    _ => z,
-                };
-            }
-        }
-        act
+        crate::twin::policy::dense_forward(self, params, obs)
     }
 
     /// CPU twin of the backward pass for one instance: adds the parameter gradient into `grads`
-    /// and returns d(loss)/d(observation), given d(loss)/d(output).
+    /// and returns d(loss)/d(observation), given d(loss)/d(output)
+    /// ([`crate::twin::policy::dense_backward`]).
     pub fn backward(
         &self,
         params: &[f32],
@@ -286,112 +265,8 @@ impl PolicyLayout {
         d_out: &[f64],
         grads: &mut [f64],
     ) -> Vec<f64> {
-        let mut delta = vec![0.0; self.n_activations];
-        let last_layer = self.layers[self.layers.len() - 1];
-        delta[last_layer.y_offset..last_layer.y_offset + self.n_out].copy_from_slice(d_out);
-        for (l, layer) in self.layers.iter().enumerate().rev() {
-            let in_activation = if l == 0 {
-                0
-            } else {
-                self.layers[l - 1].activation
-            };
-            for o in 0..layer.outputs {
-                let d = delta[layer.y_offset + o];
-                grads[layer.b_offset + o] += d;
-                for k in 0..layer.inputs {
-                    grads[layer.w_offset + o * layer.inputs + k] += d * act[layer.x_offset + k];
-                }
-            }
-            for k in 0..layer.inputs {
-                let mut d = 0.0;
-                for o in 0..layer.outputs {
-                    d += f64::from(params[layer.w_offset + o * layer.inputs + k])
-                        * delta[layer.y_offset + o];
-                }
-                let a = act[layer.x_offset + k];
-                let slope = match in_activation {
-                    1 => f64::from(u8::from(a > 0.0)),
-                    2 => 1.0 - a * a,
-                    _ => 1.0,
-                };
-                delta[layer.x_offset + k] = d * slope;
-            }
-        }
-        if let Some(s) = self.skip_offset {
-            for o in 0..self.n_out {
-                let d = delta[last_layer.y_offset + o];
-                for k in 0..self.n_obs {
-                    grads[s + o * self.n_obs + k] += d * act[k];
-                    delta[k] += f64::from(params[s + o * self.n_obs + k]) * d;
-                }
-            }
-        }
-        delta[..self.n_obs].to_vec()
+        crate::twin::policy::dense_backward(self, params, act, d_out, grads)
     }
-}
-
-/// CPU twin of `policy_observe_forward`: the observation of one instance at step `t`.
-pub fn observe_twin(
-    layout: &PolicyLayout,
-    inst: &crate::twin::Instance<'_, f64>,
-    t: u32,
-) -> Vec<f64> {
-    let mut obs = vec![0.0; layout.n_obs];
-    let packed = &layout.sensors_packed;
-    let dt = f64::from(inst.hdr.dt);
-    for s in 0..packed.len() / 8 {
-        let word = |k: usize| packed[s * 8 + k];
-        let float = |k: usize| f64::from(f32::from_bits(packed[s * 8 + k]));
-        let (kind, index, axis, out) = (word(0), word(1), word(2), word(3) as usize);
-        let slot = index * crate::layout::BODY_STATE_LEN as u32;
-        match kind {
-            0 => obs[out] = crate::twin::joint_axis(inst, index, axis).coordinate,
-            1 => {
-                let ax = crate::twin::joint_axis(inst, index, axis);
-                let rec = inst.hdr.off_joint + index * 12;
-                let (a, b) = (inst.model[rec as usize], inst.model[rec as usize + 1]);
-                let v =
-                    |b: u32, k: u32| inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32 + k);
-                obs[out] = ax.jac.lin_a.dot(v(a, 7))
-                    + ax.jac.ang_a.dot(v(a, 10))
-                    + ax.jac.lin_b.dot(v(b, 7))
-                    + ax.jac.ang_b.dot(v(b, 10));
-            }
-            2 | 3 | 5 => {
-                let base = match kind {
-                    3 => slot + 7,
-                    5 => slot + 10,
-                    _ => slot,
-                };
-                let v = inst.state_vec3(base);
-                obs[out..out + 3].copy_from_slice(&[v.x, v.y, v.z]);
-            }
-            4 => {
-                let q = inst.body_orientation(index);
-                obs[out..out + 4].copy_from_slice(&[q.v.x, q.v.y, q.v.z, q.w]);
-            }
-            6 => {
-                let phase = 2.0 * std::f64::consts::PI * float(4) * f64::from(t) * dt;
-                obs[out] = phase.sin();
-                obs[out + 1] = phase.cos();
-            }
-            7 => obs[out..out + 3].copy_from_slice(&[float(4), float(5), float(6)]),
-            _ => {
-                let rec = (inst.hdr.off_contact + index * 8) as usize;
-                let b = inst.model[rec];
-                let offset = crate::twin::math::V3::new(
-                    f64::from(f32::from_bits(inst.model[rec + 1])),
-                    f64::from(f32::from_bits(inst.model[rec + 2])),
-                    f64::from(f32::from_bits(inst.model[rec + 3])),
-                );
-                let centre = inst.state_vec3(b * crate::layout::BODY_STATE_LEN as u32)
-                    + inst.body_orientation(b).rotate(offset);
-                let gap = centre.z - f64::from(f32::from_bits(inst.model[rec + 4]));
-                obs[out] = if gap < float(4) { 1.0 } else { 0.0 };
-            }
-        }
-    }
-    obs
 }
 
 #[cfg(test)]

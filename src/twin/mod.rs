@@ -7,7 +7,10 @@ mod actuator;
 mod contact;
 mod integrate;
 mod joint;
+pub mod loss;
 pub mod math;
+pub mod optimizer;
+pub mod policy;
 mod solver;
 
 pub use actuator::{
