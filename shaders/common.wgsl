@@ -22,10 +22,8 @@ struct Header {
     horizon: u32, gradient_decay: f32, adj_nonfinite: u32, param_gradients: u32,
 }
 
-const BODY_STATE_LEN: u32 = 13u;
-const BODY_PARAM_LEN: u32 = 4u;
-const ROW_LEN: u32 = 30u;
-const UNBOUNDED: f32 = 1.0e20;
+// BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,
+// ...) come from the prelude that src/shaders.rs generates from the Rust constants.
 
 @group(0) @binding(0) var<uniform> hdr: Header;
 @group(0) @binding(1) var<storage, read> model: array<u32>;

@@ -13,8 +13,8 @@
 @group(0) @binding(7) var<storage, read> loss_terms: array<u32>;
 @group(0) @binding(8) var<storage, read_write> loss_values: array<f32>;
 
-fn loss_word(t: u32, k: u32) -> u32 { return loss_terms[t * 12u + k]; }
-fn loss_float(t: u32, k: u32) -> f32 { return bitcast<f32>(loss_terms[t * 12u + k]); }
+fn loss_word(t: u32, k: u32) -> u32 { return loss_terms[t * LOSS_TERM_LEN + k]; }
+fn loss_float(t: u32, k: u32) -> f32 { return bitcast<f32>(loss_terms[t * LOSS_TERM_LEN + k]); }
 
 // Weight of term t at the current loss step (0 when it does not apply).
 fn loss_term_weight(t: u32) -> f32 {

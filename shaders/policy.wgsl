@@ -33,8 +33,8 @@ fn act_get(k: u32, i: u32) -> f32 { return activations[k * hdr.n_instances + i];
 fn act_set(k: u32, i: u32, v: f32) { activations[k * hdr.n_instances + i] = v; }
 fn delta_get(k: u32, i: u32) -> f32 { return deltas[k * hdr.n_instances + i]; }
 fn delta_set(k: u32, i: u32, v: f32) { deltas[k * hdr.n_instances + i] = v; }
-fn sensor_word(s: u32, k: u32) -> u32 { return sensors[s * 8u + k]; }
-fn sensor_float(s: u32, k: u32) -> f32 { return bitcast<f32>(sensors[s * 8u + k]); }
+fn sensor_word(s: u32, k: u32) -> u32 { return sensors[s * SENSOR_LEN + k]; }
+fn sensor_float(s: u32, k: u32) -> f32 { return bitcast<f32>(sensors[s * SENSOR_LEN + k]); }
 
 fn activate(z: f32, kind: u32) -> f32 {
     return select(select(z, max(z, 0.0), kind == 1u), tanh(z), kind == 2u);
@@ -93,7 +93,7 @@ fn observe(i: u32, n_sensors: u32) {
                 act_set(out + 2u, i, sensor_float(s, 6u));
             }
             default: {
-                let rec = hdr.off_contact + index * 8u;
+                let rec = hdr.off_contact + index * CONTACT_RECORD_LEN;
                 let b = model_u32(rec);
                 let centre = body_position(b, i) + quat_rotate(body_orientation(b, i), model_vec3(rec + 1u));
                 let gap = centre.z - model_f32(rec + 4u);

@@ -23,7 +23,9 @@ pub const ROW_LEN: usize = 30;
 /// Stand-in for an unbounded impulse.
 pub const UNBOUNDED: f32 = 1.0e20;
 
-/// Record strides (in `u32` words) in the packed model array.
+/// Record strides (in `u32` words) in the packed model array. `src/shaders.rs` emits them into
+/// every kernel's prelude as `JOINT_RECORD_LEN`, `LOCK_RECORD_LEN`, ...; a test checks that
+/// [`Compiled::new`] packs with them and that the kernels index with them.
 pub mod stride {
     /// `[body_a, body_b, is_hinge, 0, frame_a xyzw, frame_b xyzw]`
     pub const JOINT: usize = 12;
@@ -44,7 +46,7 @@ pub mod stride {
 }
 
 /// The uniform block every kernel reads; field order matches `struct Header` in
-/// `shaders/common.wgsl`.
+/// `shaders/common.wgsl` (checked field by field against naga's reflection by a test).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
 pub struct Header {

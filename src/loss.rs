@@ -10,6 +10,10 @@ use crate::model::Model;
 
 pub use crate::twin::loss::loss_twin;
 
+/// Words per packed loss term: kind, index, axis, when, then eight floats (weight, target xyzw,
+/// mask xyz). Emitted into the WGSL prelude as `LOSS_TERM_LEN`.
+pub const LOSS_TERM_LEN: usize = 12;
+
 /// When a term applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum When {
@@ -75,7 +79,7 @@ impl Loss {
         self
     }
 
-    /// Packs the terms into the 12-word records of `shaders/loss.wgsl`.
+    /// Packs the terms into the [`LOSS_TERM_LEN`]-word records of `shaders/loss.wgsl`.
     pub fn pack(&self, model: &Model) -> Result<Vec<u32>> {
         let mut out = Vec::new();
         for (k, t) in self.terms.iter().enumerate() {
@@ -114,7 +118,7 @@ impl Loss {
                 When::EveryStep => 1,
                 When::Final => 2,
             };
-            let floats = [
+            let floats: [f32; LOSS_TERM_LEN - 4] = [
                 t.weight, target[0], target[1], target[2], target[3], mask[0], mask[1], mask[2],
             ];
             if floats.iter().any(|v| !v.is_finite()) {

@@ -87,7 +87,7 @@ impl OptimizerConfig {
 /// Field order matches `struct Optimizer` in `shaders/optimizer.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct OptimizerUniform {
+pub(crate) struct OptimizerUniform {
     n_params: u32,
     kind: u32,
     step: u32,

@@ -32,7 +32,7 @@ pub const WIDE_MIN_INSTANCES: u32 = 32;
 /// Field order matches `struct Layer` in `shaders/policy.wgsl`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
-struct LayerUniform {
+pub(crate) struct LayerUniform {
     in_size: u32,
     out_size: u32,
     w_offset: u32,

@@ -15,6 +15,10 @@ use crate::model::Model;
 pub use crate::random::unit_random;
 pub use crate::twin::policy::observe_twin;
 
+/// Words per packed sensor record: kind, index, axis, output offset, then four floats.
+/// Emitted into the WGSL prelude as `SENSOR_LEN`.
+pub const SENSOR_LEN: usize = 8;
+
 /// Hidden-layer activation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -119,7 +123,7 @@ pub struct PolicyLayout {
     pub n_params: usize,
     /// Activation slots per instance.
     pub n_activations: usize,
-    /// Packed sensor records (8 words each) for `shaders/policy.wgsl`.
+    /// Packed sensor records ([`SENSOR_LEN`] words each) for `shaders/policy.wgsl`.
     pub sensors_packed: Vec<u32>,
 }
 
@@ -163,7 +167,7 @@ impl PolicyLayout {
                     Error::InvalidInput(format!("sensor {k}: unknown body '{name}'"))
                 })
             };
-            let (kind, index, axis, floats) = match s {
+            let (kind, index, axis, floats): (u32, u32, u32, [f32; SENSOR_LEN - 4]) = match s {
                 Sensor::JointAngle { joint: j, axis } => {
                     let (j, a) = joint(j, *axis)?;
                     (0, j, a, [0.0; 4])

@@ -4,6 +4,7 @@
 use super::math::{Real, V3};
 use super::{Adjoint, Instance};
 use crate::layout::BODY_STATE_LEN;
+use crate::loss::LOSS_TERM_LEN;
 
 /// CPU twin of the loss kernels on one instance: the value of the terms at `step` of a rollout
 /// of `horizon` steps, and (when `adj` is given) their gradient added into `adj`.
@@ -15,10 +16,10 @@ pub fn loss_twin<T: Real>(
     horizon: u32,
     mut adj: Option<&mut Adjoint<T>>,
 ) -> T {
-    let f = |t: usize, k: usize| T::of(f32::from_bits(packed[t * 12 + k]));
+    let f = |t: usize, k: usize| T::of(f32::from_bits(packed[t * LOSS_TERM_LEN + k]));
     let mut total = T::zero();
     for t in 0..n_terms {
-        let w = packed[t * 12 + 3];
+        let w = packed[t * LOSS_TERM_LEN + 3];
         let every = if w & 1 != 0 { T::one() } else { T::zero() };
         let last = if w & 2 != 0 && step == horizon {
             T::one()
@@ -26,8 +27,8 @@ pub fn loss_twin<T: Real>(
             T::zero()
         };
         let weight = f(t, 4) * (every + last);
-        let kind = packed[t * 12];
-        let index = packed[t * 12 + 1];
+        let kind = packed[t * LOSS_TERM_LEN];
+        let index = packed[t * LOSS_TERM_LEN + 1];
         let target = V3::new(f(t, 5), f(t, 6), f(t, 7));
         let mask = V3::new(f(t, 9), f(t, 10), f(t, 11));
         let slot = index * BODY_STATE_LEN as u32;
@@ -59,7 +60,7 @@ pub fn loss_twin<T: Real>(
                 }
             }
             4 => {
-                let axis = packed[t * 12 + 2];
+                let axis = packed[t * LOSS_TERM_LEN + 2];
                 let c = super::joint_axis(inst, index, axis).coordinate;
                 let e = c - target.x;
                 total += weight * e * e;

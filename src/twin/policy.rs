@@ -3,8 +3,8 @@
 
 use super::Instance;
 use super::math::V3;
-use crate::layout::BODY_STATE_LEN;
-use crate::policy::PolicyLayout;
+use crate::layout::{BODY_STATE_LEN, stride};
+use crate::policy::{PolicyLayout, SENSOR_LEN};
 
 /// CPU twin of the dense layers: all activations (observation first) for one instance.
 pub fn dense_forward(layout: &PolicyLayout, params: &[f32], obs: &[f64]) -> Vec<f64> {
@@ -92,16 +92,16 @@ pub fn observe_twin(layout: &PolicyLayout, inst: &Instance<'_, f64>, t: u32) -> 
     let mut obs = vec![0.0; layout.n_obs];
     let packed = &layout.sensors_packed;
     let dt = f64::from(inst.hdr.dt);
-    for s in 0..packed.len() / 8 {
-        let word = |k: usize| packed[s * 8 + k];
-        let float = |k: usize| f64::from(f32::from_bits(packed[s * 8 + k]));
+    for s in 0..packed.len() / SENSOR_LEN {
+        let word = |k: usize| packed[s * SENSOR_LEN + k];
+        let float = |k: usize| f64::from(f32::from_bits(packed[s * SENSOR_LEN + k]));
         let (kind, index, axis, out) = (word(0), word(1), word(2), word(3) as usize);
         let slot = index * BODY_STATE_LEN as u32;
         match kind {
             0 => obs[out] = super::joint_axis(inst, index, axis).coordinate,
             1 => {
                 let ax = super::joint_axis(inst, index, axis);
-                let rec = inst.hdr.off_joint + index * 12;
+                let rec = inst.hdr.off_joint + index * stride::JOINT as u32;
                 let (a, b) = (inst.model[rec as usize], inst.model[rec as usize + 1]);
                 let v = |b: u32, k: u32| inst.state_vec3(b * BODY_STATE_LEN as u32 + k);
                 obs[out] = ax.jac.lin_a.dot(v(a, 7))
@@ -129,7 +129,7 @@ pub fn observe_twin(layout: &PolicyLayout, inst: &Instance<'_, f64>, t: u32) -> 
             }
             7 => obs[out..out + 3].copy_from_slice(&[float(4), float(5), float(6)]),
             _ => {
-                let rec = (inst.hdr.off_contact + index * 8) as usize;
+                let rec = (inst.hdr.off_contact + index * stride::CONTACT as u32) as usize;
                 let b = inst.model[rec];
                 let offset = V3::new(
                     f64::from(f32::from_bits(inst.model[rec + 1])),
