@@ -206,6 +206,120 @@ impl Inputs {
     }
 }
 
+/// One batch that holds the nominal inputs (instance 0) and, for every checked input, a pair
+/// of instances moved by `+h` and `-h`: one forward pass gives every central difference, and
+/// a backward pass of the same batch gives the adjoint. Used by [`gradcheck`] and by the
+/// finite-difference timings of [`crate::measure`].
+pub struct PerturbedBatch {
+    rollout: Rollout,
+    inputs: Inputs,
+    steps: Vec<f32>,
+}
+
+impl PerturbedBatch {
+    /// Builds the batch for `groups` (uploads the inputs; runs nothing).
+    pub fn new(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        setup: &GradcheckSetup,
+        groups: &[Group],
+    ) -> Result<PerturbedBatch> {
+        let compiled = Compiled::new(model);
+        let inp = inputs(&compiled, model, setup, groups)?;
+        let n_inputs: usize = inp.targets.iter().map(|(_, l)| l.len()).sum();
+        let n = 1 + 2 * n_inputs;
+        let mut states = Vec::with_capacity(n * inp.state.len());
+        let mut params = Vec::with_capacity(n * inp.params.len());
+        let mut commands = Vec::with_capacity(n * inp.commands.len());
+        let mut steps = Vec::with_capacity(n_inputs);
+        states.extend_from_slice(&inp.state);
+        params.extend_from_slice(&inp.params);
+        commands.extend_from_slice(&inp.commands);
+        for (_, list) in &inp.targets {
+            for target in list {
+                let step = setup.relative_step * inp.value(target).abs().max(1.0);
+                steps.push(step);
+                for sign in [1.0f32, -1.0] {
+                    let (s, p, c) = inp.perturbed(target, sign * step);
+                    states.extend_from_slice(&s);
+                    params.extend_from_slice(&p);
+                    commands.extend_from_slice(&c);
+                }
+            }
+        }
+        let mut options = setup.options.clone();
+        options.command_gradients = groups.contains(&Group::Commands);
+        options.param_gradients = groups.contains(&Group::Params);
+        let mut rollout = Rollout::new(gpu, model, n, &setup.loss, options)?;
+        rollout.set_initial_state(&states)?;
+        rollout.set_params(&params)?;
+        rollout.set_commands(&commands)?;
+        Ok(PerturbedBatch {
+            rollout,
+            inputs: inp,
+            steps,
+        })
+    }
+
+    /// Instances in the batch: 1 + 2 per checked input.
+    pub fn n_instances(&self) -> usize {
+        self.rollout.n_instances()
+    }
+
+    /// Central differences of every checked input from per-instance losses, per group.
+    fn differences(&self, loss: &[f32]) -> Vec<Vec<f64>> {
+        let mut input = 0;
+        let mut out = Vec::new();
+        for (_, list) in &self.inputs.targets {
+            let mut fd = Vec::with_capacity(list.len());
+            for _ in list {
+                let plus = f64::from(loss[1 + 2 * input]);
+                let minus = f64::from(loss[2 + 2 * input]);
+                fd.push((plus - minus) / (2.0 * f64::from(self.steps[input])));
+                input += 1;
+            }
+            out.push(fd);
+        }
+        out
+    }
+
+    /// A forward pass of the batch: the central differences of every checked input, per group
+    /// in the order they were asked for.
+    pub fn finite_differences(&mut self) -> Result<Vec<Vec<f64>>> {
+        let loss = self.rollout.forward()?;
+        Ok(self.differences(&loss))
+    }
+
+    /// The entries of `grads` (gradients whose instance 0 has the nominal inputs, from this
+    /// batch or from a rollout of the nominal robot alone) at the checked inputs, per group.
+    pub fn adjoint_entries(&self, grads: &crate::rollout::Gradients) -> Vec<Vec<f64>> {
+        self.inputs
+            .targets
+            .iter()
+            .map(|(_, list)| list.iter().map(|t| adjoint_of(grads, t)).collect())
+            .collect()
+    }
+
+    /// A forward and a backward pass: adjoint and central differences, one report per group.
+    pub fn check(&mut self) -> Result<Vec<GroupReport>> {
+        self.rollout.forward()?;
+        let grads = self.rollout.backward()?;
+        let fd = self.differences(&grads.loss);
+        let adjoint = self.adjoint_entries(&grads);
+        Ok(self
+            .inputs
+            .targets
+            .iter()
+            .zip(fd.into_iter().zip(adjoint))
+            .map(|((group, _), (finite_difference, adjoint))| GroupReport {
+                group: *group,
+                adjoint,
+                finite_difference,
+            })
+            .collect())
+    }
+}
+
 /// Runs the check for `groups` on the GPU: adjoint gradient and central differences from the
 /// same device, in f32. Returns one report per group.
 pub fn gradcheck(
@@ -214,58 +328,7 @@ pub fn gradcheck(
     setup: &GradcheckSetup,
     groups: &[Group],
 ) -> Result<Vec<GroupReport>> {
-    let compiled = Compiled::new(model);
-    let inp = inputs(&compiled, model, setup, groups)?;
-    let n_inputs: usize = inp.targets.iter().map(|(_, l)| l.len()).sum();
-    let n = 1 + 2 * n_inputs;
-    let mut states = Vec::with_capacity(n * inp.state.len());
-    let mut params = Vec::with_capacity(n * inp.params.len());
-    let mut commands = Vec::with_capacity(n * inp.commands.len());
-    let mut steps = Vec::with_capacity(n_inputs);
-    states.extend_from_slice(&inp.state);
-    params.extend_from_slice(&inp.params);
-    commands.extend_from_slice(&inp.commands);
-    for (_, list) in &inp.targets {
-        for target in list {
-            let step = setup.relative_step * inp.value(target).abs().max(1.0);
-            steps.push(step);
-            for sign in [1.0f32, -1.0] {
-                let (s, p, c) = inp.perturbed(target, sign * step);
-                states.extend_from_slice(&s);
-                params.extend_from_slice(&p);
-                commands.extend_from_slice(&c);
-            }
-        }
-    }
-    let mut options = setup.options.clone();
-    options.command_gradients = groups.contains(&Group::Commands);
-    options.param_gradients = groups.contains(&Group::Params);
-    let mut rollout = Rollout::new(gpu, model, n, &setup.loss, options)?;
-    rollout.set_initial_state(&states)?;
-    rollout.set_params(&params)?;
-    rollout.set_commands(&commands)?;
-    rollout.forward()?;
-    let grads = rollout.backward()?;
-    let loss = &grads.loss;
-    let mut reports = Vec::new();
-    let mut input = 0;
-    for (group, list) in &inp.targets {
-        let mut adjoint = Vec::new();
-        let mut fd = Vec::new();
-        for target in list {
-            let plus = f64::from(loss[1 + 2 * input]);
-            let minus = f64::from(loss[2 + 2 * input]);
-            fd.push((plus - minus) / (2.0 * f64::from(steps[input])));
-            adjoint.push(adjoint_of(&grads, target));
-            input += 1;
-        }
-        reports.push(GroupReport {
-            group: *group,
-            adjoint,
-            finite_difference: fd,
-        });
-    }
-    Ok(reports)
+    PerturbedBatch::new(gpu, model, setup, groups)?.check()
 }
 
 fn adjoint_of(grads: &crate::rollout::Gradients, target: &Target) -> f64 {

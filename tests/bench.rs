@@ -152,3 +152,43 @@ fn table1_quick_produces_eight_cells() {
     assert!(md.contains("| 128 robots, 1,147,904 |"), "{md}");
     assert!(md.contains("extrapolated"), "{md}");
 }
+
+/// `bench --models ant` measures the gymnasium ant compiled into the binary: no path of the
+/// source tree is baked in, and it runs from any directory.
+#[test]
+fn the_ant_is_built_in_not_read_from_the_build_tree() {
+    let binary = std::fs::read(env!("CARGO_BIN_EXE_backdrive")).unwrap();
+    let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+    assert!(
+        !binary
+            .windows(fixtures.len())
+            .any(|w| w == fixtures.as_bytes()),
+        "the binary names {fixtures}"
+    );
+    let dir = out_dir("ant");
+    let out = Command::new(env!("CARGO_BIN_EXE_backdrive"))
+        .current_dir(&dir)
+        .args([
+            "bench",
+            "--models",
+            "ant",
+            "--instances",
+            "1",
+            "--steps",
+            "2",
+            "--gradient-steps",
+            "2",
+            "--fd-steps",
+            "2",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && !stdout.contains("skipped"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ant"), "{stdout}");
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -2,24 +2,26 @@
 //! against the batch size, peak device memory, the analytic gradient against finite
 //! differences, and the paper's Table 1 (`--table1`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backdrive::Simulator;
 use backdrive::gpu::Gpu;
-use backdrive::loss::{Loss, Quantity, When};
-use backdrive::rollout::{Rollout, RolloutOptions, estimate_memory};
+use backdrive::measure::{
+    FiniteDifferenceTiming, GradientTiming, gradient_options, time_finite_differences,
+    time_gradient,
+};
+use backdrive::rollout::estimate_memory;
 use serde::Serialize;
 
 use super::{mib, thousands};
 
-/// The MJCF ant measured under the name `ant`.
-const ANT_PATH: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/mjcf/gymnasium_ant.xml"
-);
+/// Where the MJCF ant measured under the name `ant` comes from; its text is compiled into the
+/// binary, so an installed `backdrive` needs no source tree.
+const ANT_SOURCE: &str = "tests/fixtures/mjcf/gymnasium_ant.xml";
+const ANT_XML: &str = include_str!("../../tests/fixtures/mjcf/gymnasium_ant.xml");
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -92,33 +94,17 @@ struct Case {
 #[derive(Debug, Serialize)]
 struct GradientCase {
     model: String,
-    instances: usize,
-    steps: u32,
-    checkpoint_every: u32,
-    forward_seconds: f64,
-    backward_seconds: f64,
-    backward_over_forward: f64,
-    /// Robot-steps of the checkpointed forward pass alone per second.
-    forward_robot_steps_per_s: f64,
-    forward_backward_robot_steps_per_s: f64,
-    device_bytes: u64,
-    estimated_bytes: u64,
+    #[serde(flatten)]
+    timing: GradientTiming,
 }
 
-/// Analytic gradient (1 forward + 1 backward) against central finite differences (2P
+/// Analytic gradient (1 forward + 1 backward) against central finite differences (2P + 1
 /// forward rollouts batched as instances) over the model's P physical parameters.
 #[derive(Debug, Serialize)]
 struct FdCase {
     model: String,
-    parameters: usize,
-    steps: u32,
-    analytic_seconds: f64,
-    fd_instances: usize,
-    fd_seconds: f64,
-    fd_over_analytic: f64,
-    /// Cosine between the two gradients (finite differences in f32 are noisy through contact);
-    /// null when either gradient is zero.
-    cosine: Option<f64>,
+    #[serde(flatten)]
+    timing: FiniteDifferenceTiming,
 }
 
 #[derive(Debug, Serialize)]
@@ -130,19 +116,9 @@ struct Skipped {
 }
 
 #[derive(Debug, Serialize)]
-struct AdapterJson {
-    name: String,
-    backend: String,
-    device_type: String,
-    driver: String,
-    driver_info: String,
-    description: String,
-}
-
-#[derive(Debug, Serialize)]
 struct Report {
     backdrive_version: &'static str,
-    adapter: AdapterJson,
+    adapter: super::table1::AdapterJson,
     quick: bool,
     warm_up_steps: u32,
     steps_per_call: u32,
@@ -160,52 +136,25 @@ struct Report {
 /// Steps before timing: the first dispatch includes the driver's shader compilation.
 const WARM_UP: u32 = 10;
 
-fn adapter_json(gpu: &Gpu) -> AdapterJson {
-    AdapterJson {
-        name: gpu.info.name.clone(),
-        backend: format!("{:?}", gpu.info.backend),
-        device_type: format!("{:?}", gpu.info.device_type),
-        driver: gpu.info.driver.clone(),
-        driver_info: gpu.info.driver_info.clone(),
-        description: gpu.describe(),
-    }
-}
-
 fn load(spec: &str) -> anyhow::Result<backdrive::Model> {
     if spec == "ant" {
         let options = backdrive::mjcf::MjcfOptions {
             ignore_unsupported: true,
             ..Default::default()
         };
-        let import = backdrive::mjcf::load_mjcf_with(ANT_PATH, &options)
-            .with_context(|| format!("loading the gymnasium ant from {ANT_PATH}"))?;
+        let import = backdrive::mjcf::from_str(ANT_XML, Some(Path::new(ANT_SOURCE)), &options)
+            .with_context(|| format!("loading the gymnasium ant (built in from {ANT_SOURCE})"))?;
         Ok(import.model)
     } else {
         super::load_model(spec)
     }
 }
 
-/// Loss of the gradient measurements: the final x of every body (distance travelled).
-fn distance_loss(model: &backdrive::Model) -> Loss {
-    let mut loss = Loss::new();
-    for b in &model.bodies {
-        loss = loss.term(
-            &b.name,
-            Quantity::Position {
-                direction: [1.0, 0.0, 0.0],
-            },
-            1.0,
-            When::Final,
-        );
-    }
-    loss
-}
-
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
     if args.table1 {
-        return run_table1(
+        return super::table1::run(
             &gpu,
             args.quick,
             args.steps,
@@ -334,7 +283,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if let Some(path) = &args.json {
         let report = Report {
             backdrive_version: env!("CARGO_PKG_VERSION"),
-            adapter: adapter_json(&gpu),
+            adapter: super::table1::adapter_json(&gpu),
             quick: args.quick,
             warm_up_steps: WARM_UP,
             steps_per_call: block,
@@ -359,82 +308,6 @@ fn gradient_budget(args: &Args) -> f64 {
         .unwrap_or(if args.quick { 3.0 } else { 120.0 })
 }
 
-/// The paper's Table 1 (`bench --table1` and `reproduce table1`): prints the Markdown table and
-/// writes the JSON and the plot when asked.
-/// `steps` overrides the measured horizon (the seconds are extrapolated to 1000 steps).
-pub(super) fn run_table1(
-    gpu: &Arc<Gpu>,
-    quick: bool,
-    steps: Option<u32>,
-    json: Option<&std::path::Path>,
-    plot: Option<&std::path::Path>,
-) -> anyhow::Result<()> {
-    let steps = steps.unwrap_or(if quick {
-        backdrive::table1::QUICK_STEPS
-    } else {
-        backdrive::table1::PAPER_STEPS
-    });
-    let report = backdrive::table1::run_with_steps(gpu.clone(), steps, &mut |line| {
-        eprintln!("table 1: {line}");
-    })?;
-    println!();
-    print!("{}", report.markdown());
-    if let Some(path) = json {
-        #[derive(Serialize)]
-        struct Table1Json<'a> {
-            backdrive_version: &'static str,
-            adapter: AdapterJson,
-            table1: &'a backdrive::table1::Table1Report,
-        }
-        let json = Table1Json {
-            backdrive_version: env!("CARGO_PKG_VERSION"),
-            adapter: adapter_json(gpu),
-            table1: &report,
-        };
-        let text = serde_json::to_string_pretty(&json)?;
-        super::output::write_atomic(path, text.as_bytes())?;
-        println!("wrote {}", path.display());
-    }
-    if let Some(path) = plot {
-        let series: Vec<(String, Vec<(f64, f64)>)> = [true, false]
-            .iter()
-            .flat_map(|&g| {
-                report
-                    .controllers
-                    .iter()
-                    .map(move |c| (g, c.params))
-                    .collect::<Vec<_>>()
-            })
-            .map(|(g, p)| {
-                let points = report
-                    .cells
-                    .iter()
-                    .filter(|c| c.gradient == g && c.params == p)
-                    .map(|c| (c.robots as f64, c.seconds))
-                    .collect();
-                (
-                    format!("{p} params, {}", if g { "grad" } else { "no grad" }),
-                    points,
-                )
-            })
-            .collect();
-        backdrive::plot::line_chart_with(
-            path,
-            "Table 1: seconds for 1000 quadruped steps",
-            "robots",
-            "seconds",
-            &series,
-            &backdrive::plot::ChartOptions {
-                log_x: true,
-                log_y: true,
-                ..Default::default()
-            },
-        )?;
-        println!("wrote {}", path.display());
-    }
-    Ok(())
-}
-
 fn write_plot(
     path: &std::path::Path,
     results: &[Case],
@@ -453,7 +326,12 @@ fn write_plot(
         let grad: Vec<(f64, f64)> = gradient_results
             .iter()
             .filter(|c| c.model == name)
-            .map(|c| (c.instances as f64, c.forward_backward_robot_steps_per_s))
+            .map(|c| {
+                (
+                    c.timing.instances as f64,
+                    c.timing.forward_backward_robot_steps_per_s,
+                )
+            })
             .collect();
         if !grad.is_empty() {
             series.push((format!("{name} fwd+bwd"), grad));
@@ -517,7 +395,6 @@ fn gradient_cases(
     let memory_budget = args.memory_budget_mib * 1024 * 1024;
     let mut out = Vec::new();
     for (spec, model) in models {
-        let loss = distance_loss(model);
         for &n in instances {
             let n = n.max(1);
             // Shorten the horizon when the forward throughput predicts a case over budget
@@ -533,9 +410,7 @@ fn gradient_cases(
                     t = fit.max(0.0) as u32;
                 }
             }
-            if t < 2 {
-                let reason =
-                    format!("predicted over the {budget} s gradient budget even at 2 steps");
+            let mut skip = |reason: String| {
                 println!("{spec:<12} {n:>7} skipped: {reason}");
                 skipped.push(Skipped {
                     model: spec.clone(),
@@ -543,84 +418,47 @@ fn gradient_cases(
                     what: "gradient",
                     reason,
                 });
+            };
+            if t < 2 {
+                skip(format!(
+                    "predicted over the {budget} s gradient budget even at 2 steps"
+                ));
                 continue;
             }
-            let mut options = RolloutOptions::new(t);
-            options.checkpoint_every = args.checkpoint_every;
-            options.command_gradients = false;
+            let options = gradient_options(t, args.checkpoint_every);
             let estimate = estimate_memory(model, n, &options);
             if estimate.total() > memory_budget {
-                let reason = format!(
+                skip(format!(
                     "estimated {estimate} exceeds the budget of {} MiB",
                     args.memory_budget_mib
-                );
-                println!("{spec:<12} {n:>7} skipped: {reason}");
-                skipped.push(Skipped {
-                    model: spec.clone(),
-                    instances: n,
-                    what: "gradient",
-                    reason,
-                });
+                ));
                 continue;
             }
-            let mut rollout = match Rollout::new(gpu.clone(), model, n, &loss, options) {
-                Ok(r) => r,
-                Err(e) => {
-                    println!("{spec:<12} {n:>7} skipped: {e}");
-                    skipped.push(Skipped {
-                        model: spec.clone(),
-                        instances: n,
-                        what: "gradient",
-                        reason: e.to_string(),
-                    });
+            let timing = match time_gradient(gpu.clone(), model, n, options) {
+                Ok(timing) => timing,
+                // A batch the device cannot hold is a result of the sweep, not a failure.
+                Err(e @ (backdrive::Error::TooLarge(_) | backdrive::Error::InvalidInput(_))) => {
+                    skip(e.to_string());
                     continue;
                 }
-            };
-            let a = model.actuators.len();
-            let commands: Vec<f32> = (0..n * t as usize * a)
-                .map(|k| 0.2 * (k as f32 * 0.01).sin())
-                .collect();
-            rollout.set_commands(&commands)?;
-            if n <= 128 {
-                // Untimed warm-up (pipelines are compiled once per device; large batches
-                // only pay for the first touch of their buffers).
-                rollout.forward()?;
-                rollout.backward()?;
-            }
-            let t0 = Instant::now();
-            rollout.forward()?;
-            let forward_s = t0.elapsed().as_secs_f64();
-            let t1 = Instant::now();
-            rollout.backward()?;
-            let backward_s = t1.elapsed().as_secs_f64();
-            let robot_steps = f64::from(t) * n as f64;
-            let case = GradientCase {
-                model: spec.clone(),
-                instances: n,
-                steps: t,
-                checkpoint_every: rollout.checkpoint_interval(),
-                forward_seconds: forward_s,
-                backward_seconds: backward_s,
-                backward_over_forward: backward_s / forward_s.max(1e-9),
-                forward_robot_steps_per_s: robot_steps / forward_s.max(1e-9),
-                forward_backward_robot_steps_per_s: robot_steps
-                    / (forward_s + backward_s).max(1e-9),
-                device_bytes: rollout.device_bytes(),
-                estimated_bytes: estimate.total(),
+                Err(e) => return Err(e.into()),
             };
             println!(
                 "{:<12} {:>7} {:>6} {:>10.3} {:>11.3} {:>8.2} {:>15} {:>22} {:>12}",
-                case.model,
-                case.instances,
-                case.steps,
-                case.forward_seconds,
-                case.backward_seconds,
-                case.backward_over_forward,
-                thousands(case.forward_robot_steps_per_s),
-                thousands(case.forward_backward_robot_steps_per_s),
-                mib(case.device_bytes)
+                spec,
+                timing.instances,
+                timing.steps,
+                timing.forward_seconds,
+                timing.backward_seconds,
+                timing.backward_over_forward,
+                thousands(timing.forward_robot_steps_per_s),
+                thousands(timing.forward_backward_robot_steps_per_s),
+                mib(timing.device_bytes)
             );
-            out.push(case);
+            out.push(GradientCase {
+                model: spec.clone(),
+                timing,
+            });
         }
     }
     Ok(out)
@@ -649,82 +487,24 @@ fn fd_cases(
     );
     let mut out = Vec::new();
     for (spec, model) in models {
-        let loss = distance_loss(model);
-        let mut options = RolloutOptions::new(steps);
-        options.command_gradients = false;
-        let mut rollout = Rollout::new(gpu.clone(), model, 1, &loss, options)?;
-        rollout.forward()?;
-        rollout.backward()?;
-        let t0 = Instant::now();
-        rollout.forward()?;
-        let grads = rollout.backward()?;
-        let analytic = t0.elapsed().as_secs_f64();
-        let base = rollout.params()?;
-        let p = base.len();
-        let mut sim = Simulator::new(gpu.clone(), model, 2 * p.max(1))?;
-        let mut params = Vec::with_capacity(2 * p * p);
-        let mut steps_h = Vec::with_capacity(p);
-        for i in 0..p {
-            let h = 1e-2 * base[i].abs().max(1e-2);
-            steps_h.push(h);
-            for sign in [1.0f32, -1.0] {
-                let mut q = base.clone();
-                q[i] += sign * h;
-                params.extend_from_slice(&q);
-            }
-        }
-        sim.step(1)?; // warm-up
-        let t1 = Instant::now();
-        sim.set_params(&params)?;
-        sim.reset()?;
-        sim.step(steps)?;
-        let bodies = sim.body_states()?;
-        let fd_s = t1.elapsed().as_secs_f64();
-        let nb = model.bodies.len();
-        let loss_of = |i: usize| -> f64 {
-            bodies[i * nb..(i + 1) * nb]
-                .iter()
-                .map(|b| f64::from(b.position[0]))
-                .sum()
-        };
-        let fd: Vec<f64> = (0..p)
-            .map(|i| (loss_of(2 * i) - loss_of(2 * i + 1)) / (2.0 * f64::from(steps_h[i])))
-            .collect();
-        let dot: f64 = fd
-            .iter()
-            .zip(&grads.params)
-            .map(|(a, b)| a * f64::from(*b))
-            .sum();
-        let na = fd.iter().map(|a| a * a).sum::<f64>().sqrt();
-        let nb2 = grads
-            .params
-            .iter()
-            .map(|b| f64::from(*b).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        let case = FdCase {
-            model: spec.clone(),
-            parameters: p,
-            steps,
-            analytic_seconds: analytic,
-            fd_instances: 2 * p,
-            fd_seconds: fd_s,
-            fd_over_analytic: fd_s / analytic.max(1e-9),
-            cosine: (na > 1e-12 && nb2 > 1e-12).then(|| dot / (na * nb2)),
-        };
+        let timing = time_finite_differences(gpu.clone(), model, steps)?;
         println!(
             "{:<12} {:>6} {:>12.4} {:>10} {:>10.4} {:>10.2} {:>8}",
-            case.model,
-            case.parameters,
-            case.analytic_seconds,
-            case.fd_instances,
-            case.fd_seconds,
-            case.fd_over_analytic,
-            case.cosine
+            spec,
+            timing.parameters,
+            timing.analytic_seconds,
+            timing.fd_instances,
+            timing.fd_seconds,
+            timing.fd_over_analytic,
+            timing
+                .cosine
                 .map(|c| format!("{c:.4}"))
                 .unwrap_or_else(|| "n/a".into())
         );
-        out.push(case);
+        out.push(FdCase {
+            model: spec.clone(),
+            timing,
+        });
     }
     Ok(out)
 }

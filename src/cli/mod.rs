@@ -6,6 +6,7 @@ mod info;
 mod output;
 mod reproduce;
 mod rollout;
+mod table1;
 mod train;
 
 use std::sync::Arc;

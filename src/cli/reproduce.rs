@@ -35,7 +35,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.experiment == "table1" {
         let gpu = super::open_gpu()?;
         println!("adapter: {}", gpu.describe());
-        return super::bench::run_table1(&gpu, args.quick, None, args.json.as_deref(), None);
+        return super::table1::run(&gpu, args.quick, None, args.json.as_deref(), None);
     }
     let names: Vec<&str> = if args.experiment == "all" {
         reproduce::names()

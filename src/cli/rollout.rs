@@ -10,7 +10,7 @@ use backdrive::model::ActuatorKind;
 use backdrive::viewer::{self, Trajectory, ViewerOptions};
 use backdrive::{BodyState, Model, Simulator};
 use clap::{ValueEnum, value_parser};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::output::AtomicFile;
 use super::{mib, thousands};
@@ -176,15 +176,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let total = u64::from(args.steps);
     let progress = if total * args.instances >= PROGRESS_THRESHOLD {
-        let bar = ProgressBar::new(total);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {pos}/{len} steps ({per_sec}, eta {eta})",
-            )
-            .expect("valid template")
-            .progress_chars("=> "),
-        );
-        bar
+        backdrive::progress::bar(total, "steps", "")
     } else {
         ProgressBar::hidden()
     };

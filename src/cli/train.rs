@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 use backdrive::tasks;
 use backdrive::train::{IterationStats, TrainOptions, Trainer};
-use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -155,11 +154,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .with_context(|| format!("opening {}", log_path.display()))?;
 
     let done = trainer.iteration();
-    let bar = ProgressBar::new(u64::from(total.max(done)));
-    bar.set_style(
-        ProgressStyle::with_template("{bar:30} {pos}/{len} it  {per_sec}  eta {eta}  {msg}")
-            .expect("a valid template"),
-    );
+    let bar = backdrive::progress::bar(u64::from(total.max(done)), "it", "");
     bar.set_position(u64::from(done));
     let mut zero_gradients = 0u32;
     while trainer.iteration() < total {

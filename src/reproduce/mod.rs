@@ -329,20 +329,13 @@ pub fn markdown(results: &[ExperimentResult]) -> String {
     out
 }
 
-/// A progress bar on stderr, or a hidden one.
+/// A progress bar on stderr in the style of every command ([`crate::progress::bar`]), or a
+/// hidden one.
 fn progress_bar(show: bool, len: u64, prefix: &str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
-    let bar = indicatif::ProgressBar::new(len);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{prefix:>28} {bar:25} {pos}/{len} evals  {elapsed}  {msg}",
-        )
-        .expect("a valid template"),
-    );
-    bar.set_prefix(prefix.to_string());
-    bar
+    crate::progress::bar(len, "evals", &format!("{prefix:>28}"))
 }
 
 /// Adam on the CPU in f64 (the paper's ball-throw settings: lr 1, beta1 = beta2 = 0.5).
