@@ -136,7 +136,7 @@ pub fn run(gpu: Arc<Gpu>, verbose: bool) -> backdrive::Result<Outcome> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let gpu = Arc::new(Gpu::new()?);
+    let gpu = Arc::new(Gpu::from_env()?);
     println!("adapter: {}", gpu.describe());
     run(gpu, true)?;
     Ok(())

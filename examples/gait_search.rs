@@ -50,7 +50,7 @@ struct Args {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let gpu = Arc::new(Gpu::new()?);
+    let gpu = Arc::new(Gpu::from_env()?);
     let mut model = models::load(&args.model)?;
     for actuator in &mut model.actuators {
         if let Some(f) = args.max_force {

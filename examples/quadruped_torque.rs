@@ -68,7 +68,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(decay) = args.gradient_decay {
         task.gradient_decay = decay;
     }
-    let gpu = Arc::new(Gpu::new()?);
+    let gpu = Arc::new(Gpu::from_env()?);
     let mut trainer = Trainer::new(
         gpu,
         task,

@@ -9,7 +9,7 @@ use backdrive::gpu::Gpu;
 use backdrive::{Simulator, models};
 
 fn main() -> anyhow::Result<()> {
-    let gpu = Arc::new(Gpu::new()?);
+    let gpu = Arc::new(Gpu::from_env()?);
     println!("adapter: {}", gpu.describe());
 
     // A shipped model by name, or a path to a TOML model file.

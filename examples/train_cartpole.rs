@@ -9,7 +9,7 @@ use backdrive::tasks;
 use backdrive::train::{TrainOptions, Trainer};
 
 fn main() -> anyhow::Result<()> {
-    let gpu = Arc::new(Gpu::new()?);
+    let gpu = Arc::new(Gpu::from_env()?);
     println!("adapter: {}", gpu.describe());
     let task = tasks::builtin("cartpole-balance")?;
     let mut trainer = Trainer::new(

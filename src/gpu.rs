@@ -3,7 +3,8 @@
 //! By default the best adapter wins (discrete, then integrated, virtual, CPU). Two environment
 //! variables override the choice: `BACKDRIVE_BACKEND` (`vulkan`, `metal`, `dx12`, `gl`, or a
 //! comma-separated list) and `BACKDRIVE_ADAPTER` (a case-insensitive substring of the adapter
-//! name, e.g. `llvmpipe`).
+//! name, e.g. `llvmpipe`). Only [`GpuOptions::from_env`] and [`Gpu::from_env`] read them (the
+//! command line, the tests and the examples call those); [`Gpu::new`] does not.
 
 use crate::error::{Error, Result};
 
@@ -77,8 +78,16 @@ fn rank(t: wgpu::DeviceType) -> u32 {
 }
 
 impl Gpu {
-    /// Opens the adapter chosen by the environment (see the module docs).
+    /// Opens the best adapter (discrete, then integrated, virtual, CPU), whatever the
+    /// environment says: the library reads no environment variable unless asked to by
+    /// [`Gpu::from_env`] or [`GpuOptions::from_env`].
     pub fn new() -> Result<Gpu> {
+        Gpu::with_options(&GpuOptions::default())
+    }
+
+    /// Opens the adapter chosen by `BACKDRIVE_BACKEND` and `BACKDRIVE_ADAPTER` (see the module
+    /// docs), as the command line, the tests and the examples do.
+    pub fn from_env() -> Result<Gpu> {
         Gpu::with_options(&GpuOptions::from_env())
     }
 

@@ -9,7 +9,7 @@ use backdrive::loss::{Loss, Quantity, When};
 /// The device, or `None` with a note naming the benchmarks skipped (a machine without any
 /// adapter still runs the CPU benchmarks).
 pub fn gpu_or_skip(what: &str) -> Option<Arc<Gpu>> {
-    match Gpu::new() {
+    match Gpu::from_env() {
         Ok(gpu) => Some(Arc::new(gpu)),
         Err(e) => {
             eprintln!("skipping the {what}: {e}");

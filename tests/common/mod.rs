@@ -9,7 +9,7 @@ use backdrive::gpu::Gpu;
 /// when no Vulkan device is present, so a missing adapter is a real failure.
 pub fn gpu() -> Arc<Gpu> {
     static GPU: OnceLock<Arc<Gpu>> = OnceLock::new();
-    GPU.get_or_init(|| Arc::new(Gpu::new().unwrap_or_else(|e| panic!("{e}"))))
+    GPU.get_or_init(|| Arc::new(Gpu::from_env().unwrap_or_else(|e| panic!("{e}"))))
         .clone()
 }
 
