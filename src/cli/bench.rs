@@ -40,7 +40,7 @@ pub struct Args {
     /// --quick the horizon is shortened and the seconds extrapolated linearly to 1000 steps.
     #[arg(long)]
     pub table1: bool,
-    /// Models to measure (names, files, or `ant` for the gymnasium ant MJCF fixture).
+    /// Models to measure (names, files, or `ant` for the gymnasium ant, built into the binary).
     #[arg(long, value_delimiter = ',', default_value = "quadruped,ball,arm,ant")]
     pub models: Vec<String>,
     /// Batch sizes (default 1,16,128,1024,4096,16384, or 1,16,128 with --quick).
