@@ -18,7 +18,11 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
+use plotters::coord::combinators::LogCoord;
+use plotters::coord::ranged1d::{
+    AsRangedCoord, DefaultFormatting, KeyPointHint, Ranged, ValueFormatter,
+};
+use plotters::coord::types::RangedCoordf64;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
@@ -259,12 +263,71 @@ impl AxisRange {
         }
     }
 
-    fn linear(&self) -> std::ops::Range<f64> {
-        self.lo..self.hi
+    fn linear(&self) -> Ticked<RangedCoordf64> {
+        let (bold, light) = self.ticks();
+        Ticked {
+            inner: (self.lo..self.hi).into(),
+            bold,
+            light,
+        }
     }
 
-    fn log(&self) -> impl AsRangedCoord<Value = f64, CoordDescType: ValueFormatter<f64>> {
-        (self.lo..self.hi).log_scale()
+    fn log(&self) -> Ticked<LogCoord<f64>> {
+        let (bold, light) = self.ticks();
+        Ticked {
+            inner: (self.lo..self.hi).log_scale().into(),
+            bold,
+            light,
+        }
+    }
+
+    /// Labelled ticks and minor grid lines. A linear axis gets 1, 2 or 5 times a power of ten
+    /// apart. A log axis gets its powers of ten when it spans three decades or more, else
+    /// 1, 2 and 5 times them, and linear steps within about a decade.
+    fn ticks(&self) -> (Vec<f64>, Vec<f64>) {
+        let within = |v: &f64| *v >= self.lo * (1.0 - 1e-12) && *v <= self.hi * (1.0 + 1e-12);
+        let linear = |lo: f64, hi: f64| {
+            let step = nice_step((hi - lo) / 6.0);
+            let first = (lo / step).ceil() as i64;
+            let last = (hi / step).floor() as i64;
+            let bold: Vec<f64> = (first..=last).map(|k| k as f64 * step).collect();
+            let light = (2 * first - 1..=2 * last + 1)
+                .filter(|k| k % 2 != 0)
+                .map(|k| k as f64 * step / 2.0)
+                .filter(|v| *v >= lo && *v <= hi)
+                .collect();
+            (bold, light)
+        };
+        if !self.log {
+            return linear(self.lo, self.hi);
+        }
+        let (d0, d1) = (
+            self.lo.log10().floor() as i32,
+            self.hi.log10().ceil() as i32,
+        );
+        let multiples = |ms: &[f64]| -> Vec<f64> {
+            (d0..=d1)
+                .flat_map(|d| ms.iter().map(move |m| m * 10f64.powi(d)))
+                .filter(within)
+                .collect()
+        };
+        let decades = multiples(&[1.0]);
+        let one_two_five = multiples(&[1.0, 2.0, 5.0]);
+        let others = |bold: &[f64]| -> Vec<f64> {
+            multiples(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0])
+                .into_iter()
+                .filter(|v| !bold.iter().any(|b| (b - v).abs() <= 1e-9 * v.abs()))
+                .collect()
+        };
+        if decades.len() >= 3 {
+            let light = others(&decades);
+            (decades, light)
+        } else if one_two_five.len() >= 3 {
+            let light = others(&one_two_five);
+            (one_two_five, light)
+        } else {
+            linear(self.lo, self.hi)
+        }
     }
 
     /// Where `v` lies along the axis, 0 at `lo` and 1 at `hi`.
@@ -274,6 +337,59 @@ impl AxisRange {
         } else {
             (v - self.lo) / (self.hi - self.lo)
         }
+    }
+}
+
+/// An axis with the chart's own labelled ticks (`bold`) and minor grid lines (`light`), since
+/// plotters' own log axis labels only powers of ten.
+struct Ticked<R> {
+    inner: R,
+    bold: Vec<f64>,
+    light: Vec<f64>,
+}
+
+impl<R: Ranged<ValueType = f64>> Ranged for Ticked<R> {
+    type ValueType = f64;
+    type FormatOption = DefaultFormatting;
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.inner.range()
+    }
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        self.inner.map(value, limit)
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if hint.weight().allow_light_points() {
+            self.light.clone()
+        } else {
+            self.bold.clone()
+        }
+    }
+
+    fn axis_pixel_range(&self, limit: (i32, i32)) -> std::ops::Range<i32> {
+        self.inner.axis_pixel_range(limit)
+    }
+}
+
+/// 1, 2 or 5 times a power of ten, at least `raw`.
+fn nice_step(raw: f64) -> f64 {
+    let raw = if raw.is_finite() && raw > 0.0 {
+        raw
+    } else {
+        1.0
+    };
+    let e = 10f64.powf(raw.log10().floor());
+    let f = raw / e;
+    e * if f <= 1.0 {
+        1.0
+    } else if f <= 2.0 {
+        2.0
+    } else if f <= 5.0 {
+        5.0
+    } else {
+        10.0
     }
 }
 
@@ -350,7 +466,6 @@ where
     Y::CoordDescType: ValueFormatter<f64>,
 {
     root.fill(&WHITE)?;
-    let (w, _) = root.dim_in_pixel();
     let mut builder = ChartBuilder::on(root);
     builder
         .margin(12)
@@ -361,11 +476,8 @@ where
         builder.caption(labels.title, (FONT, 20).into_font().color(&TEXT));
     }
     let mut chart = builder.build_cartesian_2d(x, y)?;
-    let ticks = (w / 90).clamp(3, 12) as usize;
     chart
         .configure_mesh()
-        .x_labels(ticks)
-        .y_labels(8)
         .x_label_formatter(&|v| tick_label(*v))
         .y_label_formatter(&|v| tick_label(*v))
         .x_desc(labels.x)
@@ -451,6 +563,30 @@ mod tests {
         assert_eq!(tick_label(3.2e6), "3.2M");
         assert_eq!(tick_label(1e-5), "1e-5");
         assert_eq!(tick_label(-250.0), "-250");
+    }
+
+    #[test]
+    fn ticks_follow_the_scale() {
+        let labels =
+            |a: &AxisRange| -> Vec<String> { a.ticks().0.into_iter().map(tick_label).collect() };
+        let log = |lo: f64, hi: f64| AxisRange { lo, hi, log: true };
+        assert_eq!(
+            labels(&log(1.0, 65536.0)),
+            ["1", "10", "100", "1000", "10k"]
+        );
+        assert_eq!(labels(&log(0.02, 0.3)), ["0.02", "0.05", "0.1", "0.2"]);
+        // Within a decade: linear steps.
+        assert_eq!(
+            labels(&log(0.31, 0.33)),
+            ["0.31", "0.315", "0.32", "0.325", "0.33"]
+        );
+        let linear = AxisRange {
+            lo: 0.0,
+            hi: 10.0,
+            log: false,
+        };
+        assert_eq!(labels(&linear), ["0", "2", "4", "6", "8", "10"]);
+        assert!(!log(1.0, 65536.0).ticks().1.is_empty());
     }
 
     #[test]
