@@ -10,7 +10,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Task to train (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup).
+    /// Task to train (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup):
+    /// a built-in task name, not a model file (unlike the other commands, train takes no MJCF or
+    /// TOML model).
     pub task: String,
     /// Robots per iteration (default: the task's).
     #[arg(long, short = 'n')]
