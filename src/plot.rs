@@ -4,8 +4,8 @@
 //! The charts are rasterised here (anti-aliased lines, bitmap fonts embedded in this file) and
 //! encoded with the `png` crate, so they render the same on a machine without any fonts.
 //! Axes can be linear or logarithmic; points that are not finite (or not positive on a log
-//! axis) are skipped and break their line. Files are written atomically (`FILE.tmp`, then a
-//! rename).
+//! axis) are skipped and break their line. Files are written atomically
+//! ([`crate::files::write_atomic`]).
 //!
 //! ```no_run
 //! use backdrive::plot;
@@ -62,7 +62,7 @@ pub fn line_chart<S: AsRef<str>>(
 }
 
 /// Writes a line chart as a PNG file at `path` (parent directories are created; the file is
-/// written as `FILE.tmp` and renamed when complete).
+/// written atomically by [`crate::files::write_atomic`]).
 pub fn line_chart_with<S: AsRef<str>>(
     path: impl AsRef<Path>,
     title: &str,

@@ -202,6 +202,10 @@ fn distance_loss(model: &backdrive::Model) -> Loss {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    super::check_outputs(&[
+        ("--json", args.json.as_deref()),
+        ("--plot", args.plot.as_deref()),
+    ])?;
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
     if args.table1 {
@@ -348,7 +352,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             table1: None,
         };
         let text = serde_json::to_string_pretty(&report)?;
-        super::output::write_atomic(path, text.as_bytes())?;
+        backdrive::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())
@@ -392,7 +396,7 @@ pub(super) fn run_table1(
             table1: &report,
         };
         let text = serde_json::to_string_pretty(&json)?;
-        super::output::write_atomic(path, text.as_bytes())?;
+        backdrive::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = plot {
