@@ -237,7 +237,6 @@ fn train_writes_a_run_resumes_it_and_refuses_bad_input() {
     );
     for file in [
         "log.csv",
-        "checkpoint.json",
         "checkpoint.bin",
         "loss.png",
         "grad_norm.png",

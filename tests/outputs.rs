@@ -184,3 +184,138 @@ fn a_signal_while_writing_removes_the_temporary_file() {
         assert!(tree(&dir).is_empty(), "SIG{signal}: {:?}", tree(&dir));
     }
 }
+
+const TRAIN: [&str; 4] = ["train", "cartpole-balance", "--save-every", "2"];
+
+fn train(extra: &[&str], failpoint: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_backdrive"));
+    command.args(TRAIN).args(extra).env("NODEVICE_SELECT", "1");
+    if let Some(spec) = failpoint {
+        command.env("BACKDRIVE_FAILPOINT", spec);
+    }
+    command.output().expect("the backdrive binary runs")
+}
+
+fn checkpoint_iteration(dir: &Path) -> u32 {
+    backdrive::train::Trainer::checkpoint_info(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .iteration
+}
+
+/// The second checkpoint save (iteration 4 of 4) is interrupted at every point: the process
+/// killed there (abort, as by SIGKILL) or the write failing with an error. The directory then
+/// always holds a whole checkpoint (iteration 2 before the rename, 4 after), `--resume` takes
+/// it, and the resumed run ends with the uninterrupted run's checkpoint, byte for byte. A
+/// failure by error leaves no temporary file.
+#[test]
+fn a_crash_at_every_point_of_the_checkpoint_save_loses_at_most_one_interval() {
+    let dir = scratch("crash");
+    let reference = dir.join("reference");
+    let out = train(&["-n", "2", "--iters", "4", "--out", s(&reference)], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let expected = std::fs::read(reference.join("checkpoint.bin")).unwrap();
+    for point in ["created", "written", "synced", "renamed"] {
+        for action in ["abort", "error"] {
+            let run = dir.join(format!("{point}-{action}"));
+            let spec = format!("{point}:checkpoint.bin:2:{action}");
+            let out = train(&["-n", "2", "--iters", "4", "--out", s(&run)], Some(&spec));
+            assert!(!out.status.success(), "{spec}: the failpoint did not fire");
+            let saved = checkpoint_iteration(&run);
+            assert_eq!(saved, if point == "renamed" { 4 } else { 2 }, "{spec}");
+            let temporaries: Vec<String> = tree(&run)
+                .into_iter()
+                .filter(|f| f.ends_with(".tmp"))
+                .collect();
+            if action == "error" {
+                assert!(temporaries.is_empty(), "{spec}: {temporaries:?}");
+            }
+            let resumed = train(&["--iters", "4", "--resume", s(&run)], None);
+            assert!(
+                resumed.status.success(),
+                "{spec}: resume failed: {}",
+                text(&resumed.stderr)
+            );
+            assert_eq!(
+                std::fs::read(run.join("checkpoint.bin")).unwrap(),
+                expected,
+                "{spec}: the resumed run differs from the uninterrupted one"
+            );
+            let log = std::fs::read_to_string(run.join("log.csv")).unwrap();
+            let iterations: Vec<&str> = log
+                .lines()
+                .skip(1)
+                .map(|l| l.split(',').next().unwrap())
+                .collect();
+            assert_eq!(iterations, ["1", "2", "3", "4"], "{spec}: {log}");
+        }
+    }
+}
+
+#[test]
+fn resume_into_another_run_is_refused_and_a_resumed_run_keeps_its_batch() {
+    let dir = scratch("resume");
+    let (a, b) = (dir.join("a"), dir.join("b"));
+    for d in [&a, &b] {
+        let out = train(&["-n", "3", "--iters", "1", "--out", s(d)], None);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let before = std::fs::read(b.join("checkpoint.bin")).unwrap();
+    let out = train(&["--iters", "2", "--resume", s(&a), "--out", s(&b)], None);
+    assert!(
+        !out.status.success(),
+        "--resume A --out B overwrote the run in B"
+    );
+    assert!(text(&out.stderr).contains("already holds a training run"));
+    assert_eq!(std::fs::read(b.join("checkpoint.bin")).unwrap(), before);
+    // Without -n, the resumed run takes the checkpoint's batch of 3 (the task's is 16).
+    let out = train(&["--iters", "2", "--resume", s(&a)], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("3 robots"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert_eq!(checkpoint_iteration(&a), 2);
+}
+
+#[test]
+fn a_bad_line_in_the_log_is_cut_with_a_warning_and_resume_goes_on() {
+    let dir = scratch("badlog");
+    let run = dir.join("run");
+    let out = train(&["-n", "2", "--iters", "2", "--out", s(&run)], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = run.join("log.csv");
+    let mut text_log = std::fs::read_to_string(&log).unwrap();
+    text_log.push_str("3,0.5,not-a-number,0.01,1.0\n");
+    std::fs::write(&log, text_log).unwrap();
+    let out = train(&["--iters", "3", "--resume", s(&run)], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("warning") && stdout.contains("log.csv:4"),
+        "{stdout}"
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    assert!(!log.contains("not-a-number"), "{log}");
+}
+
+#[test]
+fn an_unusable_train_directory_fails_before_training() {
+    let dir = scratch("train-out");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = train(&["-n", "2", "--iters", "1", "--out", s(&file)], None);
+    assert!(!out.status.success());
+    assert!(
+        !text(&out.stdout).contains("adapter"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stderr).contains("a-file"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert_eq!(tree(&dir), ["a-file"]);
+}
