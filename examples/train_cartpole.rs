@@ -34,6 +34,6 @@ fn main() -> anyhow::Result<()> {
         );
     }
     trainer.save(std::path::Path::new("out/example-cartpole"))?;
-    println!("saved out/example-cartpole/checkpoint.json");
+    println!("saved out/example-cartpole/checkpoint.bin");
     Ok(())
 }

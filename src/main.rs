@@ -10,6 +10,10 @@ use clap::Parser;
 
 fn main() {
     let args = cli::Cli::parse();
+    // Ctrl-C and SIGTERM remove the temporary files of unfinished outputs.
+    if let Err(e) = backdrive::files::remove_temporaries_on_signal() {
+        eprintln!("warning: {e}");
+    }
     if let Err(e) = cli::run(args) {
         // `{:#}` prints the whole chain of contexts on one line: "loading model 'x': ...".
         eprintln!("error: {e:#}");

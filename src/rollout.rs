@@ -102,12 +102,16 @@ pub struct MemoryEstimate {
     pub checkpoints: u64,
     /// The adjoint buffer (state, parameter and row adjoints, the sweep tape).
     pub adjoint: u64,
+    /// Buffers every instance of a chunk shares: the packed model, and each chunk's step
+    /// header and sequence of per-step headers. The loss terms' buffer (16 bytes or so per term)
+    /// is not included: the estimate does not know the loss.
+    pub shared: u64,
 }
 
 impl MemoryEstimate {
     /// Total bytes.
     pub fn total(&self) -> u64 {
-        self.working + self.commands + self.checkpoints + self.adjoint
+        self.working + self.commands + self.checkpoints + self.adjoint + self.shared
     }
 }
 
@@ -116,12 +120,14 @@ impl std::fmt::Display for MemoryEstimate {
         let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
         write!(
             f,
-            "{:.1} MiB (working {:.1}, commands {:.1}, checkpoints {:.1}, adjoint {:.1})",
+            "{:.1} MiB (working {:.1}, commands {:.1}, checkpoints {:.1}, adjoint {:.1}, \
+             shared {:.1})",
             mib(self.total()),
             mib(self.working),
             mib(self.commands),
             mib(self.checkpoints),
-            mib(self.adjoint)
+            mib(self.adjoint),
+            mib(self.shared)
         )
     }
 }
@@ -134,7 +140,8 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> 
     let state = u64::from(h.state_len);
     let k = u64::from(o.interval(h.state_len as usize, n_instances));
     let t = u64::from(o.horizon);
-    let commands = t * u64::from(h.n_commands.max(1));
+    // An empty buffer still takes one float per instance (see `PerInstance::new`).
+    let commands = (t * u64::from(h.n_commands)).max(1);
     [
         state,
         state,
@@ -149,7 +156,10 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> 
     ]
 }
 
-/// Estimates the device memory of a rollout without allocating anything.
+/// Estimates the device memory of a rollout without allocating anything: every buffer that
+/// [`Rollout::new`] allocates but the loss terms', assuming the batch is split into chunks only
+/// where `options.max_chunk` says (a device whose binding limit splits it further adds one
+/// step header per step and chunk).
 pub fn estimate_memory(
     model: &Model,
     n_instances: usize,
@@ -158,11 +168,16 @@ pub fn estimate_memory(
     let c = Compiled::new(model);
     let f = per_instance_floats(&c, options, n_instances);
     let n = n_instances as u64 * 4;
+    let chunks = options
+        .max_chunk
+        .map_or(1, |max| n_instances.div_ceil(max.max(1))) as u64;
+    let headers = (u64::from(options.horizon) + 1) * std::mem::size_of::<Header>() as u64;
     MemoryEstimate {
         working: (f[0] + f[1] + f[2] + f[5] + f[9]) * n,
         commands: (f[3] + f[4]) * n,
         checkpoints: (f[7] + f[8]) * n,
         adjoint: f[6] * n,
+        shared: c.packed.len() as u64 * 4 + chunks * headers,
     }
 }
 
@@ -225,6 +240,7 @@ pub struct Rollout {
     params: PerInstance,
     commands: PerInstance,
     command_grads: PerInstance,
+    rows: PerInstance,
     adjoint: PerInstance,
     checkpoints: PerInstance,
     segment: PerInstance,
@@ -235,6 +251,7 @@ pub struct Rollout {
     loss_forward: wgpu::ComputePipeline,
     loss_adjoint: wgpu::ComputePipeline,
     model_buf: wgpu::Buffer,
+    loss_buf: wgpu::Buffer,
     hook: Option<Box<dyn StepHook>>,
     forward_done: bool,
     interval: u32,
@@ -439,6 +456,7 @@ impl Rollout {
             params,
             commands,
             command_grads,
+            rows,
             adjoint,
             checkpoints,
             segment,
@@ -449,6 +467,7 @@ impl Rollout {
             loss_forward,
             loss_adjoint,
             model_buf,
+            loss_buf,
             hook: None,
             forward_done: false,
             interval: options_interval,
@@ -508,14 +527,16 @@ impl Rollout {
         self.interval
     }
 
-    /// Device memory held, in bytes.
+    /// Device memory held in buffers, in bytes: every buffer of the rollout (not the
+    /// pipelines). It is [`estimate_memory`]'s total plus the loss terms' buffer.
     pub fn device_bytes(&self) -> u64 {
-        [
+        let per_instance: u64 = [
             &self.state,
             &self.initial,
             &self.params,
             &self.commands,
             &self.command_grads,
+            &self.rows,
             &self.adjoint,
             &self.checkpoints,
             &self.segment,
@@ -523,7 +544,13 @@ impl Rollout {
         ]
         .iter()
         .map(|b| b.bytes())
-        .sum()
+        .sum();
+        let chunks: u64 = self
+            .chunks
+            .iter()
+            .map(|c| c.header.size() + c.header_sequence.size())
+            .sum();
+        per_instance + chunks + self.model_buf.size() + self.loss_buf.size()
     }
 
     /// Sets every instance's initial raw state (instance-major, `state_len` each).

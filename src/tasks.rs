@@ -118,10 +118,26 @@ pub fn builtin(name: &str) -> Result<Task> {
         "arm-reach-random" => arm_reach_random(),
         "cartpole-balance" => cartpole_balance(),
         "cartpole-swingup" => cartpole_swingup(),
-        other => Err(Error::InvalidInput(format!(
-            "unknown task '{other}': expected one of {}",
-            names().join(", ")
-        ))),
+        other => {
+            // A model file or a shipped model's name is the most likely mistake: every other
+            // command takes one, so say what `train` takes instead.
+            let lower = other.to_ascii_lowercase();
+            let file_like = [".xml", ".toml"].iter().any(|ext| lower.ends_with(ext))
+                || other.contains(std::path::MAIN_SEPARATOR)
+                || other.contains('/');
+            let hint = if file_like {
+                " (train takes a task name, not a model file: a task is a model with its loss, \
+                 sensors and policy, and only the built-in ones exist)"
+            } else if crate::models::names().contains(&other) {
+                " (train takes a task name, not a model name)"
+            } else {
+                ""
+            };
+            Err(Error::InvalidInput(format!(
+                "unknown task '{other}'{hint}: expected one of {}",
+                names().join(", ")
+            )))
+        }
     }
 }
 
@@ -456,6 +472,30 @@ fn cartpole_swingup() -> Result<Task> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_model_file_or_name_given_as_a_task_says_train_takes_a_task_and_lists_them() {
+        for spec in [
+            "tests/fixtures/mjcf/quadruped.xml",
+            "models/arm.toml",
+            "ball",
+        ] {
+            let Err(error) = builtin(spec) else {
+                panic!("'{spec}' is not a task")
+            };
+            let message = error.to_string();
+            assert!(message.contains("train takes a task name"), "{message}");
+            for name in names() {
+                assert!(message.contains(name), "{name} not listed: {message}");
+            }
+        }
+        let Err(error) = builtin("hopscotch") else {
+            panic!("'hopscotch' is not a task")
+        };
+        let message = error.to_string();
+        assert!(!message.contains("not a model"), "{message}");
+        assert!(message.contains("cartpole-swingup"), "{message}");
+    }
 
     #[test]
     fn every_task_builds_a_policy_layout() {

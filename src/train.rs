@@ -64,7 +64,7 @@ pub struct Trainer {
     final_state: Vec<f32>,
 }
 
-/// The metadata of a checkpoint (`checkpoint.json`); the numbers are in `checkpoint.bin`.
+/// The metadata of a checkpoint, stored in `checkpoint.bin` before the numbers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct CheckpointMeta {
     task: String,
@@ -73,8 +73,84 @@ struct CheckpointMeta {
     instances: usize,
     n_params: usize,
     optimizer_step: u32,
-    /// FNV-1a hash of checkpoint.bin, to detect a torn or foreign file.
+    /// FNV-1a hash of the numbers, to detect a torn or foreign file.
     checksum: u64,
+}
+
+/// The first bytes of a checkpoint file.
+pub const CHECKPOINT_MAGIC: &[u8; 8] = b"BDCKPT01";
+
+/// The metadata file of the earlier two-file layout, still read by [`Trainer::load`].
+const LEGACY_CHECKPOINT_JSON: &str = "checkpoint.json";
+
+/// What a checkpoint holds, as [`Trainer::checkpoint_info`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The task trained.
+    pub task: String,
+    /// Iterations done.
+    pub iteration: u32,
+    /// The run's seed.
+    pub seed: u64,
+    /// Robots per iteration.
+    pub instances: usize,
+}
+
+/// Reads and verifies the checkpoint of `dir`: its metadata and its numbers (parameters, then
+/// the optimiser's two moments).
+fn read_checkpoint(dir: &Path) -> Result<(CheckpointMeta, Vec<f32>)> {
+    let bin_path = Trainer::checkpoint_path(dir);
+    let json_path = dir.join(LEGACY_CHECKPOINT_JSON);
+    let parse_legacy = || -> Result<CheckpointMeta> {
+        let text = std::fs::read_to_string(&json_path).map_err(|e| io_err(&json_path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::InvalidInput(format!(
+                "{}: not a backdrive checkpoint: {e}",
+                json_path.display()
+            ))
+        })
+    };
+    let bytes = match std::fs::read(&bin_path) {
+        Ok(bytes) => bytes,
+        // An earlier layout's metadata without its numbers: report what is wrong with it first.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && json_path.exists() => {
+            parse_legacy()?;
+            return Err(io_err(&bin_path, e));
+        }
+        Err(e) => return Err(io_err(&bin_path, e)),
+    };
+    let damaged = |why: &str| {
+        Error::InvalidInput(format!(
+            "{}: damaged or not a backdrive checkpoint ({why})",
+            bin_path.display()
+        ))
+    };
+    let (meta, numbers, meta_path) = if let Some(rest) = bytes.strip_prefix(CHECKPOINT_MAGIC) {
+        if rest.len() < 4 {
+            return Err(damaged("cut short"));
+        }
+        let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        let Some(json) = rest.get(4..4 + len) else {
+            return Err(damaged("cut short"));
+        };
+        let meta: CheckpointMeta =
+            serde_json::from_slice(json).map_err(|e| damaged(&format!("metadata: {e}")))?;
+        (meta, &rest[4 + len..], bin_path.clone())
+    } else {
+        (parse_legacy()?, &bytes[..], json_path.clone())
+    };
+    if numbers.len() != 12 * meta.n_params || fnv1a(numbers) != meta.checksum {
+        return Err(Error::InvalidInput(format!(
+            "{}: damaged or does not belong to {}",
+            bin_path.display(),
+            meta_path.display()
+        )));
+    }
+    let floats = numbers
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    Ok((meta, floats))
 }
 
 fn fnv1a(bytes: &[u8]) -> u64 {
@@ -314,14 +390,19 @@ impl Trainer {
     }
 
     /// Saves parameters, optimiser moments and the iteration count into `dir` (created if
-    /// needed), atomically file by file; the JSON is written last and names the binary's hash.
+    /// needed) as one file, `checkpoint.bin`, written atomically: a crash at any point of the
+    /// save leaves either the previous checkpoint or the new one, whole. The file is
+    /// [`CHECKPOINT_MAGIC`], the length of the JSON metadata (u32, little-endian), the metadata
+    /// (task, iteration, seed, batch, a checksum of the numbers) and the numbers (f32,
+    /// little-endian). A `checkpoint.json` of the earlier two-file layout is removed once the
+    /// new file is in place.
     pub fn save(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| io_err(dir, e))?;
         let theta = self.params()?;
         let (m, v) = self.optimizer.moments()?;
-        let mut bytes = Vec::with_capacity(12 * theta.len());
+        let mut numbers = Vec::with_capacity(12 * theta.len());
         for x in theta.iter().chain(&m).chain(&v) {
-            bytes.extend_from_slice(&x.to_le_bytes());
+            numbers.extend_from_slice(&x.to_le_bytes());
         }
         let meta = CheckpointMeta {
             task: self.task.name.clone(),
@@ -330,29 +411,49 @@ impl Trainer {
             instances: self.options.instances,
             n_params: self.layout.n_params,
             optimizer_step: self.optimizer.step,
-            checksum: fnv1a(&bytes),
+            checksum: fnv1a(&numbers),
         };
-        crate::files::write_atomic(&dir.join("checkpoint.bin"), &bytes)?;
         let json =
             serde_json::to_string_pretty(&meta).map_err(|e| Error::InvalidInput(e.to_string()))?;
-        crate::files::write_atomic(&dir.join("checkpoint.json"), json.as_bytes())
+        let mut file = Vec::with_capacity(12 + json.len() + numbers.len());
+        file.extend_from_slice(CHECKPOINT_MAGIC);
+        file.extend_from_slice(&(json.len() as u32).to_le_bytes());
+        file.extend_from_slice(json.as_bytes());
+        file.extend_from_slice(&numbers);
+        crate::files::write_atomic(&Self::checkpoint_path(dir), &file)?;
+        let legacy = dir.join(LEGACY_CHECKPOINT_JSON);
+        match std::fs::remove_file(&legacy) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&legacy, e)),
+            _ => Ok(()),
+        }
     }
 
-    /// Restores a checkpoint saved by [`Trainer::save`] for the same task; the trainer's seed
-    /// and batch size become the checkpoint's.
+    /// What the checkpoint in `dir` holds, without restoring it: the task, the iteration, the
+    /// seed and the batch size. Fails with the path when there is none or it is damaged.
+    pub fn checkpoint_info(dir: &Path) -> Result<CheckpointInfo> {
+        let (meta, _) = read_checkpoint(dir)?;
+        Ok(CheckpointInfo {
+            task: meta.task,
+            iteration: meta.iteration,
+            seed: meta.seed,
+            instances: meta.instances,
+        })
+    }
+
+    /// Whether `dir` holds a checkpoint (in either layout), whole or not.
+    pub fn has_checkpoint(dir: &Path) -> bool {
+        Self::checkpoint_path(dir).exists() || dir.join(LEGACY_CHECKPOINT_JSON).exists()
+    }
+
+    /// Restores a checkpoint saved by [`Trainer::save`] (or by the earlier two-file layout) for
+    /// the same task; the trainer's seed becomes the checkpoint's.
     pub fn load(&mut self, dir: &Path) -> Result<()> {
-        let json_path = dir.join("checkpoint.json");
-        let text = std::fs::read_to_string(&json_path).map_err(|e| io_err(&json_path, e))?;
-        let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| {
-            Error::InvalidInput(format!(
-                "{}: not a backdrive checkpoint: {e}",
-                json_path.display()
-            ))
-        })?;
+        let (meta, floats) = read_checkpoint(dir)?;
+        let path = Self::checkpoint_path(dir);
         if meta.task != self.task.name || meta.n_params != self.layout.n_params {
             return Err(Error::InvalidInput(format!(
                 "{}: checkpoint of task '{}' with {} parameters, but this is task '{}' with {}",
-                json_path.display(),
+                path.display(),
                 meta.task,
                 meta.n_params,
                 self.task.name,
@@ -362,24 +463,11 @@ impl Trainer {
         if meta.instances != self.options.instances {
             return Err(Error::InvalidInput(format!(
                 "{}: checkpoint trained {} instances, this run has {} (a resumed run must keep its batch)",
-                json_path.display(),
+                path.display(),
                 meta.instances,
                 self.options.instances
             )));
         }
-        let bin_path = dir.join("checkpoint.bin");
-        let bytes = std::fs::read(&bin_path).map_err(|e| io_err(&bin_path, e))?;
-        if bytes.len() != 12 * meta.n_params || fnv1a(&bytes) != meta.checksum {
-            return Err(Error::InvalidInput(format!(
-                "{}: damaged or does not belong to {}",
-                bin_path.display(),
-                json_path.display()
-            )));
-        }
-        let floats: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            .collect();
         let n = meta.n_params;
         self.gpu
             .queue
@@ -391,8 +479,8 @@ impl Trainer {
         Ok(())
     }
 
-    /// The directory's checkpoint path, for messages.
+    /// The directory's checkpoint file.
     pub fn checkpoint_path(dir: &Path) -> PathBuf {
-        dir.join("checkpoint.json")
+        dir.join("checkpoint.bin")
     }
 }

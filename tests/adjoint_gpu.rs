@@ -454,3 +454,37 @@ fn truncation_cuts_the_state_adjoint_at_window_starts() {
         "{err}"
     );
 }
+
+/// `Rollout::device_bytes` counts every buffer the rollout allocates, and `estimate_memory`
+/// predicts all of them but the loss terms', on every shipped model, with and without command
+/// gradients, in one chunk and in several.
+#[test]
+fn device_bytes_equal_the_memory_estimate_plus_the_loss_terms() {
+    for name in models::names() {
+        let model = models::builtin(name).unwrap();
+        let body = model.bodies.last().unwrap().name.clone();
+        let loss = Loss::new().term(
+            &body,
+            Quantity::PositionError {
+                target: [0.0; 3],
+                mask: [1.0; 3],
+            },
+            1.0,
+            When::Final,
+        );
+        let loss_bytes = loss.pack(&model).unwrap().len() as u64 * 4;
+        for (command_gradients, max_chunk) in [(true, None), (false, None), (true, Some(2))] {
+            let mut options = RolloutOptions::new(12);
+            options.command_gradients = command_gradients;
+            options.max_chunk = max_chunk;
+            let estimate = backdrive::rollout::estimate_memory(&model, 5, &options);
+            let rollout = Rollout::new(common::gpu(), &model, 5, &loss, options).unwrap();
+            assert_eq!(
+                rollout.device_bytes(),
+                estimate.total() + loss_bytes,
+                "{name}, command gradients {command_gradients}, max chunk {max_chunk:?}: \
+                 estimate {estimate}"
+            );
+        }
+    }
+}

@@ -193,6 +193,26 @@ fn gradcheck_passes_on_a_smooth_model_and_fails_beyond_tolerance() {
     );
 }
 
+/// The cases that failed with the defaults although the gradients were right (checked against
+/// the f64 twin): the device's f32 differences are noisy at the scale of the step, and the
+/// default tolerance now widens to that measured noise, or calls a group inconclusive.
+#[test]
+fn gradcheck_defaults_pass_on_the_arm_and_the_ball_at_their_readme_horizons() {
+    for (model, steps) in [("arm", "100"), ("ball", "500")] {
+        let out = backdrive(&["gradcheck", model, "--steps", steps]);
+        let stdout = text(&out.stdout);
+        assert!(
+            out.status.success(),
+            "gradcheck {model} --steps {steps}:\n{stdout}\n{}",
+            text(&out.stderr)
+        );
+        assert!(stdout.contains("noise"), "{stdout}");
+        if stdout.contains("inconclusive") {
+            assert!(stdout.contains("--reference twin"), "{stdout}");
+        }
+    }
+}
+
 #[test]
 fn train_writes_a_run_resumes_it_and_refuses_bad_input() {
     let dir = scratch("train");
@@ -217,7 +237,6 @@ fn train_writes_a_run_resumes_it_and_refuses_bad_input() {
     );
     for file in [
         "log.csv",
-        "checkpoint.json",
         "checkpoint.bin",
         "loss.png",
         "grad_norm.png",

@@ -449,3 +449,63 @@ fn shifted_robots_stand_where_they_were_moved() {
     }
     assert_ne!(displacements[0], displacements[1]);
 }
+
+/// A checkpoint is one file; one of the earlier layout (`checkpoint.json` beside the raw
+/// numbers in `checkpoint.bin`) still resumes, and the next save replaces it by the one file.
+#[test]
+fn a_checkpoint_is_one_file_and_the_earlier_two_file_layout_still_loads() {
+    let gpu = common::gpu();
+    let mut task = tasks::builtin("cartpole-balance").unwrap();
+    task.horizon = 10;
+    let mut t = Trainer::new(gpu.clone(), task.clone(), options(2, 7)).unwrap();
+    t.step().unwrap();
+    let dir = std::env::temp_dir().join(format!("backdrive-layout-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    t.save(&dir).unwrap();
+    let names = |dir: &std::path::Path| {
+        let mut n: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        n.sort();
+        n
+    };
+    assert_eq!(names(&dir), ["checkpoint.bin"]);
+    let info = Trainer::checkpoint_info(&dir).unwrap();
+    assert_eq!((info.iteration, info.instances, info.seed), (1, 2, 7));
+
+    // Split it into the earlier layout.
+    let bytes = std::fs::read(dir.join("checkpoint.bin")).unwrap();
+    assert!(bytes.starts_with(backdrive::train::CHECKPOINT_MAGIC));
+    let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
+    std::fs::write(dir.join("checkpoint.json"), &bytes[12..12 + len]).unwrap();
+    std::fs::write(dir.join("checkpoint.bin"), &bytes[12 + len..]).unwrap();
+    let mut resumed = Trainer::new(gpu.clone(), task.clone(), options(2, 1)).unwrap();
+    resumed.load(&dir).unwrap();
+    assert_eq!(resumed.iteration(), 1);
+    assert_eq!(
+        resumed
+            .params()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>(),
+        t.params()
+            .unwrap()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect::<Vec<_>>()
+    );
+    resumed.save(&dir).unwrap();
+    assert_eq!(names(&dir), ["checkpoint.bin"]);
+    assert_eq!(std::fs::read(dir.join("checkpoint.bin")).unwrap(), bytes);
+
+    // A torn file is refused with its path.
+    std::fs::write(dir.join("checkpoint.bin"), &bytes[..bytes.len() - 3]).unwrap();
+    let err = Trainer::checkpoint_info(&dir).unwrap_err().to_string();
+    assert!(
+        err.contains("checkpoint.bin") && err.contains("damaged"),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

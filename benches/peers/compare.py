@@ -53,6 +53,7 @@ import io
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,7 +61,8 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 
-import numpy as np
+# numpy is imported inside the peer sections that need it (all of them depend on it), so that
+# --help and --install run on a bare Python without it.
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ANT = os.path.join(ROOT, "tests", "fixtures", "mjcf", "gymnasium_ant.xml")
@@ -119,7 +121,7 @@ def timed(fn, budget_s, min_calls=3):
         t = time.perf_counter()
         fn()
         times.append(time.perf_counter() - t)
-    return float(np.median(times))
+    return float(statistics.median(times))
 
 
 def timed_pair(forward, forward_and_gradient, budget_s, min_calls=3):
@@ -132,8 +134,8 @@ def timed_pair(forward, forward_and_gradient, budget_s, min_calls=3):
         t_mid = time.perf_counter()
         forward_and_gradient()
         pairs.append((t_mid - t, time.perf_counter() - t_mid))
-    tf, tg = np.median(np.array(pairs), axis=0)
-    return float(tf), float(tg)
+    return (float(statistics.median(p[0] for p in pairs)),
+            float(statistics.median(p[1] for p in pairs)))
 
 
 def pip_install(*packages, target=None):
@@ -218,6 +220,7 @@ def mujoco_section(args):
     """MuJoCo C: multithreaded rollouts, and the finite-difference rollout gradient."""
     try:
         import mujoco
+        import numpy as np
         from mujoco import rollout
     except ImportError:
         return {"skipped": "mujoco is not installed (pip install mujoco, or pass --install)"}
@@ -255,6 +258,8 @@ def mujoco_section(args):
 def mujoco_gradient(args, mujoco, m, name):
     """Times a rollout against the same rollout with one centred transition Jacobian per step
     and the backward sweep that turns them into d(final torso x)/d(controls, initial state)."""
+    import numpy as np
+
     horizon = args.gradient_steps
     wrt = f"controls ({horizon}x{m.nu}), initial state"
     d = mujoco.MjData(m)
@@ -306,6 +311,7 @@ def mjx_section(args):
         import jax
         import jax.numpy as jnp
         import mujoco
+        import numpy as np
     except ImportError as e:
         return {"skipped": f"{e.name} is not installed (pip install jax mujoco-mjx, or pass "
                            "--install)"}
@@ -337,6 +343,8 @@ def mjx_section(args):
     m1 = load_mujoco_model(mujoco, args.mjx_integrator)
     m1.opt.iterations = 1
     mx1 = mjx.put_model(m1)
+    import numpy as np
+
     horizon = args.gradient_steps
     wrt = f"controls ({horizon}x{m.nu})"
 
@@ -431,6 +439,7 @@ def warp_section(args):
     if os.path.isdir(args.warp_dir):
         sys.path.insert(0, args.warp_dir)
     try:
+        import numpy as np
         import warp as wp
     except ImportError:
         return {"skipped": f"warp-lang is not installed (pass --install to put {WARP_PIN} into "

@@ -151,6 +151,10 @@ fn load(spec: &str) -> anyhow::Result<backdrive::Model> {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    super::check_outputs(&[
+        ("--json", args.json.as_deref()),
+        ("--plot", args.plot.as_deref()),
+    ])?;
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
     if args.table1 {
@@ -297,7 +301,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             table1: None,
         };
         let text = serde_json::to_string_pretty(&report)?;
-        super::output::write_atomic(path, text.as_bytes())?;
+        backdrive::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())

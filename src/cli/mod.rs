@@ -3,7 +3,6 @@
 mod bench;
 mod gradcheck;
 mod info;
-mod output;
 mod reproduce;
 mod rollout;
 mod table1;
@@ -56,6 +55,17 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Train(args) => train::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
     }
+}
+
+/// Checks every named output path before the work (see `backdrive::files::prepare_outputs`):
+/// writable, no directory or special file, no two naming the same file.
+fn check_outputs(outputs: &[(&str, Option<&std::path::Path>)]) -> anyhow::Result<()> {
+    let given: Vec<(&str, &std::path::Path)> = outputs
+        .iter()
+        .filter_map(|(option, path)| path.map(|p| (*option, p)))
+        .collect();
+    backdrive::files::prepare_outputs(&given).context("checking the output paths")?;
+    Ok(())
 }
 
 /// Opens the adapter chosen by the environment, with a hint on how to choose another.

@@ -32,6 +32,10 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    super::check_outputs(&[
+        ("--json", args.json.as_deref()),
+        ("--markdown", args.markdown.as_deref()),
+    ])?;
     if args.experiment == "table1" {
         let gpu = super::open_gpu()?;
         println!("adapter: {}", gpu.describe());
@@ -66,11 +70,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&results).context("serialising the results")?;
-        super::output::write_atomic(path, text.as_bytes())?;
+        backdrive::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.markdown {
-        super::output::write_atomic(path, reproduce::markdown(&results).as_bytes())?;
+        backdrive::files::write_atomic(path, reproduce::markdown(&results).as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())

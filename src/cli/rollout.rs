@@ -12,8 +12,8 @@ use backdrive::{BodyState, Model, Simulator};
 use clap::{ValueEnum, value_parser};
 use indicatif::ProgressBar;
 
-use super::output::AtomicFile;
 use super::{mib, thousands};
+use backdrive::files::AtomicFile;
 
 /// CSV header of a rollout file.
 pub const CSV_HEADER: &str = "step,time,instance,body,x,y,z,qx,qy,qz,qw,vx,vy,vz,wx,wy,wz";
@@ -32,7 +32,9 @@ pub struct Args {
     #[arg(long, short = 'n', default_value_t = 1, value_parser = value_parser!(u64).range(1..))]
     pub instances: u64,
     /// Write body trajectories to this CSV file (parent directories are created; the file is
-    /// written as FILE.tmp and renamed when complete). Without it only timings are printed.
+    /// written as a hidden temporary file beside it and renamed when complete; a symbolic link
+    /// is followed, directories and special files are refused). Without it only timings are
+    /// printed.
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Write a self-contained HTML page that plays the rollout in 3D in a browser (no network
@@ -130,6 +132,10 @@ fn csv_field(name: &str) -> String {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<()> {
+    super::check_outputs(&[
+        ("--csv", args.csv.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
     let model = super::load_model(&args.model)?;
     let n = usize::try_from(args.instances).context("--instances is too large")?;
     // Open the output before the (possibly long) simulation so that a bad path fails fast.

@@ -61,7 +61,7 @@ pub(super) fn run(
             table1: &report,
         };
         let text = serde_json::to_string_pretty(&json)?;
-        super::output::write_atomic(path, text.as_bytes())?;
+        backdrive::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = plot {

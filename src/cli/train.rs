@@ -9,9 +9,11 @@ use backdrive::train::{IterationStats, TrainOptions, Trainer};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Task to train (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup).
+    /// Task to train (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup):
+    /// a built-in task name, not a model file (unlike the other commands, train takes no MJCF or
+    /// TOML model).
     pub task: String,
-    /// Robots per iteration (default: the task's).
+    /// Robots per iteration (default: the checkpoint's when resuming, else the task's).
     #[arg(long, short = 'n')]
     pub instances: Option<usize>,
     /// Iterations to run in total, counting those of a resumed run (default: the task's).
@@ -23,7 +25,8 @@ pub struct Args {
     /// Output directory for the log, checkpoints, plot and viewer (default out/train-TASK).
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Continue the run saved in this directory (writes there unless --out is given).
+    /// Continue the run saved in this directory (writes there unless --out is given; an --out
+    /// elsewhere that already holds a run is refused). The batch size is the checkpoint's.
     #[arg(long)]
     pub resume: Option<PathBuf>,
     /// Save a checkpoint every this many iterations (and at the end).
@@ -39,40 +42,93 @@ pub struct Args {
 
 const LOG_HEADER: &str = "iteration,loss,grad_norm,learning_rate,seconds";
 
-fn read_log(path: &Path) -> anyhow::Result<Vec<IterationStats>> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+/// The rows of a training log, in order, up to the first line that is not a whole row (a
+/// crash can cut the last line short, and a file edited by hand can hold anything): the rows
+/// and, when a line was dropped, a warning naming its file and line.
+fn read_log(path: &Path) -> anyhow::Result<(Vec<IterationStats>, Option<String>)> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     };
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut rows = Vec::new();
-    for record in reader.records() {
-        let record = record.with_context(|| format!("reading {}", path.display()))?;
-        // A line cut short by a crash is dropped; the checkpoint decides what counts.
-        if record.len() != 5 {
-            continue;
+    let mut rows: Vec<IterationStats> = Vec::new();
+    for (n, record) in reader.records().enumerate() {
+        let row = record.as_ref().ok().and_then(log_row);
+        match row {
+            Some(row)
+                if row.iteration == rows.last().map_or(row.iteration, |r| r.iteration + 1) =>
+            {
+                rows.push(row)
+            }
+            _ => {
+                // A record the reader could not split has no position of its own: count
+                // records after the header instead.
+                let line = record
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.position())
+                    .map_or(n + 2, |p| p.line() as usize);
+                let shown = text.lines().nth(line - 1).unwrap_or_default();
+                return Ok((
+                    rows,
+                    Some(format!(
+                        "{}:{line}: not a log row: '{shown}'",
+                        path.display()
+                    )),
+                ));
+            }
         }
-        let line = record.position().map_or(0, |p| p.line());
-        let field = |k: usize| record.get(k).unwrap_or_default();
-        let parse = |k: usize| {
-            field(k)
-                .parse::<f32>()
-                .with_context(|| format!("{}:{line}: bad number '{}'", path.display(), field(k)))
-        };
-        rows.push(IterationStats {
-            iteration: field(0).parse().with_context(|| {
-                format!("{}:{line}: bad iteration '{}'", path.display(), field(0))
-            })?,
-            loss: parse(1)?,
-            grad_norm: parse(2)?,
-            learning_rate: parse(3)?,
-            seconds: parse(4)?,
-        });
     }
-    Ok(rows)
+    Ok((rows, None))
+}
+
+fn log_row(record: &csv::StringRecord) -> Option<IterationStats> {
+    if record.len() != 5 {
+        return None;
+    }
+    let number = |k: usize| record.get(k)?.parse::<f32>().ok();
+    Some(IterationStats {
+        iteration: record.get(0)?.parse().ok()?,
+        loss: number(1)?,
+        grad_norm: number(2)?,
+        learning_rate: number(3)?,
+        seconds: number(4)?,
+    })
+}
+
+/// The log's rows up to the checkpoint's iteration, with a warning when the log does not
+/// reach it whole. The checkpoint, not the log, decides where training resumes.
+fn log_until(
+    rows: Vec<IterationStats>,
+    bad_line: Option<String>,
+    iteration: u32,
+) -> (Vec<IterationStats>, Option<String>) {
+    let kept: Vec<IterationStats> = rows
+        .into_iter()
+        .filter(|r| r.iteration <= iteration)
+        .collect();
+    let reaches = kept.last().map_or(0, |r| r.iteration) == iteration;
+    let warning = match (bad_line, reaches) {
+        (Some(bad), true) => Some(format!(
+            "{bad}; the log is cut there, and its rows up to the checkpoint's iteration \
+             {iteration} are whole"
+        )),
+        (Some(bad), false) => Some(format!(
+            "{bad}; the log is cut there, so it lacks the rows after iteration {} up to the \
+             checkpoint's {iteration} (the training itself resumes intact)",
+            kept.last().map_or(0, |r| r.iteration)
+        )),
+        (None, false) if iteration > 0 => Some(format!(
+            "the log holds rows up to iteration {} of the checkpoint's {iteration} (the \
+             training itself resumes intact)",
+            kept.last().map_or(0, |r| r.iteration)
+        )),
+        (None, _) => None,
+    };
+    (kept, warning)
 }
 
 fn log_line(s: &IterationStats) -> String {
@@ -92,15 +148,49 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .clone()
         .or_else(|| args.resume.clone())
         .unwrap_or_else(|| PathBuf::from(format!("out/train-{}", task.name)));
-    if args.resume.is_none() && Trainer::checkpoint_path(&out).exists() {
+    let same_dir = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a == b,
+    };
+    let resuming_in_place = args.resume.as_deref().is_some_and(|r| same_dir(r, &out));
+    if !resuming_in_place && Trainer::has_checkpoint(&out) {
         bail!(
             "{} already holds a training run; continue it with --resume {} or choose another --out",
             out.display(),
             out.display()
         );
     }
-    let instances = args.instances.unwrap_or(task.instances);
+    // What the checkpoint holds decides the batch of a resumed run (and refuses a damaged one
+    // before anything else is done).
+    let checkpoint = args
+        .resume
+        .as_deref()
+        .map(|dir| {
+            Trainer::checkpoint_info(dir)
+                .with_context(|| format!("resuming from {}", dir.display()))
+        })
+        .transpose()?;
+    let instances = match (&checkpoint, args.instances) {
+        (Some(info), None) => info.instances,
+        (_, Some(n)) => n,
+        (None, None) => task.instances,
+    };
     let total = args.iters.unwrap_or(task.iterations);
+    let outputs: Vec<PathBuf> = [
+        "log.csv",
+        "checkpoint.bin",
+        "loss.png",
+        "grad_norm.png",
+        "policy.html",
+    ]
+    .iter()
+    .map(|name| out.join(name))
+    .collect();
+    let named: Vec<(&str, Option<&Path>)> = outputs
+        .iter()
+        .map(|p| ("--out", Some(p.as_path())))
+        .collect();
+    super::check_outputs(&named)?;
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
     let mut trainer = Trainer::new(
@@ -118,8 +208,12 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         trainer
             .load(dir)
             .with_context(|| format!("resuming from {}", dir.display()))?;
-        history = read_log(&dir.join("log.csv"))?;
-        history.retain(|s| s.iteration <= trainer.iteration());
+        let (rows, bad_line) = read_log(&dir.join("log.csv"))?;
+        let (kept, warning) = log_until(rows, bad_line, trainer.iteration());
+        if let Some(warning) = warning {
+            println!("warning: {warning}");
+        }
+        history = kept;
         println!(
             "resumed at iteration {} from {}",
             trainer.iteration(),
@@ -266,16 +360,23 @@ mod tests {
         };
         let text = format!("{LOG_HEADER}\n{}\n4,0.2,1", log_line(&stats));
         std::fs::write(&path, text).unwrap();
-        let rows = read_log(&path).unwrap();
+        let (rows, warning) = read_log(&path).unwrap();
         assert_eq!(rows.len(), 1);
+        assert!(
+            warning
+                .unwrap()
+                .contains("log.csv:3: not a log row: '4,0.2,1'")
+        );
         assert_eq!(
             (rows[0].iteration, rows[0].loss, rows[0].grad_norm),
             (3, 0.25, 1.5e9)
         );
         std::fs::write(&path, format!("{LOG_HEADER}\n1,0.5,x,0.001,1.0\n")).unwrap();
-        let err = format!("{:#}", read_log(&path).unwrap_err());
-        assert!(err.contains("log.csv:2: bad number 'x'"), "{err}");
-        assert!(read_log(&dir.join("missing.csv")).unwrap().is_empty());
+        let (rows, warning) = read_log(&path).unwrap();
+        assert!(rows.is_empty());
+        let warning = warning.unwrap();
+        assert!(warning.contains("log.csv:2: not a log row"), "{warning}");
+        assert!(read_log(&dir.join("missing.csv")).unwrap().0.is_empty());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

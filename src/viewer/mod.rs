@@ -188,7 +188,7 @@ impl Default for ViewerOptions {
 }
 
 /// Writes the viewer page for `trajectory` of `model` to `path` (parent directories are
-/// created; the file is written as `FILE.tmp` and renamed when complete).
+/// created; the file is written atomically by [`crate::files::write_atomic`]).
 pub fn write_html(
     path: impl AsRef<Path>,
     model: &Model,
