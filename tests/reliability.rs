@@ -87,3 +87,102 @@ fn five_element_gravity_and_orientation_are_refused() {
         assert!(msg.contains("found 5 elements"), "{msg}");
     }
 }
+
+#[test]
+fn mjcf_duplicate_joint_names_are_refused() {
+    let path = fixture("pendulum_duplicate_joint_name.xml");
+    let err = models::load(path.to_str().unwrap()).expect_err("duplicate joint name");
+    let msg = err.to_string();
+    // The second `<joint name="shoulder"/>`.
+    let second = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains("<joint name=\"shoulder\"/>"))
+        .nth(1)
+        .unwrap()
+        .0
+        + 1;
+    assert!(
+        msg.contains(&format!("{}:{second}: joint.name", path.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("duplicate joint name 'shoulder'"), "{msg}");
+}
+
+#[test]
+fn an_invalid_imported_value_names_the_element_line_and_attribute() {
+    let msg = expect_model_error(
+        "pendulum_pos_1e39_no_line.xml",
+        "pos=\"0 1e39 2\"",
+        &["body.pos", "body 'upper'"],
+    );
+    assert!(!msg.contains("imported model is invalid"), "{msg}");
+}
+
+#[test]
+fn a_truncated_xml_file_is_blamed_on_its_last_line() {
+    let path = fixture("pendulum_truncated_line1.xml");
+    let lines = std::fs::read_to_string(&path).unwrap().lines().count();
+    assert!(lines > 1);
+    let msg = models::load(path.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&format!("{}:{lines}: malformed XML", path.display())),
+        "{msg}"
+    );
+}
+
+#[test]
+fn invalid_utf8_is_reported_once_with_its_line() {
+    let dir = std::env::temp_dir().join(format!("backdrive-utf8-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let toml = dir.join("bad.toml");
+    std::fs::write(
+        &toml,
+        b"name = \"x\"\n[[body]]\nname = \"b\xff\"\nmass = 1.0\n",
+    )
+    .unwrap();
+    let xml = dir.join("bad.xml");
+    let mut text = b"<mujoco>\n  <worldbody>\n".to_vec();
+    text.extend_from_slice(b"    <!-- \xfe -->\n  </worldbody>\n</mujoco>\n");
+    std::fs::write(&xml, text).unwrap();
+    for (path, line) in [(&toml, 3), (&xml, 3)] {
+        let err = models::load(path.to_str().unwrap()).unwrap_err();
+        // The CLI prints the whole chain of sources: the reason must appear once in it.
+        let chain = format!("{:#}", anyhow::Error::from(err));
+        assert!(
+            chain.contains(&format!("{}:{line}:", path.display())),
+            "{chain}"
+        );
+        assert_eq!(chain.matches("UTF-8").count(), 1, "{chain}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_directory_or_fifo_given_as_a_model_says_what_it_is() {
+    let dir = std::env::temp_dir().join(format!("backdrive-special-{}", std::process::id()));
+    let as_dir = dir.join("model.toml");
+    std::fs::create_dir_all(&as_dir).unwrap();
+    let msg = models::load(as_dir.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("is a directory"), "{msg}");
+    let msg = models::load(dir.to_str().unwrap()).unwrap_err().to_string();
+    assert!(msg.contains("is a directory"), "{msg}");
+    #[cfg(unix)]
+    {
+        let fifo = dir.join("pipe.xml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|s| s.success()) {
+            // Reading a FIFO with no writer would block: the check must come before opening.
+            let msg = models::load(fifo.to_str().unwrap())
+                .unwrap_err()
+                .to_string();
+            assert!(msg.contains("is a FIFO"), "{msg}");
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -13,6 +13,7 @@ mod file;
 mod validate;
 
 pub use builder::ModelBuilder;
+pub(crate) use file::{file_kind, read_model_text};
 
 use serde::{Deserialize, Serialize};
 
