@@ -186,3 +186,34 @@ fn a_directory_or_fifo_given_as_a_model_says_what_it_is() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn backdrive(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_backdrive"))
+        .args(args)
+        .env("NODEVICE_SELECT", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn gradcheck_refuses_nonsense_settings_before_any_work() {
+    for (flag, value, needle) in [
+        ("--tolerance", "nan", "--tolerance"),
+        ("--tolerance=-1", "", "--tolerance"),
+        ("--min-cosine", "2", "--min-cosine"),
+        ("--step-size", "0", "--step-size"),
+        ("--step-size", "inf", "--step-size"),
+        ("--max-inputs", "0", "--max-inputs"),
+    ] {
+        let mut args = vec!["gradcheck", "ball", "--steps", "2", flag];
+        if !value.is_empty() {
+            args.push(value);
+        }
+        let out = backdrive(&args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{flag} {value} was accepted");
+        assert!(stderr.contains(needle), "{flag} {value}: {stderr}");
+        // Refused while parsing arguments, before opening the GPU.
+        assert!(out.stdout.is_empty(), "{flag} {value} started the check");
+    }
+}
