@@ -217,3 +217,32 @@ fn gradcheck_refuses_nonsense_settings_before_any_work() {
         assert!(out.stdout.is_empty(), "{flag} {value} started the check");
     }
 }
+
+#[test]
+fn derived_quantities_are_validated_with_file_and_line() {
+    expect_model_error(
+        "cartpole_dt_1e38.toml",
+        "dt = 1e38",
+        &["settings.dt", "time step"],
+    );
+    expect_model_error(
+        "ball_radius_1e38.toml",
+        "[[body.shape]]",
+        &["body[0].shape", "inertia computed from the shapes"],
+    );
+    expect_model_error(
+        "cartpole_mass_1e-45.toml",
+        "mass = 1e-45",
+        &["body[1].mass", "inverse mass"],
+    );
+}
+
+#[test]
+fn an_effective_mass_that_overflows_is_refused() {
+    let text = "name = \"far\"\n[[body]]\nname = \"b\"\nmass = 1.0\n\n[[joint]]\nname = \"j\"\ntype = \"hinge\"\nchild = \"b\"\nanchor = [1e30, 0.0, 0.0]\n";
+    let msg = backdrive::Model::from_toml_str(text, Some(Path::new("far.toml")))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("far.toml:10: joint[0].anchor"), "{msg}");
+    assert!(msg.contains("inverse effective mass"), "{msg}");
+}
