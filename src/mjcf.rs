@@ -998,8 +998,17 @@ impl<'a, 'input> Ctx<'a, 'input> {
         let built = self.build(&world, &name, settings)?;
         let (mut model, frames, joint_map) = built;
         let mut gears = Vec::new();
+        // Names taken so far, across every <actuator> section (a scan per motor is quadratic).
+        let mut actuator_names = HashSet::new();
         for a in actuator_nodes {
-            self.actuators(a, &world, &joint_map, &mut model, &mut gears)?;
+            self.actuators(
+                a,
+                &world,
+                &joint_map,
+                &mut model,
+                &mut gears,
+                &mut actuator_names,
+            )?;
         }
         model.validate().map_err(|e| match e {
             Error::Model(m) => Error::from(self.locate_invalid(&model, &frames, &m)),
@@ -2277,6 +2286,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         joint_map: &HashMap<String, (String, JKind)>,
         model: &mut Model,
         gears: &mut Vec<f32>,
+        actuator_names: &mut HashSet<String>,
     ) -> Result<()> {
         self.check_attrs(node, &[], &[]);
         for c in node.children().filter(|n| n.is_element()) {
@@ -2448,10 +2458,11 @@ impl<'a, 'input> Ctx<'a, 'input> {
             let base = name.unwrap_or_else(|| format!("{joint}_motor"));
             let mut unique = base.clone();
             let mut k = 1;
-            while model.actuators.iter().any(|a| a.name == unique) {
+            while actuator_names.contains(&unique) {
                 unique = format!("{base}_{k}");
                 k += 1;
             }
+            actuator_names.insert(unique.clone());
             model.actuators.push(Actuator {
                 name: unique,
                 joint: bd_joint.clone(),
@@ -2955,46 +2966,105 @@ impl Ctx<'_, '_> {
     }
 
     /// One warning if MuJoCo would let geoms of different bodies collide.
+    ///
+    /// Pairs are counted by collision class (`contype`, `conaffinity`) rather than body pair by
+    /// body pair, which was quadratic in the number of bodies: all colliding pairs, less those
+    /// within one backdrive body (or both static), between a parent and its child, or
+    /// excluded by `<contact>`.
     fn self_collision_warning(&self, bodies: &[MjBody], world: &World, group_of: &[Option<usize>]) {
         if world.contact_off {
             return;
         }
-        let mut count = 0usize;
-        let mut example = None;
-        for i in 0..bodies.len() {
-            for j in (i + 1)..bodies.len() {
-                let (a, b) = (&bodies[i], &bodies[j]);
-                if a.parent == Some(j) || b.parent == Some(i) {
-                    continue;
+        type Class = (i64, i64);
+        let collide = |a: Class, b: Class| (a.0 & b.1) != 0 || (b.0 & a.1) != 0;
+        let class_of = |g: &GeomInfo| (g.contype, g.conaffinity);
+        // Colliding pairs among geoms counted per class.
+        let pairs_in = |counts: &HashMap<Class, u64>| -> u64 {
+            let list: Vec<(Class, u64)> = counts.iter().map(|(c, n)| (*c, *n)).collect();
+            let mut total = 0u64;
+            for (k, &(ca, na)) in list.iter().enumerate() {
+                if collide(ca, ca) {
+                    total += na * na.saturating_sub(1) / 2;
                 }
-                if group_of[i].is_some() && group_of[i] == group_of[j] {
-                    continue;
-                }
-                if group_of[i].is_none() && group_of[j].is_none() {
-                    continue;
-                }
-                if world.excludes.contains(&(a.name.clone(), b.name.clone())) {
-                    continue;
-                }
-                for ga in &a.geoms {
-                    for gb in &b.geoms {
-                        if (ga.contype & gb.conaffinity) != 0 || (gb.contype & ga.conaffinity) != 0
-                        {
-                            count += 1;
-                            if example.is_none() {
-                                example = Some((
-                                    a.name.clone(),
-                                    ga.name.clone(),
-                                    b.name.clone(),
-                                    gb.name.clone(),
-                                    b.line,
-                                ));
-                            }
-                        }
+                for &(cb, nb) in &list[k + 1..] {
+                    if collide(ca, cb) {
+                        total += na * nb;
                     }
                 }
             }
+            total
+        };
+        let between = |a: &MjBody, b: &MjBody| -> u64 {
+            let mut n = 0;
+            for ga in &a.geoms {
+                for gb in &b.geoms {
+                    n += u64::from(collide(class_of(ga), class_of(gb)));
+                }
+            }
+            n
+        };
+        let mut all: HashMap<Class, u64> = HashMap::new();
+        let mut per_group: HashMap<Option<usize>, HashMap<Class, u64>> = HashMap::new();
+        for (i, b) in bodies.iter().enumerate() {
+            for g in &b.geoms {
+                *all.entry(class_of(g)).or_default() += 1;
+                *per_group
+                    .entry(group_of[i])
+                    .or_default()
+                    .entry(class_of(g))
+                    .or_default() += 1;
+            }
         }
+        let mut count = pairs_in(&all);
+        for counts in per_group.values() {
+            count -= pairs_in(counts);
+        }
+        let parent_of =
+            |i: usize, j: usize| bodies[i].parent == Some(j) || bodies[j].parent == Some(i);
+        for (i, b) in bodies.iter().enumerate() {
+            if let Some(p) = b.parent
+                && group_of[p] != group_of[i]
+            {
+                count -= between(&bodies[p], b);
+            }
+        }
+        let index: HashMap<&str, usize> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), i))
+            .collect();
+        let excluded = |i: usize, j: usize| {
+            world
+                .excludes
+                .contains(&(bodies[i].name.clone(), bodies[j].name.clone()))
+        };
+        for (a, b) in &world.excludes {
+            let (Some(&i), Some(&j)) = (index.get(a.as_str()), index.get(b.as_str())) else {
+                continue;
+            };
+            // Each exclude is stored in both orders: count it once.
+            if i < j && group_of[i] != group_of[j] && !parent_of(i, j) {
+                count -= between(&bodies[i], &bodies[j]);
+            }
+        }
+        if count == 0 {
+            return;
+        }
+        // The first pair in file order, as an example: some pair exists, so the search ends.
+        let example = (0..bodies.len()).find_map(|i| {
+            ((i + 1)..bodies.len()).find_map(|j| {
+                let (a, b) = (&bodies[i], &bodies[j]);
+                if group_of[i] == group_of[j] || parent_of(i, j) || excluded(i, j) {
+                    return None;
+                }
+                a.geoms.iter().find_map(|ga| {
+                    b.geoms
+                        .iter()
+                        .find(|gb| collide(class_of(ga), class_of(gb)))
+                        .map(|gb| (&a.name, &ga.name, &b.name, &gb.name, b.line))
+                })
+            })
+        });
         if let Some((ba, ga, bb, gb, line)) = example {
             self.warn(
                 line,
