@@ -13,6 +13,7 @@ pub mod cmaes;
 pub mod control;
 pub mod error;
 pub mod files;
+pub mod finite_check;
 pub mod gait;
 pub mod gpu;
 pub mod gradcheck;

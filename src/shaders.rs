@@ -50,6 +50,10 @@ pub const POLICY: Source = source!("policy.wgsl");
 /// The optimiser's file: standalone, without the shared physics modules.
 pub const OPTIMIZER: Source = source!("optimizer.wgsl");
 
+/// The non-finite state check: standalone, dispatched after the step
+/// (`crate::finite_check`).
+pub const FINITE_CHECK: Source = source!("finite_check.wgsl");
+
 /// Every pipeline: its entry file and entry point.
 pub const PIPELINES: &[(Source, &str)] = &[
     (STEP, "step_forward"),
@@ -68,6 +72,7 @@ pub const PIPELINES: &[(Source, &str)] = &[
     (POLICY, "policy_backward_fused"),
     (OPTIMIZER, "gradient_norm"),
     (OPTIMIZER, "apply_update"),
+    (FINITE_CHECK, "finite_check"),
 ];
 
 /// An assembled module with a map from its lines back to the source files.
@@ -90,11 +95,12 @@ impl Assembled {
     }
 }
 
-/// Concatenates the shared modules and an entry file (the optimiser stands alone).
+/// Concatenates the shared modules and an entry file (the optimiser and the finite check
+/// stand alone).
 pub fn assemble(entry: Source) -> Assembled {
     let mut text = String::new();
     let mut spans = Vec::new();
-    let shared: &[Source] = if entry.name == OPTIMIZER.name {
+    let shared: &[Source] = if entry.name == OPTIMIZER.name || entry.name == FINITE_CHECK.name {
         &[]
     } else {
         SHARED
