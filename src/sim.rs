@@ -111,8 +111,27 @@ impl Simulator {
                 gpu.max_binding_bytes()
             )));
         }
+        let estimate = (floats.iter().sum::<u64>() * 4)
+            .saturating_mul(n_instances as u64)
+            .saturating_add(compiled.packed.len() as u64 * 4);
+        let what = format!("{n_instances} instances of '{}'", model.name);
+        gpu.check_budget(estimate, &what)?;
         let chunking = Chunking::new(n_instances, chunk_max);
         let pipeline = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
+        let device = gpu.clone();
+        device.allocation_scope(&what, || {
+            Simulator::allocate(gpu, model, compiled, chunking, pipeline)
+        })
+    }
+
+    /// Creates the buffers and bind groups of a batch.
+    fn allocate(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        compiled: Compiled,
+        chunking: Chunking,
+        pipeline: wgpu::ComputePipeline,
+    ) -> Simulator {
         let model_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -163,7 +182,7 @@ impl Simulator {
             ));
             headers.push(header_buf);
         }
-        Ok(Simulator {
+        Simulator {
             gpu,
             model: model.clone(),
             compiled,
@@ -177,7 +196,7 @@ impl Simulator {
             pipeline,
             steps_per_dispatch: 10,
             finite_check: None,
-        })
+        }
     }
 
     /// Checks every instance's body states for NaN and infinities on the device after every
