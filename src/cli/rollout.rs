@@ -105,14 +105,18 @@ const SINE_HZ: f32 = 1.5;
 pub fn sine_commands(model: &Model, n: usize, t: f32, out: &mut Vec<f32>) {
     use std::f32::consts::{FRAC_PI_2, TAU};
     out.clear();
+    // Joint limits by name: a scan of the joints per actuator is quadratic in the model.
+    let limits_of: std::collections::HashMap<&str, Option<[f32; 2]>> = model
+        .joints
+        .iter()
+        .map(|j| (j.name.as_str(), j.limits))
+        .collect();
     for i in 0..n {
         let instance_phase = TAU * i as f32 / n as f32;
         for (a, act) in model.actuators.iter().enumerate() {
             let (centre, amplitude) = match act.kind {
                 ActuatorKind::PositionServo => {
-                    let limits = model
-                        .joint_index(&act.joint)
-                        .and_then(|j| model.joints[j].limits);
+                    let limits = limits_of.get(act.joint.as_str()).copied().flatten();
                     match limits {
                         Some([lo, hi]) => (0.5 * (lo + hi), 0.4 * 0.5 * (hi - lo)),
                         None => (0.0, 0.4),
