@@ -55,11 +55,15 @@ pub struct Args {
     pub allow_non_finite: bool,
 }
 
+/// Steps per dispatch, and so between two non-finite checks, when commands are constant.
+const CHECK_EVERY: u32 = 10;
+
 /// Describes the non-finite instances: how many, and the first ones by step.
 fn non_finite_summary(
     model: &Model,
     n: usize,
     found: &mut [backdrive::finite_check::NonFinite],
+    resolution: u32,
 ) -> String {
     found.sort_by_key(|f| (f.step, f.instance));
     let shown: Vec<String> = found
@@ -67,10 +71,14 @@ fn non_finite_summary(
         .take(5)
         .map(|f| {
             let body = model.bodies.get(f.body).map_or("?", |b| b.name.as_str());
+            let at = if resolution > 1 {
+                format!("by step {} (checked every {resolution} steps)", f.step)
+            } else {
+                format!("at step {}", f.step)
+            };
             format!(
-                "instance {} at step {}, body '{body}', {}",
+                "instance {} {at}, body '{body}', {}",
                 f.instance,
-                f.step,
                 f.quantity()
             )
         })
@@ -205,9 +213,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     sim.step(1).context("warm-up step")?;
     sim.write_state_raw(&initial)
         .context("restoring the initial state")?;
-    // From here on, every step's states are checked on the device; steps count from 1.
+    // From here on, states are checked on the device after every dispatch; steps count from
+    // 1. Sine commands step one step per call, so the step found is exact; constant commands
+    // keep 10 steps per dispatch, since a dispatch per step would halve the throughput of
+    // cheap models (examples/finite_check_cost.rs).
     sim.enable_finite_check()
         .context("creating the non-finite state check")?;
+    sim.set_steps_per_dispatch(CHECK_EVERY);
     println!(
         "warm-up (pipeline compile and first dispatch): {:.3} s",
         t0.elapsed().as_secs_f64()
@@ -243,6 +255,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut stepping = Duration::ZERO;
     let mut rows: u64 = 0;
+    // Without an output, step in blocks for the progress bar; with one, stop at every record
+    // (the viewer alone needs only every `html_stride`-th one).
+    let block = if csv.is_some() {
+        args.every
+    } else if html.is_some() {
+        args.every.saturating_mul(html_stride)
+    } else {
+        100
+    };
+    // Steps between two checks: each call of `step` ends with one.
+    let resolution = if sine { 1 } else { block.min(CHECK_EVERY) };
     let diverged = |sim: &Simulator| -> anyhow::Result<()> {
         if args.allow_non_finite {
             return Ok(());
@@ -254,7 +277,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         anyhow::bail!(
             "{} (the simulation diverged; try a smaller dt or more solver iterations, or \
              --allow-non-finite to finish the rollout anyway); nothing was written",
-            non_finite_summary(&model, n, &mut found)
+            non_finite_summary(&model, n, &mut found, resolution)
         )
     };
     let record = |sim: &Simulator,
@@ -294,15 +317,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     rows += record(&sim, &mut csv, &mut trajectory, 0)?;
 
-    // Without an output, step in blocks for the progress bar; with one, stop at every record
-    // (the viewer alone needs only every `html_stride`-th one).
-    let block = if csv.is_some() {
-        args.every
-    } else if html.is_some() {
-        args.every.saturating_mul(html_stride)
-    } else {
-        100
-    };
     let mut k: u32 = 0;
     while k < args.steps {
         // Sine commands change every step; constant commands let one call run a whole block.
@@ -387,7 +401,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         eprintln!(
             "warning: {} (the simulation diverged; try a smaller dt or more solver iterations); \
              their rows hold NaN or infinite values",
-            non_finite_summary(&model, n, &mut non_finite)
+            non_finite_summary(&model, n, &mut non_finite, resolution)
         );
     }
     Ok(())
