@@ -49,6 +49,52 @@ pub struct Args {
     /// actuator and per instance); `zero` holds every command at zero.
     #[arg(long, value_enum, default_value_t = Commands::Sine)]
     pub commands: Commands,
+    /// Keep going when an instance's state becomes NaN or infinite (checked on the device
+    /// after every step): finish the rollout and list those instances in a warning. Without
+    /// it, such a state is an error naming the first instance, step, body and quantity, and
+    /// no output is written.
+    #[arg(long)]
+    pub allow_non_finite: bool,
+}
+
+/// Steps per dispatch, and so between two non-finite checks, when commands are constant.
+const CHECK_EVERY: u32 = 10;
+
+/// Describes the non-finite instances: how many, and the first ones by step.
+fn non_finite_summary(
+    model: &Model,
+    n: usize,
+    found: &mut [backdrive::finite_check::NonFinite],
+    resolution: u32,
+) -> String {
+    found.sort_by_key(|f| (f.step, f.instance));
+    let shown: Vec<String> = found
+        .iter()
+        .take(5)
+        .map(|f| {
+            let body = model.bodies.get(f.body).map_or("?", |b| b.name.as_str());
+            let at = if resolution > 1 {
+                format!("by step {} (checked every {resolution} steps)", f.step)
+            } else {
+                format!("at step {}", f.step)
+            };
+            format!(
+                "instance {} {at}, body '{body}', {}",
+                f.instance,
+                f.quantity()
+            )
+        })
+        .collect();
+    format!(
+        "{} of {n} instance(s) have a NaN or infinite state; first: {}{}",
+        found.len(),
+        shown.join("; "),
+        if found.len() > shown.len() {
+            format!("; and {} more", found.len() - shown.len())
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Actuator command patterns.
@@ -69,14 +115,18 @@ const SINE_HZ: f32 = 1.5;
 pub fn sine_commands(model: &Model, n: usize, t: f32, out: &mut Vec<f32>) {
     use std::f32::consts::{FRAC_PI_2, TAU};
     out.clear();
+    // Joint limits by name: a scan of the joints per actuator is quadratic in the model.
+    let limits_of: std::collections::HashMap<&str, Option<[f32; 2]>> = model
+        .joints
+        .iter()
+        .map(|j| (j.name.as_str(), j.limits))
+        .collect();
     for i in 0..n {
         let instance_phase = TAU * i as f32 / n as f32;
         for (a, act) in model.actuators.iter().enumerate() {
             let (centre, amplitude) = match act.kind {
                 ActuatorKind::PositionServo => {
-                    let limits = model
-                        .joint_index(&act.joint)
-                        .and_then(|j| model.joints[j].limits);
+                    let limits = limits_of.get(act.joint.as_str()).copied().flatten();
                     match limits {
                         Some([lo, hi]) => (0.5 * (lo + hi), 0.4 * 0.5 * (hi - lo)),
                         None => (0.0, 0.4),
@@ -169,6 +219,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     sim.step(1).context("warm-up step")?;
     sim.write_state_raw(&initial)
         .context("restoring the initial state")?;
+    // From here on, states are checked on the device after every dispatch; steps count from
+    // 1. Sine commands step one step per call, so the step found is exact; constant commands
+    // keep 10 steps per dispatch, since a dispatch per step would halve the throughput of
+    // cheap models (examples/finite_check_cost.rs).
+    sim.enable_finite_check()
+        .context("creating the non-finite state check")?;
+    sim.set_steps_per_dispatch(CHECK_EVERY);
     println!(
         "warm-up (pipeline compile and first dispatch): {:.3} s",
         t0.elapsed().as_secs_f64()
@@ -196,12 +253,35 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut stepping = Duration::ZERO;
     let mut rows: u64 = 0;
-    let mut non_finite = 0usize;
+    // Without an output, step in blocks for the progress bar; with one, stop at every record
+    // (the viewer alone needs only every `html_stride`-th one).
+    let block = if csv.is_some() {
+        args.every
+    } else if html.is_some() {
+        args.every.saturating_mul(html_stride)
+    } else {
+        100
+    };
+    // Steps between two checks: each call of `step` ends with one.
+    let resolution = if sine { 1 } else { block.min(CHECK_EVERY) };
+    let diverged = |sim: &Simulator| -> anyhow::Result<()> {
+        if args.allow_non_finite {
+            return Ok(());
+        }
+        let mut found = sim.non_finite().context("reading the non-finite check")?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{} (the simulation diverged; try a smaller dt or more solver iterations, or \
+             --allow-non-finite to finish the rollout anyway); nothing was written",
+            non_finite_summary(&model, n, &mut found, resolution)
+        )
+    };
     let record = |sim: &Simulator,
                   csv: &mut Option<AtomicFile>,
                   trajectory: &mut Option<Trajectory>,
-                  step: u32,
-                  non_finite: &mut usize|
+                  step: u32|
      -> anyhow::Result<u64> {
         let html_frame = trajectory.is_some()
             && (step == args.steps || (step / args.every).is_multiple_of(html_stride));
@@ -209,19 +289,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             return Ok(0);
         }
         let states = sim.body_states().context("reading body states back")?;
+        diverged(sim)?;
         if html_frame && let Some(trajectory) = trajectory.as_mut() {
             trajectory.push(time_at(step, dt), &states)?;
         }
         let Some(file) = csv.as_mut() else {
             return Ok(0);
         };
-        *non_finite = states
-            .iter()
-            .filter(|s| {
-                !(s.position.iter().all(|v| v.is_finite())
-                    && s.linear_velocity.iter().all(|v| v.is_finite()))
-            })
-            .count();
         let what = file.describe();
         write_rows(
             file.writer(),
@@ -239,17 +313,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let what = file.describe();
         writeln!(file.writer(), "{CSV_HEADER}").context(what)?;
     }
-    rows += record(&sim, &mut csv, &mut trajectory, 0, &mut non_finite)?;
+    rows += record(&sim, &mut csv, &mut trajectory, 0)?;
 
-    // Without an output, step in blocks for the progress bar; with one, stop at every record
-    // (the viewer alone needs only every `html_stride`-th one).
-    let block = if csv.is_some() {
-        args.every
-    } else if html.is_some() {
-        args.every.saturating_mul(html_stride)
-    } else {
-        100
-    };
     let mut k: u32 = 0;
     while k < args.steps {
         // Sine commands change every step; constant commands let one call run a whole block.
@@ -268,19 +333,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         stepping += t0.elapsed();
         k += seg;
         if k.is_multiple_of(args.every) || k == args.steps {
-            rows += record(&sim, &mut csv, &mut trajectory, k, &mut non_finite)?;
+            rows += record(&sim, &mut csv, &mut trajectory, k)?;
         }
         progress.set_position(u64::from(k));
     }
     progress.finish_and_clear();
-    if csv.is_none() {
-        // One final read so that an exploding model is still reported.
-        let states = sim.body_states().context("reading body states back")?;
-        non_finite = states
-            .iter()
-            .filter(|s| !s.position.iter().all(|v| v.is_finite()))
-            .count();
-    }
+    diverged(&sim)?;
+    let mut non_finite = sim.non_finite().context("reading the non-finite check")?;
     let written = csv.take().map(AtomicFile::commit).transpose()?;
     let wall = start.elapsed();
 
@@ -336,10 +395,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             path.display()
         );
     }
-    if non_finite > 0 {
+    if !non_finite.is_empty() {
         eprintln!(
-            "warning: {non_finite} body states are not finite at the end of the rollout (the \
-             simulation diverged; try a smaller dt or more solver iterations)"
+            "warning: {} (the simulation diverged; try a smaller dt or more solver iterations); \
+             their rows hold NaN or infinite values",
+            non_finite_summary(&model, n, &mut non_finite, resolution)
         );
     }
     Ok(())
