@@ -963,6 +963,33 @@ impl TaskEnv {
     }
 }
 
+/// Times `steps`-step calls of the Rust `Simulator::step` on `n` instances of `model` from
+/// Rust (one untimed warm-up call, then `repeats` timed calls); returns the seconds of each
+/// timed call. The baseline of `python/bench/overhead.py`.
+#[pyfunction]
+fn bench_rust_step(
+    py: Python<'_>,
+    model: Py<Model>,
+    n: usize,
+    steps: u32,
+    repeats: usize,
+) -> PyResult<Vec<f64>> {
+    let gpu = py.detach(shared_gpu)?;
+    let m = model.get().model.clone();
+    py.detach(|| {
+        let mut sim = backdrive::Simulator::new(gpu, &m, n)?;
+        sim.step(steps)?;
+        let mut times = Vec::with_capacity(repeats);
+        for _ in 0..repeats {
+            let t = std::time::Instant::now();
+            sim.step(steps)?;
+            times.push(t.elapsed().as_secs_f64());
+        }
+        Ok::<_, Error>(times)
+    })
+    .map_err(to_py)
+}
+
 /// The adapter in use: name, backend, device type and driver.
 #[pyfunction]
 fn adapter_info(py: Python<'_>) -> PyResult<String> {
@@ -985,6 +1012,7 @@ fn _backdrive(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(model_names, m)?)?;
     m.add_function(wrap_pyfunction!(task_names, m)?)?;
     m.add_function(wrap_pyfunction!(adapter_info, m)?)?;
+    m.add_function(wrap_pyfunction!(bench_rust_step, m)?)?;
     m.add("BackdriveError", py.get_type::<BackdriveError>())?;
     m.add("ModelError", py.get_type::<ModelError>())?;
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
