@@ -38,17 +38,20 @@ def main() -> None:
     args = ap.parse_args()
     torch.manual_seed(0)
     model = backdrive.load("cartpole")
-    step = backdrive.Rollout(model, args.batch, 1)  # one differentiable step, no loss terms
-    x0 = np.repeat(model.initial_state()[None], args.batch, axis=0)
-    # Pushed carts: 0.5 to 1.5 m/s along the rail.
-    x0[:, CART + 7] = np.linspace(0.5, 1.5, args.batch)
-    start = torch.tensor(x0)
     policy = torch.nn.Sequential(
         torch.nn.Linear(12, 32), torch.nn.Tanh(), torch.nn.Linear(32, 32), torch.nn.Tanh(),
         torch.nn.Linear(32, model.n_actuators))
     torch.nn.init.zeros_(policy[-1].weight)
     torch.nn.init.zeros_(policy[-1].bias)
+    # Before the first GPU object: the optimiser imports torch._dynamo, which with PyPI's CUDA
+    # build of torch loads triton's own LLVM, and that crashes once Mesa's lavapipe has loaded
+    # its LLVM into the process (the CPU wheel has no triton).
     opt = torch.optim.Adam(policy.parameters(), lr=args.lr)
+    step = backdrive.Rollout(model, args.batch, 1)  # one differentiable step, no loss terms
+    x0 = np.repeat(model.initial_state()[None], args.batch, axis=0)
+    # Pushed carts: 0.5 to 1.5 m/s along the rail.
+    x0[:, CART + 7] = np.linspace(0.5, 1.5, args.batch)
+    start = torch.tensor(x0)
     t0 = time.perf_counter()
     for it in range(args.iters):
         state, loss = start, 0.0
