@@ -15,6 +15,7 @@ if [ ! -x "$VENV/bin/python" ]; then
     log "creating the virtualenv $VENV"
     python3 -m venv "$VENV"
 fi
+VENV="$(cd "$VENV" && pwd)"
 PY="$VENV/bin/python"
 log "installing the Python test dependencies"
 "$PY" -m pip install --quiet --upgrade pip
@@ -34,4 +35,4 @@ rm -rf target/wheels
 log "pytest python/tests"
 # From outside python/ so that the installed wheel, not the source tree, is imported.
 (cd target && NODEVICE_SELECT=1 BACKDRIVE_BIN="$PWD/release/backdrive" \
-    "../$PY" -m pytest -q -rs ../python/tests)
+    "$PY" -m pytest -q -rs ../python/tests)
