@@ -119,12 +119,14 @@ impl PerInstance {
         let mut out = vec![0.0; self.width * total];
         let mut start = 0;
         for (buffer, &len) in self.buffers.iter().zip(&self.lens) {
-            let raw = read_buffer(gpu, buffer)?;
-            for i in 0..len {
-                for s in 0..self.width {
-                    out[(start + i) * self.width + s] = raw[s * len + i];
+            // Transposed straight out of the mapped staging buffer: one host copy per read.
+            read_buffer_with(gpu, buffer, |raw| {
+                for i in 0..len {
+                    for s in 0..self.width {
+                        out[(start + i) * self.width + s] = raw[s * len + i];
+                    }
                 }
-            }
+            })?;
             start += len;
         }
         Ok(out)
@@ -178,6 +180,16 @@ pub fn wait(gpu: &Gpu) -> Result<()> {
 
 /// Copies a buffer back to the host.
 pub fn read_buffer(gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<Vec<f32>> {
+    read_buffer_with(gpu, buffer, <[f32]>::to_vec)
+}
+
+/// Copies `buffer` to a mapped staging buffer and calls `read` on the mapped floats, so that
+/// callers can copy them where they need them without an intermediate vector.
+pub fn read_buffer_with<R>(
+    gpu: &Gpu,
+    buffer: &wgpu::Buffer,
+    read: impl FnOnce(&[f32]) -> R,
+) -> Result<R> {
     let size = buffer.size();
     let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
         label: Some("readback"),
@@ -201,10 +213,10 @@ pub fn read_buffer(gpu: &Gpu, buffer: &wgpu::Buffer) -> Result<Vec<f32>> {
     let view = staging
         .get_mapped_range(..)
         .map_err(|e| Error::Gpu(format!("buffer mapping failed: {e}")))?;
-    let data = bytemuck::cast_slice::<u8, f32>(&view).to_vec();
+    let result = read(bytemuck::cast_slice::<u8, f32>(&view));
     drop(view);
     staging.unmap();
-    Ok(data)
+    Ok(result)
 }
 
 /// One pipeline of [`crate::shaders::PIPELINES`], compiled on first use (after validation by
