@@ -23,6 +23,15 @@ pub const ROW_LEN: usize = 30;
 /// Stand-in for an unbounded impulse.
 pub const UNBOUNDED: f32 = 1.0e20;
 
+/// Loop iterations after which Mesa's lavapipe (22.3) silently leaves every loop of a compute
+/// invocation, counted across all its loops: past it a kernel returns wrong results without
+/// any error.
+pub const LOOP_ITERATION_CAP: u32 = 65_535;
+/// Loop iterations one dispatch may ask of an invocation: half the cap, because
+/// [`Compiled::loop_iterations_per_step`] is an estimate from the loop bounds in `shaders/`
+/// and a driver may count some iterations differently.
+pub const LOOP_ITERATION_BUDGET: u32 = LOOP_ITERATION_CAP / 2;
+
 /// Record strides (in `u32` words) in the packed model array.
 pub mod stride {
     /// `[body_a, body_b, is_hinge, 0, frame_a xyzw, frame_b xyzw]`
@@ -517,5 +526,65 @@ impl Compiled {
     /// Number of constraint rows.
     pub fn n_rows(&self) -> usize {
         self.header.n_rows as usize
+    }
+
+    /// Loop iterations one forward step asks of an invocation: every loop of the step kernel's
+    /// stages (bodies, actuators, joint rows, contacts, the warm start and the Gauss-Seidel
+    /// sweeps), plus the step loop itself. Enforced on every backend, since a kernel's result
+    /// must not depend on the driver.
+    pub fn loop_iterations_per_step(&self) -> u32 {
+        let h = &self.header;
+        let rows = h.n_rows.saturating_add(1);
+        let sweeps = h.sweeps.saturating_mul(rows).saturating_add(h.sweeps);
+        // Bodies: the two integrations, and loading and storing the solver's velocities.
+        let bodies = h.n_bodies.saturating_mul(4);
+        let others = [
+            h.n_force,
+            h.n_lock,
+            h.n_limit,
+            h.n_servo,
+            h.n_contacts,
+            h.n_pairs,
+            rows.saturating_mul(2),
+            bodies,
+            1,
+        ];
+        others
+            .iter()
+            .fold(sweeps, |total, &n| total.saturating_add(n))
+    }
+
+    /// The most steps one dispatch of the forward kernel may run without exceeding
+    /// [`LOOP_ITERATION_BUDGET`] (at least 1: a single step over the budget is dispatched
+    /// alone).
+    pub fn max_steps_per_dispatch(&self) -> u32 {
+        (LOOP_ITERATION_BUDGET / self.loop_iterations_per_step().max(1)).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_per_dispatch_stay_within_the_loop_budget() {
+        for name in crate::models::names() {
+            for sweeps in [1, 20, 200, 1000] {
+                let mut model = crate::models::builtin(name).unwrap();
+                model.settings.solver_iterations = sweeps;
+                let c = Compiled::new(&model);
+                let per_step = c.loop_iterations_per_step();
+                assert!(per_step > c.header.sweeps * c.header.n_rows, "{name}");
+                let steps = c.max_steps_per_dispatch();
+                assert!(steps >= 1);
+                if per_step <= LOOP_ITERATION_BUDGET {
+                    assert!(steps * per_step <= LOOP_ITERATION_BUDGET, "{name} {sweeps}");
+                    assert!(
+                        (steps + 1) * per_step > LOOP_ITERATION_BUDGET,
+                        "{name} {sweeps}"
+                    );
+                }
+            }
+        }
     }
 }

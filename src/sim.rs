@@ -198,7 +198,8 @@ impl Simulator {
     }
 
     /// Steps run by one dispatch (default 10). More amortise launch overhead; fewer keep each
-    /// dispatch short on display GPUs with watchdogs.
+    /// dispatch short on display GPUs with watchdogs. [`Simulator::step`] runs fewer where the
+    /// model needs it ([`Compiled::max_steps_per_dispatch`]).
     pub fn set_steps_per_dispatch(&mut self, steps: u32) {
         self.steps_per_dispatch = steps.max(1);
     }
@@ -212,7 +213,11 @@ impl Simulator {
     pub fn step(&mut self, steps: u32) -> Result<()> {
         let mut remaining = steps;
         while remaining > 0 {
-            let per = self.steps_per_dispatch.min(remaining);
+            // lavapipe silently cuts an invocation's loops short past a fixed count.
+            let per = self
+                .steps_per_dispatch
+                .min(self.compiled.max_steps_per_dispatch())
+                .min(remaining);
             let dispatches = remaining / per;
             for (header_buf, (_, len)) in self.headers.iter().zip(self.chunking.ranges()) {
                 let mut header = self.compiled.header;
