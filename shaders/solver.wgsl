@@ -5,7 +5,15 @@
 //   lambda clamped to [lo - mu * lambda_ref, hi + mu * lambda_ref].
 // Friction rows use mu and the normal row as reference; every other row has mu = 0.
 // Row scratch fields: 0 lin_a, 3 ang_a, 6 lin_b, 9 ang_b, 12..24 M^-1 J^T in the same order,
-// 24 m_c, 25 cfm, 26 bias, 27 lo, 28 hi, 29 mu.
+// 24 m_c, 25 cfm, 26 bias, 27 lo, 28 hi, 29 mu. On the GPU they are packed into 8 vec4
+// records (`row_field` in common.wgsl): record k holds vec3 field 3k in xyz, and records 0-5
+// hold m_c, cfm, bias, lo, hi, mu in w.
+//
+// The sweeps run from private (function-scope) copies of the bodies' velocities and the
+// accumulated impulses when the model fits PRIVATE_SOLVER_BODIES and PRIVATE_SOLVER_ROWS
+// (constants the host prepends, `layout::PRIVATE_SOLVER_*`): a CPU driver scalarises every
+// storage access whose address differs per lane, and a GPU sends it to global memory. Larger
+// models run the same arithmetic on the storage copies.
 
 struct RowJacobian {
     lin_a: vec3<f32>, ang_a: vec3<f32>, lin_b: vec3<f32>, ang_b: vec3<f32>,
@@ -96,6 +104,10 @@ fn solve_row(r: u32, i: u32) -> f32 {
 // Warm start from last step's impulses, then a fixed number of sweeps over all rows. The
 // accumulated impulses stay in the state for the next step's warm start.
 fn solve_forward(i: u32) {
+    if (solver_state_fits_private()) {
+        solve_forward_private(i);
+        return;
+    }
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
@@ -104,10 +116,107 @@ fn solve_forward(i: u32) {
     }
 }
 
+fn solver_state_fits_private() -> bool {
+    return hdr.n_bodies <= PRIVATE_SOLVER_BODIES && hdr.n_rows <= PRIVATE_SOLVER_ROWS;
+}
+
+// The solver state in private memory: velocities (linear at 2b, angular at 2b + 1) and
+// accumulated impulses.
+struct PrivateSolverState {
+    velocity: array<vec3<f32>, PRIVATE_SOLVER_VELOCITIES>,
+    lambda: array<f32, PRIVATE_SOLVER_ROWS>,
+}
+
+// Loads the velocities and applies the warm start (solve_warm_start's operations).
+fn private_solver_start(i: u32, s: ptr<function, PrivateSolverState>) {
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        (*s).velocity[2u * b] = body_velocity(b, i);
+        (*s).velocity[2u * b + 1u] = body_angular_velocity(b, i);
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        let bodies = row_bodies(r);
+        let l = hdr.warm_start * state_get(hdr.state_lambda + r, i);
+        (*s).lambda[r] = l;
+        let a = 2u * bodies.x;
+        let b = 2u * bodies.y;
+        (*s).velocity[a] = (*s).velocity[a] + l * row_record(r, 4u, i).xyz;
+        (*s).velocity[a + 1u] = (*s).velocity[a + 1u] + l * row_record(r, 5u, i).xyz;
+        (*s).velocity[b] = (*s).velocity[b] + l * row_record(r, 6u, i).xyz;
+        (*s).velocity[b + 1u] = (*s).velocity[b + 1u] + l * row_record(r, 7u, i).xyz;
+    }
+}
+
+// solve_row on the private state: the same operations in the same order, so the same bits.
+fn private_solve_row(r: u32, i: u32, s: ptr<function, PrivateSolverState>) -> f32 {
+    let bodies = row_bodies(r);
+    let a = 2u * bodies.x;
+    let b = 2u * bodies.y;
+    let f0 = row_record(r, 0u, i);
+    let f1 = row_record(r, 1u, i);
+    let f2 = row_record(r, 2u, i);
+    let f3 = row_record(r, 3u, i);
+    let f4 = row_record(r, 4u, i);
+    let f5 = row_record(r, 5u, i);
+    let f6 = row_record(r, 6u, i);
+    let f7 = row_record(r, 7u, i);
+    let lambda_old = (*s).lambda[r];
+    let lambda_ref = (*s).lambda[bodies.z];
+    let mu = f5.w;
+    let lo = f3.w - mu * lambda_ref;
+    let hi = f4.w + mu * lambda_ref;
+    let jv = dot(f0.xyz, (*s).velocity[a]) + dot(f1.xyz, (*s).velocity[a + 1u])
+           + dot(f2.xyz, (*s).velocity[b]) + dot(f3.xyz, (*s).velocity[b + 1u]);
+    let unclamped = lambda_old - f0.w * (jv + f2.w + f1.w * lambda_old);
+    let lambda_new = min(max(unclamped, lo), hi);
+    (*s).lambda[r] = lambda_new;
+    let impulse = lambda_new - lambda_old;
+    (*s).velocity[a] = (*s).velocity[a] + impulse * f4.xyz;
+    (*s).velocity[a + 1u] = (*s).velocity[a + 1u] + impulse * f5.xyz;
+    (*s).velocity[b] = (*s).velocity[b] + impulse * f6.xyz;
+    (*s).velocity[b + 1u] = (*s).velocity[b + 1u] + impulse * f7.xyz;
+    return lambda_new;
+}
+
+fn private_solver_store(i: u32, s: ptr<function, PrivateSolverState>) {
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        state_set_vec3(body_slot(b) + 7u, i, (*s).velocity[2u * b]);
+        state_set_vec3(body_slot(b) + 10u, i, (*s).velocity[2u * b + 1u]);
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        state_set(hdr.state_lambda + r, i, (*s).lambda[r]);
+    }
+}
+
+fn solve_forward_private(i: u32) {
+    var s: PrivateSolverState;
+    private_solver_start(i, &s);
+    for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+        for (var r = 0u; r < hdr.n_rows; r++) {
+            private_solve_row(r, i, &s);
+        }
+    }
+    private_solver_store(i, &s);
+}
+
+fn solve_forward_taped_private(i: u32) {
+    var s: PrivateSolverState;
+    private_solver_start(i, &s);
+    for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+        for (var r = 0u; r < hdr.n_rows; r++) {
+            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, private_solve_row(r, i, &s));
+        }
+    }
+    private_solver_store(i, &s);
+}
+
 // ---- Adjoint of the solver.
 
 // solve_forward, also recording every row's impulse after every sweep.
 fn solve_forward_taped(i: u32) {
+    if (solver_state_fits_private()) {
+        solve_forward_taped_private(i);
+        return;
+    }
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {

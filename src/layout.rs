@@ -18,8 +18,9 @@ use crate::model::{ActuatorKind, Model, ShapeKind};
 pub const BODY_STATE_LEN: usize = 13;
 /// Floats of parameters per body: inverse mass and the three principal inverse inertias.
 pub const BODY_PARAM_LEN: usize = 4;
-/// Floats of scratch per constraint row (see `shaders/solver.wgsl`).
-pub const ROW_LEN: usize = 30;
+/// Floats of scratch per constraint row: 8 `vec4` records on the GPU (see
+/// `shaders/solver.wgsl`), 30 fields used.
+pub const ROW_LEN: usize = 32;
 /// Stand-in for an unbounded impulse.
 pub const UNBOUNDED: f32 = 1.0e20;
 
@@ -31,6 +32,14 @@ pub const LOOP_ITERATION_CAP: u32 = 65_535;
 /// [`Compiled::loop_iterations_per_step`] is an estimate from the loop bounds in `shaders/`
 /// and a driver may count some iterations differently.
 pub const LOOP_ITERATION_BUDGET: u32 = LOOP_ITERATION_CAP / 2;
+
+/// Bodies (the world included) up to which the Gauss-Seidel sweeps keep velocities in private
+/// (function-scope) memory: 2 x 16 bytes each. With [`PRIVATE_SOLVER_ROWS`] a kernel asks
+/// for 2 KiB of private memory per invocation, which GPUs hold in registers and local memory.
+/// Larger models run the sweeps on storage memory with the same arithmetic.
+pub const PRIVATE_SOLVER_BODIES: u32 = 32;
+/// Constraint rows up to which the sweeps keep accumulated impulses in private memory.
+pub const PRIVATE_SOLVER_ROWS: u32 = 256;
 
 /// Record strides (in `u32` words) in the packed model array.
 pub mod stride {
@@ -526,6 +535,12 @@ impl Compiled {
     /// Number of constraint rows.
     pub fn n_rows(&self) -> usize {
         self.header.n_rows as usize
+    }
+
+    /// Whether the sweeps of this model run on private copies of the solver state (the
+    /// fast path), rather than on storage memory.
+    pub fn solver_state_fits_private(&self) -> bool {
+        self.header.n_bodies <= PRIVATE_SOLVER_BODIES && self.header.n_rows <= PRIVATE_SOLVER_ROWS
     }
 
     /// Loop iterations one forward step asks of an invocation: every loop of the step kernel's

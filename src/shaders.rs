@@ -99,6 +99,17 @@ pub fn assemble(entry: Source) -> Assembled {
     } else {
         SHARED
     };
+    if !shared.is_empty() {
+        spans.push((1, "<generated>"));
+        text.push_str(&format!(
+            "const PRIVATE_SOLVER_BODIES: u32 = {}u;\n\
+             const PRIVATE_SOLVER_ROWS: u32 = {}u;\n\
+             const PRIVATE_SOLVER_VELOCITIES: u32 = {}u;\n",
+            crate::layout::PRIVATE_SOLVER_BODIES,
+            crate::layout::PRIVATE_SOLVER_ROWS,
+            2 * crate::layout::PRIVATE_SOLVER_BODIES,
+        ));
+    }
     for src in shared.iter().chain(std::iter::once(&entry)) {
         let start = text.matches('\n').count() + 1;
         spans.push((start, src.name));
