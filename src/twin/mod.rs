@@ -9,6 +9,7 @@ mod integrate;
 mod joint;
 pub mod math;
 mod solver;
+pub mod throughput;
 
 pub use actuator::{
     force_actuators_adjoint, force_actuators_forward, servo_rows_adjoint, servo_rows_forward,
