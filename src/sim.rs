@@ -125,7 +125,13 @@ impl Simulator {
             Some(&compiled.default_params),
         );
         let commands = PerInstance::new(&gpu, &chunking, h.n_commands as usize, "commands", None);
-        let rows = PerInstance::new(&gpu, &chunking, compiled.n_rows() * ROW_LEN, "rows", None);
+        let rows = PerInstance::new(
+            &gpu,
+            &chunking,
+            compiled.n_rows().max(1) * ROW_LEN,
+            "rows",
+            None,
+        );
         let mut headers = Vec::new();
         let mut bind_groups = Vec::new();
         for (c, (_, len)) in chunking.ranges().enumerate() {
