@@ -23,14 +23,16 @@ struct Header {
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,
-// ...) come from the prelude that src/shaders.rs generates from the Rust constants.
+// ...) come from the prelude that src/shaders.rs generates from the Rust constants, and so do
+// ROW_VEC4S (a row's scratch is 8 vec4 records, see solver.wgsl: one load per record in the
+// sweeps) and the private solver bounds PRIVATE_SOLVER_BODIES, _ROWS and _VELOCITIES.
 
 @group(0) @binding(0) var<uniform> hdr: Header;
 @group(0) @binding(1) var<storage, read> model: array<u32>;
 @group(0) @binding(2) var<storage, read_write> state: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read_write> commands: array<f32>;
-@group(0) @binding(5) var<storage, read_write> rows: array<f32>;
+@group(0) @binding(5) var<storage, read_write> rows: array<vec4<f32>>;
 // Adjoint kernels only: per instance, regions (offsets in the header) for the adjoint of the
 // state, the parameters, this step's commands and the rows, the sweep history of the impulses,
 // the state before the solve and the state at the start of the step.
@@ -64,11 +66,22 @@ fn command_slot(a: u32) -> u32 {
 }
 fn command(a: u32, i: u32) -> f32 { return commands[command_slot(a) * hdr.n_instances + i]; }
 
-fn row_get(r: u32, f: u32, i: u32) -> f32 { return rows[(r * ROW_LEN + f) * hdr.n_instances + i]; }
-fn row_set(r: u32, f: u32, i: u32, v: f32) { rows[(r * ROW_LEN + f) * hdr.n_instances + i] = v; }
-fn row_vec3(r: u32, f: u32, i: u32) -> vec3<f32> {
-    return vec3<f32>(row_get(r, f, i), row_get(r, f + 1u, i), row_get(r, f + 2u, i));
+// Row field f (numbered as in solver.wgsl) as (record, component): the four vec3 of the
+// Jacobian and the four of M^-1 J^T fill records 0-7's xyz, the six scalars 0-5's w.
+fn row_field(f: u32) -> vec2<u32> {
+    return select(vec2<u32>(f / 3u, f % 3u), vec2<u32>(f - 24u, 3u), f >= 24u);
 }
+fn row_record(r: u32, k: u32, i: u32) -> vec4<f32> { return rows[(r * ROW_VEC4S + k) * hdr.n_instances + i]; }
+fn row_get(r: u32, f: u32, i: u32) -> f32 {
+    let at = row_field(f);
+    return rows[(r * ROW_VEC4S + at.x) * hdr.n_instances + i][at.y];
+}
+fn row_set(r: u32, f: u32, i: u32, v: f32) {
+    let at = row_field(f);
+    rows[(r * ROW_VEC4S + at.x) * hdr.n_instances + i][at.y] = v;
+}
+// f is one of the vec3 fields 0, 3, ..., 21: one record's xyz.
+fn row_vec3(r: u32, f: u32, i: u32) -> vec3<f32> { return row_record(r, f / 3u, i).xyz; }
 fn row_set_vec3(r: u32, f: u32, i: u32, v: vec3<f32>) {
     row_set(r, f, i, v.x); row_set(r, f + 1u, i, v.y); row_set(r, f + 2u, i, v.z);
 }

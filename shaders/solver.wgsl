@@ -5,7 +5,15 @@
 //   lambda clamped to [lo - mu * lambda_ref, hi + mu * lambda_ref].
 // Friction rows use mu and the normal row as reference; every other row has mu = 0.
 // Row scratch fields: 0 lin_a, 3 ang_a, 6 lin_b, 9 ang_b, 12..24 M^-1 J^T in the same order,
-// 24 m_c, 25 cfm, 26 bias, 27 lo, 28 hi, 29 mu.
+// 24 m_c, 25 cfm, 26 bias, 27 lo, 28 hi, 29 mu. On the GPU they are packed into 8 vec4
+// records (`row_field` in common.wgsl): record k holds vec3 field 3k in xyz, and records 0-5
+// hold m_c, cfm, bias, lo, hi, mu in w.
+//
+// The sweeps run from private (function-scope) copies of the bodies' velocities and the
+// accumulated impulses when the model fits PRIVATE_SOLVER_BODIES and PRIVATE_SOLVER_ROWS
+// (constants the host prepends, `layout::PRIVATE_SOLVER_*`): a CPU driver scalarises every
+// storage access whose address differs per lane, and a GPU sends it to global memory. Larger
+// models run the same arithmetic on the storage copies.
 
 struct RowJacobian {
     lin_a: vec3<f32>, ang_a: vec3<f32>, lin_b: vec3<f32>, ang_b: vec3<f32>,
@@ -96,6 +104,10 @@ fn solve_row(r: u32, i: u32) -> f32 {
 // Warm start from last step's impulses, then a fixed number of sweeps over all rows. The
 // accumulated impulses stay in the state for the next step's warm start.
 fn solve_forward(i: u32) {
+    if (solver_state_fits_private()) {
+        solve_forward_private(i);
+        return;
+    }
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
@@ -104,10 +116,107 @@ fn solve_forward(i: u32) {
     }
 }
 
+fn solver_state_fits_private() -> bool {
+    return hdr.n_bodies <= PRIVATE_SOLVER_BODIES && hdr.n_rows <= PRIVATE_SOLVER_ROWS;
+}
+
+// The solver state in private memory: velocities (linear at 2b, angular at 2b + 1) and
+// accumulated impulses.
+struct PrivateSolverState {
+    velocity: array<vec3<f32>, PRIVATE_SOLVER_VELOCITIES>,
+    lambda: array<f32, PRIVATE_SOLVER_ROWS>,
+}
+
+// Loads the velocities and applies the warm start (solve_warm_start's operations).
+fn private_solver_start(i: u32, s: ptr<function, PrivateSolverState>) {
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        (*s).velocity[2u * b] = body_velocity(b, i);
+        (*s).velocity[2u * b + 1u] = body_angular_velocity(b, i);
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        let bodies = row_bodies(r);
+        let l = hdr.warm_start * state_get(hdr.state_lambda + r, i);
+        (*s).lambda[r] = l;
+        let a = 2u * bodies.x;
+        let b = 2u * bodies.y;
+        (*s).velocity[a] = (*s).velocity[a] + l * row_record(r, 4u, i).xyz;
+        (*s).velocity[a + 1u] = (*s).velocity[a + 1u] + l * row_record(r, 5u, i).xyz;
+        (*s).velocity[b] = (*s).velocity[b] + l * row_record(r, 6u, i).xyz;
+        (*s).velocity[b + 1u] = (*s).velocity[b + 1u] + l * row_record(r, 7u, i).xyz;
+    }
+}
+
+// solve_row on the private state: the same operations in the same order, so the same bits.
+fn private_solve_row(r: u32, i: u32, s: ptr<function, PrivateSolverState>) -> f32 {
+    let bodies = row_bodies(r);
+    let a = 2u * bodies.x;
+    let b = 2u * bodies.y;
+    let f0 = row_record(r, 0u, i);
+    let f1 = row_record(r, 1u, i);
+    let f2 = row_record(r, 2u, i);
+    let f3 = row_record(r, 3u, i);
+    let f4 = row_record(r, 4u, i);
+    let f5 = row_record(r, 5u, i);
+    let f6 = row_record(r, 6u, i);
+    let f7 = row_record(r, 7u, i);
+    let lambda_old = (*s).lambda[r];
+    let lambda_ref = (*s).lambda[bodies.z];
+    let mu = f5.w;
+    let lo = f3.w - mu * lambda_ref;
+    let hi = f4.w + mu * lambda_ref;
+    let jv = dot(f0.xyz, (*s).velocity[a]) + dot(f1.xyz, (*s).velocity[a + 1u])
+           + dot(f2.xyz, (*s).velocity[b]) + dot(f3.xyz, (*s).velocity[b + 1u]);
+    let unclamped = lambda_old - f0.w * (jv + f2.w + f1.w * lambda_old);
+    let lambda_new = min(max(unclamped, lo), hi);
+    (*s).lambda[r] = lambda_new;
+    let impulse = lambda_new - lambda_old;
+    (*s).velocity[a] = (*s).velocity[a] + impulse * f4.xyz;
+    (*s).velocity[a + 1u] = (*s).velocity[a + 1u] + impulse * f5.xyz;
+    (*s).velocity[b] = (*s).velocity[b] + impulse * f6.xyz;
+    (*s).velocity[b + 1u] = (*s).velocity[b + 1u] + impulse * f7.xyz;
+    return lambda_new;
+}
+
+fn private_solver_store(i: u32, s: ptr<function, PrivateSolverState>) {
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        state_set_vec3(body_slot(b) + 7u, i, (*s).velocity[2u * b]);
+        state_set_vec3(body_slot(b) + 10u, i, (*s).velocity[2u * b + 1u]);
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        state_set(hdr.state_lambda + r, i, (*s).lambda[r]);
+    }
+}
+
+fn solve_forward_private(i: u32) {
+    var s: PrivateSolverState;
+    private_solver_start(i, &s);
+    for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+        for (var r = 0u; r < hdr.n_rows; r++) {
+            private_solve_row(r, i, &s);
+        }
+    }
+    private_solver_store(i, &s);
+}
+
+fn solve_forward_taped_private(i: u32) {
+    var s: PrivateSolverState;
+    private_solver_start(i, &s);
+    for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+        for (var r = 0u; r < hdr.n_rows; r++) {
+            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, private_solve_row(r, i, &s));
+        }
+    }
+    private_solver_store(i, &s);
+}
+
 // ---- Adjoint of the solver.
 
 // solve_forward, also recording every row's impulse after every sweep.
 fn solve_forward_taped(i: u32) {
+    if (solver_state_fits_private()) {
+        solve_forward_taped_private(i);
+        return;
+    }
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
@@ -160,13 +269,11 @@ fn load_velocity_adjoints(sa: u32, sb: u32, i: u32) -> RowBodies {
     return RowBodies(state_adj_vec3(sa, i), state_adj_vec3(sa + 3u, i), state_adj_vec3(sb, i), state_adj_vec3(sb + 3u, i));
 }
 
+// Written out rather than looped: lavapipe counts every loop iteration of an invocation
+// against its cap of 65,535 (see layout::LOOP_ITERATION_CAP).
 fn store_velocity_adjoints(sa: u32, sb: u32, i: u32, g: RowBodies) {
-    for (var k = 0u; k < 3u; k++) {
-        adj_set(hdr.adj_state + sa + k, i, g.va[k]);
-        adj_set(hdr.adj_state + sa + 3u + k, i, g.wa[k]);
-        adj_set(hdr.adj_state + sb + k, i, g.vb[k]);
-        adj_set(hdr.adj_state + sb + 3u + k, i, g.wb[k]);
-    }
+    store_velocity_adjoints_of(sa, i, g.va, g.wa);
+    store_velocity_adjoints_of(sb, i, g.vb, g.wb);
 }
 
 // Reverse of the Gauss-Seidel solve. The state holds the velocities after the solve and walks
@@ -174,6 +281,10 @@ fn store_velocity_adjoints(sa: u32, sb: u32, i: u32, g: RowBodies) {
 // and every row field's adjoint is accumulated. Mirrors `solve_adjoint` in the twin, with each
 // row's fields and the two bodies' velocities and adjoints loaded once per update.
 fn solve_adjoint(i: u32) {
+    if (solver_state_fits_private()) {
+        solve_adjoint_private(i);
+        return;
+    }
     for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
         let sweep = hdr.sweeps - sweep_rev;
         for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
@@ -260,6 +371,167 @@ fn solve_adjoint(i: u32) {
         let d_lambda = adj_get(lam_slot, i) + row_apply_impulse_adjoint(r, bodies.x, bodies.y, i, lambda);
         adj_set(lam_slot, i, hdr.warm_start * d_lambda);
     }
+}
+
+// solve_adjoint's state in private memory: the velocities being walked back, their adjoints
+// (linear at 2b, angular at 2b + 1) and the adjoints of the accumulated impulses.
+struct PrivateAdjointState {
+    velocity: array<vec3<f32>, PRIVATE_SOLVER_VELOCITIES>,
+    velocity_adjoint: array<vec3<f32>, PRIVATE_SOLVER_VELOCITIES>,
+    lambda_adjoint: array<f32, PRIVATE_SOLVER_ROWS>,
+}
+
+// solve_adjoint on private copies: the same operations in the same order, so the same bits.
+// Row adjoints stay in storage (a row's 30 fields for every row do not fit private memory).
+fn solve_adjoint_private(i: u32) {
+    var s: PrivateAdjointState;
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        let slot = body_slot(b) + 7u;
+        s.velocity[2u * b] = state_vec3(slot, i);
+        s.velocity[2u * b + 1u] = state_vec3(slot + 3u, i);
+        s.velocity_adjoint[2u * b] = state_adj_vec3(slot, i);
+        s.velocity_adjoint[2u * b + 1u] = state_adj_vec3(slot + 3u, i);
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        s.lambda_adjoint[r] = adj_get(hdr.adj_state + hdr.state_lambda + r, i);
+    }
+    for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+        let sweep = hdr.sweeps - sweep_rev;
+        for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+            let r = hdr.n_rows - 1u - r_rev;
+            let bodies = row_bodies(r);
+            let reference = bodies.z;
+            let a = 2u * bodies.x;
+            let b = 2u * bodies.y;
+            let lambda_old = lambda_history(sweep - 1u, r, i);
+            let delta = lambda_history(sweep, r, i) - lambda_old;
+            let f0 = row_record(r, 0u, i);
+            let f1 = row_record(r, 1u, i);
+            let f2 = row_record(r, 2u, i);
+            let f3 = row_record(r, 3u, i);
+            let f4 = row_record(r, 4u, i);
+            let f5 = row_record(r, 5u, i);
+            let f6 = row_record(r, 6u, i);
+            let f7 = row_record(r, 7u, i);
+            let m_lin_a = f4.xyz;
+            let m_ang_a = f5.xyz;
+            let m_lin_b = f6.xyz;
+            let m_ang_b = f7.xyz;
+            // Walk the velocities back to before this update.
+            var v = RowBodies(s.velocity[a], s.velocity[a + 1u], s.velocity[b], s.velocity[b + 1u]);
+            v.va -= m_lin_a * delta;
+            v.wa -= m_ang_a * delta;
+            v.vb -= m_lin_b * delta;
+            v.wb -= m_ang_b * delta;
+            s.velocity[a] = v.va;
+            s.velocity[a + 1u] = v.wa;
+            s.velocity[b] = v.vb;
+            s.velocity[b + 1u] = v.wb;
+            // v' = v + M^-1 J^T delta
+            var g = RowBodies(s.velocity_adjoint[a], s.velocity_adjoint[a + 1u],
+                              s.velocity_adjoint[b], s.velocity_adjoint[b + 1u]);
+            let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
+            row_adj_add_vec3(r, 12u, i, g.va * delta);
+            row_adj_add_vec3(r, 15u, i, g.wa * delta);
+            row_adj_add_vec3(r, 18u, i, g.vb * delta);
+            row_adj_add_vec3(r, 21u, i, g.wb * delta);
+            let d_new = s.lambda_adjoint[r] + d_delta;
+            var d_old = -d_delta;
+            let lambda_ref = select(
+                select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
+                lambda_history(sweep, reference, i),
+                reference < r);
+            let m_c = f0.w;
+            let cfm = f1.w;
+            let bias = f2.w;
+            let mu = f5.w;
+            let lo = f3.w - mu * lambda_ref;
+            let hi = f4.w + mu * lambda_ref;
+            let j_lin_a = f0.xyz;
+            let j_ang_a = f1.xyz;
+            let j_lin_b = f2.xyz;
+            let j_ang_b = f3.xyz;
+            let jv = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
+            let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
+            let above_lo = max(unclamped, lo);
+            let d_above = select(0.0, d_new, above_lo < hi);
+            let d_hi = d_new - d_above;
+            let d_unclamped = select(0.0, d_above, unclamped > lo);
+            let d_lo = d_above - d_unclamped;
+            let d_jv = -m_c * d_unclamped;
+            row_adj_add(r, 24u, i, -d_unclamped * (jv + bias + cfm * lambda_old));
+            row_adj_add(r, 25u, i, d_jv * lambda_old);
+            row_adj_add(r, 26u, i, d_jv);
+            row_adj_add(r, 27u, i, d_lo);
+            row_adj_add(r, 28u, i, d_hi);
+            row_adj_add(r, 29u, i, (d_hi - d_lo) * lambda_ref);
+            let d_ref = (d_hi - d_lo) * mu;
+            // A row is never its own friction reference (mu = 0 there), but keep it exact.
+            d_old += select(0.0, d_ref, reference == r);
+            s.lambda_adjoint[reference] = s.lambda_adjoint[reference] + select(d_ref, 0.0, reference == r);
+            d_old += d_unclamped * (1.0 - m_c * cfm);
+            // jv = J . v
+            row_adj_add_vec3(r, 0u, i, v.va * d_jv);
+            row_adj_add_vec3(r, 3u, i, v.wa * d_jv);
+            row_adj_add_vec3(r, 6u, i, v.vb * d_jv);
+            row_adj_add_vec3(r, 9u, i, v.wb * d_jv);
+            g.va += j_lin_a * d_jv;
+            g.wa += j_ang_a * d_jv;
+            g.vb += j_lin_b * d_jv;
+            g.wb += j_ang_b * d_jv;
+            s.velocity_adjoint[a] = g.va;
+            s.velocity_adjoint[a + 1u] = g.wa;
+            s.velocity_adjoint[b] = g.vb;
+            s.velocity_adjoint[b + 1u] = g.wb;
+            s.lambda_adjoint[r] = d_old;
+        }
+    }
+    // The warm start (row_apply_impulse and its adjoint, on the private copies).
+    for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+        let r = hdr.n_rows - 1u - r_rev;
+        let bodies = row_bodies(r);
+        let a = 2u * bodies.x;
+        let b = 2u * bodies.y;
+        let lambda = lambda_history(0u, r, i);
+        let m_lin_a = row_record(r, 4u, i).xyz;
+        let m_ang_a = row_record(r, 5u, i).xyz;
+        let m_lin_b = row_record(r, 6u, i).xyz;
+        let m_ang_b = row_record(r, 7u, i).xyz;
+        let impulse = -lambda;
+        s.velocity[a] = s.velocity[a] + impulse * m_lin_a;
+        s.velocity[a + 1u] = s.velocity[a + 1u] + impulse * m_ang_a;
+        s.velocity[b] = s.velocity[b] + impulse * m_lin_b;
+        s.velocity[b + 1u] = s.velocity[b + 1u] + impulse * m_ang_b;
+        let gva = s.velocity_adjoint[a];
+        let gwa = s.velocity_adjoint[a + 1u];
+        let gvb = s.velocity_adjoint[b];
+        let gwb = s.velocity_adjoint[b + 1u];
+        row_adj_add_vec3(r, 12u, i, gva * lambda);
+        row_adj_add_vec3(r, 15u, i, gwa * lambda);
+        row_adj_add_vec3(r, 18u, i, gvb * lambda);
+        row_adj_add_vec3(r, 21u, i, gwb * lambda);
+        let d_impulse = dot(m_lin_a, gva) + dot(m_ang_a, gwa) + dot(m_lin_b, gvb) + dot(m_ang_b, gwb);
+        let d_lambda = s.lambda_adjoint[r] + d_impulse;
+        s.lambda_adjoint[r] = hdr.warm_start * d_lambda;
+    }
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        let slot = body_slot(b) + 7u;
+        state_set_vec3(slot, i, s.velocity[2u * b]);
+        state_set_vec3(slot + 3u, i, s.velocity[2u * b + 1u]);
+        store_velocity_adjoints_of(slot, i, s.velocity_adjoint[2u * b], s.velocity_adjoint[2u * b + 1u]);
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        adj_set(hdr.adj_state + hdr.state_lambda + r, i, s.lambda_adjoint[r]);
+    }
+}
+
+fn store_velocity_adjoints_of(slot: u32, i: u32, gv: vec3<f32>, gw: vec3<f32>) {
+    adj_set(hdr.adj_state + slot, i, gv.x);
+    adj_set(hdr.adj_state + slot + 1u, i, gv.y);
+    adj_set(hdr.adj_state + slot + 2u, i, gv.z);
+    adj_set(hdr.adj_state + slot + 3u, i, gw.x);
+    adj_set(hdr.adj_state + slot + 4u, i, gw.y);
+    adj_set(hdr.adj_state + slot + 5u, i, gw.z);
 }
 
 struct RowAdjoint {

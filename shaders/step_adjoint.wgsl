@@ -28,8 +28,13 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var a = 0u; a < hdr.n_commands; a++) {
         adj_set(hdr.adj_commands + a, i, 0.0);
     }
-    for (var k = 0u; k < hdr.n_rows * ROW_LEN; k++) {
+    // Four fields per iteration: lavapipe caps an invocation's loop iterations (all loops
+    // together) at 65,535, and a large model's sweeps need most of them.
+    for (var k = 0u; k < hdr.n_rows * ROW_LEN; k += 4u) {
         adj_set(hdr.adj_rows + k, i, 0.0);
+        adj_set(hdr.adj_rows + k + 1u, i, 0.0);
+        adj_set(hdr.adj_rows + k + 2u, i, 0.0);
+        adj_set(hdr.adj_rows + k + 3u, i, 0.0);
     }
 
     integrate_velocity_forward(i);

@@ -18,10 +18,28 @@ use crate::model::{ActuatorKind, Model, ShapeKind};
 pub const BODY_STATE_LEN: usize = 13;
 /// Floats of parameters per body: inverse mass and the three principal inverse inertias.
 pub const BODY_PARAM_LEN: usize = 4;
-/// Floats of scratch per constraint row (see `shaders/solver.wgsl`).
-pub const ROW_LEN: usize = 30;
+/// Floats of scratch per constraint row: 8 `vec4` records on the GPU (see
+/// `shaders/solver.wgsl`), 30 fields used.
+pub const ROW_LEN: usize = 32;
 /// Stand-in for an unbounded impulse.
 pub const UNBOUNDED: f32 = 1.0e20;
+
+/// Loop iterations after which Mesa's lavapipe (22.3) silently leaves every loop of a compute
+/// invocation, counted across all its loops: past it a kernel returns wrong results without
+/// any error.
+pub const LOOP_ITERATION_CAP: u32 = 65_535;
+/// Loop iterations one dispatch may ask of an invocation: half the cap, because
+/// [`Compiled::loop_iterations_per_step`] is an estimate from the loop bounds in `shaders/`
+/// and a driver may count some iterations differently.
+pub const LOOP_ITERATION_BUDGET: u32 = LOOP_ITERATION_CAP / 2;
+
+/// Bodies (the world included) up to which the Gauss-Seidel sweeps keep velocities in private
+/// (function-scope) memory: 2 x 16 bytes each. With [`PRIVATE_SOLVER_ROWS`] a kernel asks
+/// for 2 KiB of private memory per invocation, which GPUs hold in registers and local memory.
+/// Larger models run the sweeps on storage memory with the same arithmetic.
+pub const PRIVATE_SOLVER_BODIES: u32 = 32;
+/// Constraint rows up to which the sweeps keep accumulated impulses in private memory.
+pub const PRIVATE_SOLVER_ROWS: u32 = 256;
 
 /// Record strides (in `u32` words) in the packed model array. `src/shaders.rs` emits them into
 /// every kernel's prelude as `JOINT_RECORD_LEN`, `LOCK_RECORD_LEN`, ...; a test checks that
@@ -532,5 +550,71 @@ impl Compiled {
     /// Number of constraint rows.
     pub fn n_rows(&self) -> usize {
         self.header.n_rows as usize
+    }
+
+    /// Whether the sweeps of this model run on private copies of the solver state (the
+    /// fast path), rather than on storage memory.
+    pub fn solver_state_fits_private(&self) -> bool {
+        self.header.n_bodies <= PRIVATE_SOLVER_BODIES && self.header.n_rows <= PRIVATE_SOLVER_ROWS
+    }
+
+    /// Loop iterations one forward step asks of an invocation: every loop of the step kernel's
+    /// stages (bodies, actuators, joint rows, contacts, the warm start and the Gauss-Seidel
+    /// sweeps), plus the step loop itself. Enforced on every backend, since a kernel's result
+    /// must not depend on the driver.
+    pub fn loop_iterations_per_step(&self) -> u32 {
+        let h = &self.header;
+        let rows = h.n_rows.saturating_add(1);
+        let sweeps = h.sweeps.saturating_mul(rows).saturating_add(h.sweeps);
+        // Bodies: the two integrations, and loading and storing the solver's velocities.
+        let bodies = h.n_bodies.saturating_mul(4);
+        let others = [
+            h.n_force,
+            h.n_lock,
+            h.n_limit,
+            h.n_servo,
+            h.n_contacts,
+            h.n_pairs,
+            rows.saturating_mul(2),
+            bodies,
+            1,
+        ];
+        others
+            .iter()
+            .fold(sweeps, |total, &n| total.saturating_add(n))
+    }
+
+    /// The most steps one dispatch of the forward kernel may run without exceeding
+    /// [`LOOP_ITERATION_BUDGET`] (at least 1: a single step over the budget is dispatched
+    /// alone).
+    pub fn max_steps_per_dispatch(&self) -> u32 {
+        (LOOP_ITERATION_BUDGET / self.loop_iterations_per_step().max(1)).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_per_dispatch_stay_within_the_loop_budget() {
+        for name in crate::models::names() {
+            for sweeps in [1, 20, 200, 1000] {
+                let mut model = crate::models::builtin(name).unwrap();
+                model.settings.solver_iterations = sweeps;
+                let c = Compiled::new(&model);
+                let per_step = c.loop_iterations_per_step();
+                assert!(per_step > c.header.sweeps * c.header.n_rows, "{name}");
+                let steps = c.max_steps_per_dispatch();
+                assert!(steps >= 1);
+                if per_step <= LOOP_ITERATION_BUDGET {
+                    assert!(steps * per_step <= LOOP_ITERATION_BUDGET, "{name} {sweeps}");
+                    assert!(
+                        (steps + 1) * per_step > LOOP_ITERATION_BUDGET,
+                        "{name} {sweeps}"
+                    );
+                }
+            }
+        }
     }
 }

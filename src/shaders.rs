@@ -145,6 +145,17 @@ pub fn prelude() -> String {
         "const UNBOUNDED: f32 = {:e};\n",
         crate::layout::UNBOUNDED
     ));
+    // The sweeps' row scratch as vec4 records, and the bounds of the private solver state.
+    text.push_str(&format!(
+        "const ROW_VEC4S: u32 = {}u;\n\
+         const PRIVATE_SOLVER_BODIES: u32 = {}u;\n\
+         const PRIVATE_SOLVER_ROWS: u32 = {}u;\n\
+         const PRIVATE_SOLVER_VELOCITIES: u32 = {}u;\n",
+        crate::layout::ROW_LEN / 4,
+        crate::layout::PRIVATE_SOLVER_BODIES,
+        crate::layout::PRIVATE_SOLVER_ROWS,
+        2 * crate::layout::PRIVATE_SOLVER_BODIES,
+    ));
     text
 }
 

@@ -155,7 +155,13 @@ impl Simulator {
             Some(&compiled.default_params),
         );
         let commands = PerInstance::new(&gpu, &chunking, h.n_commands as usize, "commands", None);
-        let rows = PerInstance::new(&gpu, &chunking, compiled.n_rows() * ROW_LEN, "rows", None);
+        let rows = PerInstance::new(
+            &gpu,
+            &chunking,
+            compiled.n_rows().max(1) * ROW_LEN,
+            "rows",
+            None,
+        );
         let mut headers = Vec::new();
         let mut bind_groups = Vec::new();
         for (c, (_, len)) in chunking.ranges().enumerate() {
@@ -296,7 +302,8 @@ impl Simulator {
     }
 
     /// Steps run by one dispatch (default 10). More amortise launch overhead; fewer keep each
-    /// dispatch short on display GPUs with watchdogs.
+    /// dispatch short on display GPUs with watchdogs. [`Simulator::step`] runs fewer where the
+    /// model needs it ([`Compiled::max_steps_per_dispatch`]).
     pub fn set_steps_per_dispatch(&mut self, steps: u32) {
         self.steps_per_dispatch = steps.max(1);
     }
@@ -310,7 +317,11 @@ impl Simulator {
     pub fn step(&mut self, steps: u32) -> Result<()> {
         let mut remaining = steps;
         while remaining > 0 {
-            let per = self.steps_per_dispatch.min(remaining);
+            // lavapipe silently cuts an invocation's loops short past a fixed count.
+            let per = self
+                .steps_per_dispatch
+                .min(self.compiled.max_steps_per_dispatch())
+                .min(remaining);
             let dispatches = remaining / per;
             for (header_buf, (_, len)) in self.headers.iter().zip(self.chunking.ranges()) {
                 let mut header = self.compiled.header;

@@ -58,7 +58,15 @@ fn bench_writes_json_with_every_figure_and_a_png() {
             assert!(!r[key].is_null(), "{key} in {r}");
         }
         assert!(r["robot_steps_per_s"].as_f64().unwrap() > 0.0);
+        // The f32 CPU twin's row for the same model and N.
+        assert!(r["twin_robot_steps_per_s"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["twin_threads"].as_u64().unwrap() >= 1, "{r}");
+        assert!(
+            r["twin_robot_steps"].as_u64().unwrap() >= r["instances"].as_u64().unwrap(),
+            "{r}"
+        );
     }
+    assert!(stdout.contains("f32 CPU twin"), "{stdout}");
     let grads = v["gradient_results"].as_array().unwrap();
     assert!(!grads.is_empty());
     for g in grads {

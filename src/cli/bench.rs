@@ -88,6 +88,10 @@ struct Case {
     us_per_robot_step: f64,
     device_bytes: u64,
     chunks: usize,
+    /// The same model and N stepped by the f32 CPU twin on every core, same budget.
+    twin_robot_steps_per_s: f64,
+    twin_threads: usize,
+    twin_robot_steps: u64,
 }
 
 /// One measured gradient case.
@@ -241,7 +245,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 done += this;
             }
             let seconds = elapsed.as_secs_f64().max(1e-9);
-            let case = Case {
+            let mut case = Case {
                 model: spec.clone(),
                 bodies: model.bodies.len(),
                 instances: sim.n_instances(),
@@ -252,6 +256,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 us_per_robot_step: seconds * 1e6 / (f64::from(done) * sim.n_instances() as f64),
                 device_bytes: sim.device_bytes(),
                 chunks: sim.n_chunks(),
+                twin_robot_steps_per_s: 0.0,
+                twin_threads: 0,
+                twin_robot_steps: 0,
             };
             println!(
                 "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10.1} {:>15} {:>14.2} {:>12}",
@@ -265,6 +272,22 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 case.us_per_robot_step,
                 mib(case.device_bytes)
             );
+            let twin = backdrive::twin::throughput::measure(sim.compiled(), n, done, budget);
+            println!(
+                "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10} {:>15} {:>14.2}   f32 CPU twin, {} threads",
+                "  twin",
+                case.bodies,
+                n,
+                twin.robot_steps / n as u64,
+                twin.seconds,
+                "",
+                thousands(twin.robot_steps_per_s),
+                1e6 / twin.robot_steps_per_s,
+                twin.threads
+            );
+            case.twin_robot_steps_per_s = twin.robot_steps_per_s;
+            case.twin_threads = twin.threads;
+            case.twin_robot_steps = twin.robot_steps;
             results.push(case);
         }
         models.push((spec.clone(), model));

@@ -12,6 +12,7 @@ pub mod math;
 pub mod optimizer;
 pub mod policy;
 mod solver;
+pub mod throughput;
 
 pub use actuator::{
     force_actuators_adjoint, force_actuators_forward, servo_rows_adjoint, servo_rows_forward,

@@ -1,0 +1,146 @@
+//! The Gauss-Seidel sweeps run on private copies of the solver state when the model fits
+//! `layout::PRIVATE_SOLVER_BODIES` and `PRIVATE_SOLVER_ROWS`, and on storage memory otherwise.
+//! Both paths must agree with the CPU twin; the shipped models take the private one.
+
+mod common;
+
+use backdrive::layout::{Compiled, PRIVATE_SOLVER_BODIES, PRIVATE_SOLVER_ROWS};
+use backdrive::loss::Loss;
+use backdrive::model::{ModelBuilder, ShapeKind};
+use backdrive::rollout::{Rollout, RolloutOptions};
+use backdrive::twin::{Adjoint, Instance};
+use backdrive::{Model, Simulator, models};
+
+/// `count` balls dropped in a heap so that they hit the floor (contact rows, clamped
+/// friction) and, with `collide`, each other (three rows per pair of balls).
+fn heap_of_balls(count: u32, collide: bool) -> Model {
+    let mut builder =
+        ModelBuilder::new("heap of balls").with_settings(|s| s.sphere_collisions = collide);
+    for k in 0..count {
+        let f = k as f32;
+        builder = builder
+            .body(
+                &format!("ball{k}"),
+                0.5 + 0.01 * f,
+                [0.15 * (f % 6.0), 0.15 * (f / 6.0).floor(), 0.12 + 0.02 * f],
+            )
+            .with_body(|b| b.friction = 0.6)
+            .shape(ShapeKind::Sphere { radius: 0.08 }, [0.0; 3]);
+    }
+    builder.build().unwrap()
+}
+
+fn assert_gpu_matches_twin(model: &Model, steps: usize) {
+    let gpu = common::gpu();
+    let compiled = Compiled::new(model);
+    let n = 3;
+    let mut sim = Simulator::new(gpu, model, n).unwrap();
+    let len = sim.state_len();
+    let initial = sim.read_state_raw().unwrap();
+    for _ in 0..steps {
+        let before = sim.read_state_raw().unwrap();
+        sim.step(1).unwrap();
+        let after = sim.read_state_raw().unwrap();
+        for i in 0..n {
+            let mut twin = Instance::<f32>::new(&compiled);
+            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
+            twin.step();
+            for (k, (g, c)) in after[i * len..(i + 1) * len]
+                .iter()
+                .zip(&twin.state)
+                .enumerate()
+            {
+                let err = (g - c).abs() / (1.0 + c.abs());
+                assert!(
+                    err < 1e-3,
+                    "{}: instance {i} slot {k}: gpu {g} vs twin {c}",
+                    model.name
+                );
+            }
+        }
+    }
+    assert_ne!(
+        sim.read_state_raw().unwrap(),
+        initial,
+        "the bodies must move"
+    );
+}
+
+#[test]
+fn a_model_over_the_private_body_bound_runs_on_storage_and_matches_the_twin() {
+    let model = heap_of_balls(PRIVATE_SOLVER_BODIES + 4, false);
+    let compiled = Compiled::new(&model);
+    assert!(compiled.header.n_bodies > PRIVATE_SOLVER_BODIES);
+    assert!(!compiled.solver_state_fits_private());
+    assert_gpu_matches_twin(&model, 40);
+}
+
+#[test]
+fn a_model_over_the_private_row_bound_runs_on_storage_and_matches_the_twin() {
+    let model = heap_of_balls(24, true);
+    let compiled = Compiled::new(&model);
+    assert!(compiled.header.n_bodies <= PRIVATE_SOLVER_BODIES);
+    assert!(compiled.header.n_rows > PRIVATE_SOLVER_ROWS);
+    assert!(!compiled.solver_state_fits_private());
+    assert_gpu_matches_twin(&model, 40);
+}
+
+#[test]
+fn every_shipped_model_takes_the_private_path() {
+    for name in models::names() {
+        let compiled = Compiled::new(&models::builtin(name).unwrap());
+        assert!(compiled.solver_state_fits_private(), "{name}");
+    }
+}
+
+/// One step's adjoint on the GPU against the f64 twin's, from a state 20 steps into a drop
+/// (so that contacts are active) and a pseudo-random adjoint of the next state.
+fn assert_one_step_adjoint_matches_twin(model: &Model) {
+    let gpu = common::gpu();
+    let compiled = Compiled::new(model);
+    let n = 2;
+    let mut sim = Simulator::new(gpu.clone(), model, n).unwrap();
+    sim.step(20).unwrap();
+    let states = sim.read_state_raw().unwrap();
+    let len = compiled.header.state_len as usize;
+    let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).sin()).collect();
+    let mut options = RolloutOptions::new(1);
+    options.checkpoint_every = Some(1);
+    let mut rollout = Rollout::new(gpu, model, n, &Loss::new(), options).unwrap();
+    rollout.set_initial_state(&states).unwrap();
+    rollout.forward().unwrap();
+    let g = rollout.backward_from(Some(&seed), &mut |_, _| {}).unwrap();
+    for i in 0..n {
+        let mut twin = Instance::<f64>::new(&compiled);
+        twin.state = states[i * len..(i + 1) * len]
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        let mut adj = Adjoint::<f64>::new(&compiled);
+        adj.state = seed[i * len..(i + 1) * len]
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        twin.step_adjoint(&mut adj);
+        let gpu_state = &g.initial_state[i * len..(i + 1) * len];
+        let diff: f64 = gpu_state
+            .iter()
+            .zip(&adj.state)
+            .map(|(x, y)| (f64::from(*x) - y).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let norm: f64 = adj.state.iter().map(|y| y * y).sum::<f64>().sqrt();
+        let err = diff / norm.max(1e-3);
+        assert!(
+            err < 1e-3,
+            "{}: instance {i}: relative error {err:e}",
+            model.name
+        );
+    }
+}
+
+#[test]
+fn the_adjoint_of_models_over_the_private_bounds_matches_the_twin() {
+    assert_one_step_adjoint_matches_twin(&heap_of_balls(PRIVATE_SOLVER_BODIES + 4, false));
+    assert_one_step_adjoint_matches_twin(&heap_of_balls(24, true));
+}
