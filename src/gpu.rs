@@ -149,6 +149,12 @@ impl Gpu {
             ..Default::default()
         }))
         .map_err(|e| Error::Gpu(format!("could not open {}: {e}", info.name)))?;
+        // wgpu's default handler panics on any error no scope caught. Allocations run inside
+        // error scopes ([`Gpu::allocation_scope`]) that turn failures into errors; anything
+        // else is reported here rather than aborting the process.
+        device.on_uncaptured_error(std::sync::Arc::new(|e: wgpu::Error| {
+            eprintln!("error: GPU: {e}");
+        }));
         Ok(Gpu {
             adapter,
             device,
@@ -171,11 +177,71 @@ impl Gpu {
         )
     }
 
+    /// Device memory that may be allocated, in bytes, when it is known: a CPU adapter
+    /// (lavapipe) allocates from host memory, so its budget is the host's available memory
+    /// (`MemAvailable` in /proc/meminfo). wgpu cannot query a discrete GPU's memory: `None`,
+    /// and allocation failures are caught as they happen ([`Gpu::allocation_scope`]).
+    pub fn memory_budget(&self) -> Option<u64> {
+        if self.info.device_type != wgpu::DeviceType::Cpu {
+            return None;
+        }
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let line = meminfo.lines().find(|l| l.starts_with("MemAvailable:"))?;
+        let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+        Some(kib * 1024)
+    }
+
+    /// Refuses an allocation of `bytes` (described by `what`) that exceeds
+    /// [`Gpu::memory_budget`], naming the estimate and the device's limits.
+    pub fn check_budget(&self, bytes: u64, what: &str) -> Result<()> {
+        match self.memory_budget() {
+            Some(budget) if bytes > budget => Err(Error::TooLarge(format!(
+                "{what}: an estimated {} of device memory is needed, more than the {} available to {} \
+                 (a CPU device: host memory; largest buffer {}, largest storage binding {}); \
+                 use fewer instances",
+                mib(bytes),
+                mib(budget),
+                self.info.name,
+                mib(self.limits.max_buffer_size),
+                mib(self.max_binding_bytes()),
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// Runs `allocate` inside out-of-memory and validation error scopes: a buffer the device
+    /// cannot create becomes [`Error::TooLarge`] naming `what`, instead of a panic in wgpu's
+    /// uncaptured-error handler.
+    pub fn allocation_scope<T>(&self, what: &str, allocate: impl FnOnce() -> T) -> Result<T> {
+        let oom = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let invalid = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = allocate();
+        let invalid = pollster::block_on(invalid.pop());
+        let oom = pollster::block_on(oom.pop());
+        match oom.or(invalid) {
+            Some(e) => Err(Error::TooLarge(format!(
+                "allocating {what} on {} failed: {e}",
+                self.info.name
+            ))),
+            None => Ok(value),
+        }
+    }
+
     /// The largest storage buffer binding, in bytes.
     pub fn max_binding_bytes(&self) -> u64 {
         self.limits
             .max_storage_buffer_binding_size
             .min(self.limits.max_buffer_size)
+    }
+}
+
+/// Bytes as MiB, or GiB when large.
+fn mib(bytes: u64) -> String {
+    let m = bytes as f64 / (1024.0 * 1024.0);
+    if m >= 10240.0 {
+        format!("{:.1} GiB", m / 1024.0)
+    } else {
+        format!("{m:.1} MiB")
     }
 }
 

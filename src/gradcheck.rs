@@ -20,8 +20,7 @@ pub enum Group {
     InitialVelocities,
     /// Initial positions of every body.
     InitialPositions,
-    /// Every step's actuator commands (all of them when there are at most `max_inputs`,
-    /// otherwise an evenly spaced subset).
+    /// Every step's actuator commands.
     Commands,
     /// Physical parameters: inverse masses and inertias, friction, restitution, actuator
     /// gains and limits, joint anchors.
@@ -93,7 +92,8 @@ pub struct GradcheckSetup {
     pub commands: Option<Vec<f32>>,
     /// Relative step of the central differences.
     pub relative_step: f32,
-    /// Most inputs perturbed per group.
+    /// Most inputs perturbed per group (at least 1): a group with more inputs is checked on
+    /// an evenly spaced subset of them.
     pub max_inputs: usize,
 }
 
@@ -142,17 +142,38 @@ fn inputs(
             "gradcheck: expected {state_len} state values and {command_len} commands"
         )));
     }
+    if setup.max_inputs == 0 {
+        return Err(Error::InvalidInput(
+            "gradcheck: max_inputs must be at least 1 (0 would check nothing)".into(),
+        ));
+    }
+    if !(setup.relative_step.is_finite() && setup.relative_step > 0.0) {
+        return Err(Error::InvalidInput(format!(
+            "gradcheck: the relative step must be a positive finite number, found {}",
+            setup.relative_step
+        )));
+    }
     let mut targets: Vec<(Group, Vec<Target>)> = Vec::new();
     for &group in groups {
         let list: Vec<Target> = match group {
-            Group::InitialVelocities => (1..=n_bodies)
-                .flat_map(|b| (7..13).map(move |k| b * BODY_STATE_LEN + k))
-                .map(Target::State)
-                .collect(),
-            Group::InitialPositions => (1..=n_bodies)
-                .flat_map(|b| (0..3).map(move |k| b * BODY_STATE_LEN + k))
-                .map(Target::State)
-                .collect(),
+            Group::InitialVelocities => evenly(
+                (1..=n_bodies)
+                    .flat_map(|b| (7..13).map(move |k| b * BODY_STATE_LEN + k))
+                    .collect(),
+                setup.max_inputs,
+            )
+            .into_iter()
+            .map(Target::State)
+            .collect(),
+            Group::InitialPositions => evenly(
+                (1..=n_bodies)
+                    .flat_map(|b| (0..3).map(move |k| b * BODY_STATE_LEN + k))
+                    .collect(),
+                setup.max_inputs,
+            )
+            .into_iter()
+            .map(Target::State)
+            .collect(),
             Group::Commands => evenly((0..command_len).collect(), setup.max_inputs)
                 .into_iter()
                 .map(Target::Command)
@@ -508,6 +529,54 @@ mod tests {
             assert!(
                 (g - f).abs() < 1e-4 * (1.0 + f.abs()),
                 "input {which}/{k}: {g} vs {f}"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    fn setup(max_inputs: usize, relative_step: f32) -> GradcheckSetup {
+        GradcheckSetup {
+            options: RolloutOptions::new(5),
+            loss: crate::loss::Loss::new(),
+            initial_state: None,
+            commands: None,
+            relative_step,
+            max_inputs,
+        }
+    }
+
+    const ALL: [Group; 4] = [
+        Group::InitialVelocities,
+        Group::InitialPositions,
+        Group::Params,
+        Group::Commands,
+    ];
+
+    #[test]
+    fn max_inputs_limits_every_group() {
+        let model = crate::models::builtin("quadruped").unwrap();
+        let compiled = Compiled::new(&model);
+        let all = inputs(&compiled, &model, &setup(usize::MAX, 1e-3), &ALL).unwrap();
+        let few = inputs(&compiled, &model, &setup(3, 1e-3), &ALL).unwrap();
+        for ((group, every), (_, some)) in all.targets.iter().zip(&few.targets) {
+            assert!(every.len() > 3, "{group:?} has only {} inputs", every.len());
+            assert_eq!(some.len(), 3, "{group:?}");
+        }
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused() {
+        let model = crate::models::builtin("ball").unwrap();
+        let compiled = Compiled::new(&model);
+        for (max_inputs, step) in [(0, 1e-3), (4, 0.0), (4, f32::NAN), (4, -1e-3)] {
+            let r = inputs(&compiled, &model, &setup(max_inputs, step), &ALL);
+            assert!(
+                matches!(r, Err(Error::InvalidInput(_))),
+                "max_inputs {max_inputs}, step {step} accepted"
             );
         }
     }

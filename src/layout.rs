@@ -189,7 +189,20 @@ impl Compiled {
     pub fn new(model: &Model) -> Compiled {
         let s = &model.settings;
         let n_bodies = model.bodies.len() + 1;
-        let body_slot = |name: &str| model.body_index(name).map(|i| i + 1).unwrap_or(0);
+        // Names resolve through maps: a scan per joint and actuator is quadratic in the model.
+        let body_slots: std::collections::HashMap<&str, usize> = model
+            .bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), i + 1))
+            .collect();
+        let joint_indices: std::collections::HashMap<&str, usize> = model
+            .joints
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.name.as_str(), i))
+            .collect();
+        let body_slot = |name: &str| body_slots.get(name).copied().unwrap_or(0);
         let pose = |slot: usize| -> (Vec3, Quat) {
             if slot == 0 {
                 (Vec3::ZERO, Quat::IDENTITY)
@@ -277,7 +290,7 @@ impl Compiled {
         let row_servo = row_desc.len();
         let mut force_records = Vec::new();
         for (ai, act) in model.actuators.iter().enumerate() {
-            let ji = model.joint_index(&act.joint).unwrap_or(0);
+            let ji = joint_indices.get(act.joint.as_str()).copied().unwrap_or(0);
             let axis = model.joints[ji].kind.free_axes()[act.axis as usize];
             let (a, b) = joint_bodies[ji];
             match act.kind {

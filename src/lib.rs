@@ -12,6 +12,7 @@ pub mod buffers;
 pub mod cmaes;
 pub mod error;
 pub mod files;
+pub mod finite_check;
 pub mod gait;
 pub mod gpu;
 pub mod gradcheck;

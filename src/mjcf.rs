@@ -116,7 +116,7 @@ use std::path::{Path, PathBuf};
 use glam::{DMat3, DQuat, DVec3};
 use roxmltree::{Document, Node};
 
-use crate::error::{Error, FieldPath, ModelError, Result};
+use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
 use crate::model::{
     Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
 };
@@ -273,10 +273,7 @@ pub fn load_mjcf(path: impl AsRef<Path>) -> Result<(Model, Vec<Warning>)> {
 /// Reads an MJCF file.
 pub fn load_mjcf_with(path: impl AsRef<Path>, options: &MjcfOptions) -> Result<MjcfImport> {
     let path = path.as_ref();
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = crate::model::read_model_text(path)?;
     from_str(&text, Some(path), options)
 }
 
@@ -284,11 +281,20 @@ pub fn load_mjcf_with(path: impl AsRef<Path>, options: &MjcfOptions) -> Result<M
 pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Result<MjcfImport> {
     let file = file.map(Path::to_path_buf);
     let doc = Document::parse(text).map_err(|e| {
+        // roxmltree gives the end of the stream no position (it says 1:1): the file ends
+        // before the document does, so the last line is where it was cut.
+        let (line, message) = match e {
+            roxmltree::Error::UnexpectedEndOfStream => (
+                text.lines().count().max(1),
+                "malformed XML: the file ends before the document does (truncated?)".to_string(),
+            ),
+            _ => (e.pos().row as usize, format!("malformed XML: {e}")),
+        };
         Error::from(ModelError {
             file: file.clone(),
-            line: Some(e.pos().row as usize),
+            line: Some(line),
             field: FieldPath::default(),
-            message: format!("malformed XML: {e}"),
+            message,
         })
     })?;
     let mut ctx = Ctx {
@@ -304,6 +310,12 @@ pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Resul
         bound_inertia: 0.0,
         set_total_mass: None,
         defaults: HashMap::new(),
+        newlines: text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect(),
     };
     if !(options.intermediate_mass_fraction > 0.0 && options.intermediate_mass_fraction < 1.0) {
         return Err(ctx.error(
@@ -376,6 +388,9 @@ struct Ctx<'a, 'input> {
     bound_inertia: f64,
     set_total_mass: Option<f64>,
     defaults: HashMap<String, ClassAttrs>,
+    /// Byte offset of every newline in the text: a line number is a binary search, where
+    /// roxmltree's `text_pos_at` rescans the text from its start (quadratic over a file).
+    newlines: Vec<usize>,
 }
 
 /// An attribute value with where it came from.
@@ -409,13 +424,18 @@ struct El<'a, 'input> {
 const MAX_DEPTH: usize = 200;
 
 impl<'a, 'input> Ctx<'a, 'input> {
+    /// 1-based line of a byte offset.
+    fn row(&self, offset: usize) -> usize {
+        self.newlines.partition_point(|&n| n < offset) + 1
+    }
+
     fn line(&self, node: Node) -> usize {
-        self.doc.text_pos_at(node.range().start).row as usize
+        self.row(node.range().start)
     }
 
     fn attr_line(&self, node: Node, name: &str) -> usize {
         node.attribute_node(name)
-            .map(|a| self.doc.text_pos_at(a.range().start).row as usize)
+            .map(|a| self.row(a.range().start))
             .unwrap_or_else(|| self.line(node))
     }
 
@@ -462,7 +482,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         if let Some(a) = el.node.attribute_node(name) {
             return Ok(Some(Val {
                 text: a.value().to_string(),
-                line: self.doc.text_pos_at(a.range().start).row as usize,
+                line: self.row(a.range().start),
                 name: name.to_string(),
                 class: None,
             }));
@@ -581,7 +601,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             let n = a.name();
             if !known.contains(&n) && !silent.contains(&n) {
                 self.warn(
-                    self.doc.text_pos_at(a.range().start).row as usize,
+                    self.row(a.range().start),
                     node.tag_name().name(),
                     format!("attribute '{n}' is not supported and was ignored"),
                 );
@@ -787,6 +807,10 @@ struct World {
     geoms: Vec<(usize, Geom)>,
     excludes: HashSet<(String, String)>,
     free_joints: HashSet<String>,
+    /// Names of the bodies so far (duplicates are refused).
+    body_names: HashSet<String>,
+    /// Names given to joints so far, free joints included (duplicates are refused).
+    joint_names: HashSet<String>,
     gravity_off: bool,
     contact_off: bool,
     limit_off: bool,
@@ -904,6 +928,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
             geoms: Vec::new(),
             excludes: HashSet::new(),
             free_joints: HashSet::new(),
+            body_names: HashSet::new(),
+            joint_names: HashSet::new(),
             gravity_off: false,
             contact_off: false,
             limit_off: false,
@@ -972,15 +998,20 @@ impl<'a, 'input> Ctx<'a, 'input> {
         let built = self.build(&world, &name, settings)?;
         let (mut model, frames, joint_map) = built;
         let mut gears = Vec::new();
+        // Names taken so far, across every <actuator> section (a scan per motor is quadratic).
+        let mut actuator_names = HashSet::new();
         for a in actuator_nodes {
-            self.actuators(a, &world, &joint_map, &mut model, &mut gears)?;
+            self.actuators(
+                a,
+                &world,
+                &joint_map,
+                &mut model,
+                &mut gears,
+                &mut actuator_names,
+            )?;
         }
         model.validate().map_err(|e| match e {
-            Error::Model(mut m) => {
-                m.file = self.file.clone();
-                m.message = format!("the imported model is invalid: {}", m.message);
-                Error::Model(m)
-            }
+            Error::Model(m) => Error::from(self.locate_invalid(&model, &frames, &m)),
             other => other,
         })?;
         Ok(MjcfImport {
@@ -1149,7 +1180,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             };
             let entry = attrs.entry(key.to_string()).or_default();
             for a in c.attributes() {
-                let line = self.doc.text_pos_at(a.range().start).row as usize;
+                let line = self.row(a.range().start);
                 entry.insert(a.name().to_string(), (a.value().to_string(), line));
             }
         }
@@ -1268,7 +1299,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 continue;
             }
             for a in c.attributes() {
-                let line = self.doc.text_pos_at(a.range().start).row as usize;
+                let line = self.row(a.range().start);
                 let on = match a.value().trim() {
                     "enable" => true,
                     "disable" => false,
@@ -1449,7 +1480,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => format!("body{}", index + 1),
         };
-        if world.bodies.iter().any(|b| b.name == name) {
+        if !world.body_names.insert(name.clone()) {
             return Err(self.error(
                 self.attr_line(node, "name"),
                 "body.name",
@@ -1520,6 +1551,126 @@ impl<'a, 'input> Ctx<'a, 'input> {
         self.children(node, Some(index), pos, rot, childclass, world, depth)
     }
 
+    /// Places an error found by validating the imported model at the MJCF element and
+    /// attribute the offending value came from. The validator speaks of the backdrive model
+    /// (`body[0].position`); the user wrote `<body name="upper" pos="...">`.
+    fn locate_invalid(&self, model: &Model, frames: &[BodyFrame], m: &ModelError) -> ModelError {
+        let seg = |k: usize| m.field.0.get(k);
+        let (table, index, key) = match (seg(0), seg(1), seg(2)) {
+            (Some(PathSegment::Key(t)), Some(PathSegment::Index(i)), Some(PathSegment::Key(k))) => {
+                (t.as_str(), Some(*i), k.as_str())
+            }
+            (Some(PathSegment::Key(t)), Some(PathSegment::Key(k)), _) => {
+                (t.as_str(), None, k.as_str())
+            }
+            (Some(PathSegment::Key(t)), _, _) => (t.as_str(), None, ""),
+            _ => ("", None, ""),
+        };
+        let root = self.doc.root_element();
+        let named = |tags: &[&str], name: &str| {
+            root.descendants()
+                .find(|n| tags.contains(&n.tag_name().name()) && n.attribute("name") == Some(name))
+        };
+        let (node, name, attrs): (Option<Node>, String, &[&str]) = match (table, index) {
+            ("settings", _) => (
+                root.children().find(|n| n.has_tag_name("option")),
+                String::new(),
+                match key {
+                    "dt" => &["timestep"],
+                    "gravity" => &["gravity"],
+                    _ => &[],
+                },
+            ),
+            ("body", Some(i)) => {
+                let name = model
+                    .bodies
+                    .get(i)
+                    .map(|b| b.name.clone())
+                    .unwrap_or_default();
+                // A backdrive body is the first MJCF body it carries (merged fixed children
+                // follow it); unnamed bodies are `body<N>`, the N-th in file order.
+                let mj = frames.iter().position(|f| f.body == Some(i));
+                let node = mj.and_then(|k| {
+                    named(&["body"], &frames[k].name)
+                        .or_else(|| root.descendants().filter(|n| n.has_tag_name("body")).nth(k))
+                });
+                let attrs: &[&str] = match key {
+                    "position" => &["pos"],
+                    "orientation" => &["quat", "euler", "axisangle", "xyaxes", "zaxis"],
+                    "mass" | "inertia" => &["mass"],
+                    "shape" => &["size", "fromto"],
+                    _ => &[],
+                };
+                (node, name, attrs)
+            }
+            ("joint", Some(i)) => {
+                let name = model
+                    .joints
+                    .get(i)
+                    .map(|j| j.name.clone())
+                    .unwrap_or_default();
+                let attrs: &[&str] = match key {
+                    "anchor" => &["pos"],
+                    "axis" => &["axis"],
+                    "limits" => &["range"],
+                    _ => &[],
+                };
+                (named(&["joint", "freejoint"], &name), name, attrs)
+            }
+            ("actuator", Some(i)) => {
+                let name = model
+                    .actuators
+                    .get(i)
+                    .map(|a| a.name.clone())
+                    .unwrap_or_default();
+                let attrs: &[&str] = match key {
+                    "max_force" => &["forcerange", "gear", "ctrlrange"],
+                    "gain" => &["kp"],
+                    "joint" => &["joint"],
+                    _ => &[],
+                };
+                let node = root
+                    .children()
+                    .filter(|n| n.has_tag_name("actuator"))
+                    .flat_map(|a| a.children())
+                    .find(|n| n.is_element() && n.attribute("name") == Some(name.as_str()));
+                (node, name, attrs)
+            }
+            _ => (None, String::new(), &[]),
+        };
+        let node = node.unwrap_or(root);
+        let tag = node.tag_name().name();
+        let attr = attrs.iter().copied().find(|a| node.attribute(*a).is_some());
+        let (line, field) = match attr {
+            Some(a) => (self.attr_line(node, a), format!("{tag}.{a}")),
+            None => (self.line(node), tag.to_string()),
+        };
+        let what = if name.is_empty() {
+            String::new()
+        } else {
+            format!("{tag} '{name}': ")
+        };
+        ModelError {
+            file: self.file.clone(),
+            line: Some(line),
+            field: FieldPath::key(&field),
+            message: format!("{what}{} {}", m.field, m.message),
+        }
+    }
+
+    /// Records a joint's name, refusing one already taken: actuators refer to joints by name.
+    fn unique_joint_name(&self, node: Node, name: &str, world: &mut World) -> Result<()> {
+        if world.joint_names.insert(name.to_string()) {
+            Ok(())
+        } else {
+            Err(self.error(
+                self.attr_line(node, "name"),
+                "joint.name",
+                format!("duplicate joint name '{name}'"),
+            ))
+        }
+    }
+
     fn free_joint(
         &mut self,
         node: Node,
@@ -1547,6 +1698,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         }
         world.bodies[index].free = true;
         if let Some(n) = node.attribute("name") {
+            self.unique_joint_name(node, n, world)?;
             world.free_joints.insert(n.to_string());
         }
         Ok(())
@@ -1561,6 +1713,11 @@ impl<'a, 'input> Ctx<'a, 'input> {
             Some(n) if !n.is_empty() => n.to_string(),
             _ => format!("{body_name}_joint{}", world.bodies[index].joints.len()),
         };
+        // A free joint records its own name (a `<freejoint>` has no type attribute).
+        let is_free = matches!(self.get(el, "type")?, Some(v) if v.text.trim() == "free");
+        if !is_free {
+            self.unique_joint_name(node, &name, world)?;
+        }
         let kind = match self.get(el, "type")? {
             None => JKind::Hinge,
             Some(v) => match v.text.trim() {
@@ -2129,6 +2286,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         joint_map: &HashMap<String, (String, JKind)>,
         model: &mut Model,
         gears: &mut Vec<f32>,
+        actuator_names: &mut HashSet<String>,
     ) -> Result<()> {
         self.check_attrs(node, &[], &[]);
         for c in node.children().filter(|n| n.is_element()) {
@@ -2300,10 +2458,11 @@ impl<'a, 'input> Ctx<'a, 'input> {
             let base = name.unwrap_or_else(|| format!("{joint}_motor"));
             let mut unique = base.clone();
             let mut k = 1;
-            while model.actuators.iter().any(|a| a.name == unique) {
+            while actuator_names.contains(&unique) {
                 unique = format!("{base}_{k}");
                 k += 1;
             }
+            actuator_names.insert(unique.clone());
             model.actuators.push(Actuator {
                 name: unique,
                 joint: bd_joint.clone(),
@@ -2807,46 +2966,105 @@ impl Ctx<'_, '_> {
     }
 
     /// One warning if MuJoCo would let geoms of different bodies collide.
+    ///
+    /// Pairs are counted by collision class (`contype`, `conaffinity`) rather than body pair by
+    /// body pair, which was quadratic in the number of bodies: all colliding pairs, less those
+    /// within one backdrive body (or both static), between a parent and its child, or
+    /// excluded by `<contact>`.
     fn self_collision_warning(&self, bodies: &[MjBody], world: &World, group_of: &[Option<usize>]) {
         if world.contact_off {
             return;
         }
-        let mut count = 0usize;
-        let mut example = None;
-        for i in 0..bodies.len() {
-            for j in (i + 1)..bodies.len() {
-                let (a, b) = (&bodies[i], &bodies[j]);
-                if a.parent == Some(j) || b.parent == Some(i) {
-                    continue;
+        type Class = (i64, i64);
+        let collide = |a: Class, b: Class| (a.0 & b.1) != 0 || (b.0 & a.1) != 0;
+        let class_of = |g: &GeomInfo| (g.contype, g.conaffinity);
+        // Colliding pairs among geoms counted per class.
+        let pairs_in = |counts: &HashMap<Class, u64>| -> u64 {
+            let list: Vec<(Class, u64)> = counts.iter().map(|(c, n)| (*c, *n)).collect();
+            let mut total = 0u64;
+            for (k, &(ca, na)) in list.iter().enumerate() {
+                if collide(ca, ca) {
+                    total += na * na.saturating_sub(1) / 2;
                 }
-                if group_of[i].is_some() && group_of[i] == group_of[j] {
-                    continue;
-                }
-                if group_of[i].is_none() && group_of[j].is_none() {
-                    continue;
-                }
-                if world.excludes.contains(&(a.name.clone(), b.name.clone())) {
-                    continue;
-                }
-                for ga in &a.geoms {
-                    for gb in &b.geoms {
-                        if (ga.contype & gb.conaffinity) != 0 || (gb.contype & ga.conaffinity) != 0
-                        {
-                            count += 1;
-                            if example.is_none() {
-                                example = Some((
-                                    a.name.clone(),
-                                    ga.name.clone(),
-                                    b.name.clone(),
-                                    gb.name.clone(),
-                                    b.line,
-                                ));
-                            }
-                        }
+                for &(cb, nb) in &list[k + 1..] {
+                    if collide(ca, cb) {
+                        total += na * nb;
                     }
                 }
             }
+            total
+        };
+        let between = |a: &MjBody, b: &MjBody| -> u64 {
+            let mut n = 0;
+            for ga in &a.geoms {
+                for gb in &b.geoms {
+                    n += u64::from(collide(class_of(ga), class_of(gb)));
+                }
+            }
+            n
+        };
+        let mut all: HashMap<Class, u64> = HashMap::new();
+        let mut per_group: HashMap<Option<usize>, HashMap<Class, u64>> = HashMap::new();
+        for (i, b) in bodies.iter().enumerate() {
+            for g in &b.geoms {
+                *all.entry(class_of(g)).or_default() += 1;
+                *per_group
+                    .entry(group_of[i])
+                    .or_default()
+                    .entry(class_of(g))
+                    .or_default() += 1;
+            }
         }
+        let mut count = pairs_in(&all);
+        for counts in per_group.values() {
+            count -= pairs_in(counts);
+        }
+        let parent_of =
+            |i: usize, j: usize| bodies[i].parent == Some(j) || bodies[j].parent == Some(i);
+        for (i, b) in bodies.iter().enumerate() {
+            if let Some(p) = b.parent
+                && group_of[p] != group_of[i]
+            {
+                count -= between(&bodies[p], b);
+            }
+        }
+        let index: HashMap<&str, usize> = bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), i))
+            .collect();
+        let excluded = |i: usize, j: usize| {
+            world
+                .excludes
+                .contains(&(bodies[i].name.clone(), bodies[j].name.clone()))
+        };
+        for (a, b) in &world.excludes {
+            let (Some(&i), Some(&j)) = (index.get(a.as_str()), index.get(b.as_str())) else {
+                continue;
+            };
+            // Each exclude is stored in both orders: count it once.
+            if i < j && group_of[i] != group_of[j] && !parent_of(i, j) {
+                count -= between(&bodies[i], &bodies[j]);
+            }
+        }
+        if count == 0 {
+            return;
+        }
+        // The first pair in file order, as an example: some pair exists, so the search ends.
+        let example = (0..bodies.len()).find_map(|i| {
+            ((i + 1)..bodies.len()).find_map(|j| {
+                let (a, b) = (&bodies[i], &bodies[j]);
+                if group_of[i] == group_of[j] || parent_of(i, j) || excluded(i, j) {
+                    return None;
+                }
+                a.geoms.iter().find_map(|ga| {
+                    b.geoms
+                        .iter()
+                        .find(|gb| collide(class_of(ga), class_of(gb)))
+                        .map(|gb| (&a.name, &ga.name, &b.name, &gb.name, b.line))
+                })
+            })
+        });
         if let Some((ba, ga, bb, gb, line)) = example {
             self.warn(
                 line,

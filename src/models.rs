@@ -56,6 +56,17 @@ pub fn load(spec: &str) -> Result<Model> {
 /// caller decides what to do with the warnings.
 pub fn load_with_warnings(spec: &str, ignore_unsupported: bool) -> Result<LoadedModel> {
     let path = Path::new(spec);
+    // Something that exists but is no regular file is refused by what it is, unless the
+    // argument is a shipped model's name that happens to name a directory here.
+    if let Ok(meta) = std::fs::metadata(path)
+        && !meta.is_file()
+        && !(meta.is_dir() && names().contains(&spec))
+    {
+        return Err(Error::InvalidInput(format!(
+            "{spec}: is {}, not a model file",
+            crate::model::file_kind(&meta.file_type())
+        )));
+    }
     let is_xml = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("xml"));

@@ -282,6 +282,22 @@ impl Rollout {
                 limit as f64 / (1024.0 * 1024.0)
             )));
         }
+        let what = format!("a rollout of {n_instances} instances of '{}'", model.name);
+        gpu.check_budget(estimate.total(), &what)?;
+        let device = gpu.clone();
+        device.allocation_scope(&what, || {
+            Rollout::allocate(gpu, model, n_instances, loss, options)
+        })?
+    }
+
+    /// Creates the buffers, pipelines and bind groups of a checked rollout.
+    fn allocate(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        n_instances: usize,
+        loss: &Loss,
+        options: RolloutOptions,
+    ) -> Result<Rollout> {
         let compiled = Compiled::new(model);
         let floats = per_instance_floats(&compiled, &options, n_instances);
         let options_interval = options.interval(compiled.header.state_len as usize, n_instances);

@@ -66,6 +66,10 @@ pub const STEP_STAGES: [&str; 9] = [
     "integrate_position",
 ];
 
+/// The non-finite state check: standalone, dispatched after the step
+/// (`crate::finite_check`).
+pub const FINITE_CHECK: Source = source!("finite_check.wgsl");
+
 /// Every pipeline: its entry file and entry point.
 pub const PIPELINES: &[(Source, &str)] = &[
     (STEP, "step_forward"),
@@ -84,6 +88,7 @@ pub const PIPELINES: &[(Source, &str)] = &[
     (POLICY, "policy_backward_fused"),
     (OPTIMIZER, "gradient_norm"),
     (OPTIMIZER, "apply_update"),
+    (FINITE_CHECK, "finite_check"),
 ];
 
 /// An assembled module with a map from its lines back to the source files.
@@ -143,12 +148,12 @@ pub fn prelude() -> String {
     text
 }
 
-/// Concatenates the prelude, the shared modules and an entry file (the optimiser stands alone,
-/// after the prelude).
+/// Concatenates the prelude, the shared modules and an entry file (the optimiser and the finite
+/// check stand alone, after the prelude).
 pub fn assemble(entry: Source) -> Assembled {
     let mut text = String::new();
     let mut spans = Vec::new();
-    let shared: &[Source] = if entry.name == OPTIMIZER.name {
+    let shared: &[Source] = if entry.name == OPTIMIZER.name || entry.name == FINITE_CHECK.name {
         &[]
     } else {
         SHARED

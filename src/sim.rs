@@ -65,6 +65,17 @@ pub struct Simulator {
     bind_groups: Vec<wgpu::BindGroup>,
     pipeline: wgpu::ComputePipeline,
     steps_per_dispatch: u32,
+    finite_check: Option<FiniteCheck>,
+}
+
+/// Device buffers of the non-finite state check, one of each per chunk.
+struct FiniteCheck {
+    pipeline: wgpu::ComputePipeline,
+    /// `CheckParams` uniforms (n_instances, n_bodies, steps, pad).
+    params: Vec<wgpu::Buffer>,
+    /// 4 words per instance (see `shaders/finite_check.wgsl`).
+    records: Vec<wgpu::Buffer>,
+    bind_groups: Vec<wgpu::BindGroup>,
 }
 
 /// Floats each instance needs in each per-instance buffer: state, params, commands, rows.
@@ -100,8 +111,27 @@ impl Simulator {
                 gpu.max_binding_bytes()
             )));
         }
+        let estimate = (floats.iter().sum::<u64>() * 4)
+            .saturating_mul(n_instances as u64)
+            .saturating_add(compiled.packed.len() as u64 * 4);
+        let what = format!("{n_instances} instances of '{}'", model.name);
+        gpu.check_budget(estimate, &what)?;
         let chunking = Chunking::new(n_instances, chunk_max);
         let pipeline = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
+        let device = gpu.clone();
+        device.allocation_scope(&what, || {
+            Simulator::allocate(gpu, model, compiled, chunking, pipeline)
+        })
+    }
+
+    /// Creates the buffers and bind groups of a batch.
+    fn allocate(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        compiled: Compiled,
+        chunking: Chunking,
+        pipeline: wgpu::ComputePipeline,
+    ) -> Simulator {
         let model_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -152,7 +182,7 @@ impl Simulator {
             ));
             headers.push(header_buf);
         }
-        Ok(Simulator {
+        Simulator {
             gpu,
             model: model.clone(),
             compiled,
@@ -165,7 +195,75 @@ impl Simulator {
             bind_groups,
             pipeline,
             steps_per_dispatch: 10,
-        })
+            finite_check: None,
+        }
+    }
+
+    /// Checks every instance's body states for NaN and infinities on the device after every
+    /// step from now on, recording per instance the first step, body and component
+    /// ([`Simulator::non_finite`]). It sets one step per dispatch so that the step is exact; a
+    /// later [`Simulator::set_steps_per_dispatch`] trades that for fewer dispatches (the step
+    /// reported is then the end of the dispatch that produced the value).
+    pub fn enable_finite_check(&mut self) -> Result<()> {
+        if self.finite_check.is_some() {
+            return Ok(());
+        }
+        let gpu = &self.gpu;
+        let pipeline = buffers::pipeline(gpu, shaders::FINITE_CHECK, "finite_check")?;
+        let mut params = Vec::new();
+        let mut records = Vec::new();
+        let mut bind_groups = Vec::new();
+        for (c, (_, len)) in self.chunking.ranges().enumerate() {
+            let words = [len as u32, self.compiled.header.n_bodies, 0, 0];
+            let param = gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("finite check params"),
+                    contents: bytemuck::cast_slice(&words),
+                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                });
+            let record = gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("finite check record"),
+                    contents: bytemuck::cast_slice(&vec![0u32; 4 * len]),
+                    usage: wgpu::BufferUsages::STORAGE
+                        | wgpu::BufferUsages::COPY_SRC
+                        | wgpu::BufferUsages::COPY_DST,
+                });
+            bind_groups.push(buffers::bind_group(
+                gpu,
+                &pipeline,
+                &[(0, &param), (1, self.state.buffer(c)), (2, &record)],
+            ));
+            params.push(param);
+            records.push(record);
+        }
+        self.finite_check = Some(FiniteCheck {
+            pipeline,
+            params,
+            records,
+            bind_groups,
+        });
+        self.steps_per_dispatch = 1;
+        Ok(())
+    }
+
+    /// The first non-finite body-state value of every instance that has one, in instance
+    /// order, since [`Simulator::enable_finite_check`] (empty when the check is off).
+    pub fn non_finite(&self) -> Result<Vec<crate::finite_check::NonFinite>> {
+        let Some(check) = &self.finite_check else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for (record, (first, _)) in check.records.iter().zip(self.chunking.ranges()) {
+            let words: Vec<u32> = buffers::read_buffer(&self.gpu, record)?
+                .iter()
+                .map(|x| x.to_bits())
+                .collect();
+            out.extend(crate::finite_check::decode(&words, first));
+        }
+        Ok(out)
     }
 
     /// The model being simulated.
@@ -222,6 +320,13 @@ impl Simulator {
                     .queue
                     .write_buffer(header_buf, 0, bytemuck::bytes_of(&header));
             }
+            if let Some(check) = &self.finite_check {
+                for param in &check.params {
+                    self.gpu
+                        .queue
+                        .write_buffer(param, 8, bytemuck::bytes_of(&per));
+                }
+            }
             let mut encoder =
                 self.gpu
                     .device
@@ -233,11 +338,19 @@ impl Simulator {
                     label: Some("step_forward"),
                     timestamp_writes: None,
                 });
-                pass.set_pipeline(&self.pipeline);
                 for _ in 0..dispatches {
+                    pass.set_pipeline(&self.pipeline);
                     for (bind_group, &len) in self.bind_groups.iter().zip(&self.chunking.lens) {
                         pass.set_bind_group(0, bind_group, &[]);
                         pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
+                    }
+                    if let Some(check) = &self.finite_check {
+                        pass.set_pipeline(&check.pipeline);
+                        for (bind_group, &len) in check.bind_groups.iter().zip(&self.chunking.lens)
+                        {
+                            pass.set_bind_group(0, bind_group, &[]);
+                            pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
+                        }
                     }
                 }
             }

@@ -23,19 +23,48 @@ pub struct Args {
     /// What the finite differences are computed with.
     #[arg(long, value_enum, default_value_t = Reference::Device)]
     pub reference: Reference,
-    /// Largest relative error accepted (default 1e-2 against the device, 1e-3 against the twin).
-    #[arg(long)]
+    /// Largest relative error accepted, >= 0 (default 1e-2 against the device, 1e-3 against
+    /// the twin).
+    #[arg(long, value_parser = parse_tolerance)]
     pub tolerance: Option<f64>,
-    /// Smallest cosine similarity accepted (default 0.99 against the device, 0.999 against the
-    /// twin).
-    #[arg(long)]
+    /// Smallest cosine similarity accepted, in [-1, 1] (default 0.99 against the device, 0.999
+    /// against the twin).
+    #[arg(long, value_parser = parse_cosine)]
     pub min_cosine: Option<f64>,
-    /// Relative step of the differences (default 1e-3 on the device, 1e-6 on the twin).
-    #[arg(long)]
+    /// Relative step of the differences, > 0 (default 1e-3 on the device, 1e-6 on the twin).
+    #[arg(long, value_parser = parse_step_size)]
     pub step_size: Option<f32>,
-    /// Most inputs perturbed per group.
-    #[arg(long, default_value_t = 32)]
-    pub max_inputs: usize,
+    /// Most inputs perturbed per group (every group: velocities, positions, parameters,
+    /// commands), at least 1; larger groups are checked on an evenly spaced subset.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_inputs: u32,
+}
+
+fn parse_tolerance(text: &str) -> Result<f64, String> {
+    let x: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if x.is_finite() && x >= 0.0 {
+        Ok(x)
+    } else {
+        Err(format!("expected a finite number >= 0, found {x}"))
+    }
+}
+
+fn parse_cosine(text: &str) -> Result<f64, String> {
+    let x: f64 = text.parse().map_err(|e| format!("{e}"))?;
+    if (-1.0..=1.0).contains(&x) {
+        Ok(x)
+    } else {
+        Err(format!("a cosine similarity lies in [-1, 1], found {x}"))
+    }
+}
+
+fn parse_step_size(text: &str) -> Result<f32, String> {
+    let x: f32 = text.parse().map_err(|e| format!("{e}"))?;
+    if x.is_finite() && x > 0.0 {
+        Ok(x)
+    } else {
+        Err(format!("expected a positive finite number, found {x}"))
+    }
 }
 
 /// The default loss: every body's time-averaged squared speed, plus its final distance from a
@@ -104,7 +133,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             Reference::Device => 1e-3,
             Reference::Twin => 1e-6,
         }),
-        max_inputs: args.max_inputs,
+        max_inputs: args.max_inputs as usize,
     };
     let mut groups = vec![
         Group::InitialVelocities,

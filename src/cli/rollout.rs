@@ -47,6 +47,44 @@ pub struct Args {
     /// actuator and per instance); `zero` holds every command at zero.
     #[arg(long, value_enum, default_value_t = Commands::Sine)]
     pub commands: Commands,
+    /// Keep going when an instance's state becomes NaN or infinite (checked on the device
+    /// after every step): finish the rollout and list those instances in a warning. Without
+    /// it, such a state is an error naming the first instance, step, body and quantity, and
+    /// no output is written.
+    #[arg(long)]
+    pub allow_non_finite: bool,
+}
+
+/// Describes the non-finite instances: how many, and the first ones by step.
+fn non_finite_summary(
+    model: &Model,
+    n: usize,
+    found: &mut [backdrive::finite_check::NonFinite],
+) -> String {
+    found.sort_by_key(|f| (f.step, f.instance));
+    let shown: Vec<String> = found
+        .iter()
+        .take(5)
+        .map(|f| {
+            let body = model.bodies.get(f.body).map_or("?", |b| b.name.as_str());
+            format!(
+                "instance {} at step {}, body '{body}', {}",
+                f.instance,
+                f.step,
+                f.quantity()
+            )
+        })
+        .collect();
+    format!(
+        "{} of {n} instance(s) have a NaN or infinite state; first: {}{}",
+        found.len(),
+        shown.join("; "),
+        if found.len() > shown.len() {
+            format!("; and {} more", found.len() - shown.len())
+        } else {
+            String::new()
+        }
+    )
 }
 
 /// Actuator command patterns.
@@ -163,6 +201,9 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     sim.step(1).context("warm-up step")?;
     sim.write_state_raw(&initial)
         .context("restoring the initial state")?;
+    // From here on, every step's states are checked on the device; steps count from 1.
+    sim.enable_finite_check()
+        .context("creating the non-finite state check")?;
     println!(
         "warm-up (pipeline compile and first dispatch): {:.3} s",
         t0.elapsed().as_secs_f64()
@@ -190,12 +231,24 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut stepping = Duration::ZERO;
     let mut rows: u64 = 0;
-    let mut non_finite = 0usize;
+    let diverged = |sim: &Simulator| -> anyhow::Result<()> {
+        if args.allow_non_finite {
+            return Ok(());
+        }
+        let mut found = sim.non_finite().context("reading the non-finite check")?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{} (the simulation diverged; try a smaller dt or more solver iterations, or \
+             --allow-non-finite to finish the rollout anyway); nothing was written",
+            non_finite_summary(&model, n, &mut found)
+        )
+    };
     let record = |sim: &Simulator,
                   csv: &mut Option<AtomicFile>,
                   trajectory: &mut Option<Trajectory>,
-                  step: u32,
-                  non_finite: &mut usize|
+                  step: u32|
      -> anyhow::Result<u64> {
         let html_frame = trajectory.is_some()
             && (step == args.steps || (step / args.every).is_multiple_of(html_stride));
@@ -203,19 +256,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             return Ok(0);
         }
         let states = sim.body_states().context("reading body states back")?;
+        diverged(sim)?;
         if html_frame && let Some(trajectory) = trajectory.as_mut() {
             trajectory.push(time_at(step, dt), &states)?;
         }
         let Some(file) = csv.as_mut() else {
             return Ok(0);
         };
-        *non_finite = states
-            .iter()
-            .filter(|s| {
-                !(s.position.iter().all(|v| v.is_finite())
-                    && s.linear_velocity.iter().all(|v| v.is_finite()))
-            })
-            .count();
         let what = file.describe();
         write_rows(
             file.writer(),
@@ -233,7 +280,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let what = file.describe();
         writeln!(file.writer(), "{CSV_HEADER}").context(what)?;
     }
-    rows += record(&sim, &mut csv, &mut trajectory, 0, &mut non_finite)?;
+    rows += record(&sim, &mut csv, &mut trajectory, 0)?;
 
     // Without an output, step in blocks for the progress bar; with one, stop at every record
     // (the viewer alone needs only every `html_stride`-th one).
@@ -262,19 +309,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         stepping += t0.elapsed();
         k += seg;
         if k.is_multiple_of(args.every) || k == args.steps {
-            rows += record(&sim, &mut csv, &mut trajectory, k, &mut non_finite)?;
+            rows += record(&sim, &mut csv, &mut trajectory, k)?;
         }
         progress.set_position(u64::from(k));
     }
     progress.finish_and_clear();
-    if csv.is_none() {
-        // One final read so that an exploding model is still reported.
-        let states = sim.body_states().context("reading body states back")?;
-        non_finite = states
-            .iter()
-            .filter(|s| !s.position.iter().all(|v| v.is_finite()))
-            .count();
-    }
+    diverged(&sim)?;
+    let mut non_finite = sim.non_finite().context("reading the non-finite check")?;
     let written = csv.take().map(AtomicFile::commit).transpose()?;
     let wall = start.elapsed();
 
@@ -330,10 +371,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             path.display()
         );
     }
-    if non_finite > 0 {
+    if !non_finite.is_empty() {
         eprintln!(
-            "warning: {non_finite} body states are not finite at the end of the rollout (the \
-             simulation diverged; try a smaller dt or more solver iterations)"
+            "warning: {} (the simulation diverged; try a smaller dt or more solver iterations); \
+             their rows hold NaN or infinite values",
+            non_finite_summary(&model, n, &mut non_finite)
         );
     }
     Ok(())

@@ -32,10 +32,7 @@ impl Model {
     /// Reads and validates a model file.
     pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Model> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_model_text(path)?;
         Model::from_toml_str(&text, Some(path))
     }
 
@@ -47,6 +44,68 @@ impl Model {
     /// Checks the model's consistency (also done when reading a file).
     pub fn validate(&self) -> Result<()> {
         validate(self).map_err(Error::from)
+    }
+}
+
+/// Reads a model file as text. A directory, FIFO, socket or device is refused by what it is,
+/// before opening it (opening a FIFO would block until a writer comes); bytes that are not
+/// UTF-8 are a model error at the line of the first bad byte.
+pub(crate) fn read_model_text(path: &Path) -> Result<String> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(Error::InvalidInput(format!(
+            "{}: is {}, not a model file",
+            path.display(),
+            file_kind(&meta.file_type())
+        )));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    String::from_utf8(bytes).map_err(|e| {
+        let valid = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..valid].iter().filter(|&&b| b == b'\n').count() + 1;
+        Error::from(ModelError {
+            file: Some(path.to_path_buf()),
+            line: Some(line),
+            field: FieldPath::default(),
+            message: format!(
+                "the file is not UTF-8 text (invalid byte 0x{:02x} at byte offset {valid})",
+                bytes[valid]
+            ),
+        })
+    })
+}
+
+/// What a non-regular file is, for messages.
+pub(crate) fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO (named pipe)";
+        }
+        if kind.is_socket() {
+            return "a socket";
+        }
+        if kind.is_char_device() {
+            return "a character device";
+        }
+        if kind.is_block_device() {
+            return "a block device";
+        }
+    }
+    if kind.is_dir() {
+        "a directory"
+    } else if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
     }
 }
 

@@ -13,6 +13,7 @@ mod file;
 mod validate;
 
 pub use builder::ModelBuilder;
+pub(crate) use file::{file_kind, read_model_text};
 
 use serde::{Deserialize, Serialize};
 
@@ -43,6 +44,7 @@ pub struct Settings {
     /// Time step in seconds.
     pub dt: f32,
     /// Gravity in m/s^2.
+    #[serde(deserialize_with = "exact_array")]
     pub gravity: [f32; 3],
     /// Number of projected Gauss-Seidel sweeps per step.
     pub solver_iterations: u32,
@@ -89,19 +91,23 @@ pub struct Body {
     pub mass: f32,
     /// Principal moments of inertia in the body frame (kg m^2); computed from the shapes
     /// (as solids of uniform density) when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "exact_array_option"
+    )]
     pub inertia: Option<[f32; 3]>,
     /// Initial position of the centre of mass (world frame).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_array")]
     pub position: [f32; 3],
     /// Initial orientation `[x, y, z, w]`.
-    #[serde(default = "identity_quat")]
+    #[serde(default = "identity_quat", deserialize_with = "exact_array")]
     pub orientation: [f32; 4],
     /// Initial linear velocity.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_array")]
     pub linear_velocity: [f32; 3],
     /// Initial angular velocity (world frame).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_array")]
     pub angular_velocity: [f32; 3],
     /// Coulomb friction coefficient of this body's contacts.
     #[serde(default = "default_friction")]
@@ -112,6 +118,29 @@ pub struct Body {
     /// Collision shapes, placed in the body frame.
     #[serde(default, rename = "shape", skip_serializing_if = "Vec::is_empty")]
     pub shapes: Vec<Shape>,
+}
+
+/// Reads a fixed-size array of numbers, refusing extra elements: serde's array impl stops after
+/// `N` items and the TOML deserializer silently drops the rest.
+fn exact_array<'de, D, const N: usize>(deserializer: D) -> Result<[f32; N], D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let items = Vec::<f32>::deserialize(deserializer)?;
+    let found = items.len();
+    items.try_into().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "expected an array of {N} numbers, found {found} elements"
+        ))
+    })
+}
+
+/// [`exact_array`] for an optional field (absent keys take the field's default).
+fn exact_array_option<'de, D, const N: usize>(deserializer: D) -> Result<Option<[f32; N]>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    exact_array(deserializer).map(Some)
 }
 
 fn identity_quat() -> [f32; 4] {
@@ -129,10 +158,10 @@ pub struct Shape {
     #[serde(flatten)]
     pub kind: ShapeKind,
     /// Position of the shape's centre in the body frame.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_array")]
     pub offset: [f32; 3],
     /// Orientation of the shape in the body frame `[x, y, z, w]`.
-    #[serde(default = "identity_quat")]
+    #[serde(default = "identity_quat", deserialize_with = "exact_array")]
     pub rotation: [f32; 4],
 }
 
@@ -156,6 +185,7 @@ pub enum ShapeKind {
     /// A box.
     Box {
         /// Half extents along x, y, z in m.
+        #[serde(deserialize_with = "exact_array")]
         half_extents: [f32; 3],
     },
 }
@@ -175,14 +205,18 @@ pub struct Joint {
     /// Child body.
     pub child: String,
     /// Joint anchor in world coordinates at the initial pose.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "exact_array")]
     pub anchor: [f32; 3],
     /// Joint axis in world coordinates at the initial pose (hinge and slider).
-    #[serde(default = "default_axis")]
+    #[serde(default = "default_axis", deserialize_with = "exact_array")]
     pub axis: [f32; 3],
     /// Optional `[lower, upper]` limits on the free coordinate(s): radians for hinges and ball
     /// joints (per axis of the joint frame), metres for sliders.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "exact_array_option"
+    )]
     pub limits: Option<[f32; 2]>,
 }
 

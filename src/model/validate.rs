@@ -1,6 +1,8 @@
 //! Consistency checks on a [`Model`]: every number finite and in range, every name resolved.
 
-use super::{ActuatorKind, JointKind, Model, ShapeKind};
+use std::collections::{HashMap, HashSet};
+
+use super::{ActuatorKind, JointKind, Model, ShapeKind, inertia_from_shapes};
 use crate::error::{FieldPath, ModelError, PathSegment};
 
 fn err(field: FieldPath, message: impl Into<String>) -> ModelError {
@@ -98,12 +100,14 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
             "a model needs at least one body",
         ));
     }
+    // Names are looked up in maps: a linear scan per body or joint is quadratic in the model.
+    let mut body_index: HashMap<&str, usize> = HashMap::with_capacity(model.bodies.len());
     for (i, b) in model.bodies.iter().enumerate() {
         let at = |k: &str| FieldPath::item("body", i, k);
         if b.name.is_empty() {
             return Err(err(at("name"), "expected a non-empty name"));
         }
-        if model.bodies[..i].iter().any(|o| o.name == b.name) {
+        if body_index.insert(&b.name, i).is_some() {
             return Err(err(at("name"), format!("duplicate body name '{}'", b.name)));
         }
         positive(b.mass, at("mass"))?;
@@ -153,20 +157,23 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
         }
     }
 
+    let mut joint_index: HashMap<&str, usize> = HashMap::with_capacity(model.joints.len());
     for (i, j) in model.joints.iter().enumerate() {
         let at = |k: &str| FieldPath::item("joint", i, k);
-        if model.joints[..i].iter().any(|o| o.name == j.name) {
+        if joint_index.insert(&j.name, i).is_some() {
             return Err(err(
                 at("name"),
                 format!("duplicate joint name '{}'", j.name),
             ));
         }
-        let child = model
-            .body_index(&j.child)
+        let child = body_index
+            .get(j.child.as_str())
+            .copied()
             .ok_or_else(|| err(at("child"), format!("unknown body '{}'", j.child)))?;
         if let Some(parent) = &j.parent {
-            let p = model
-                .body_index(parent)
+            let p = body_index
+                .get(parent.as_str())
+                .copied()
                 .ok_or_else(|| err(at("parent"), format!("unknown body '{parent}'")))?;
             if p == child {
                 return Err(err(at("parent"), "a joint cannot connect a body to itself"));
@@ -192,16 +199,18 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
         }
     }
 
+    let mut actuator_names: HashSet<&str> = HashSet::with_capacity(model.actuators.len());
     for (i, a) in model.actuators.iter().enumerate() {
         let at = |k: &str| FieldPath::item("actuator", i, k);
-        if model.actuators[..i].iter().any(|o| o.name == a.name) {
+        if !actuator_names.insert(&a.name) {
             return Err(err(
                 at("name"),
                 format!("duplicate actuator name '{}'", a.name),
             ));
         }
-        let j = model
-            .joint_index(&a.joint)
+        let j = joint_index
+            .get(a.joint.as_str())
+            .copied()
             .ok_or_else(|| err(at("joint"), format!("unknown joint '{}'", a.joint)))?;
         let free = model.joints[j].kind.free_axes();
         if a.axis as usize >= free.len() {
@@ -221,6 +230,140 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
             positive(a.gain, at("gain"))?;
         } else {
             non_negative(a.gain, at("gain"))?;
+        }
+    }
+    validate_derived(model, &body_index)
+}
+
+/// Checks what the compiler derives from valid inputs, in the f32 arithmetic the kernels use:
+/// finite inputs can still overflow (a 1e38 m sphere's inertia, the inverse of a 1e-45 kg
+/// mass, a 1e38 s time step's constraint softness).
+fn validate_derived(model: &Model, body_index: &HashMap<&str, usize>) -> Result<(), ModelError> {
+    let s = &model.settings;
+    for (which, frequency, damping) in [
+        ("joint", s.joint_frequency, s.joint_damping_ratio),
+        ("contact", s.contact_frequency, s.contact_damping_ratio),
+    ] {
+        let (mass_scale, cfm_scale, erp) = crate::layout::softness(s.dt, frequency, damping);
+        if ![mass_scale, cfm_scale, erp].iter().all(|v| v.is_finite()) {
+            return Err(err(
+                FieldPath::key("settings.dt"),
+                format!(
+                    "the time step {} s with the {which} frequency {frequency} Hz gives \
+                     non-finite constraint softness (mass scale {mass_scale}, CFM scale \
+                     {cfm_scale}, ERP {erp}); use a time step of a fraction of a second",
+                    s.dt
+                ),
+            ));
+        }
+    }
+    let dv: Vec<f32> = s.gravity.iter().map(|g| g * s.dt).collect();
+    if !dv.iter().all(|v| v.is_finite()) {
+        return Err(err(
+            FieldPath::key("settings.dt"),
+            format!(
+                "the velocity change per step from gravity, {dv:?}, is not finite (time step {} s)",
+                s.dt
+            ),
+        ));
+    }
+
+    // Inverse mass and inverse principal inertia of each body, as the compiler computes them.
+    let mut inverse = Vec::with_capacity(model.bodies.len());
+    for (i, b) in model.bodies.iter().enumerate() {
+        let at = |k: &str| FieldPath::item("body", i, k);
+        let inverse_mass = 1.0 / b.mass;
+        if !(inverse_mass.is_finite() && inverse_mass > 0.0) {
+            return Err(err(
+                at("mass"),
+                format!(
+                    "the inverse mass 1/{} is {inverse_mass} in f32: use a mass in kg between \
+                     about 1e-30 and 1e30",
+                    b.mass
+                ),
+            ));
+        }
+        let (inertia, field) = match b.inertia {
+            Some(i) => (i, "inertia"),
+            None => (inertia_from_shapes(b.mass, &b.shapes), "shape"),
+        };
+        let inverse_inertia = inertia.map(|m| 1.0 / m);
+        let fine = |v: &[f32; 3]| v.iter().all(|x| x.is_finite() && *x > 0.0);
+        if !fine(&inertia) || !fine(&inverse_inertia) {
+            let origin = if field == "shape" {
+                "computed from the shapes "
+            } else {
+                ""
+            };
+            return Err(err(
+                at(field),
+                format!(
+                    "the inertia {origin}is {inertia:?}, whose inverse {inverse_inertia:?} is \
+                     not finite and positive in f32: the shapes or the inertia are too large or \
+                     too small"
+                ),
+            ));
+        }
+        inverse.push((inverse_mass, inverse_inertia));
+    }
+
+    // Inverse effective mass of the constraint rows at the initial pose, bounded by
+    // 1/m + |r|^2 max(1/I) on each side: it must stay finite for the solver's impulses to.
+    let row_bound = |body: usize, lever: [f32; 3]| {
+        let (im, ii) = inverse[body];
+        let r2 = lever.iter().map(|x| x * x).sum::<f32>();
+        im + r2 * ii.iter().fold(0.0f32, |a, &b| a.max(b))
+    };
+    for (i, j) in model.joints.iter().enumerate() {
+        let lever = |body: usize| {
+            let p = model.bodies[body].position;
+            [j.anchor[0] - p[0], j.anchor[1] - p[1], j.anchor[2] - p[2]]
+        };
+        let child = body_index[j.child.as_str()];
+        let mut k = row_bound(child, lever(child));
+        if let Some(parent) = &j.parent {
+            let parent = body_index[parent.as_str()];
+            k += row_bound(parent, lever(parent));
+        }
+        if !(k.is_finite() && (1.0 / k).is_finite()) {
+            return Err(err(
+                FieldPath::item("joint", i, "anchor"),
+                format!(
+                    "the joint's constraint rows have inverse effective mass up to {k}, not \
+                     finite in f32: check the anchor's distance to the bodies and their masses"
+                ),
+            ));
+        }
+    }
+    for (i, b) in model.bodies.iter().enumerate() {
+        for (k, shape) in b.shapes.iter().enumerate() {
+            let reach = match shape.kind {
+                ShapeKind::Sphere { radius } => radius,
+                ShapeKind::Capsule {
+                    radius,
+                    half_length,
+                } => radius + half_length,
+                ShapeKind::Box { half_extents: h } => {
+                    (h[0] * h[0] + h[1] * h[1] + h[2] * h[2]).sqrt()
+                }
+            };
+            let o = shape.offset;
+            let r = (o[0] * o[0] + o[1] * o[1] + o[2] * o[2]).sqrt() + reach;
+            let bound = row_bound(i, [r, 0.0, 0.0]);
+            if !(bound.is_finite() && (1.0 / bound).is_finite()) {
+                return Err(err(
+                    FieldPath(vec![
+                        PathSegment::Key("body".into()),
+                        PathSegment::Index(i),
+                        PathSegment::Key("shape".into()),
+                        PathSegment::Index(k),
+                    ]),
+                    format!(
+                        "the shape's contacts have inverse effective mass up to {bound}, not \
+                         finite in f32: the shape is too large or too far from the body"
+                    ),
+                ));
+            }
         }
     }
     Ok(())

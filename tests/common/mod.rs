@@ -25,3 +25,4 @@ pub fn storage_buffer(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
                 | wgpu::BufferUsages::COPY_SRC,
         })
 }
+pub mod large_models;
