@@ -2,6 +2,16 @@
 
 use super::*;
 
+/// A geom's contact properties.
+struct GeomContact {
+    friction: f64,
+    condim: i64,
+    contype: i64,
+    conaffinity: i64,
+    margin: f64,
+    gap: f64,
+}
+
 impl<'a, 'input> Ctx<'a, 'input> {
     /// A geom's pose, size, mass and contact properties (world frame).
     pub(super) fn geom(&mut self, el: &El, bpos: DVec3, brot: DQuat) -> Result<Option<Geom>> {
@@ -14,6 +24,42 @@ impl<'a, 'input> Ctx<'a, 'input> {
         } else {
             format!("geom '{name}'")
         };
+        let Some(kind) = self.geom_type(el, &label)? else {
+            return Ok(None);
+        };
+        let (size, lpos, lrot) = self.geom_size_and_pose(el, kind, &label, line)?;
+
+        // Mass and inertia about the geom's centre, in the geom frame.
+        let (volume, unit_inertia) = volume_and_inertia(kind, &size);
+        let mass = self.geom_mass(el, &label, volume)?;
+        if self.tristate(el, "shellinertia")? == Some(true) {
+            self.unsupported(
+                line,
+                "geom",
+                format!("{label}: shellinertia is not supported"),
+            );
+        }
+        let contact = self.geom_contact(el, &label)?;
+        Ok(Some(Geom {
+            line,
+            kind,
+            pos: bpos + brot * lpos,
+            rot: (brot * lrot).normalize(),
+            size,
+            mass,
+            inertia: unit_inertia * mass,
+            friction: contact.friction,
+            condim: contact.condim,
+            contype: contact.contype,
+            conaffinity: contact.conaffinity,
+            margin: contact.margin,
+            gap: contact.gap,
+            name,
+        }))
+    }
+
+    /// The geom's type; None for the types that are dropped (mesh, height field, SDF).
+    fn geom_type(&self, el: &El, label: &str) -> Result<Option<GeomType>> {
         let kind = match self.get(el, "type")? {
             None => GeomType::Sphere,
             Some(v) => match v.text.trim() {
@@ -47,6 +93,18 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 }
             },
         };
+        Ok(Some(kind))
+    }
+
+    /// The geom's sizes and its pose in its body's frame, from `size`, `pos`, the orientation
+    /// attributes or `fromto`.
+    fn geom_size_and_pose(
+        &self,
+        el: &El,
+        kind: GeomType,
+        label: &str,
+        line: usize,
+    ) -> Result<(Vec<f64>, DVec3, DQuat)> {
         let size_val = self.get(el, "size")?;
         let mut size = match &size_val {
             Some(v) => self.nums(el, v)?,
@@ -132,9 +190,12 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 format!("{label}: sizes must be positive, found {size:?}"),
             ));
         }
+        Ok((size, lpos, lrot))
+    }
 
-        // Mass and inertia about the geom's centre, in the geom frame.
-        let (volume, unit_inertia) = volume_and_inertia(kind, &size);
+    /// The geom's mass: `mass`, or `density` (default 1000) times its volume.
+    fn geom_mass(&self, el: &El, label: &str, volume: f64) -> Result<f64> {
+        let node = el.node;
         let mass = match self.num(el, "mass")? {
             Some(m) => {
                 if m < 0.0 {
@@ -158,13 +219,13 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 density * volume
             }
         };
-        if self.tristate(el, "shellinertia")? == Some(true) {
-            self.unsupported(
-                line,
-                "geom",
-                format!("{label}: shellinertia is not supported"),
-            );
-        }
+        Ok(mass)
+    }
+
+    /// Friction, contact dimension, collision classes, margin and gap, with warnings for the
+    /// contact settings backdrive ignores.
+    fn geom_contact(&self, el: &El, label: &str) -> Result<GeomContact> {
+        let node = el.node;
         let friction = match self.get(el, "friction")? {
             Some(v) => {
                 let f = self.nums(el, &v)?;
@@ -224,22 +285,14 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 format!("{label}: fluid forces are not supported"),
             );
         }
-        Ok(Some(Geom {
-            line,
-            kind,
-            pos: bpos + brot * lpos,
-            rot: (brot * lrot).normalize(),
-            size,
-            mass,
-            inertia: unit_inertia * mass,
+        Ok(GeomContact {
             friction,
             condim,
             contype,
             conaffinity,
             margin,
             gap,
-            name,
-        }))
+        })
     }
 
     pub(super) fn world_geom(&mut self, g: Geom, world: &mut World) {
