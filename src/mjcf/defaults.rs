@@ -284,48 +284,53 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 );
                 continue;
             }
-            for a in c.attributes() {
-                let line = self.row(a.range().start);
-                let on = match a.value().trim() {
-                    "enable" => true,
-                    "disable" => false,
-                    other => {
-                        return Err(self.error(
-                            line,
-                            &format!("flag.{}", a.name()),
-                            format!("expected enable or disable, found '{other}'"),
-                        ));
-                    }
-                };
-                match (a.name(), on) {
-                    ("gravity", false) => world.gravity_off = true,
-                    ("contact", false) => world.contact_off = true,
-                    ("limit", false) => world.limit_off = true,
-                    ("constraint", false) => {
-                        world.contact_off = true;
-                        world.limit_off = true;
-                        self.warn(
-                            line,
-                            "flag",
-                            "constraint=\"disable\": contacts and limits are off, but \
-                             backdrive's joints remain (they are constraints in maximal \
-                             coordinates)",
-                        );
-                    }
-                    (
-                        "warmstart" | "filterparent" | "actuation" | "refsafe" | "sensor"
-                        | "midphase" | "eulerdamp" | "autoreset" | "nativeccd" | "island"
-                        | "override" | "energy" | "fwdinv" | "invdiscrete" | "multiccd"
-                        | "equality" | "frictionloss" | "passive" | "clampctrl" | "spring"
-                        | "damper" | "sleep",
-                        _,
-                    ) => {}
-                    (other, _) => self.warn(
+            self.flags(c, world)?;
+        }
+        Ok(())
+    }
+
+    /// The attributes of one `<option><flag>`: the disabled contacts, limits and gravity.
+    fn flags(&self, c: Node, world: &mut World) -> Result<()> {
+        for a in c.attributes() {
+            let line = self.row(a.range().start);
+            let on = match a.value().trim() {
+                "enable" => true,
+                "disable" => false,
+                other => {
+                    return Err(self.error(
+                        line,
+                        &format!("flag.{}", a.name()),
+                        format!("expected enable or disable, found '{other}'"),
+                    ));
+                }
+            };
+            match (a.name(), on) {
+                ("gravity", false) => world.gravity_off = true,
+                ("contact", false) => world.contact_off = true,
+                ("limit", false) => world.limit_off = true,
+                ("constraint", false) => {
+                    world.contact_off = true;
+                    world.limit_off = true;
+                    self.warn(
                         line,
                         "flag",
-                        format!("flag '{other}' is not supported and was ignored"),
-                    ),
+                        "constraint=\"disable\": contacts and limits are off, but \
+                         backdrive's joints remain (they are constraints in maximal \
+                         coordinates)",
+                    );
                 }
+                (
+                    "warmstart" | "filterparent" | "actuation" | "refsafe" | "sensor" | "midphase"
+                    | "eulerdamp" | "autoreset" | "nativeccd" | "island" | "override" | "energy"
+                    | "fwdinv" | "invdiscrete" | "multiccd" | "equality" | "frictionloss"
+                    | "passive" | "clampctrl" | "spring" | "damper" | "sleep",
+                    _,
+                ) => {}
+                (other, _) => self.warn(
+                    line,
+                    "flag",
+                    format!("flag '{other}' is not supported and was ignored"),
+                ),
             }
         }
         Ok(())
