@@ -107,6 +107,21 @@
 //!   and 9 mm above MuJoCo's own landing with the file's options (0.566 m at 1 s), after which
 //!   MuJoCo's soft pyramidal friction lets the feet creep outward over 14 s until the ankles
 //!   reach their limits at 0.382 m.
+//!
+//! # Stages
+//!
+//! One context (`Ctx`) carries the document, the compiler settings and the diagnostics
+//! through the stages, each in its own file:
+//!
+//! 1. `xml`: attribute values with their default class and line, numbers, orientations.
+//! 2. `defaults`: `<compiler>`, `<default>` classes, `<option>`, `<contact>`.
+//! 3. `tree`: the intermediate tree of MJCF bodies in world coordinates, built by walking
+//!    `<worldbody>` with `joints` (joints), `geometry` (geoms) and `inertia` (`<inertial>`,
+//!    shape volumes and inertias, principal frames).
+//! 4. `build`: MJCF bodies merged into backdrive bodies, their joints and shapes; then
+//!    `actuators` maps `<actuator>` onto the built joints.
+//! 5. `diagnostics`: validation errors placed at the MJCF element they came from, and the
+//!    self-collision warning; the warnings themselves are collected in `Diagnostics`.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
