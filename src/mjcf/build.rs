@@ -1,0 +1,458 @@
+//! Building the backdrive [`Model`] from the intermediate tree: merging MJCF bodies into
+//! backdrive bodies, principal frames, shapes, joints and actuators.
+
+use super::*;
+
+/// A backdrive body being assembled: the MJCF bodies merged into it.
+struct Group {
+    /// The MJCF body that owns the joints (the group's root).
+    root: usize,
+    members: Vec<usize>,
+}
+
+type Built = (Model, Vec<BodyFrame>, HashMap<String, (String, JKind)>);
+
+/// Names handed out once each: a taken name gets the first free suffix `_1`, `_2`...
+#[derive(Default)]
+struct UniqueNames {
+    used: HashSet<String>,
+}
+
+impl UniqueNames {
+    fn take(&mut self, base: &str) -> String {
+        let mut s = base.to_string();
+        let mut k = 1;
+        while self.used.contains(&s) {
+            s = format!("{base}_{k}");
+            k += 1;
+        }
+        self.used.insert(s.clone());
+        s
+    }
+}
+
+/// The model under construction with the names it has handed out.
+struct ModelBuilder {
+    model: Model,
+    body_names: UniqueNames,
+    joint_names: UniqueNames,
+    /// MJCF joint name to backdrive joint name and kind, for the actuators.
+    joint_map: HashMap<String, (String, JKind)>,
+}
+
+/// A group's mass in its principal frame: the inertia is clamped below (`boundinertia`).
+struct GroupMass {
+    mass: MassPart,
+    inertia: [f64; 3],
+    rot: DQuat,
+}
+
+impl Ctx<'_, '_> {
+    pub(super) fn build(&mut self, world: &World, name: &str, settings: Settings) -> Result<Built> {
+        let n = world.bodies.len();
+        let (group_of, groups) = self.group_bodies(world);
+        let bodies = self.attach_geoms(world, &group_of);
+        self.self_collision_warning(&bodies, world, &group_of);
+        let body_mass = self.body_masses(&bodies);
+
+        let mut out = ModelBuilder {
+            model: Model {
+                name: name.to_string(),
+                settings,
+                bodies: Vec::new(),
+                joints: Vec::new(),
+                actuators: Vec::new(),
+            },
+            body_names: UniqueNames::default(),
+            joint_names: UniqueNames::default(),
+            joint_map: HashMap::new(),
+        };
+        // Reserve the MJCF body names of group roots first so that intermediates never take them.
+        let group_names: Vec<String> = groups
+            .iter()
+            .map(|g| out.body_names.take(&bodies[g.root].name))
+            .collect();
+        let mut frames = vec![None; n];
+        let mut bd_index_of_group = vec![0usize; groups.len()];
+        for (gi, g) in groups.iter().enumerate() {
+            let root = &bodies[g.root];
+            let gm = self.group_mass(root, g, &body_mass)?;
+            let inv = gm.rot.inverse();
+            let (shapes, friction) = group_shapes(g, &bodies, &gm.mass, inv);
+
+            // Parent backdrive body of the group root.
+            let parent_name = root
+                .parent
+                .and_then(|p| group_of[p])
+                .map(|pg| out.model.bodies[bd_index_of_group[pg]].name.clone());
+            let fraction = self.joint_chain(
+                &mut out,
+                root,
+                world.limit_off,
+                parent_name,
+                &group_names[gi],
+                &gm,
+            );
+            let keep = 1.0 - fraction;
+            bd_index_of_group[gi] = out.model.bodies.len();
+            out.model.bodies.push(Body {
+                name: group_names[gi].clone(),
+                mass: (gm.mass.mass * keep) as f32,
+                inertia: Some(gm.inertia.map(|i| (i * keep) as f32)),
+                position: gm.mass.com.as_vec3().to_array(),
+                orientation: quat_f32(gm.rot),
+                linear_velocity: [0.0; 3],
+                angular_velocity: [0.0; 3],
+                friction: friction.unwrap_or(1.0) as f32,
+                restitution: 0.0,
+                shapes,
+            });
+            for &m in &g.members {
+                let b = &bodies[m];
+                frames[m] = Some(BodyFrame {
+                    name: b.name.clone(),
+                    body: Some(bd_index_of_group[gi]),
+                    offset: (inv * (b.pos - gm.mass.com)).as_vec3().to_array(),
+                    rotation: quat_f32(inv * b.rot),
+                });
+            }
+        }
+        if out.model.bodies.is_empty() {
+            return Err(self.error(
+                1,
+                "worldbody",
+                "the model has no moving body (no body with a joint or a free joint)",
+            ));
+        }
+        let frames = frames
+            .into_iter()
+            .enumerate()
+            .map(|(i, f)| {
+                f.unwrap_or_else(|| BodyFrame {
+                    name: bodies[i].name.clone(),
+                    body: None,
+                    offset: bodies[i].pos.as_vec3().to_array(),
+                    rotation: quat_f32(bodies[i].rot),
+                })
+            })
+            .collect();
+        Ok((out.model, frames, out.joint_map))
+    }
+
+    /// Which group (backdrive body) each MJCF body belongs to (None = static, part of the
+    /// world), and the groups.
+    fn group_bodies(&self, world: &World) -> (Vec<Option<usize>>, Vec<Group>) {
+        let n = world.bodies.len();
+        let mut group_of: Vec<Option<usize>> = vec![None; n];
+        let mut groups: Vec<Group> = Vec::new();
+        for i in 0..n {
+            let b = &world.bodies[i];
+            let moving = b.free || !b.joints.is_empty();
+            let parent_group = b.parent.and_then(|p| group_of[p]);
+            if moving || (parent_group.is_some() && !self.options.merge_fixed_bodies) {
+                group_of[i] = Some(groups.len());
+                groups.push(Group {
+                    root: i,
+                    members: vec![i],
+                });
+            } else if let Some(g) = parent_group {
+                group_of[i] = Some(g);
+                groups[g].members.push(i);
+            }
+            // else: static, part of the world.
+        }
+        (group_of, groups)
+    }
+
+    /// The bodies with their geoms attached: mass always, shapes when they can touch the floor.
+    fn attach_geoms(&self, world: &World, group_of: &[Option<usize>]) -> Vec<MjBody> {
+        let mut bodies: Vec<MjBody> = world.bodies.clone();
+        for (b, g) in &world.geoms {
+            let body = &mut bodies[*b];
+            let r = DMat3::from_quat(g.rot);
+            if g.kind == GeomType::Plane {
+                self.unsupported(
+                    g.line,
+                    "geom",
+                    format!(
+                        "plane geoms are only supported on the world body (as the ground); \
+                         the one on body '{}' was dropped",
+                        body.name
+                    ),
+                );
+                continue;
+            }
+            body.geom_mass.push(MassPart {
+                mass: g.mass,
+                com: g.pos,
+                inertia: r * DMat3::from_diagonal(g.inertia) * r.transpose(),
+            });
+            if g.contype != 0 || g.conaffinity != 0 {
+                body.geoms.push(GeomInfo {
+                    name: if g.name.is_empty() {
+                        format!("line {}", g.line)
+                    } else {
+                        g.name.clone()
+                    },
+                    contype: g.contype,
+                    conaffinity: g.conaffinity,
+                });
+            }
+            let Some(floor) = &world.floor else { continue };
+            if world.contact_off || group_of[*b].is_none() {
+                if group_of[*b].is_none() && (g.contype != 0 || g.conaffinity != 0) {
+                    self.unsupported(
+                        g.line,
+                        "geom",
+                        format!(
+                            "geom on the static body '{}': static obstacles are not supported \
+                             (only the ground plane); it was dropped",
+                            body.name
+                        ),
+                    );
+                }
+                continue;
+            }
+            let touches =
+                (g.contype & floor.conaffinity) != 0 || (floor.contype & g.conaffinity) != 0;
+            if !touches {
+                continue;
+            }
+            let inflate = (g.margin + floor.margin) - (g.gap + floor.gap);
+            let inflate = inflate.max(0.0);
+            let kind = match g.kind {
+                GeomType::Sphere => ShapeKind::Sphere {
+                    radius: (g.size[0] + inflate) as f32,
+                },
+                GeomType::Capsule => ShapeKind::Capsule {
+                    radius: (g.size[0] + inflate) as f32,
+                    half_length: g.size[1] as f32,
+                },
+                GeomType::Box => ShapeKind::Box {
+                    half_extents: [
+                        (g.size[0] + inflate) as f32,
+                        (g.size[1] + inflate) as f32,
+                        (g.size[2] + inflate) as f32,
+                    ],
+                },
+                other => {
+                    self.unsupported(
+                        g.line,
+                        "geom",
+                        format!(
+                            "{} geoms have no backdrive contact shape: this one keeps its mass \
+                             but does not touch the ground",
+                            geom_type_name(other)
+                        ),
+                    );
+                    continue;
+                }
+            };
+            body.shapes.push(MjShape {
+                kind,
+                pos: g.pos,
+                rot: g.rot,
+            });
+            let f = if g.condim == 1 || floor.friction == 0.0 {
+                0.0
+            } else {
+                g.friction.max(floor.friction)
+            };
+            body.friction = Some(body.friction.map_or(f, |x: f64| x.max(f)));
+        }
+        bodies
+    }
+
+    /// Mass of each MJCF body, after `inertiafromgeom`, `boundmass` and `settotalmass`.
+    fn body_masses(&self, bodies: &[MjBody]) -> Vec<Option<MassPart>> {
+        let mut body_mass: Vec<Option<MassPart>> = Vec::with_capacity(bodies.len());
+        for b in bodies {
+            let from_geoms = combine(&b.geom_mass);
+            let m = match self.inertia_from_geom {
+                InertiaFromGeom::True => from_geoms,
+                InertiaFromGeom::False => b.inertial,
+                InertiaFromGeom::Auto => b.inertial.or(from_geoms),
+            };
+            let m = m.map(|mut m| {
+                if self.bound_mass > 0.0 && m.mass < self.bound_mass {
+                    m.mass = self.bound_mass;
+                }
+                m
+            });
+            body_mass.push(m);
+        }
+        if let Some(total) = self.set_total_mass {
+            let sum: f64 = body_mass.iter().flatten().map(|m| m.mass).sum();
+            if sum > 0.0 {
+                let k = total / sum;
+                for m in body_mass.iter_mut().flatten() {
+                    m.mass *= k;
+                    m.inertia *= k;
+                }
+            }
+        }
+        body_mass
+    }
+
+    /// The combined mass of a group in its principal frame.
+    fn group_mass(
+        &self,
+        root: &MjBody,
+        g: &Group,
+        body_mass: &[Option<MassPart>],
+    ) -> Result<GroupMass> {
+        let parts: Vec<MassPart> = g.members.iter().filter_map(|&m| body_mass[m]).collect();
+        let Some(mass) = combine(&parts) else {
+            return Err(self.error(
+                root.line,
+                "body",
+                format!(
+                    "body '{}' is moving but has no mass (give it geoms with a size, or an \
+                     <inertial>)",
+                    root.name
+                ),
+            ));
+        };
+        let (principal, rot) = principal_frame(&mass.inertia, root.rot);
+        let mut inertia = principal;
+        let floor_i = self.bound_inertia.max(1e-9 * mass.mass);
+        for i in inertia.iter_mut() {
+            if *i < floor_i {
+                *i = floor_i;
+            }
+        }
+        Ok(GroupMass { mass, inertia, rot })
+    }
+
+    /// The joints between a group and its parent: several joints need intermediate bodies,
+    /// a jointless body kept separate is welded. Returns the fraction of the group's mass the
+    /// intermediate bodies carry.
+    fn joint_chain(
+        &self,
+        out: &mut ModelBuilder,
+        root: &MjBody,
+        limit_off: bool,
+        parent_name: Option<String>,
+        group_name: &str,
+        gm: &GroupMass,
+    ) -> f64 {
+        let GroupMass { mass, inertia, rot } = gm;
+        let (inertia, rot) = (*inertia, *rot);
+        let joints = if limit_off {
+            root.joints
+                .iter()
+                .cloned()
+                .map(|mut j| {
+                    j.limits = None;
+                    j
+                })
+                .collect()
+        } else {
+            root.joints.clone()
+        };
+        let n_inter = joints.len().saturating_sub(1);
+        let fraction = if n_inter > 0 {
+            self.options.intermediate_mass_fraction
+        } else {
+            0.0
+        };
+        let mut prev = parent_name.clone();
+        for (k, j) in joints.iter().enumerate() {
+            let child_name = if k + 1 == joints.len() {
+                group_name.to_string()
+            } else {
+                let nm = out.body_names.take(&format!("{}__{}", root.name, j.name));
+                let share = fraction / n_inter as f64;
+                out.model.bodies.push(Body {
+                    name: nm.clone(),
+                    mass: (mass.mass * share) as f32,
+                    inertia: Some(inertia.map(|i| (i * share) as f32)),
+                    position: mass.com.as_vec3().to_array(),
+                    orientation: quat_f32(rot),
+                    linear_velocity: [0.0; 3],
+                    angular_velocity: [0.0; 3],
+                    friction: 1.0,
+                    restitution: 0.0,
+                    shapes: Vec::new(),
+                });
+                if k == 0 && root.joints.len() > 1 {
+                    self.warn(
+                        root.line,
+                        "body",
+                        format!(
+                            "body '{}' has {} joints: chained through {} intermediate \
+                             bodies carrying {:.0}% of its mass",
+                            root.name,
+                            root.joints.len(),
+                            n_inter,
+                            fraction * 100.0
+                        ),
+                    );
+                }
+                nm
+            };
+            let jname = out.joint_names.take(&j.name);
+            out.model.joints.push(Joint {
+                name: jname.clone(),
+                kind: match j.kind {
+                    JKind::Hinge => JointKind::Hinge,
+                    JKind::Slide => JointKind::Slider,
+                    JKind::Ball => JointKind::Ball,
+                },
+                parent: prev.clone(),
+                child: child_name.clone(),
+                anchor: j.anchor.as_vec3().to_array(),
+                axis: j.axis.as_vec3().to_array(),
+                limits: j.limits.map(|[lo, hi]| [lo as f32, hi as f32]),
+            });
+            out.joint_map.insert(j.name.clone(), (jname, j.kind));
+            prev = Some(child_name);
+        }
+        if joints.is_empty() && !root.free {
+            // A jointless body kept separate: weld it.
+            let jname = out.joint_names.take(&format!("{}_weld", root.name));
+            out.model.joints.push(Joint {
+                name: jname,
+                kind: JointKind::Fixed,
+                parent: parent_name.clone(),
+                child: group_name.to_string(),
+                anchor: mass.com.as_vec3().to_array(),
+                axis: [1.0, 0.0, 0.0],
+                limits: None,
+            });
+        }
+        fraction
+    }
+}
+
+/// A group's contact shapes in its principal frame, and its friction (the largest of its
+/// members').
+fn group_shapes(
+    g: &Group,
+    bodies: &[MjBody],
+    mass: &MassPart,
+    inv: DQuat,
+) -> (Vec<Shape>, Option<f64>) {
+    let mut shapes = Vec::new();
+    let mut friction: Option<f64> = None;
+    for &m in &g.members {
+        let b = &bodies[m];
+        for s in &b.shapes {
+            shapes.push(Shape {
+                kind: s.kind.clone(),
+                offset: (inv * (s.pos - mass.com)).as_vec3().to_array(),
+                rotation: quat_f32(inv * s.rot),
+            });
+        }
+        if let Some(f) = b.friction {
+            friction = Some(friction.map_or(f, |x| x.max(f)));
+        }
+    }
+    (shapes, friction)
+}
+
+fn quat_f32(q: DQuat) -> [f32; 4] {
+    let q = q.normalize();
+    let q = if q.w < 0.0 { -q } else { q };
+    [q.x as f32, q.y as f32, q.z as f32, q.w as f32]
+}

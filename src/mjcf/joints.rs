@@ -1,0 +1,261 @@
+//! Joints: names, free joints, hinge/slide/ball joints with their ranges, and the joint
+//! attributes backdrive cannot honour.
+
+use super::*;
+
+impl<'a, 'input> Ctx<'a, 'input> {
+    /// Records a joint's name, refusing one already taken: actuators refer to joints by name.
+    pub(super) fn unique_joint_name(
+        &self,
+        node: Node,
+        name: &str,
+        world: &mut World,
+    ) -> Result<()> {
+        if world.joint_names.insert(name.to_string()) {
+            Ok(())
+        } else {
+            Err(self.error(
+                self.attr_line(node, "name"),
+                "joint.name",
+                format!("duplicate joint name '{name}'"),
+            ))
+        }
+    }
+
+    pub(super) fn free_joint(
+        &mut self,
+        node: Node,
+        parent: Option<usize>,
+        index: usize,
+        world: &mut World,
+    ) -> Result<()> {
+        let b = &world.bodies[index];
+        if parent.is_some() {
+            return Err(self.error(
+                self.line(node),
+                "joint.type",
+                format!(
+                    "a free joint is only allowed on a top-level body, and '{}' is nested",
+                    b.name
+                ),
+            ));
+        }
+        if b.free || !b.joints.is_empty() {
+            return Err(self.error(
+                self.line(node),
+                "joint.type",
+                format!("body '{}' combines a free joint with other joints", b.name),
+            ));
+        }
+        world.bodies[index].free = true;
+        if let Some(n) = node.attribute("name") {
+            self.unique_joint_name(node, n, world)?;
+            world.free_joints.insert(n.to_string());
+        }
+        Ok(())
+    }
+
+    pub(super) fn joint(
+        &mut self,
+        el: &El<'a, 'input>,
+        index: usize,
+        world: &mut World,
+    ) -> Result<()> {
+        let node = el.node;
+        self.check_attrs(node, JOINT_KNOWN, JOINT_SILENT);
+        let line = self.line(node);
+        let body_name = world.bodies[index].name.clone();
+        let name = match node.attribute("name") {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => format!("{body_name}_joint{}", world.bodies[index].joints.len()),
+        };
+        // A free joint records its own name (a `<freejoint>` has no type attribute).
+        let is_free = matches!(self.get(el, "type")?, Some(v) if v.text.trim() == "free");
+        if !is_free {
+            self.unique_joint_name(node, &name, world)?;
+        }
+        let kind = match self.get(el, "type")? {
+            None => JKind::Hinge,
+            Some(v) => match v.text.trim() {
+                "hinge" => JKind::Hinge,
+                "slide" => JKind::Slide,
+                "ball" => JKind::Ball,
+                "free" => {
+                    let parent = world.bodies[index].parent;
+                    self.free_joint(node, parent, index, world)?;
+                    self.joint_physics(el, &name, true)?;
+                    return Ok(());
+                }
+                other => {
+                    return Err(self.error(
+                        v.line,
+                        "joint.type",
+                        format!(
+                            "unknown joint type '{other}' (expected hinge, slide, ball or free){}",
+                            v.origin()
+                        ),
+                    ));
+                }
+            },
+        };
+        if world.bodies[index].free {
+            return Err(self.error(
+                line,
+                "joint.type",
+                format!("body '{body_name}' combines a free joint with other joints"),
+            ));
+        }
+        let b = &world.bodies[index];
+        let anchor = b.pos + b.rot * self.vec3(el, "pos")?.unwrap_or(DVec3::ZERO);
+        let axis_local = self.vec3(el, "axis")?.unwrap_or(DVec3::Z);
+        if axis_local.length() < 1e-10 && kind != JKind::Ball {
+            return Err(self.error(
+                self.attr_line(node, "axis"),
+                "joint.axis",
+                "expected a non-zero axis",
+            ));
+        }
+        let axis = if kind == JKind::Ball {
+            // Backdrive's ball-joint frame: any axis; keep the body's x.
+            b.rot * DVec3::X
+        } else {
+            (b.rot * axis_local).normalize()
+        };
+        let range = match self.get(el, "range")? {
+            Some(v) => {
+                let [lo, hi] = self.fixed::<2>(el, &v)?;
+                Some((lo, hi, v))
+            }
+            None => None,
+        };
+        let limited = match self.tristate(el, "limited")? {
+            Some(l) => l,
+            None => range.is_some() && self.autolimits,
+        };
+        let reference = self.num(el, "ref")?.unwrap_or(0.0);
+        let limits = match (limited, range) {
+            (false, _) => None,
+            (true, None) => {
+                return Err(self.error(
+                    line,
+                    "joint.range",
+                    format!("joint '{name}' is limited but has no range"),
+                ));
+            }
+            (true, Some((lo, hi, v))) => {
+                if lo > hi {
+                    return Err(self.error(
+                        v.line,
+                        "joint.range",
+                        format!("expected lower <= upper, found [{lo}, {hi}]{}", v.origin()),
+                    ));
+                }
+                match kind {
+                    JKind::Hinge => {
+                        let r = self.angle(reference);
+                        Some([self.angle(lo) - r, self.angle(hi) - r])
+                    }
+                    JKind::Slide => Some([lo - reference, hi - reference]),
+                    JKind::Ball => {
+                        let m = self.angle(lo.abs().max(hi.abs()));
+                        self.warn(
+                            v.line,
+                            "joint",
+                            format!(
+                                "ball joint '{name}': MuJoCo limits the rotation angle (a \
+                                 cone); backdrive limits each rotation-vector component to \
+                                 [-{m:.4}, {m:.4}] rad (a box)"
+                            ),
+                        );
+                        Some([-m, m])
+                    }
+                }
+            }
+        };
+        if reference != 0.0 && kind == JKind::Ball {
+            self.warn(
+                self.attr_line(node, "ref"),
+                "joint",
+                "ref on a ball joint is ignored",
+            );
+        }
+        self.joint_physics(el, &name, false)?;
+        world.bodies[index].joints.push(MjJoint {
+            name,
+            kind,
+            anchor,
+            axis,
+            limits,
+        });
+        Ok(())
+    }
+
+    /// Joint attributes that add forces backdrive does not have.
+    pub(super) fn joint_physics(&mut self, el: &El, name: &str, free: bool) -> Result<()> {
+        for (attr, what) in [
+            ("damping", "viscous joint damping"),
+            ("armature", "armature (rotor inertia)"),
+            ("stiffness", "joint stiffness (a spring)"),
+            ("frictionloss", "dry joint friction (frictionloss)"),
+        ] {
+            if let Some(v) = self.get(el, attr)? {
+                let x = self.fixed::<1>(el, &v)?[0];
+                if x != 0.0 {
+                    self.unsupported(
+                        self.line(el.node),
+                        "joint",
+                        format!(
+                            "joint '{name}': {what} {attr}=\"{}\"{} is not supported",
+                            v.text.trim(),
+                            v.origin()
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(v) = self.get(el, "springdamper")? {
+            let [a, b] = self.fixed::<2>(el, &v)?;
+            if a != 0.0 || b != 0.0 {
+                self.unsupported(
+                    v.line,
+                    "joint",
+                    format!("joint '{name}': springdamper is not supported"),
+                );
+            }
+        }
+        if free {
+            return Ok(());
+        }
+        if self.tristate(el, "actuatorfrclimited")? == Some(true) {
+            self.warn(
+                self.attr_line(el.node, "actuatorfrclimited"),
+                "joint",
+                format!("joint '{name}': actuatorfrcrange is not supported and was ignored"),
+            );
+        }
+        if let Some(v) = self.get(el, "margin")?
+            && self.fixed::<1>(el, &v)?[0] != 0.0
+        {
+            self.warn(
+                v.line,
+                "joint",
+                format!("joint '{name}': limit margin is not supported and was ignored"),
+            );
+        }
+        for attr in ["solreflimit", "solimplimit"] {
+            if let Some(v) = self.get(el, attr)?
+                && v.class.is_none()
+            {
+                self.warn(
+                    v.line,
+                    "joint",
+                    format!(
+                        "joint '{name}': {attr} is ignored: backdrive limits are soft \
+                         with settings.joint_frequency and joint_damping_ratio"
+                    ),
+                );
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,453 @@
+//! Import of MuJoCo MJCF models (the subset the standard locomotion models use) into
+//! backdrive's maximal-coordinate [`Model`].
+//!
+//! ```no_run
+//! use backdrive::mjcf::{self, MjcfOptions};
+//! let (model, warnings) = mjcf::load_mjcf("robot.xml").unwrap();
+//! for w in &warnings {
+//!     eprintln!("warning: {w}");
+//! }
+//! // Models whose physics backdrive cannot reproduce (joint damping, armature...) are
+//! // errors unless the caller accepts the difference:
+//! let opts = MjcfOptions { ignore_unsupported: true, ..MjcfOptions::default() };
+//! let import = mjcf::load_mjcf_with("ant.xml", &opts).unwrap();
+//! println!("{} bodies", import.model.bodies.len());
+//! ```
+//!
+//! # Mapping
+//!
+//! * Every MJCF `<body>` with at least one joint becomes a backdrive body whose position is its
+//!   centre of mass and whose orientation is its principal inertia frame, both computed from
+//!   the nested `pos` / `quat` / `euler` / `axisangle` / `xyaxes` / `zaxis` chain at the model
+//!   pose (`qpos0`). [`MjcfImport::frames`] gives, for each MJCF body, where its own frame
+//!   sits in the backdrive body (so `xpos`, as MuJoCo reports it, can be recovered).
+//! * A body **without** a joint is rigidly attached to its parent. By default
+//!   ([`MjcfOptions::merge_fixed_bodies`]) its geoms and mass are merged into the parent's
+//!   backdrive body, which is exactly rigid, as in MuJoCo; otherwise it becomes its own body
+//!   welded to the parent by a `fixed` joint (soft, like every backdrive joint). Jointless
+//!   bodies whose ancestors are all jointless are static: they belong to the world.
+//! * A top-level body with a `<freejoint/>` (or `<joint type="free"/>`) is a free body.
+//! * Each `hinge`, `slide` and `ball` joint becomes a backdrive `hinge`, `slider` and `ball`
+//!   joint between the parent's backdrive body (or the world) and this body, with anchor and
+//!   axis in world coordinates at the model pose. The model pose is the zero of every joint
+//!   coordinate in both engines; joint `ref` is honoured by shifting the limits.
+//! * A body with several joints (MuJoCo composes them in order) gets light intermediate
+//!   bodies, named `<body>__<joint>`, chained by one joint each; the last joint attaches the
+//!   body itself. The intermediates sit at the body's centre of mass and take a fraction
+//!   ([`MjcfOptions::intermediate_mass_fraction`], 20% by default, split evenly) of its mass
+//!   and inertia, so the total mass and, with the joints locked, the inertia are unchanged. A
+//!   backdrive joint's locked axes are only as stiff as the lighter of the bodies it joins is
+//!   heavy (see `models/README.md`), so a much smaller fraction would make the "locked" axes
+//!   between intermediates visibly soft; a larger one moves more of the inertia onto the
+//!   earlier joints while the later ones turn.
+//! * Geoms: `sphere`, `capsule` (`size` radius and half-length, or `fromto`), `box` (half
+//!   sizes, or `fromto`) map to backdrive shapes; `cylinder` and `ellipsoid` contribute mass
+//!   but have no backdrive shape (an error unless unsupported features are ignored). Mass comes
+//!   from `mass` or `density` (default 1000) with MuJoCo's volume and inertia formulas, or from
+//!   `<inertial>` (`mass`, `diaginertia` or `fullinertia`) following `<compiler
+//!   inertiafromgeom>`.
+//! * The ground: backdrive's ground is always the plane z = 0. A `plane` geom on the world
+//!   body at z = 0 facing up is that ground; any other plane is unsupported. When the model
+//!   has no such plane nothing collides in MuJoCo, so no shape is created. A geom gets a
+//!   backdrive contact shape only if its `contype`/`conaffinity` let it collide with the
+//!   plane. MuJoCo's contact margin (`margin` minus `gap`, summed over the geom and the plane,
+//!   as MuJoCo 3 and 4 combine them) makes bodies rest that far above the ground; backdrive has
+//!   no margin, so contact shapes are inflated by it (spheres and capsules exactly, boxes by
+//!   their half sizes). The body's friction is the largest sliding friction of its geoms
+//!   combined with the plane's (MuJoCo takes the maximum); `condim="1"` means frictionless.
+//! * Contacts between robot bodies do not exist in backdrive (self-collision off), so
+//!   `<contact><exclude>` is always satisfied; a warning lists geom pairs that MuJoCo would
+//!   let collide.
+//! * `<option timestep gravity>` set `settings.dt` and `settings.gravity`; `<flag
+//!   gravity="disable" contact="disable" limit="disable"/>` are honoured. Backdrive always
+//!   integrates with semi-implicit Euler (MuJoCo's `Euler`); another `integrator` is a warning.
+//! * `<motor joint gear ctrlrange ctrllimited forcerange forcelimited>` becomes a backdrive
+//!   `force` actuator with `max_force = |gear| * max|ctrlrange|` (further bounded by
+//!   `forcerange`). **Command scaling:** a backdrive force command is the joint torque (N m)
+//!   or force (N) itself, whereas MuJoCo multiplies `ctrl` by `gear`: send `gear * ctrl`
+//!   ([`MjcfImport::gears`] lists the gears in actuator order).
+//! * `<default>` classes (nested, with `class` and `childclass`), `<compiler angle
+//!   eulerseq inertiafromgeom autolimits boundmass boundinertia settotalmass>`, joint `range`
+//!   / `limited`, and `<frame>` are supported.
+//!
+//! # Unsupported input
+//!
+//! Visual and bookkeeping content (`<asset>`, `<visual>`, `<statistic>`, `<size>`,
+//! `<custom>`, `<extension>`, sites, cameras, lights, `rgba`, `material`, `group`...) and
+//! the settings of MuJoCo's own constraint solver (`iterations`, `tolerance`, `solver`,
+//! `cone`...) are ignored silently. Sensors, keyframes, unknown elements and attributes, and
+//! settings whose effect backdrive models differently (`integrator`, geom `solref` / `solimp`
+//! / `priority`, joint `solreflimit` / `solimplimit` / `margin`, `condim` 4 and 6, ball-joint
+//! cones, self-collision between bodies) are ignored or approximated with a [`Warning`]
+//! naming the element and its line. Backdrive's joints and contacts are soft constraints
+//! (`settings.joint_frequency`, `contact_frequency`); the importer keeps backdrive's defaults. Features whose absence
+//! would silently change the physics — joint `damping`, `armature`, `stiffness`,
+//! `frictionloss`; tendons, equality constraints, actuators other than `motor`, fluid forces,
+//! mocap bodies, static obstacles other than the ground plane, cylinder and ellipsoid contact
+//! shapes, meshes — are errors naming the element and line, unless
+//! [`MjcfOptions::ignore_unsupported`] is set, in which case they are dropped with a warning.
+//! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
+//! unknown class are errors with the file and line.
+//!
+//! # How close to MuJoCo
+//!
+//! Measured with the fixtures in `tests/fixtures/mjcf/` against MuJoCo 4.0 (numbers recorded
+//! by `benches/mjcf_reference.py`, checked by `tests/mjcf.rs`):
+//!
+//! * Masses, principal inertias and centres of mass match MuJoCo's to float precision.
+//! * A contact-free double pendulum (1e-3 s steps) stays within 5.7 mm and 0.018 rad of
+//!   MuJoCo's trajectory (Euler at 1e-4 s) over 1 s.
+//! * Resting heights differ where backdrive's soft joints carry loads through light links: a
+//!   joint's locked axes are only as stiff as the bodies it joins are heavy
+//!   (`models/README.md`). The project's quadruped rests 14.5 mm lower than in MuJoCo.
+//!   gymnasium's ant (0.04 kg hip links carrying the torso on 0.77 m levers) settles 3.2 cm
+//!   below MuJoCo's resting pose when started there.
+//! * Dropped from its model pose, the ant rests on splayed legs at 0.574 m, held by Coulomb
+//!   friction: 8 mm above MuJoCo with hard friction (elliptic cones, impratio 1000: 0.566 m)
+//!   and 9 mm above MuJoCo's own landing with the file's options (0.566 m at 1 s), after which
+//!   MuJoCo's soft pyramidal friction lets the feet creep outward over 14 s until the ankles
+//!   reach their limits at 0.382 m.
+//!
+//! # Stages
+//!
+//! One context (`Ctx`) carries the document, the compiler settings and the diagnostics
+//! through the stages, each in its own file:
+//!
+//! 1. `xml`: attribute values with their default class and line, numbers, orientations.
+//! 2. `defaults`: `<compiler>`, `<default>` classes, `<option>`, `<contact>`.
+//! 3. `tree`: the intermediate tree of MJCF bodies in world coordinates, built by walking
+//!    `<worldbody>` with `joints` (joints), `geometry` (geoms) and `inertia` (`<inertial>`,
+//!    shape volumes and inertias, principal frames).
+//! 4. `build`: MJCF bodies merged into backdrive bodies, their joints and shapes; then
+//!    `actuators` maps `<actuator>` onto the built joints.
+//! 5. `diagnostics`: validation errors placed at the MJCF element they came from, and the
+//!    self-collision warning; the warnings themselves are collected in `Diagnostics`.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use glam::{DMat3, DQuat, DVec3};
+use roxmltree::{Document, Node};
+
+use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
+use crate::model::{
+    Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
+};
+use crate::sim::BodyState;
+
+mod actuators;
+mod build;
+mod defaults;
+mod diagnostics;
+mod geometry;
+mod inertia;
+mod joints;
+mod tree;
+mod xml;
+
+use geometry::*;
+use inertia::*;
+use tree::*;
+
+/// How to import an MJCF file.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MjcfOptions {
+    /// Drop features backdrive cannot simulate (joint damping, armature, tendons...) with a
+    /// warning instead of failing. The imported model then behaves differently from MuJoCo's.
+    pub ignore_unsupported: bool,
+    /// Merge bodies without joints into their parent's backdrive body (exactly rigid). When
+    /// false each becomes its own body, welded to its parent by a (soft) `fixed` joint.
+    pub merge_fixed_bodies: bool,
+    /// Share of a multi-joint body's mass and inertia given to its intermediate bodies (split
+    /// evenly among them); in (0, 1).
+    pub intermediate_mass_fraction: f64,
+}
+
+impl Default for MjcfOptions {
+    fn default() -> Self {
+        MjcfOptions {
+            ignore_unsupported: false,
+            merge_fixed_bodies: true,
+            intermediate_mass_fraction: 0.2,
+        }
+    }
+}
+
+/// Something in the file that was ignored or approximated.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Warning {
+    /// The file, if the model came from one.
+    pub file: Option<PathBuf>,
+    /// 1-based line of the element.
+    pub line: usize,
+    /// The element's tag.
+    pub element: String,
+    /// What was ignored or approximated, and why.
+    pub message: String,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(file) = &self.file {
+            write!(f, "{}:", file.display())?;
+        }
+        write!(f, "{}: <{}>: {}", self.line, self.element, self.message)
+    }
+}
+
+/// Where an MJCF body's own frame sits in the backdrive body that carries it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BodyFrame {
+    /// The MJCF body's name (`body<N>` for an unnamed one, N counting bodies in file order
+    /// from 1, as MuJoCo numbers them).
+    pub name: String,
+    /// Index of the backdrive body in [`Model::bodies`]; `None` for static bodies (the world).
+    pub body: Option<usize>,
+    /// Position of the MJCF frame's origin in the backdrive body's frame (or in the world).
+    pub offset: [f32; 3],
+    /// Orientation `[x, y, z, w]` of the MJCF frame relative to the backdrive body's frame.
+    pub rotation: [f32; 4],
+}
+
+/// An imported model with everything the import learned on the way.
+#[derive(Clone, Debug)]
+pub struct MjcfImport {
+    /// The backdrive model (validated).
+    pub model: Model,
+    /// What was ignored or approximated.
+    pub warnings: Vec<Warning>,
+    /// One entry per MJCF body, in file order.
+    pub frames: Vec<BodyFrame>,
+    /// MuJoCo `gear` of each actuator (in `model.actuators` order): a MuJoCo control `ctrl`
+    /// is the backdrive force command `gear * ctrl`.
+    pub gears: Vec<f32>,
+}
+
+impl MjcfImport {
+    /// The frame of an MJCF body by name.
+    pub fn frame(&self, name: &str) -> Option<&BodyFrame> {
+        self.frames.iter().find(|f| f.name == name)
+    }
+
+    /// World position and orientation `[x, y, z, w]` of an MJCF body's frame (MuJoCo's
+    /// `xpos` and `xquat`, the latter reordered), given one instance's body states.
+    pub fn frame_pose(&self, name: &str, bodies: &[BodyState]) -> Option<([f32; 3], [f32; 4])> {
+        let f = self.frame(name)?;
+        let offset = glam::Vec3::from_array(f.offset);
+        let rotation = glam::Quat::from_array(f.rotation);
+        match f.body {
+            None => Some((f.offset, f.rotation)),
+            Some(b) => {
+                let s = bodies.get(b)?;
+                let q = glam::Quat::from_array(s.orientation);
+                let p = glam::Vec3::from_array(s.position) + q * offset;
+                Some((p.to_array(), (q * rotation).to_array()))
+            }
+        }
+    }
+
+    /// Backdrive body states (at rest) that put every MJCF body frame at the given world pose:
+    /// `poses[i]` is the position and orientation `[x, y, z, w]` of the MJCF body `frames[i]`
+    /// (MuJoCo's `xpos` and `xquat` without the world body, the quaternion reordered).
+    /// Intermediate bodies of multi-joint bodies take their body's pose.
+    pub fn body_states_from_frame_poses(
+        &self,
+        poses: &[([f32; 3], [f32; 4])],
+    ) -> Result<Vec<BodyState>> {
+        if poses.len() != self.frames.len() {
+            return Err(Error::InvalidInput(format!(
+                "expected {} frame poses (one per MJCF body), got {}",
+                self.frames.len(),
+                poses.len()
+            )));
+        }
+        let mut states: Vec<Option<BodyState>> = vec![None; self.model.bodies.len()];
+        for (f, (p, q)) in self.frames.iter().zip(poses) {
+            let Some(b) = f.body else { continue };
+            if states[b].is_some() {
+                continue;
+            }
+            let q = glam::Quat::from_array(*q).normalize();
+            let body_q = q * glam::Quat::from_array(f.rotation).inverse();
+            let body_p = glam::Vec3::from_array(*p) - body_q * glam::Vec3::from_array(f.offset);
+            states[b] = Some(BodyState {
+                position: body_p.to_array(),
+                orientation: body_q.normalize().to_array(),
+                ..BodyState::default()
+            });
+        }
+        // Intermediates (no frame of their own) sit where the next body in order sits.
+        let mut out = vec![BodyState::default(); states.len()];
+        let mut next: Option<BodyState> = None;
+        for i in (0..states.len()).rev() {
+            if let Some(s) = states[i] {
+                next = Some(s);
+            }
+            out[i] = next.ok_or_else(|| {
+                Error::InvalidInput(format!("no pose for body '{}'", self.model.bodies[i].name))
+            })?;
+        }
+        Ok(out)
+    }
+}
+
+/// Reads an MJCF file with the default options: the model and the warnings.
+pub fn load_mjcf(path: impl AsRef<Path>) -> Result<(Model, Vec<Warning>)> {
+    let import = load_mjcf_with(path, &MjcfOptions::default())?;
+    Ok((import.model, import.warnings))
+}
+
+/// Reads an MJCF file.
+pub fn load_mjcf_with(path: impl AsRef<Path>, options: &MjcfOptions) -> Result<MjcfImport> {
+    let path = path.as_ref();
+    let text = crate::model::read_model_text(path)?;
+    from_str(&text, Some(path), options)
+}
+
+/// Imports MJCF text; `file` is only used in messages.
+pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Result<MjcfImport> {
+    let file = file.map(Path::to_path_buf);
+    let doc = Document::parse(text).map_err(|e| {
+        // roxmltree gives the end of the stream no position (it says 1:1): the file ends
+        // before the document does, so the last line is where it was cut.
+        let (line, message) = match e {
+            roxmltree::Error::UnexpectedEndOfStream => (
+                text.lines().count().max(1),
+                "malformed XML: the file ends before the document does (truncated?)".to_string(),
+            ),
+            _ => (e.pos().row as usize, format!("malformed XML: {e}")),
+        };
+        Error::from(ModelError {
+            file: file.clone(),
+            line: Some(line),
+            field: FieldPath::default(),
+            message,
+        })
+    })?;
+    let mut ctx = Ctx {
+        doc: &doc,
+        file,
+        options: options.clone(),
+        diag: RefCell::new(Diagnostics::default()),
+        degrees: true,
+        eulerseq: *b"xyz",
+        inertia_from_geom: InertiaFromGeom::Auto,
+        autolimits: true,
+        bound_mass: 0.0,
+        bound_inertia: 0.0,
+        set_total_mass: None,
+        defaults: HashMap::new(),
+        newlines: text
+            .bytes()
+            .enumerate()
+            .filter(|&(_, b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect(),
+    };
+    if !(options.intermediate_mass_fraction > 0.0 && options.intermediate_mass_fraction < 1.0) {
+        return Err(ctx.error(
+            1,
+            "",
+            format!(
+                "MjcfOptions::intermediate_mass_fraction must be in (0, 1), found {}",
+                options.intermediate_mass_fraction
+            ),
+        ));
+    }
+    let import = ctx.run()?;
+    let diag = ctx.diag.into_inner();
+    if let Some(first) = diag.unsupported.first()
+        && !options.ignore_unsupported
+    {
+        let more = diag.unsupported.len() - 1;
+        return Err(Error::from(ModelError {
+            file: first.file.clone(),
+            line: Some(first.line),
+            field: FieldPath::key(&first.element),
+            message: format!(
+                "{}{} (set MjcfOptions::ignore_unsupported, or \
+                 BACKDRIVE_MJCF_IGNORE_UNSUPPORTED=1 on the command line, to import it \
+                 anyway without this feature)",
+                first.message,
+                if more > 0 {
+                    format!("; and {more} more unsupported feature(s)")
+                } else {
+                    String::new()
+                }
+            ),
+        }));
+    }
+    let mut warnings = diag.warnings;
+    warnings.extend(diag.unsupported);
+    warnings.sort_by_key(|w| w.line);
+    Ok(MjcfImport { warnings, ..import })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Diagnostics and attribute access
+
+#[derive(Default)]
+struct Diagnostics {
+    warnings: Vec<Warning>,
+    unsupported: Vec<Warning>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum InertiaFromGeom {
+    Auto,
+    True,
+    False,
+}
+
+/// Attributes set by one default class, per element tag: value and line.
+type ClassAttrs = HashMap<String, HashMap<String, (String, usize)>>;
+
+struct Ctx<'a, 'input> {
+    doc: &'a Document<'input>,
+    file: Option<PathBuf>,
+    options: MjcfOptions,
+    diag: RefCell<Diagnostics>,
+    degrees: bool,
+    eulerseq: [u8; 3],
+    inertia_from_geom: InertiaFromGeom,
+    autolimits: bool,
+    bound_mass: f64,
+    bound_inertia: f64,
+    set_total_mass: Option<f64>,
+    defaults: HashMap<String, ClassAttrs>,
+    /// Byte offset of every newline in the text: a line number is a binary search, where
+    /// roxmltree's `text_pos_at` rescans the text from its start (quadratic over a file).
+    newlines: Vec<usize>,
+}
+
+/// An attribute value with where it came from.
+#[derive(Clone)]
+struct Val {
+    text: String,
+    line: usize,
+    /// Name of the attribute and, when it came from a default class, that class.
+    name: String,
+    class: Option<String>,
+}
+
+impl Val {
+    fn origin(&self) -> String {
+        match &self.class {
+            Some(c) => format!(" (from default class '{c}', line {})", self.line),
+            None => String::new(),
+        }
+    }
+}
+
+/// An element with the default class that applies to it.
+#[derive(Clone, Copy)]
+struct El<'a, 'input> {
+    node: Node<'a, 'input>,
+    /// Which defaults apply (`joint`, `geom`, `actuator`), if any.
+    tag: Option<&'static str>,
+    class: Option<&'a str>,
+}
+
+const MAX_DEPTH: usize = 200;
