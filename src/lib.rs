@@ -8,35 +8,20 @@
 //! -> bulk reads of body states. [`twin`] holds a CPU twin of every kernel stage, generic over
 //! `f32` and `f64`, used to test the GPU results.
 
-pub mod buffers;
-pub mod cmaes;
+pub mod engine;
 pub mod error;
-pub mod files;
-pub mod finite_check;
-pub mod gait;
-pub mod gpu;
-pub mod gradcheck;
-pub mod jacobian;
-pub mod layout;
-pub mod loss;
-pub mod measure;
-pub mod mjcf;
+pub mod grad;
+pub mod io;
+pub mod learn;
 pub mod model;
-pub mod models;
-pub mod optim;
-pub mod plot;
-pub mod policy;
-pub mod progress;
-pub mod random;
 pub mod reproduce;
-pub mod rollout;
-pub mod shaders;
-pub mod sim;
-pub mod table1;
-pub mod tasks;
-pub mod train;
-pub mod twin;
-pub mod viewer;
+
+// The modules' paths before the folders, until every use names the folder.
+pub use engine::{buffers, finite_check, gpu, layout, shaders, sim, twin};
+pub use grad::{gradcheck, jacobian, loss, measure, rollout};
+pub use io::{files, mjcf, models, plot, progress, viewer};
+pub use learn::{cmaes, gait, optim, policy, random, tasks, train};
+pub use reproduce::table1;
 
 pub use error::{Error, Result};
 pub use model::Model;

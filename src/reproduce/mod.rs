@@ -7,6 +7,8 @@
 //! One budget accounting for all methods: model evaluations (rollouts of one robot over the
 //! whole horizon, forward or forward and backward) and wall-clock time.
 
+pub mod table1;
+
 pub mod ball;
 pub mod policy;
 

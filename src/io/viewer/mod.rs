@@ -29,7 +29,7 @@ use crate::model::{JointKind, Model, ShapeKind};
 use crate::sim::BodyState;
 
 /// The page template; `/*BACKDRIVE_DATA*/` is replaced by the JSON data.
-const TEMPLATE: &str = include_str!("../../assets/viewer/viewer.html");
+const TEMPLATE: &str = include_str!("../../../assets/viewer/viewer.html");
 const DATA_MARKER: &str = "/*BACKDRIVE_DATA*/";
 const TITLE_MARKER: &str = "<!--BACKDRIVE_TITLE-->";
 

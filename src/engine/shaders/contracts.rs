@@ -109,14 +109,14 @@ fn host_structs_match_their_wgsl_declarations_field_by_field() {
         "Header",
     );
     check_struct(
-        include_str!("../optim.rs"),
+        include_str!("../../learn/optim.rs"),
         "OptimizerUniform",
         std::mem::size_of::<crate::optim::OptimizerUniform>(),
         OPTIMIZER,
         "Optimizer",
     );
     check_struct(
-        include_str!("../policy/gpu.rs"),
+        include_str!("../../learn/policy/gpu.rs"),
         "LayerUniform",
         std::mem::size_of::<crate::policy::gpu::LayerUniform>(),
         POLICY,

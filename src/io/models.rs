@@ -8,13 +8,13 @@ use crate::model::Model;
 
 /// Shipped models: name and TOML text.
 pub const BUILTIN: &[(&str, &str)] = &[
-    ("ball", include_str!("../models/ball.toml")),
-    ("arm", include_str!("../models/arm.toml")),
-    ("quadruped", include_str!("../models/quadruped.toml")),
-    ("cartpole", include_str!("../models/cartpole.toml")),
+    ("ball", include_str!("../../models/ball.toml")),
+    ("arm", include_str!("../../models/arm.toml")),
+    ("quadruped", include_str!("../../models/quadruped.toml")),
+    ("cartpole", include_str!("../../models/cartpole.toml")),
     (
         "double-pendulum",
-        include_str!("../models/double-pendulum.toml"),
+        include_str!("../../models/double-pendulum.toml"),
     ),
 ];
 

@@ -20,7 +20,7 @@ macro_rules! source {
     ($name:literal) => {
         Source {
             name: $name,
-            text: include_str!(concat!("../shaders/", $name)),
+            text: include_str!(concat!("../../shaders/", $name)),
         }
     };
 }

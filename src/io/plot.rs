@@ -139,7 +139,7 @@ const FONT: &str = "sans-serif";
 fn register_font() -> Result<()> {
     static REGISTERED: OnceLock<bool> = OnceLock::new();
     let ok = *REGISTERED.get_or_init(|| {
-        let bytes: &'static [u8] = include_bytes!("../assets/fonts/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
         plotters::style::register_font(FONT, FontStyle::Normal, bytes).is_ok()
     });
     if ok {
