@@ -10,8 +10,8 @@ mod large_models;
 use std::time::Duration;
 
 use backdrive::Model;
-use backdrive::layout::Compiled;
-use backdrive::mjcf::{self, MjcfOptions};
+use backdrive::engine::layout::Compiled;
+use backdrive::io::mjcf::{self, MjcfOptions};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn load(c: &mut Criterion) {

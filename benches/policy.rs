@@ -9,10 +9,10 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use backdrive::policy::PolicyLayout;
-use backdrive::policy::gpu::PolicyKernels;
-use backdrive::rollout::{Rollout, RolloutOptions};
-use backdrive::{models, table1};
+use backdrive::grad::rollout::{Rollout, RolloutOptions};
+use backdrive::learn::policy::PolicyLayout;
+use backdrive::learn::policy::gpu::PolicyKernels;
+use backdrive::{io::models, reproduce::table1};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const STEPS: u32 = 4;

@@ -10,9 +10,9 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use backdrive::layout::Compiled;
-use backdrive::twin::Instance;
-use backdrive::{Simulator, models};
+use backdrive::engine::layout::Compiled;
+use backdrive::engine::twin::Instance;
+use backdrive::{Simulator, io::models};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// Steps per measured iteration of the GPU benchmarks (one submit and one wait).
@@ -44,7 +44,7 @@ fn gpu_step(c: &mut Criterion) {
 /// One differentiable step: horizon-1 rollouts of the quadruped with the loss on the torso's
 /// final x, so that a change of the forward or the adjoint kernel shows.
 fn gpu_adjoint_step(c: &mut Criterion) {
-    use backdrive::rollout::{Rollout, RolloutOptions};
+    use backdrive::grad::rollout::{Rollout, RolloutOptions};
     let Some(gpu) = common::gpu_or_skip("GPU adjoint benchmarks") else {
         return;
     };

@@ -8,10 +8,10 @@
 
 use std::sync::Arc;
 
-use backdrive::gpu::Gpu;
-use backdrive::jacobian::step_jacobians;
-use backdrive::layout::{BODY_STATE_LEN, Compiled};
-use backdrive::{Model, Simulator, models};
+use backdrive::engine::gpu::Gpu;
+use backdrive::engine::layout::{BODY_STATE_LEN, Compiled};
+use backdrive::grad::jacobian::step_jacobians;
+use backdrive::{Model, Simulator, io::models};
 use nalgebra::{DMatrix, DVector};
 
 /// Slots of the raw state: cart is body slot 1, pole body slot 2.

@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use backdrive::gpu::Gpu;
-use backdrive::{Simulator, models};
+use backdrive::engine::gpu::Gpu;
+use backdrive::{Simulator, io::models};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -1,5 +1,5 @@
 //! How fast can a robot go at all? CMA-ES over open-loop periodic gaits (per servo an offset
-//! and the sine and cosine amplitudes of its command, [`backdrive::gait`]), one generation per
+//! and the sine and cosine amplitudes of its command, [`backdrive::learn::gait`]), one generation per
 //! batched rollout, optionally with the servos' torque or speed limit overridden.
 //!
 //! ```text
@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
-use backdrive::gait::{GaitEvaluator, SearchOptions, search};
-use backdrive::gpu::Gpu;
-use backdrive::models;
+use backdrive::engine::gpu::Gpu;
+use backdrive::io::models;
+use backdrive::learn::gait::{GaitEvaluator, SearchOptions, search};
 use clap::Parser;
 
 #[derive(Parser)]

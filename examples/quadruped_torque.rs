@@ -12,9 +12,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use backdrive::gpu::Gpu;
-use backdrive::tasks;
-use backdrive::train::{TrainOptions, Trainer};
+use backdrive::engine::gpu::Gpu;
+use backdrive::learn::tasks;
+use backdrive::learn::train::{TrainOptions, Trainer};
 use clap::Parser;
 
 #[derive(Parser)]
@@ -57,7 +57,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(horizon) = args.horizon {
         // The loss is the average forward speed over the episode.
         task.horizon = horizon;
-        task.loss.terms[0].quantity = backdrive::loss::Quantity::Velocity {
+        task.loss.terms[0].quantity = backdrive::grad::loss::Quantity::Velocity {
             direction: [-1.0 / horizon as f32, 0.0, 0.0],
         };
     }

@@ -5,8 +5,8 @@
 
 use std::sync::Arc;
 
-use backdrive::gpu::Gpu;
-use backdrive::{Simulator, models};
+use backdrive::engine::gpu::Gpu;
+use backdrive::{Simulator, io::models};
 
 fn main() -> anyhow::Result<()> {
     let gpu = Arc::new(Gpu::from_env()?);

@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use backdrive::gpu::Gpu;
-use backdrive::tasks;
-use backdrive::train::{TrainOptions, Trainer};
+use backdrive::engine::gpu::Gpu;
+use backdrive::learn::tasks;
+use backdrive::learn::train::{TrainOptions, Trainer};
 
 fn main() -> anyhow::Result<()> {
     let gpu = Arc::new(Gpu::from_env()?);

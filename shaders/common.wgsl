@@ -23,7 +23,7 @@ struct Header {
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,
-// ...) come from the prelude that src/shaders.rs generates from the Rust constants, and so do
+// ...) come from the prelude that src/engine/shaders.rs generates from the Rust constants, and so do
 // ROW_VEC4S (a row's scratch is 8 vec4 records, see solver.wgsl: one load per record in the
 // sweeps) and the private solver bounds PRIVATE_SOLVER_BODIES, _ROWS and _VELOCITIES.
 

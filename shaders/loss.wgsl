@@ -8,7 +8,7 @@
 //   kind 5: weight * (mask . position)            kind 6: weight * (mask . linear velocity)
 //   when: bit 0 every step, bit 1 the last step of the rollout (loss_step == horizon).
 // To add a term kind: add a branch-free case in loss_term_value and loss_term_adjoint, its
-// twin in src/loss.rs, and a variant of LossTerm; the finite-difference test covers it.
+// twin in src/grad/loss.rs, and a variant of LossTerm; the finite-difference test covers it.
 
 @group(0) @binding(7) var<storage, read> loss_terms: array<u32>;
 @group(0) @binding(8) var<storage, read_write> loss_values: array<f32>;

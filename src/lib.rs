@@ -1,12 +1,33 @@
 //! # backdrive
 //!
 //! Differentiable, GPU-batched rigid-body robot simulation: WGSL compute kernels step thousands
-//! of independent instances of a robot model at once, without data-dependent branches.
+//! of independent instances of a robot model at once, without data-dependent branches, and a
+//! hand-written adjoint kernel per forward kernel returns exact gradients through whole rollouts.
 //!
-//! Data flow: [`model::Model`] (Rust builder or TOML file) -> [`layout::Compiled`] (flat arrays
-//! shared by kernels and CPU twins) -> [`Simulator`] (GPU buffers, `step_forward` dispatches)
-//! -> bulk reads of body states. [`twin`] holds a CPU twin of every kernel stage, generic over
-//! `f32` and `f64`, used to test the GPU results.
+//! The folders follow the data flow:
+//!
+//! - [`model`]: a [`Model`] from a TOML file or the builder; [`io`] reads MJCF, the shipped
+//!   models, and writes files, plots and the viewer.
+//! - [`engine`]: the compiled layout (flat records shared by kernels and CPU twins), batch
+//!   buffers, the [`Simulator`] and the CPU twin of every kernel stage.
+//! - [`grad`]: checkpointed rollouts forward and their adjoint backward ([`Rollout`]), losses
+//!   ([`Loss`]), per-step Jacobians and gradient checks.
+//! - [`learn`]: policies, optimisers and the [`Trainer`] that reduces gradients and updates the
+//!   parameters; CMA-ES and open-loop gaits beside them.
+//! - [`reproduce`]: the paper's experiments and Table 1.
+//!
+//! The types re-exported here are the ones most programs need:
+//!
+//! ```no_run
+//! use backdrive::{Gpu, Model, Simulator};
+//! # fn main() -> backdrive::Result<()> {
+//! let gpu = std::sync::Arc::new(Gpu::from_env()?);
+//! let model = backdrive::io::models::load("quadruped")?;
+//! let mut sim = Simulator::new(gpu, &model, 128)?;
+//! sim.step(100)?;
+//! let states = sim.body_states()?;
+//! # let _ = states; Ok(()) }
+//! ```
 
 pub mod engine;
 pub mod error;
@@ -16,13 +37,10 @@ pub mod learn;
 pub mod model;
 pub mod reproduce;
 
-// The modules' paths before the folders, until every use names the folder.
-pub use engine::{buffers, finite_check, gpu, layout, shaders, sim, twin};
-pub use grad::{gradcheck, jacobian, loss, measure, rollout};
-pub use io::{files, mjcf, models, plot, progress, viewer};
-pub use learn::{cmaes, gait, optim, policy, random, tasks, train};
-pub use reproduce::table1;
-
+pub use engine::gpu::Gpu;
+pub use engine::sim::{BodyState, Simulator};
 pub use error::{Error, Result};
+pub use grad::loss::Loss;
+pub use grad::rollout::Rollout;
+pub use learn::train::Trainer;
 pub use model::Model;
-pub use sim::{BodyState, Simulator};

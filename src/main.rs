@@ -11,7 +11,7 @@ use clap::Parser;
 fn main() {
     let args = cli::Cli::parse();
     // Ctrl-C and SIGTERM remove the temporary files of unfinished outputs.
-    if let Err(e) = backdrive::files::remove_temporaries_on_signal() {
+    if let Err(e) = backdrive::io::files::remove_temporaries_on_signal() {
         eprintln!("warning: {e}");
     }
     if let Err(e) = cli::run(args) {

@@ -3,12 +3,12 @@
 
 mod common;
 
-use backdrive::layout::Compiled;
-use backdrive::loss::{Loss, Quantity, When};
+use backdrive::engine::layout::Compiled;
+use backdrive::engine::twin::{Adjoint, Instance};
+use backdrive::grad::loss::{Loss, Quantity, When};
+use backdrive::grad::rollout::{Rollout, RolloutOptions};
 use backdrive::model::Model;
-use backdrive::rollout::{Rollout, RolloutOptions};
-use backdrive::twin::{Adjoint, Instance};
-use backdrive::{Simulator, models};
+use backdrive::{Simulator, io::models};
 
 fn lcg(seed: &mut u64) -> f32 {
     *seed = seed
@@ -90,7 +90,7 @@ fn one_step_adjoint_matches_the_f64_twin_on_every_shipped_model() {
     }
 }
 
-use backdrive::gradcheck::{GradcheckSetup, Group, GroupReport, gradcheck_against_twin};
+use backdrive::grad::gradcheck::{GradcheckSetup, Group, GroupReport, gradcheck_against_twin};
 
 fn report(name: &str, reports: &[GroupReport]) {
     for r in reports {
@@ -348,7 +348,7 @@ fn a_non_finite_gradient_is_reported_with_instance_and_step() {
 fn memory_is_estimated_and_a_rollout_that_does_not_fit_is_refused() {
     let model = models::builtin("quadruped").unwrap();
     let options = RolloutOptions::new(1000);
-    let estimate = backdrive::rollout::estimate_memory(&model, 4096, &options);
+    let estimate = backdrive::grad::rollout::estimate_memory(&model, 4096, &options);
     println!("quadruped, 4096 instances, 1000 steps: {estimate}");
     assert!(estimate.total() <= 1 << 30, "{estimate}");
     let mut small = RolloutOptions::new(1000);
@@ -477,7 +477,7 @@ fn device_bytes_equal_the_memory_estimate_plus_the_loss_terms() {
             let mut options = RolloutOptions::new(12);
             options.command_gradients = command_gradients;
             options.max_chunk = max_chunk;
-            let estimate = backdrive::rollout::estimate_memory(&model, 5, &options);
+            let estimate = backdrive::grad::rollout::estimate_memory(&model, 5, &options);
             let rollout = Rollout::new(common::gpu(), &model, 5, &loss, options).unwrap();
             assert_eq!(
                 rollout.device_bytes(),

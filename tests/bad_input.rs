@@ -197,7 +197,7 @@ fn ball() -> Model {
 }
 
 fn cartpole() -> Model {
-    backdrive::models::builtin("cartpole").unwrap()
+    backdrive::io::models::builtin("cartpole").unwrap()
 }
 
 #[test]

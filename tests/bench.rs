@@ -139,7 +139,9 @@ fn bench_skips_a_rollout_over_the_memory_budget() {
 #[test]
 fn table1_quick_produces_eight_cells() {
     let mut lines = 0;
-    let report = backdrive::table1::run_with_steps(common::gpu(), 2, &mut |_| lines += 1).unwrap();
+    let report =
+        backdrive::reproduce::table1::run_with_steps(common::gpu(), 2, &mut |_| lines += 1)
+            .unwrap();
     assert_eq!(report.cells.len(), 8);
     assert!(lines >= 8);
     let params: Vec<usize> = report.controllers.iter().map(|c| c.params).collect();

@@ -134,7 +134,7 @@ fn unknown_model_fails_and_lists_the_shipped_models() {
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     assert!(stderr.contains("no-such-robot"), "{stderr}");
-    for name in backdrive::models::names() {
+    for name in backdrive::io::models::names() {
         assert!(stderr.contains(name), "'{name}' not listed in: {stderr}");
     }
     assert!(!csv.exists());

@@ -7,7 +7,7 @@
 
 mod common;
 
-use backdrive::{Simulator, models};
+use backdrive::{Simulator, io::models};
 
 #[test]
 fn many_steps_per_dispatch_match_one_step_per_dispatch() {

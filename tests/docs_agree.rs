@@ -134,14 +134,14 @@ fn readme_command_summary_agrees_with_the_help() {
         "bench's batch sizes: README, --help"
     );
     let train = &summary.iter().find(|(n, _)| n == "train").unwrap().1;
-    for task in backdrive::tasks::names() {
+    for task in backdrive::learn::tasks::names() {
         assert!(
             train.contains(task),
             "task {task} missing from README's train entry"
         );
     }
     let models = &summary.iter().find(|(n, _)| n == "models").unwrap().1;
-    for model in backdrive::models::names() {
+    for model in backdrive::io::models::names() {
         assert!(
             models.contains(model),
             "model {model} missing from README's models entry"

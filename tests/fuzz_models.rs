@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use backdrive::{Error, models};
+use backdrive::{Error, io::models};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 

@@ -1,9 +1,9 @@
-//! Open-loop gait search (`backdrive::gait`) on the shipped quadruped.
+//! Open-loop gait search (`backdrive::learn::gait`) on the shipped quadruped.
 
 mod common;
 
-use backdrive::gait::{GaitEvaluator, SearchOptions, search};
-use backdrive::models;
+use backdrive::io::models;
+use backdrive::learn::gait::{GaitEvaluator, SearchOptions, search};
 
 fn evaluator(capacity: usize, seconds: f64) -> GaitEvaluator {
     let model = models::load("quadruped").unwrap();

@@ -2,9 +2,9 @@
 
 mod common;
 
-use backdrive::layout::Compiled;
-use backdrive::twin::Instance;
-use backdrive::{Simulator, models};
+use backdrive::engine::layout::Compiled;
+use backdrive::engine::twin::Instance;
+use backdrive::{Simulator, io::models};
 
 /// Steps GPU and twin from the same state, one step at a time, and compares each step's result
 /// (restarting the twin from the GPU state so that chaotic models do not diverge).

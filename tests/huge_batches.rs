@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use backdrive::{Error, Simulator, models};
+use backdrive::{Error, Simulator, io::models};
 
 #[test]
 fn a_failed_allocation_is_an_error_not_a_panic() {

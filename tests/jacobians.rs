@@ -2,10 +2,10 @@
 
 mod common;
 
-use backdrive::jacobian::step_jacobians;
-use backdrive::layout::Compiled;
-use backdrive::models;
-use backdrive::twin::Instance;
+use backdrive::engine::layout::Compiled;
+use backdrive::engine::twin::Instance;
+use backdrive::grad::jacobian::step_jacobians;
+use backdrive::io::models;
 
 #[test]
 fn cartpole_step_jacobians_match_finite_differences() {

@@ -7,8 +7,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use backdrive::Model;
-use backdrive::layout::Compiled;
-use backdrive::mjcf::{self, MjcfOptions};
+use backdrive::engine::layout::Compiled;
+use backdrive::io::mjcf::{self, MjcfOptions};
 use common::large_models::{chain_mjcf, chain_toml};
 
 /// Best of three: the shortest time is the least disturbed by other load on the machine.

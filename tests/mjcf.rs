@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use backdrive::mjcf::{self, MjcfImport, MjcfOptions};
+use backdrive::io::mjcf::{self, MjcfImport, MjcfOptions};
 use backdrive::{BodyState, Error, Simulator};
 use glam::{Quat, Vec3};
 use serde_json::Value;
@@ -703,7 +703,7 @@ fn broken_files_never_panic() {
                     Ok(imp) => {
                         imp.model.validate().unwrap();
                         // The layout compiler accepts whatever the importer returns.
-                        let _ = backdrive::layout::Compiled::new(&imp.model);
+                        let _ = backdrive::engine::layout::Compiled::new(&imp.model);
                         outcomes[0] += 1;
                     }
                     Err(e) => {

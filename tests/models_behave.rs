@@ -6,7 +6,7 @@
 
 mod common;
 
-use backdrive::{BodyState, Model, Simulator, models};
+use backdrive::{BodyState, Model, Simulator, io::models};
 use glam::{Quat, Vec3};
 
 fn body(model: &Model, name: &str) -> usize {

@@ -5,9 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use backdrive::finite_check::{NonFinite, check_reference};
-use backdrive::layout::BODY_STATE_LEN;
-use backdrive::{Simulator, models};
+use backdrive::engine::finite_check::{NonFinite, check_reference};
+use backdrive::engine::layout::BODY_STATE_LEN;
+use backdrive::{Simulator, io::models};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -42,7 +42,7 @@ fn the_device_check_matches_its_cpu_reference_step_by_step() {
         let state = slot_major(&raw, sim.state_len(), n, bodies);
         check_reference(&state, n, bodies, 1, &mut record);
     }
-    let expected = backdrive::finite_check::decode(&record, 0);
+    let expected = backdrive::engine::finite_check::decode(&record, 0);
     assert_eq!(expected.len(), n, "the reference must see every instance");
     let found = sim.non_finite().unwrap();
     assert_eq!(found, expected);

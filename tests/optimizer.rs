@@ -4,9 +4,9 @@
 
 mod common;
 
-use backdrive::buffers::read_buffer;
-use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
-use backdrive::twin::optimizer::OptimizerTwin;
+use backdrive::engine::buffers::read_buffer;
+use backdrive::engine::twin::optimizer::OptimizerTwin;
+use backdrive::learn::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
 
 /// Relative difference, with an absolute floor for entries near zero.
 fn close(a: f32, b: f32, tolerance: f32) -> bool {

@@ -197,7 +197,7 @@ fn train(extra: &[&str], failpoint: Option<&str>) -> Output {
 }
 
 fn checkpoint_iteration(dir: &Path) -> u32 {
-    backdrive::train::Trainer::checkpoint_info(dir)
+    backdrive::learn::train::Trainer::checkpoint_info(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .iteration
 }

@@ -9,7 +9,7 @@
 mod common;
 
 use backdrive::model::{JointKind, ModelBuilder, ShapeKind};
-use backdrive::{BodyState, Model, Simulator, models};
+use backdrive::{BodyState, Model, Simulator, io::models};
 use glam::{Quat, Vec3};
 
 const G: f32 = 9.81;

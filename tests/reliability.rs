@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use backdrive::{Error, models};
+use backdrive::{Error, io::models};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -4,12 +4,12 @@
 
 mod common;
 
-use backdrive::layout::{Compiled, PRIVATE_SOLVER_BODIES, PRIVATE_SOLVER_ROWS};
-use backdrive::loss::Loss;
+use backdrive::engine::layout::{Compiled, PRIVATE_SOLVER_BODIES, PRIVATE_SOLVER_ROWS};
+use backdrive::engine::twin::{Adjoint, Instance};
+use backdrive::grad::loss::Loss;
+use backdrive::grad::rollout::{Rollout, RolloutOptions};
 use backdrive::model::{ModelBuilder, ShapeKind};
-use backdrive::rollout::{Rollout, RolloutOptions};
-use backdrive::twin::{Adjoint, Instance};
-use backdrive::{Model, Simulator, models};
+use backdrive::{Model, Simulator, io::models};
 
 /// `count` balls dropped in a heap so that they hit the floor (contact rows, clamped
 /// friction) and, with `collide`, each other (three rows per pair of balls).

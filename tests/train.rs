@@ -3,12 +3,12 @@
 
 mod common;
 
-use backdrive::layout::Compiled;
-use backdrive::loss::loss_twin;
-use backdrive::policy::{PolicyLayout, observe_twin};
-use backdrive::tasks::{self, Task};
-use backdrive::train::{TrainOptions, Trainer};
-use backdrive::twin::Instance;
+use backdrive::engine::layout::Compiled;
+use backdrive::engine::twin::Instance;
+use backdrive::grad::loss::loss_twin;
+use backdrive::learn::policy::{PolicyLayout, observe_twin};
+use backdrive::learn::tasks::{self, Task};
+use backdrive::learn::train::{TrainOptions, Trainer};
 
 fn options(instances: usize, seed: u64) -> TrainOptions {
     TrainOptions {
@@ -59,7 +59,7 @@ fn twin_loss(
 /// `_narrow` arrangement and 33 (a partial block past `WIDE_MIN_INSTANCES`) in the `_wide` one.
 #[test]
 fn policy_gradient_through_physics_matches_finite_differences() {
-    const { assert!(33 >= backdrive::policy::gpu::WIDE_MIN_INSTANCES) };
+    const { assert!(33 >= backdrive::learn::policy::gpu::WIDE_MIN_INSTANCES) };
     for (width, n) in [(6, 2), (262, 2), (262, 33)] {
         policy_gradient_check(width, n);
     }
@@ -72,8 +72,8 @@ fn policy_gradient_check(width: usize, n: usize) {
     let mut trainer = Trainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
     let layout = trainer.layout().clone();
     assert_eq!(
-        backdrive::policy::gpu::runs_fused(&layout, &common::gpu().limits),
-        width <= backdrive::policy::gpu::FUSED_MAX_WIDTH
+        backdrive::learn::policy::gpu::runs_fused(&layout, &common::gpu().limits),
+        width <= backdrive::learn::policy::gpu::FUSED_MAX_WIDTH
     );
     // Move away from the zero output layer so that every parameter matters.
     for _ in 0..3 {
@@ -257,13 +257,13 @@ fn a_two_million_parameter_policy_trains() {
     task.policy.sensors.truncate(0);
     task.policy
         .sensors
-        .push(backdrive::policy::Sensor::Constant {
+        .push(backdrive::learn::policy::Sensor::Constant {
             value: [0.5, 0.5, 0.5],
         });
     task.policy.hidden = vec![1024, 1024, 1024];
     let mut trainer = Trainer::new(common::gpu(), task, options(2, 3)).unwrap();
     assert_eq!(trainer.layout().n_params, 2_107_396);
-    assert!(!backdrive::policy::gpu::runs_fused(
+    assert!(!backdrive::learn::policy::gpu::runs_fused(
         trainer.layout(),
         &common::gpu().limits
     ));
@@ -284,7 +284,7 @@ fn a_two_million_parameter_policy_trains() {
 /// correction and global-norm clipping, and SGD with momentum.
 #[test]
 fn gpu_optimizer_matches_a_cpu_reference() {
-    use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
+    use backdrive::learn::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
     let gpu = common::gpu();
     let n = 300;
     let theta0: Vec<f32> = (0..n).map(|k| (k as f32 * 0.37).sin()).collect();
@@ -353,7 +353,7 @@ fn gpu_optimizer_matches_a_cpu_reference() {
                 }
             }
         }
-        let got = backdrive::buffers::read_buffer(&gpu, &theta_buf).unwrap();
+        let got = backdrive::engine::buffers::read_buffer(&gpu, &theta_buf).unwrap();
         for k in 0..n {
             assert!(
                 (f64::from(got[k]) - theta[k]).abs() < 1e-5,
@@ -362,7 +362,7 @@ fn gpu_optimizer_matches_a_cpu_reference() {
                 theta[k]
             );
         }
-        let zeroed = backdrive::buffers::read_buffer(&gpu, &grad_buf).unwrap();
+        let zeroed = backdrive::engine::buffers::read_buffer(&gpu, &grad_buf).unwrap();
         assert!(
             zeroed.iter().all(|g| *g == 0.0),
             "the update clears the gradient"
@@ -375,7 +375,7 @@ fn gpu_optimizer_matches_a_cpu_reference() {
 /// NaN or infinite entry must still give a non-finite norm.
 #[test]
 fn gradient_norm_survives_exploding_gradients() {
-    use backdrive::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
+    use backdrive::learn::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
     let gpu = common::gpu();
     let n = 1000;
     let huge: Vec<f32> = (0..n).map(|k| ((k as f32) * 0.7).sin() * 3.0e25).collect();
@@ -400,7 +400,7 @@ fn gradient_norm_survives_exploding_gradients() {
         "{norm} vs {want}"
     );
     // Clipped to norm 1, the SGD step has norm 0.1.
-    let theta = backdrive::buffers::read_buffer(&gpu, &theta_buf).unwrap();
+    let theta = backdrive::engine::buffers::read_buffer(&gpu, &theta_buf).unwrap();
     let step = theta
         .iter()
         .map(|t| f64::from(*t).powi(2))
@@ -436,7 +436,7 @@ fn shifted_robots_stand_where_they_were_moved() {
         for name in ["pedestal", "forearm"] {
             let b = model.body_index(name).unwrap();
             let p0 = model.bodies[b].position;
-            let s = (b + 1) * backdrive::layout::BODY_STATE_LEN + i * stride;
+            let s = (b + 1) * backdrive::engine::layout::BODY_STATE_LEN + i * stride;
             for k in 0..3 {
                 assert!(
                     (last[s + k] - p0[k] - d[k]).abs() < 0.01,
@@ -476,7 +476,7 @@ fn a_checkpoint_is_one_file_and_the_earlier_two_file_layout_still_loads() {
 
     // Split it into the earlier layout.
     let bytes = std::fs::read(dir.join("checkpoint.bin")).unwrap();
-    assert!(bytes.starts_with(backdrive::train::CHECKPOINT_MAGIC));
+    assert!(bytes.starts_with(backdrive::learn::train::CHECKPOINT_MAGIC));
     let len = u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize;
     std::fs::write(dir.join("checkpoint.json"), &bytes[12..12 + len]).unwrap();
     std::fs::write(dir.join("checkpoint.bin"), &bytes[12 + len..]).unwrap();

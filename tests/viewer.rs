@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use backdrive::plot::{self, ChartOptions};
-use backdrive::viewer::{self, Trajectory, ViewerOptions};
-use backdrive::{Simulator, models};
+use backdrive::io::plot::{self, ChartOptions};
+use backdrive::io::viewer::{self, Trajectory, ViewerOptions};
+use backdrive::{Simulator, io::models};
 
 /// A fresh scratch directory for one test.
 fn scratch(name: &str) -> PathBuf {

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use backdrive::gpu::Gpu;
-use backdrive::loss::{Loss, Quantity, When};
+use backdrive::engine::gpu::Gpu;
+use backdrive::grad::loss::{Loss, Quantity, When};
 
 /// The device, or `None` with a note naming the benchmarks skipped (a machine without any
 /// adapter still runs the CPU benchmarks).

@@ -9,12 +9,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use backdrive::engine::gpu::Gpu;
+use backdrive::engine::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
 use backdrive::error::Error;
-use backdrive::gpu::Gpu;
-use backdrive::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
-use backdrive::loss::{Loss, LossTerm, Quantity, When};
-use backdrive::rollout::{Rollout as RustRollout, RolloutOptions};
-use backdrive::tasks::Task;
+use backdrive::grad::loss::{Loss, LossTerm, Quantity, When};
+use backdrive::grad::rollout::{Rollout as RustRollout, RolloutOptions};
+use backdrive::learn::tasks::Task;
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArray};
 use numpy::{PyArrayDescrMethods, PyUntypedArrayMethods, dtype};
 use pyo3::create_exception;
@@ -293,7 +293,7 @@ impl Model {
 fn load(py: Python<'_>, name_or_path: std::path::PathBuf) -> PyResult<Model> {
     let spec = name_or_path.to_string_lossy().into_owned();
     let model = py
-        .detach(|| backdrive::models::load(&spec))
+        .detach(|| backdrive::io::models::load(&spec))
         .map_err(to_py)?;
     Model::new(model)
 }
@@ -301,13 +301,13 @@ fn load(py: Python<'_>, name_or_path: std::path::PathBuf) -> PyResult<Model> {
 /// The names of the shipped models.
 #[pyfunction]
 fn model_names() -> Vec<&'static str> {
-    backdrive::models::names()
+    backdrive::io::models::names()
 }
 
 /// The names of the built-in tasks.
 #[pyfunction]
 fn task_names() -> Vec<&'static str> {
-    backdrive::tasks::names()
+    backdrive::learn::tasks::names()
 }
 
 /// N instances of one model on the GPU.
@@ -552,9 +552,10 @@ impl Rollout {
         let h = self.horizon as usize;
         let state = match initial_state {
             Some(s) => input_array(s, "initial_state", &[n, len])?,
-            None => {
-                backdrive::sim::broadcast_instances(&self.rollout.0.compiled().initial_state, n)
-            }
+            None => backdrive::engine::sim::broadcast_instances(
+                &self.rollout.0.compiled().initial_state,
+                n,
+            ),
         };
         let commands = match commands {
             Some(c) => input_array(c, "commands", &[n, h, a])?,
@@ -562,9 +563,10 @@ impl Rollout {
         };
         let params = match params {
             Some(x) => input_array(x, "params", &[n, p])?,
-            None => {
-                backdrive::sim::broadcast_instances(&self.rollout.0.compiled().default_params, n)
-            }
+            None => backdrive::engine::sim::broadcast_instances(
+                &self.rollout.0.compiled().default_params,
+                n,
+            ),
         };
         let r = &mut self.rollout;
         py.detach(|| {
@@ -721,7 +723,7 @@ struct EnvInstance {
 struct TaskEnv {
     task: Task,
     sim: backdrive::Simulator,
-    policy: backdrive::policy::PolicyLayout,
+    policy: backdrive::learn::policy::PolicyLayout,
     loss_packed: Vec<u32>,
     instances: Vec<EnvInstance>,
     seed: u64,
@@ -731,10 +733,10 @@ struct TaskEnv {
 }
 
 impl TaskEnv {
-    fn instance(&self, i: usize) -> backdrive::twin::Instance<'_, f64> {
+    fn instance(&self, i: usize) -> backdrive::engine::twin::Instance<'_, f64> {
         let c = self.sim.compiled();
         let len = c.header.state_len as usize;
-        let mut inst = backdrive::twin::Instance::<f64>::new(c);
+        let mut inst = backdrive::engine::twin::Instance::<f64>::new(c);
         inst.state = self.state[i * len..(i + 1) * len]
             .iter()
             .map(|&v| f64::from(v))
@@ -753,7 +755,7 @@ impl TaskEnv {
         for i in 0..n {
             let inst = self.instance(i);
             out.extend(
-                backdrive::policy::observe_twin(&self.policy, &inst, self.elapsed[i])
+                backdrive::learn::policy::observe_twin(&self.policy, &inst, self.elapsed[i])
                     .iter()
                     .map(|&v| v as f32),
             );
@@ -808,9 +810,9 @@ impl TaskEnv {
     #[new]
     #[pyo3(signature = (task, n, seed = 0))]
     fn new(py: Python<'_>, task: &str, n: usize, seed: u64) -> PyResult<Self> {
-        let task = backdrive::tasks::builtin(task).map_err(to_py)?;
-        let policy =
-            backdrive::policy::PolicyLayout::new(&task.policy, &task.model).map_err(to_py)?;
+        let task = backdrive::learn::tasks::builtin(task).map_err(to_py)?;
+        let policy = backdrive::learn::policy::PolicyLayout::new(&task.policy, &task.model)
+            .map_err(to_py)?;
         let loss_packed = task.loss.pack(&task.model).map_err(to_py)?;
         let gpu = py.detach(shared_gpu)?;
         let model = task.model.clone();
@@ -939,7 +941,7 @@ impl TaskEnv {
             } else {
                 self.elapsed[i] += 1;
                 let inst = self.instance(i);
-                let loss = backdrive::loss::loss_twin(
+                let loss = backdrive::grad::loss::loss_twin(
                     &self.loss_packed,
                     n_terms,
                     &inst,

@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use backdrive::Simulator;
-use backdrive::gpu::Gpu;
-use backdrive::measure::{
+use backdrive::engine::gpu::Gpu;
+use backdrive::grad::measure::{
     FiniteDifferenceTiming, GradientTiming, gradient_options, time_finite_differences,
     time_gradient,
 };
-use backdrive::rollout::estimate_memory;
+use backdrive::grad::rollout::estimate_memory;
 use serde::Serialize;
 
 use super::{mib, thousands};
@@ -134,7 +134,7 @@ struct Report {
     fd_results: Vec<FdCase>,
     skipped: Vec<Skipped>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    table1: Option<backdrive::table1::Table1Report>,
+    table1: Option<backdrive::reproduce::table1::Table1Report>,
 }
 
 /// Steps before timing: the first dispatch includes the driver's shader compilation.
@@ -142,11 +142,11 @@ const WARM_UP: u32 = 10;
 
 fn load(spec: &str) -> anyhow::Result<backdrive::Model> {
     if spec == "ant" {
-        let options = backdrive::mjcf::MjcfOptions {
+        let options = backdrive::io::mjcf::MjcfOptions {
             ignore_unsupported: true,
             ..Default::default()
         };
-        let import = backdrive::mjcf::from_str(ANT_XML, Some(Path::new(ANT_SOURCE)), &options)
+        let import = backdrive::io::mjcf::from_str(ANT_XML, Some(Path::new(ANT_SOURCE)), &options)
             .with_context(|| format!("loading the gymnasium ant (built in from {ANT_SOURCE})"))?;
         Ok(import.model)
     } else {
@@ -272,7 +272,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 case.us_per_robot_step,
                 mib(case.device_bytes)
             );
-            let twin = backdrive::twin::throughput::measure(sim.compiled(), n, done, budget);
+            let twin =
+                backdrive::engine::twin::throughput::measure(sim.compiled(), n, done, budget);
             println!(
                 "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10} {:>15} {:>14.2}   f32 CPU twin, {} threads",
                 "  twin",
@@ -324,7 +325,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             table1: None,
         };
         let text = serde_json::to_string_pretty(&report)?;
-        backdrive::files::write_atomic(path, text.as_bytes())?;
+        backdrive::io::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())
@@ -364,13 +365,13 @@ fn write_plot(
             series.push((format!("{name} fwd+bwd"), grad));
         }
     }
-    backdrive::plot::line_chart_with(
+    backdrive::io::plot::line_chart_with(
         path,
         "throughput against batch size",
         "robots N",
         "robot-steps/s",
         &series,
-        &backdrive::plot::ChartOptions {
+        &backdrive::io::plot::ChartOptions {
             log_x: true,
             log_y: true,
             ..Default::default()

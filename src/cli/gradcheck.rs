@@ -1,9 +1,11 @@
 //! `backdrive gradcheck`: the adjoint gradient against central finite differences.
 
-use backdrive::gradcheck::{GradcheckSetup, Group, GroupReport, gradcheck, gradcheck_against_twin};
-use backdrive::layout::{BODY_STATE_LEN, Compiled};
-use backdrive::loss::{Loss, Quantity, When};
-use backdrive::rollout::RolloutOptions;
+use backdrive::engine::layout::{BODY_STATE_LEN, Compiled};
+use backdrive::grad::gradcheck::{
+    GradcheckSetup, Group, GroupReport, gradcheck, gradcheck_against_twin,
+};
+use backdrive::grad::loss::{Loss, Quantity, When};
+use backdrive::grad::rollout::RolloutOptions;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Reference {

@@ -1,6 +1,6 @@
 //! `backdrive info` and `backdrive models`.
 
-use backdrive::models;
+use backdrive::io::models;
 
 /// Prints every adapter found, then the chosen one with its key limits.
 pub fn run() -> anyhow::Result<()> {
@@ -88,8 +88,8 @@ pub fn run() -> anyhow::Result<()> {
     for name in models::names() {
         match models::builtin(name) {
             Ok(model) => {
-                let compiled = backdrive::layout::Compiled::new(&model);
-                let n = backdrive::sim::max_chunk_instances(&compiled, l);
+                let compiled = backdrive::engine::layout::Compiled::new(&model);
+                let n = backdrive::engine::sim::max_chunk_instances(&compiled, l);
                 println!("  {name:<16} {}", super::thousands(n as f64));
             }
             Err(e) => println!("  {name:<16} (does not load: {e})"),

@@ -11,7 +11,7 @@ mod train;
 use std::sync::Arc;
 
 use anyhow::Context;
-use backdrive::gpu::Gpu;
+use backdrive::engine::gpu::Gpu;
 use clap::{Parser, Subcommand};
 
 /// Differentiable, GPU-batched rigid-body robot simulation.
@@ -57,20 +57,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Checks every named output path before the work (see `backdrive::files::prepare_outputs`):
+/// Checks every named output path before the work (see `backdrive::io::files::prepare_outputs`):
 /// writable, no directory or special file, no two naming the same file.
 fn check_outputs(outputs: &[(&str, Option<&std::path::Path>)]) -> anyhow::Result<()> {
     let given: Vec<(&str, &std::path::Path)> = outputs
         .iter()
         .filter_map(|(option, path)| path.map(|p| (*option, p)))
         .collect();
-    backdrive::files::prepare_outputs(&given).context("checking the output paths")?;
+    backdrive::io::files::prepare_outputs(&given).context("checking the output paths")?;
     Ok(())
 }
 
 /// Opens the adapter chosen by the environment, with a hint on how to choose another.
 fn open_gpu() -> anyhow::Result<Arc<Gpu>> {
-    let options = backdrive::gpu::GpuOptions::from_env();
+    let options = backdrive::engine::gpu::GpuOptions::from_env();
     let gpu = Gpu::with_options(&options).context(
         "opening a GPU adapter (see `backdrive info`; BACKDRIVE_BACKEND and BACKDRIVE_ADAPTER \
          choose one)",
@@ -84,7 +84,7 @@ fn open_gpu() -> anyhow::Result<Arc<Gpu>> {
 fn load_model(spec: &str) -> anyhow::Result<backdrive::Model> {
     let ignore_unsupported =
         std::env::var("BACKDRIVE_MJCF_IGNORE_UNSUPPORTED").is_ok_and(|v| v == "1");
-    let loaded = backdrive::models::load_with_warnings(spec, ignore_unsupported)
+    let loaded = backdrive::io::models::load_with_warnings(spec, ignore_unsupported)
         .with_context(|| format!("loading model '{spec}'"))?;
     for warning in &loaded.warnings {
         eprintln!("warning: {warning}");

@@ -70,11 +70,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     if let Some(path) = &args.json {
         let text = serde_json::to_string_pretty(&results).context("serialising the results")?;
-        backdrive::files::write_atomic(path, text.as_bytes())?;
+        backdrive::io::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = &args.markdown {
-        backdrive::files::write_atomic(path, reproduce::markdown(&results).as_bytes())?;
+        backdrive::io::files::write_atomic(path, reproduce::markdown(&results).as_bytes())?;
         println!("wrote {}", path.display());
     }
     Ok(())

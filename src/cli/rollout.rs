@@ -6,14 +6,14 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use backdrive::io::viewer::{self, Trajectory, ViewerOptions};
 use backdrive::model::ActuatorKind;
-use backdrive::viewer::{self, Trajectory, ViewerOptions};
 use backdrive::{BodyState, Model, Simulator};
 use clap::{ValueEnum, value_parser};
 use indicatif::ProgressBar;
 
 use super::{mib, thousands};
-use backdrive::files::AtomicFile;
+use backdrive::io::files::AtomicFile;
 
 /// CSV header of a rollout file.
 pub const CSV_HEADER: &str = "step,time,instance,body,x,y,z,qx,qy,qz,qw,vx,vy,vz,wx,wy,wz";
@@ -64,7 +64,7 @@ const CHECK_EVERY: u32 = 10;
 fn non_finite_summary(
     model: &Model,
     n: usize,
-    found: &mut [backdrive::finite_check::NonFinite],
+    found: &mut [backdrive::engine::finite_check::NonFinite],
     resolution: u32,
 ) -> String {
     found.sort_by_key(|f| (f.step, f.instance));
@@ -239,7 +239,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
 
     let total = u64::from(args.steps);
     let progress = if total * args.instances >= PROGRESS_THRESHOLD {
-        backdrive::progress::bar(total, "steps", "")
+        backdrive::io::progress::bar(total, "steps", "")
     } else {
         ProgressBar::hidden()
     };
@@ -411,8 +411,8 @@ mod tests {
 
     #[test]
     fn sine_commands_have_one_value_per_actuator_and_instance() {
-        for name in backdrive::models::names() {
-            let model = backdrive::models::builtin(name).unwrap();
+        for name in backdrive::io::models::names() {
+            let model = backdrive::io::models::builtin(name).unwrap();
             let mut out = Vec::new();
             sine_commands(&model, 3, 0.25, &mut out);
             assert_eq!(out.len(), 3 * model.actuators.len(), "{name}");

@@ -1,9 +1,9 @@
 //! The paper's Table 1, for `backdrive bench --table1` and `backdrive reproduce table1`:
-//! runs [`backdrive::table1`], prints the Markdown table, writes the JSON and the plot.
+//! runs [`backdrive::reproduce::table1`], prints the Markdown table, writes the JSON and the plot.
 
 use std::sync::Arc;
 
-use backdrive::gpu::Gpu;
+use backdrive::engine::gpu::Gpu;
 use serde::Serialize;
 
 /// The adapter as the JSON reports record it.
@@ -39,11 +39,11 @@ pub(super) fn run(
     plot: Option<&std::path::Path>,
 ) -> anyhow::Result<()> {
     let steps = steps.unwrap_or(if quick {
-        backdrive::table1::QUICK_STEPS
+        backdrive::reproduce::table1::QUICK_STEPS
     } else {
-        backdrive::table1::PAPER_STEPS
+        backdrive::reproduce::table1::PAPER_STEPS
     });
-    let report = backdrive::table1::run_with_steps(gpu.clone(), steps, &mut |line| {
+    let report = backdrive::reproduce::table1::run_with_steps(gpu.clone(), steps, &mut |line| {
         eprintln!("table 1: {line}");
     })?;
     println!();
@@ -53,7 +53,7 @@ pub(super) fn run(
         struct Table1Json<'a> {
             backdrive_version: &'static str,
             adapter: AdapterJson,
-            table1: &'a backdrive::table1::Table1Report,
+            table1: &'a backdrive::reproduce::table1::Table1Report,
         }
         let json = Table1Json {
             backdrive_version: env!("CARGO_PKG_VERSION"),
@@ -61,7 +61,7 @@ pub(super) fn run(
             table1: &report,
         };
         let text = serde_json::to_string_pretty(&json)?;
-        backdrive::files::write_atomic(path, text.as_bytes())?;
+        backdrive::io::files::write_atomic(path, text.as_bytes())?;
         println!("wrote {}", path.display());
     }
     if let Some(path) = plot {
@@ -87,13 +87,13 @@ pub(super) fn run(
                 )
             })
             .collect();
-        backdrive::plot::line_chart_with(
+        backdrive::io::plot::line_chart_with(
             path,
             "Table 1: seconds for 1000 quadruped steps",
             "robots",
             "seconds",
             &series,
-            &backdrive::plot::ChartOptions {
+            &backdrive::io::plot::ChartOptions {
                 log_x: true,
                 log_y: true,
                 ..Default::default()

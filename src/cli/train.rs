@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use backdrive::tasks;
-use backdrive::train::{IterationStats, TrainOptions, Trainer};
+use backdrive::learn::tasks;
+use backdrive::learn::train::{IterationStats, TrainOptions, Trainer};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -241,14 +241,14 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         text.push_str(&log_line(s));
         text.push('\n');
     }
-    backdrive::files::write_atomic(&log_path, text.as_bytes())?;
+    backdrive::io::files::write_atomic(&log_path, text.as_bytes())?;
     let mut log = std::fs::OpenOptions::new()
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
 
     let done = trainer.iteration();
-    let bar = backdrive::progress::bar(u64::from(total.max(done)), "it", "");
+    let bar = backdrive::io::progress::bar(u64::from(total.max(done)), "it", "");
     bar.set_position(u64::from(done));
     let mut zero_gradients = 0u32;
     while trainer.iteration() < total {
@@ -300,7 +300,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
                 .collect::<Vec<_>>()
         };
         let plot = out.join("loss.png");
-        backdrive::plot::line_chart(
+        backdrive::io::plot::line_chart(
             &plot,
             &format!("backdrive train {}", task.name),
             "iteration",
@@ -308,7 +308,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             &[("loss", points(|s| s.loss))],
             false,
         )?;
-        backdrive::plot::line_chart(
+        backdrive::io::plot::line_chart(
             out.join("grad_norm.png"),
             &format!("backdrive train {}: gradient norm", task.name),
             "iteration",
@@ -324,16 +324,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let frames = trainer.record(2).context("recording the trained policy")?;
     let model = &task.model;
-    let state_len = backdrive::layout::Compiled::new(model).header.state_len as usize;
-    let mut trajectory = backdrive::viewer::Trajectory::for_model(model, instances);
+    let state_len = backdrive::engine::layout::Compiled::new(model)
+        .header
+        .state_len as usize;
+    let mut trajectory = backdrive::io::viewer::Trajectory::for_model(model, instances);
     let dt = f64::from(model.settings.dt);
     for (k, frame) in frames.iter().enumerate() {
-        let bodies = backdrive::sim::bodies_from_raw(model, state_len, frame);
+        let bodies = backdrive::engine::sim::bodies_from_raw(model, state_len, frame);
         let step = (k as u32 * 2).min(task.horizon);
         trajectory.push(f64::from(step) * dt, &bodies)?;
     }
     let html = out.join("policy.html");
-    backdrive::viewer::write_html(&html, model, &trajectory, &Default::default())?;
+    backdrive::io::viewer::write_html(&html, model, &trajectory, &Default::default())?;
     println!(
         "wrote {} (the trained policy, {} robots)",
         html.display(),

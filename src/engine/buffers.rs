@@ -6,8 +6,8 @@
 
 use wgpu::util::DeviceExt;
 
+use crate::engine::gpu::Gpu;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 
 /// How a batch of instances is split into chunks.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,11 +219,11 @@ pub fn read_buffer_with<R>(
     Ok(result)
 }
 
-/// One pipeline of [`crate::shaders::PIPELINES`], compiled on first use (after validation by
+/// One pipeline of [`crate::engine::shaders::PIPELINES`], compiled on first use (after validation by
 /// naga) and cached on the device.
 pub fn pipeline(
     gpu: &Gpu,
-    entry: crate::shaders::Source,
+    entry: crate::engine::shaders::Source,
     entry_point: &str,
 ) -> Result<wgpu::ComputePipeline> {
     let key = format!("{}:{entry_point}", entry.name);
@@ -239,11 +239,11 @@ pub fn pipeline(
 
 fn compile_pipeline(
     gpu: &Gpu,
-    entry: crate::shaders::Source,
+    entry: crate::engine::shaders::Source,
     entry_point: &str,
 ) -> Result<wgpu::ComputePipeline> {
-    let assembled = crate::shaders::assemble(entry);
-    crate::shaders::validate(&assembled)?;
+    let assembled = crate::engine::shaders::assemble(entry);
+    crate::engine::shaders::validate(&assembled)?;
     let module = gpu
         .device
         .create_shader_module(wgpu::ShaderModuleDescriptor {

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::layout::BODY_STATE_LEN;
+use crate::engine::layout::BODY_STATE_LEN;
 
 /// The first non-finite value of one instance.
 #[derive(Clone, Debug, PartialEq, Eq)]

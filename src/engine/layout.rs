@@ -41,7 +41,7 @@ pub const PRIVATE_SOLVER_BODIES: u32 = 32;
 /// Constraint rows up to which the sweeps keep accumulated impulses in private memory.
 pub const PRIVATE_SOLVER_ROWS: u32 = 256;
 
-/// Record strides (in `u32` words) in the packed model array. `src/shaders.rs` emits them into
+/// Record strides (in `u32` words) in the packed model array. `src/engine/shaders.rs` emits them into
 /// every kernel's prelude as `JOINT_RECORD_LEN`, `LOCK_RECORD_LEN`, ...; a test checks that
 /// [`Compiled::new`] packs with them and that the kernels index with them.
 pub mod stride {
@@ -598,9 +598,9 @@ mod tests {
 
     #[test]
     fn steps_per_dispatch_stay_within_the_loop_budget() {
-        for name in crate::models::names() {
+        for name in crate::io::models::names() {
             for sweeps in [1, 20, 200, 1000] {
-                let mut model = crate::models::builtin(name).unwrap();
+                let mut model = crate::io::models::builtin(name).unwrap();
                 model.settings.solver_iterations = sweeps;
                 let c = Compiled::new(&model);
                 let per_step = c.loop_iterations_per_step();

@@ -9,12 +9,12 @@ use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
-use crate::buffers::{self, Chunking, PerInstance};
+use crate::engine::buffers::{self, Chunking, PerInstance};
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::{BODY_STATE_LEN, Compiled, ROW_LEN};
+use crate::engine::shaders;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::layout::{BODY_STATE_LEN, Compiled, ROW_LEN};
 use crate::model::Model;
-use crate::shaders;
 
 const WORKGROUP: u32 = 64;
 
@@ -257,7 +257,7 @@ impl Simulator {
 
     /// The first non-finite body-state value of every instance that has one, in instance
     /// order, since [`Simulator::enable_finite_check`] (empty when the check is off).
-    pub fn non_finite(&self) -> Result<Vec<crate::finite_check::NonFinite>> {
+    pub fn non_finite(&self) -> Result<Vec<crate::engine::finite_check::NonFinite>> {
         let Some(check) = &self.finite_check else {
             return Ok(Vec::new());
         };
@@ -267,7 +267,7 @@ impl Simulator {
                 .iter()
                 .map(|x| x.to_bits())
                 .collect();
-            out.extend(crate::finite_check::decode(&words, first));
+            out.extend(crate::engine::finite_check::decode(&words, first));
         }
         Ok(out)
     }

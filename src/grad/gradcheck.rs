@@ -5,13 +5,13 @@
 
 use std::sync::Arc;
 
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
+use crate::engine::twin::Instance;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
-use crate::loss::{Loss, loss_twin};
+use crate::grad::loss::{Loss, loss_twin};
+use crate::grad::rollout::{Rollout, RolloutOptions};
 use crate::model::Model;
-use crate::rollout::{Rollout, RolloutOptions};
-use crate::twin::Instance;
 
 /// Which inputs a parameter group covers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -230,7 +230,7 @@ impl Inputs {
 /// One batch that holds the nominal inputs (instance 0) and, for every checked input, a pair
 /// of instances moved by `+h` and `-h`: one forward pass gives every central difference, and
 /// a backward pass of the same batch gives the adjoint. Used by [`gradcheck`] and by the
-/// finite-difference timings of [`crate::measure`].
+/// finite-difference timings of [`crate::grad::measure`].
 pub struct PerturbedBatch {
     rollout: Rollout,
     inputs: Inputs,
@@ -313,7 +313,7 @@ impl PerturbedBatch {
 
     /// The entries of `grads` (gradients whose instance 0 has the nominal inputs, from this
     /// batch or from a rollout of the nominal robot alone) at the checked inputs, per group.
-    pub fn adjoint_entries(&self, grads: &crate::rollout::Gradients) -> Vec<Vec<f64>> {
+    pub fn adjoint_entries(&self, grads: &crate::grad::rollout::Gradients) -> Vec<Vec<f64>> {
         self.inputs
             .targets
             .iter()
@@ -352,7 +352,7 @@ pub fn gradcheck(
     PerturbedBatch::new(gpu, model, setup, groups)?.check()
 }
 
-fn adjoint_of(grads: &crate::rollout::Gradients, target: &Target) -> f64 {
+fn adjoint_of(grads: &crate::grad::rollout::Gradients, target: &Target) -> f64 {
     f64::from(match target {
         Target::State(k) => grads.initial_state[*k],
         Target::Param(k) => grads.params[*k],
@@ -454,7 +454,7 @@ pub fn twin_rollout_gradient(
         inst.step();
         states.push(inst.state.clone());
     }
-    let mut adj = crate::twin::Adjoint::<f64>::new(compiled);
+    let mut adj = crate::engine::twin::Adjoint::<f64>::new(compiled);
     let mut command_grads = vec![0.0; commands.len()];
     for t in (0..horizon as usize).rev() {
         inst.state = states[t + 1].clone();
@@ -478,11 +478,11 @@ pub fn twin_rollout_gradient(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::loss::{Quantity, When};
+    use crate::grad::loss::{Quantity, When};
 
     #[test]
     fn twin_rollout_gradient_matches_twin_finite_differences() {
-        let model = crate::models::builtin("cartpole").unwrap();
+        let model = crate::io::models::builtin("cartpole").unwrap();
         let c = Compiled::new(&model);
         let horizon = 50;
         let loss = Loss::new()
@@ -541,7 +541,7 @@ mod input_tests {
     fn setup(max_inputs: usize, relative_step: f32) -> GradcheckSetup {
         GradcheckSetup {
             options: RolloutOptions::new(5),
-            loss: crate::loss::Loss::new(),
+            loss: crate::grad::loss::Loss::new(),
             initial_state: None,
             commands: None,
             relative_step,
@@ -558,7 +558,7 @@ mod input_tests {
 
     #[test]
     fn max_inputs_limits_every_group() {
-        let model = crate::models::builtin("quadruped").unwrap();
+        let model = crate::io::models::builtin("quadruped").unwrap();
         let compiled = Compiled::new(&model);
         let all = inputs(&compiled, &model, &setup(usize::MAX, 1e-3), &ALL).unwrap();
         let few = inputs(&compiled, &model, &setup(3, 1e-3), &ALL).unwrap();
@@ -570,7 +570,7 @@ mod input_tests {
 
     #[test]
     fn nonsense_settings_are_refused() {
-        let model = crate::models::builtin("ball").unwrap();
+        let model = crate::io::models::builtin("ball").unwrap();
         let compiled = Compiled::new(&model);
         for (max_inputs, step) in [(0, 1e-3), (4, 0.0), (4, f32::NAN), (4, -1e-3)] {
             let r = inputs(&compiled, &model, &setup(max_inputs, step), &ALL);

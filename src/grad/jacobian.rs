@@ -7,12 +7,12 @@
 
 use std::sync::Arc;
 
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::Compiled;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::layout::Compiled;
-use crate::loss::Loss;
+use crate::grad::loss::Loss;
+use crate::grad::rollout::{Rollout, RolloutOptions};
 use crate::model::Model;
-use crate::rollout::{Rollout, RolloutOptions};
 
 /// Jacobians of one step at a batch of (state, command) points.
 #[derive(Clone, Debug)]
@@ -102,14 +102,14 @@ pub fn step_jacobians(
 
 #[cfg(test)]
 mod tests {
-    use crate::layout::Compiled;
-    use crate::twin::Instance;
+    use crate::engine::layout::Compiled;
+    use crate::engine::twin::Instance;
 
     /// The seeding arithmetic: row k of df/dx is the adjoint of e_k. Checked on the twin
     /// alone (the GPU version is tested in tests/jacobians.rs).
     #[test]
     fn adjoint_of_unit_seed_is_a_jacobian_row() {
-        let model = crate::models::builtin("cartpole").unwrap();
+        let model = crate::io::models::builtin("cartpole").unwrap();
         let c = Compiled::new(&model);
         let mut x = Instance::<f64>::new(&c);
         x.commands[0] = 3.0;
@@ -118,7 +118,7 @@ mod tests {
         }
         let d = x.state.len();
         let k = 13 + 7; // cart velocity x
-        let mut adj = crate::twin::Adjoint::<f64>::new(&c);
+        let mut adj = crate::engine::twin::Adjoint::<f64>::new(&c);
         adj.state[k] = 1.0;
         let mut y = x.clone();
         y.step_adjoint(&mut adj);

@@ -1,5 +1,5 @@
 //! Losses assembled from built-in terms, evaluated on the GPU after every step
-//! (`shaders/loss.wgsl`), with a CPU twin ([`crate::twin::loss`]) used by the tests.
+//! (`shaders/loss.wgsl`), with a CPU twin ([`crate::engine::twin::loss`]) used by the tests.
 //!
 //! A loss is a weighted sum of terms; each term applies at every step (on the state after the
 //! step), at the final step, or both. Divide a per-step term's weight by the horizon for a
@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::model::Model;
 
-pub use crate::twin::loss::loss_twin;
+pub use crate::engine::twin::loss::loss_twin;
 
 /// Words per packed loss term: kind, index, axis, when, then eight floats (weight, target xyzw,
 /// mask xyz). Emitted into the WGSL prelude as `LOSS_TERM_LEN`.

@@ -1,7 +1,7 @@
 //! Timed measurements of the gradient machinery, as `backdrive bench` reports them: a
 //! checkpointed forward and adjoint pass of a batch, and the analytic parameter gradient of one
 //! robot against central finite differences of all its physical parameters (the batch of
-//! [`crate::gradcheck::PerturbedBatch`]).
+//! [`crate::grad::gradcheck::PerturbedBatch`]).
 //!
 //! Both use the same loss: the final x of every body, the distance the robot travelled.
 
@@ -10,12 +10,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::engine::gpu::Gpu;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::gradcheck::{GradcheckSetup, Group, GroupReport, PerturbedBatch};
-use crate::loss::{Loss, Quantity, When};
+use crate::grad::gradcheck::{GradcheckSetup, Group, GroupReport, PerturbedBatch};
+use crate::grad::loss::{Loss, Quantity, When};
+use crate::grad::rollout::{Rollout, RolloutOptions, estimate_memory};
 use crate::model::Model;
-use crate::rollout::{Rollout, RolloutOptions, estimate_memory};
 
 /// The measurements' loss: the final x of every body (distance travelled).
 pub fn distance_loss(model: &Model) -> Loss {

@@ -14,13 +14,13 @@ use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
-use crate::buffers::{self, Chunking, PerInstance};
+use crate::engine::buffers::{self, Chunking, PerInstance};
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::{Compiled, Header, ROW_LEN};
+use crate::engine::shaders;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::layout::{Compiled, Header, ROW_LEN};
-use crate::loss::Loss;
+use crate::grad::loss::Loss;
 use crate::model::Model;
-use crate::shaders;
 
 const WORKGROUP: u32 = 64;
 const HEADER_BYTES: u64 = std::mem::size_of::<Header>() as u64;

@@ -51,7 +51,7 @@ pub fn load(spec: &str) -> Result<Model> {
 }
 
 /// Loads `spec` as a file if it names an existing file, otherwise as a shipped model. A path
-/// ending in `.xml` is read as a MuJoCo MJCF file ([`crate::mjcf`]); features backdrive cannot
+/// ending in `.xml` is read as a MuJoCo MJCF file ([`crate::io::mjcf`]); features backdrive cannot
 /// simulate are errors, or warnings when `ignore_unsupported` is set. Nothing is printed: the
 /// caller decides what to do with the warnings.
 pub fn load_with_warnings(spec: &str, ignore_unsupported: bool) -> Result<LoadedModel> {
@@ -71,11 +71,11 @@ pub fn load_with_warnings(spec: &str, ignore_unsupported: bool) -> Result<Loaded
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("xml"));
     let model = if is_xml {
-        let options = crate::mjcf::MjcfOptions {
+        let options = crate::io::mjcf::MjcfOptions {
             ignore_unsupported,
             ..Default::default()
         };
-        let import = crate::mjcf::load_mjcf_with(path, &options)?;
+        let import = crate::io::mjcf::load_mjcf_with(path, &options)?;
         return Ok(LoadedModel {
             model: import.model,
             warnings: import.warnings.iter().map(|w| w.to_string()).collect(),

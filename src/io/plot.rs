@@ -6,10 +6,10 @@
 //! plotters from its bytes, so the charts render the same on a machine without fontconfig or
 //! any installed fonts. Axes can be linear or logarithmic; points that are not finite (or not
 //! positive on a log axis) are skipped and break their line. Files are written atomically
-//! ([`crate::files::write_atomic`]).
+//! ([`crate::io::files::write_atomic`]).
 //!
 //! ```no_run
-//! use backdrive::plot;
+//! use backdrive::io::plot;
 //! let loss: Vec<(f64, f64)> = (0..100).map(|i| (i as f64, 1.0 / (1.0 + i as f64))).collect();
 //! plot::line_chart("out/loss.png", "training loss", "iteration", "loss", &[("loss", loss)], true)
 //!     .unwrap();
@@ -80,7 +80,7 @@ pub fn line_chart_with<S: AsRef<str>>(
     options: &ChartOptions,
 ) -> Result<()> {
     let png = render_line_chart(title, x_label, y_label, series, options)?;
-    crate::files::write_atomic(path.as_ref(), &png)
+    crate::io::files::write_atomic(path.as_ref(), &png)
 }
 
 /// Renders a line chart and returns the PNG file's bytes.

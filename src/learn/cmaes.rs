@@ -3,13 +3,13 @@
 //! of the covariance matrix, with an eigendecomposition (nalgebra) after every generation.
 //!
 //! Ask-and-tell interface, so that a whole population can be evaluated at once (for example as
-//! the instances of one [`crate::rollout::Rollout`]). Written here rather than taken from the
+//! the instances of one [`crate::grad::rollout::Rollout`]). Written here rather than taken from the
 //! `cmaes` crate (0.2.2): that crate pins its own nalgebra and plotting stack and has had no
 //! release in years; the algorithm is short and is tested below on known functions.
 
 use nalgebra::{DMatrix, DVector, SymmetricEigen};
 
-pub use crate::random::Rng;
+pub use crate::learn::random::Rng;
 
 /// The state of a CMA-ES run.
 #[derive(Clone, Debug)]

@@ -9,11 +9,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cmaes::CmaEs;
+use crate::engine::gpu::Gpu;
+use crate::engine::sim::Simulator;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::learn::cmaes::CmaEs;
 use crate::model::Model;
-use crate::sim::Simulator;
 
 /// Gait parameters per actuator: the offset and the sine and cosine amplitudes.
 pub const PARAMS_PER_ACTUATOR: usize = 3;

@@ -8,10 +8,10 @@ use bytemuck::{Pod, Zeroable};
 use serde::{Deserialize, Serialize};
 use wgpu::util::DeviceExt;
 
-use crate::buffers;
+use crate::engine::buffers;
+use crate::engine::gpu::Gpu;
+use crate::engine::shaders;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::shaders;
 
 /// Which update rule.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

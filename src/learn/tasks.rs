@@ -3,13 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::layout::{Compiled, ParamSlot};
 use crate::error::{Error, Result};
-use crate::layout::{Compiled, ParamSlot};
-use crate::loss::{Loss, Quantity, When};
+use crate::grad::loss::{Loss, Quantity, When};
+use crate::learn::optim::OptimizerConfig;
+use crate::learn::policy::{Activation, PolicySpec, Sensor};
+use crate::learn::random::unit_random;
 use crate::model::Model;
-use crate::optim::OptimizerConfig;
-use crate::policy::{Activation, PolicySpec, Sensor};
-use crate::random::unit_random;
 
 /// Ranges from which every instance draws its physical parameters, per iteration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -93,7 +93,7 @@ pub struct Task {
     /// Per-step gradient decay (the paper's alpha).
     pub gradient_decay: f32,
     /// Truncated backpropagation through time: the state adjoint is cut every this many steps
-    /// (`None`: the whole episode; see [`crate::rollout::RolloutOptions::truncation`]).
+    /// (`None`: the whole episode; see [`crate::grad::rollout::RolloutOptions::truncation`]).
     pub truncation: Option<u32>,
     /// Physical randomisation of the batch.
     pub randomization: Randomization,
@@ -128,7 +128,7 @@ pub fn builtin(name: &str) -> Result<Task> {
             let hint = if file_like {
                 " (train takes a task name, not a model file: a task is a model with its loss, \
                  sensors and policy, and only the built-in ones exist)"
-            } else if crate::models::names().contains(&other) {
+            } else if crate::io::models::names().contains(&other) {
                 " (train takes a task name, not a model name)"
             } else {
                 ""
@@ -146,7 +146,7 @@ pub fn builtin(name: &str) -> Result<Task> {
 /// speed. The horizon is 2 s rather than the paper's 10 s so that an iteration takes seconds on
 /// a CPU driver; the batch of 8 robots has masses within 10% and friction in [0.7, 1.2].
 fn quadruped() -> Result<Task> {
-    let model = crate::models::builtin("quadruped")?;
+    let model = crate::io::models::builtin("quadruped")?;
     let horizon = 200;
     let mut sensors: Vec<Sensor> = Vec::new();
     for a in &model.actuators {
@@ -211,7 +211,7 @@ fn quadruped() -> Result<Task> {
 /// The paper's reaching experiment with a fixed target: joint angles and the target in,
 /// 2 x 64 ReLU, the forearm's centre to the target averaged over a 2 s episode.
 fn arm_reach() -> Result<Task> {
-    let model = crate::models::builtin("arm")?;
+    let model = crate::io::models::builtin("arm")?;
     let horizon = 200;
     let target = [0.35, 0.2, 0.75];
     let mut sensors: Vec<Sensor> = model
@@ -268,7 +268,7 @@ pub const ARM_RANDOM_TARGET: [f32; 3] = [0.35, 0.2, 0.75];
 /// target, as the paper's 3 inputs are the target); the network is smaller than the paper's,
 /// 3 x 128 ReLU; 2 s episodes, the forearm's centre to the target averaged over every step.
 fn arm_reach_random() -> Result<Task> {
-    let model = crate::models::builtin("arm")?;
+    let model = crate::io::models::builtin("arm")?;
     let horizon = 200;
     let loss = Loss::new().term(
         "forearm",
@@ -308,7 +308,7 @@ fn arm_reach_random() -> Result<Task> {
 
 /// Keep the cart-pole's pole from swinging and the cart near the origin after a push.
 fn cartpole_balance() -> Result<Task> {
-    let mut model = crate::models::builtin("cartpole")?;
+    let mut model = crate::io::models::builtin("cartpole")?;
     model.bodies[0].linear_velocity = [1.0, 0.0, 0.0];
     let horizon = 150;
     let sensors = vec![
@@ -390,7 +390,7 @@ pub const SWINGUP_SPIN_WEIGHT: f32 = 0.005;
 /// [`SWINGUP_SPIN_WEIGHT`] `omega_pole^2`. The pole starts hanging with a [`SWINGUP_NUDGE`]
 /// rad/s swing.
 fn cartpole_swingup() -> Result<Task> {
-    let mut model = crate::models::builtin("cartpole")?;
+    let mut model = crate::io::models::builtin("cartpole")?;
     let pole = model
         .body_index("pole")
         .ok_or_else(|| Error::InvalidInput("cartpole model without a pole".into()))?;
@@ -501,7 +501,7 @@ mod tests {
     fn every_task_builds_a_policy_layout() {
         for name in names() {
             let t = builtin(name).unwrap();
-            let l = crate::policy::PolicyLayout::new(&t.policy, &t.model).unwrap();
+            let l = crate::learn::policy::PolicyLayout::new(&t.policy, &t.model).unwrap();
             assert!(l.n_params > 0, "{name}");
             t.loss.pack(&t.model).unwrap();
         }

@@ -12,15 +12,15 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::buffers;
+use crate::engine::buffers;
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
-use crate::optim::GpuOptimizer;
-use crate::policy::PolicyLayout;
-use crate::policy::gpu::PolicyKernels;
-use crate::rollout::{Rollout, RolloutOptions};
-use crate::tasks::Task;
+use crate::grad::rollout::{Rollout, RolloutOptions};
+use crate::learn::optim::GpuOptimizer;
+use crate::learn::policy::PolicyLayout;
+use crate::learn::policy::gpu::PolicyKernels;
+use crate::learn::tasks::Task;
 
 /// What one iteration measured.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -314,7 +314,7 @@ impl Trainer {
     }
 
     /// How far instance `i`'s robot is moved at the current iteration (zero unless the task's
-    /// randomisation has a [`crate::tasks::Randomization::shift`]).
+    /// randomisation has a [`crate::learn::tasks::Randomization::shift`]).
     pub fn instance_displacement(&self, i: usize) -> [f32; 3] {
         self.task
             .randomization
@@ -420,7 +420,7 @@ impl Trainer {
         file.extend_from_slice(&(json.len() as u32).to_le_bytes());
         file.extend_from_slice(json.as_bytes());
         file.extend_from_slice(&numbers);
-        crate::files::write_atomic(&Self::checkpoint_path(dir), &file)?;
+        crate::io::files::write_atomic(&Self::checkpoint_path(dir), &file)?;
         let legacy = dir.join(LEGACY_CHECKPOINT_JSON);
         match std::fs::remove_file(&legacy) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&legacy, e)),

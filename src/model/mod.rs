@@ -6,7 +6,7 @@
 //!
 //! Conventions: SI units, z up, quaternions stored as `[x, y, z, w]`. Joint anchors and axes
 //! are given in world coordinates at the model's initial pose, as in ODE; the compiler in
-//! [`crate::layout`] turns them into body-local frames.
+//! [`crate::engine::layout`] turns them into body-local frames.
 
 mod builder;
 mod file;

@@ -244,7 +244,8 @@ fn validate_derived(model: &Model, body_index: &HashMap<&str, usize>) -> Result<
         ("joint", s.joint_frequency, s.joint_damping_ratio),
         ("contact", s.contact_frequency, s.contact_damping_ratio),
     ] {
-        let (mass_scale, cfm_scale, erp) = crate::layout::softness(s.dt, frequency, damping);
+        let (mass_scale, cfm_scale, erp) =
+            crate::engine::layout::softness(s.dt, frequency, damping);
         if ![mass_scale, cfm_scale, erp].iter().all(|v| v.is_finite()) {
             return Err(err(
                 FieldPath::key("settings.dt"),

@@ -5,13 +5,13 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cmaes::CmaEs;
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::{BODY_STATE_LEN, Compiled};
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::layout::{BODY_STATE_LEN, Compiled};
-use crate::loss::{Loss, Quantity, When};
+use crate::grad::loss::{Loss, Quantity, When};
+use crate::grad::rollout::{Rollout, RolloutOptions};
+use crate::learn::cmaes::CmaEs;
 use crate::model::Model;
-use crate::rollout::{Rollout, RolloutOptions};
 
 use super::{Adam, ExperimentResult, MethodResult, Options, out_of_time, progress_bar};
 
@@ -115,7 +115,7 @@ impl BallThrow {
 
     /// Like [`BallThrow::new`] under another loss.
     pub fn with_loss(gpu: Arc<Gpu>, n: usize, horizon: u32, loss: &Loss) -> Result<Self> {
-        let model: Model = crate::models::builtin("ball")?;
+        let model: Model = crate::io::models::builtin("ball")?;
         let compiled = Compiled::new(&model);
         let mut options = RolloutOptions::new(horizon);
         options.command_gradients = false;

@@ -1,6 +1,6 @@
 //! The experiments of Degrave et al., "A Differentiable Physics Engine for Deep Learning in
 //! Robotics" (2016/2019), run side by side with every method on the same simulator: gradient
-//! descent with backdrive's analytic gradients (Adam), CMA-ES ([`crate::cmaes`], a whole
+//! descent with backdrive's analytic gradients (Adam), CMA-ES ([`crate::learn::cmaes`], a whole
 //! population as the instances of one rollout) and gradient descent with central
 //! finite-difference gradients (two rollouts per parameter, batched as instances).
 //!
@@ -16,8 +16,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::gpu::Gpu;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
 
 pub use ball::BallThrow;
 
@@ -331,13 +331,13 @@ pub fn markdown(results: &[ExperimentResult]) -> String {
     out
 }
 
-/// A progress bar on stderr in the style of every command ([`crate::progress::bar`]), or a
+/// A progress bar on stderr in the style of every command ([`crate::io::progress::bar`]), or a
 /// hidden one.
 fn progress_bar(show: bool, len: u64, prefix: &str) -> indicatif::ProgressBar {
     if !show {
         return indicatif::ProgressBar::hidden();
     }
-    crate::progress::bar(len, "evals", &format!("{prefix:>28}"))
+    crate::io::progress::bar(len, "evals", &format!("{prefix:>28}"))
 }
 
 /// Adam on the CPU in f64 (the paper's ball-throw settings: lr 1, beta1 = beta2 = 0.5).

@@ -1,5 +1,5 @@
 //! The policy experiments (arm reaching with a fixed and with random targets, quadruped gait,
-//! cart-pole swing-up): gradient descent through the simulation with [`crate::train::Trainer`].
+//! cart-pole swing-up): gradient descent through the simulation with [`crate::learn::train::Trainer`].
 //! CMA-ES and finite differences run on the cart-pole (a few hundred parameters; every candidate
 //! or perturbation is one rollout, charged to the same budget). On the arm and quadruped
 //! networks (18,000 to 34,000 parameters) they are not run: finite differences need 2P rollouts
@@ -9,14 +9,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::engine::gpu::Gpu;
+use crate::engine::layout::BODY_STATE_LEN;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::layout::BODY_STATE_LEN;
-use crate::tasks::{self, Task};
-use crate::train::{TrainOptions, Trainer};
+use crate::learn::tasks::{self, Task};
+use crate::learn::train::{TrainOptions, Trainer};
 
 use super::{Adam, ExperimentResult, MethodResult, Options, out_of_time, progress_bar};
-use crate::cmaes::CmaEs;
+use crate::learn::cmaes::CmaEs;
 
 fn baselines_not_run(p: usize) -> Vec<MethodResult> {
     vec![
@@ -267,17 +267,17 @@ pub fn arm_reach(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     let mut task = tasks::builtin("arm-reach")?;
     task.policy.hidden = vec![128, 128];
     task.gradient_decay = 0.95;
-    task.optimizer = crate::optim::OptimizerConfig::adam(1e-3);
+    task.optimizer = crate::learn::optim::OptimizerConfig::adam(1e-3);
     task.randomization = Default::default();
     // The paper's 8 s episodes (quick: 1 s).
     task.horizon = if options.quick { 100 } else { 800 };
     task.loss.terms[0].weight = 1.0 / task.horizon as f32;
-    let p = crate::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
+    let p = crate::learn::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
     let budget = options
         .budget
         .unwrap_or(if options.quick { 8 } else { 150 });
     let target = match &task.loss.terms[0].quantity {
-        crate::loss::Quantity::PositionError { target, .. } => *target,
+        crate::grad::loss::Quantity::PositionError { target, .. } => *target,
         _ => [0.0; 3],
     };
     let horizon = task.horizon;
@@ -352,11 +352,11 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     task.randomization = Default::default();
     if options.quick {
         task.horizon = 50;
-        task.loss.terms[0].quantity = crate::loss::Quantity::Velocity {
+        task.loss.terms[0].quantity = crate::grad::loss::Quantity::Velocity {
             direction: [-1.0 / task.horizon as f32, 0.0, 0.0],
         };
     }
-    let p = crate::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
+    let p = crate::learn::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
     let budget = options
         .budget
         .unwrap_or(if options.quick { 4 } else { 500 });
@@ -418,7 +418,7 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     })
 }
 
-/// CMA-ES over open-loop 1.5 Hz gaits (three numbers per servo, [`crate::gait`]) from standing
+/// CMA-ES over open-loop 1.5 Hz gaits (three numbers per servo, [`crate::learn::gait`]) from standing
 /// still, with the same budget and horizon as the policy: what the robot can do without a
 /// policy or gradients at all.
 fn open_loop_gait_search(
@@ -428,9 +428,9 @@ fn open_loop_gait_search(
     budget: u64,
     options: &Options,
 ) -> Result<MethodResult> {
-    use crate::gait::{GaitEvaluator, SearchOptions, search};
+    use crate::learn::gait::{GaitEvaluator, SearchOptions, search};
     let seconds = f64::from(horizon) * f64::from(model.settings.dt);
-    let start = vec![0.0; crate::gait::PARAMS_PER_ACTUATOR * model.actuators.len()];
+    let start = vec![0.0; crate::learn::gait::PARAMS_PER_ACTUATOR * model.actuators.len()];
     let population = CmaEs::new(&start, 0.2, options.seed)
         .population()
         .min(budget as usize)
@@ -516,7 +516,7 @@ pub fn cartpole(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
         }
         task.optimizer.learning_rate = 1e-2;
     }
-    let p = crate::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
+    let p = crate::learn::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
     let budget = options
         .budget
         .unwrap_or(if options.quick { 20 } else { 400 });
@@ -558,8 +558,8 @@ pub fn cartpole(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     // the gradient's network would be P x P with an eigendecomposition per generation.
     let mut small = task.clone();
     small.policy.hidden = vec![32];
-    small.policy.activation = crate::policy::Activation::Tanh;
-    let p_small = crate::policy::PolicyLayout::new(&small.policy, &small.model)?.n_params;
+    small.policy.activation = crate::learn::policy::Activation::Tanh;
+    let p_small = crate::learn::policy::PolicyLayout::new(&small.policy, &small.model)?.n_params;
     let mut trainer = new_trainer(gpu.clone(), small.clone(), 1, options.seed)?;
     let mut cma = cma_es(&mut trainer, options, budget, 0.5, &mut check)?;
     cma.note = format!("{}; 1 x 32 tanh network ({p_small} parameters)", cma.note);
@@ -636,7 +636,7 @@ pub fn arm_reach_random(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentRe
         task.horizon = 100;
         task.loss.terms[0].weight = 1.0 / task.horizon as f32;
     }
-    let p = crate::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
+    let p = crate::learn::policy::PolicyLayout::new(&task.policy, &task.model)?.n_params;
     let budget = options.budget.unwrap_or(if options.quick {
         10 * instances as u64
     } else {

@@ -23,13 +23,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::engine::gpu::Gpu;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::loss::{Loss, Quantity, When};
+use crate::grad::loss::{Loss, Quantity, When};
+use crate::grad::rollout::{Rollout, RolloutOptions};
+use crate::learn::policy::gpu::PolicyKernels;
+use crate::learn::policy::{Activation, PolicyLayout, PolicySpec, Sensor};
 use crate::model::Model;
-use crate::policy::gpu::PolicyKernels;
-use crate::policy::{Activation, PolicyLayout, PolicySpec, Sensor};
-use crate::rollout::{Rollout, RolloutOptions};
 
 /// Steps of the paper's measurement (10 s at 0.01 s).
 pub const PAPER_STEPS: u32 = 1000;
@@ -208,7 +208,7 @@ pub fn run_with_steps(
     progress: &mut dyn FnMut(&str),
 ) -> Result<Table1Report> {
     let steps = steps.max(1);
-    let model = crate::models::builtin("quadruped")?;
+    let model = crate::io::models::builtin("quadruped")?;
     let mut controllers = Vec::new();
     let mut cells = Vec::new();
     for large in [false, true] {
@@ -393,7 +393,7 @@ mod tests {
 
     #[test]
     fn controllers_have_the_papers_parameter_counts() {
-        let model = crate::models::builtin("quadruped").unwrap();
+        let model = crate::io::models::builtin("quadruped").unwrap();
         let small = PolicyLayout::new(&policy_spec(&model, false), &model).unwrap();
         let large = PolicyLayout::new(&policy_spec(&model, true), &model).unwrap();
         assert_eq!(small.n_obs, 47);

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use backdrive::gpu::Gpu;
+use backdrive::engine::gpu::Gpu;
 
 /// One device for the whole test binary. Tests need an adapter: `.ci/run` installs lavapipe
 /// when no Vulkan device is present, so a missing adapter is a real failure.

@@ -4,7 +4,7 @@
 //! step's stage order is the same in both kernels and the twin.
 
 use super::*;
-use crate::layout::{self, Compiled, stride};
+use crate::engine::layout::{self, Compiled, stride};
 
 /// The fields of `struct name` in a Rust source file, as (name, type), in order. Attributes,
 /// doc comments and visibility are skipped; one field per line, as rustfmt writes them.
@@ -111,14 +111,14 @@ fn host_structs_match_their_wgsl_declarations_field_by_field() {
     check_struct(
         include_str!("../../learn/optim.rs"),
         "OptimizerUniform",
-        std::mem::size_of::<crate::optim::OptimizerUniform>(),
+        std::mem::size_of::<crate::learn::optim::OptimizerUniform>(),
         OPTIMIZER,
         "Optimizer",
     );
     check_struct(
         include_str!("../../learn/policy/gpu.rs"),
         "LayerUniform",
-        std::mem::size_of::<crate::policy::gpu::LayerUniform>(),
+        std::mem::size_of::<crate::learn::policy::gpu::LayerUniform>(),
         POLICY,
         "Layer",
     );
@@ -186,8 +186,8 @@ fn record_sizes_in_the_kernels_are_the_hosts() {
 /// The host packs its records with the sizes emitted into the prelude.
 #[test]
 fn the_host_packs_records_with_the_prelude_sizes() {
-    for name in crate::models::names() {
-        let model = crate::models::builtin(name).unwrap();
+    for name in crate::io::models::names() {
+        let model = crate::io::models::builtin(name).unwrap();
         let c = Compiled::new(&model);
         let h = c.header;
         let sections = [
@@ -299,9 +299,13 @@ fn the_stage_order_is_the_same_in_both_kernels_and_the_twin() {
             stage_calls(STEP_ADJOINT.text, "step_adjoint"),
             &recompute_then_adjoint,
         ),
-        ("src/twin/mod.rs step", stage_calls(twin, "step"), &forward),
         (
-            "src/twin/mod.rs step_adjoint",
+            "src/engine/twin/mod.rs step",
+            stage_calls(twin, "step"),
+            &forward,
+        ),
+        (
+            "src/engine/twin/mod.rs step_adjoint",
             stage_calls(twin, "step_adjoint"),
             &recompute_then_adjoint,
         ),

@@ -104,7 +104,7 @@ pub fn force_actuators_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super
     use super::joint::joint_axis_adjoint;
     use super::math::inverse_inertia_mul_adjoint;
     use super::solver::RowJacobian;
-    use crate::layout::BODY_PARAM_LEN;
+    use crate::engine::layout::BODY_PARAM_LEN;
     let h = s.hdr;
     let dt = T::of(h.dt);
     for f in (0..h.n_force).rev() {

@@ -3,7 +3,7 @@
 use super::Instance;
 use super::math::{Real, V3, select};
 use super::solver::{RowJacobian, row_write};
-use crate::layout::UNBOUNDED;
+use crate::engine::layout::UNBOUNDED;
 
 /// Mirrors `struct JointAxis`.
 #[derive(Clone, Copy, Debug)]

@@ -1,10 +1,10 @@
 //! CPU twin of `shaders/loss.wgsl` (`loss_forward` and `loss_adjoint`): the loss terms of
-//! [`crate::loss::Loss`] on one instance, and their gradient.
+//! [`crate::grad::loss::Loss`] on one instance, and their gradient.
 
 use super::math::{Real, V3};
 use super::{Adjoint, Instance};
-use crate::layout::BODY_STATE_LEN;
-use crate::loss::LOSS_TERM_LEN;
+use crate::engine::layout::BODY_STATE_LEN;
+use crate::grad::loss::LOSS_TERM_LEN;
 
 /// CPU twin of the loss kernels on one instance: the value of the terms at `step` of a rollout
 /// of `horizon` steps, and (when `adj` is given) their gradient added into `adj`.

@@ -41,7 +41,7 @@ pub fn solver_zero_jacobian<T: Real>() -> RowJacobian<T> {
     }
 }
 
-use crate::layout::{BODY_PARAM_LEN, BODY_STATE_LEN, Compiled, Header, ROW_LEN};
+use crate::engine::layout::{BODY_PARAM_LEN, BODY_STATE_LEN, Compiled, Header, ROW_LEN};
 use math::{Q, Real, V3};
 
 /// One instance's arrays, laid out as on the GPU with a single instance.

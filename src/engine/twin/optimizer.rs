@@ -3,7 +3,7 @@
 //! kernel does: the optimiser is not differentiated, so there is no `f64` adjoint to check,
 //! and `f32` keeps the twin's rounding next to the GPU's.
 
-use crate::optim::{Method, OptimizerConfig};
+use crate::learn::optim::{Method, OptimizerConfig};
 
 /// Invocations of the `gradient_norm` workgroup (its `@workgroup_size`).
 const LANES: usize = 256;
@@ -64,7 +64,7 @@ pub fn gradient_norm(grads: &[f32], grad_scale: f32) -> f32 {
 }
 
 /// The optimiser's state on the CPU: parameters' moments and the update count, as
-/// [`crate::optim::GpuOptimizer`] keeps them on the device.
+/// [`crate::learn::optim::GpuOptimizer`] keeps them on the device.
 #[derive(Clone, Debug)]
 pub struct OptimizerTwin {
     /// The settings.
@@ -88,7 +88,7 @@ impl OptimizerTwin {
         }
     }
 
-    /// Twin of one [`crate::optim::GpuOptimizer::update`]: the `gradient_norm` kernel, then
+    /// Twin of one [`crate::learn::optim::GpuOptimizer::update`]: the `gradient_norm` kernel, then
     /// `apply_update` on every parameter (which also zeroes the gradient). Returns the norm.
     pub fn update(&mut self, theta: &mut [f32], grads: &mut [f32], grad_scale: f32) -> f32 {
         self.step += 1;
@@ -158,7 +158,7 @@ pub fn apply_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::optim::Schedule;
+    use crate::learn::optim::Schedule;
 
     #[test]
     fn the_norm_survives_huge_gradients_and_reports_bad_ones() {

@@ -3,8 +3,8 @@
 
 use super::Instance;
 use super::math::V3;
-use crate::layout::{BODY_STATE_LEN, stride};
-use crate::policy::{PolicyLayout, SENSOR_LEN};
+use crate::engine::layout::{BODY_STATE_LEN, stride};
+use crate::learn::policy::{PolicyLayout, SENSOR_LEN};
 
 /// CPU twin of the dense layers: all activations (observation first) for one instance.
 pub fn dense_forward(layout: &PolicyLayout, params: &[f32], obs: &[f64]) -> Vec<f64> {

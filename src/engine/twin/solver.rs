@@ -264,7 +264,7 @@ pub fn row_write_adjoint<T: Real>(
     cfm_scale: T,
 ) -> (RowJacobian<T>, [T; 4]) {
     use super::math::inverse_inertia_mul_adjoint;
-    use crate::layout::BODY_PARAM_LEN;
+    use crate::engine::layout::BODY_PARAM_LEN;
     let [a, b, _] = row_bodies(s, r);
     let (qa, qb) = (s.body_orientation(a), s.body_orientation(b));
     let (ia, ib) = (s.body_inverse_inertia(a), s.body_inverse_inertia(b));

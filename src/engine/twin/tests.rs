@@ -1,7 +1,7 @@
 //! Every adjoint against central finite differences of its forward twin, in f64.
 
 use super::{Adjoint, Instance};
-use crate::layout::Compiled;
+use crate::engine::layout::Compiled;
 use crate::model::{ActuatorKind, JointKind, Model, ModelBuilder, ShapeKind};
 
 /// A small deterministic generator for test inputs.
@@ -235,8 +235,8 @@ fn step_adjoint_matches_finite_differences_for_sphere_pairs() {
 
 #[test]
 fn step_adjoint_matches_finite_differences_on_shipped_models() {
-    for name in crate::models::names() {
-        let model = crate::models::builtin(name).unwrap();
+    for name in crate::io::models::names() {
+        let model = crate::io::models::builtin(name).unwrap();
         check_model(&model, 20, 11);
     }
 }
@@ -244,7 +244,7 @@ fn step_adjoint_matches_finite_differences_on_shipped_models() {
 #[test]
 fn hinge_adjoint_is_smooth_through_half_a_turn() {
     // The cart-pole's pole standing up: its hinge is half a turn from the initial pose.
-    let model = crate::models::builtin("cartpole").unwrap();
+    let model = crate::io::models::builtin("cartpole").unwrap();
     let compiled = Compiled::new(&model);
     for (tilt, seed_value) in [(0.1f32, 21u64), (-0.05, 22), (0.0, 23)] {
         let mut inst = Instance::<f64>::new(&compiled);

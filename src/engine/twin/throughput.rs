@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use super::Instance;
-use crate::layout::Compiled;
+use crate::engine::layout::Compiled;
 
 /// What [`measure`] measured.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -73,7 +73,7 @@ mod tests {
 
     #[test]
     fn every_instance_takes_the_counted_steps() {
-        let compiled = Compiled::new(&crate::models::builtin("quadruped").unwrap());
+        let compiled = Compiled::new(&crate::io::models::builtin("quadruped").unwrap());
         let t = measure(&compiled, 5, 3, Duration::from_secs(60));
         assert_eq!(t.robot_steps, 15);
         assert!(t.threads >= 1 && t.threads <= 5);

@@ -2,7 +2,7 @@
 //! backdrive's maximal-coordinate [`Model`].
 //!
 //! ```no_run
-//! use backdrive::mjcf::{self, MjcfOptions};
+//! use backdrive::io::mjcf::{self, MjcfOptions};
 //! let (model, warnings) = mjcf::load_mjcf("robot.xml").unwrap();
 //! for w in &warnings {
 //!     eprintln!("warning: {w}");
@@ -131,11 +131,11 @@ use std::path::{Path, PathBuf};
 use glam::{DMat3, DQuat, DVec3};
 use roxmltree::{Document, Node};
 
+use crate::engine::sim::BodyState;
 use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
 use crate::model::{
     Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
 };
-use crate::sim::BodyState;
 
 mod actuators;
 mod build;

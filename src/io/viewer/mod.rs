@@ -24,9 +24,9 @@ use std::path::Path;
 
 use glam::{Quat, Vec3};
 
+use crate::engine::sim::BodyState;
 use crate::error::{Error, Result};
 use crate::model::{JointKind, Model, ShapeKind};
-use crate::sim::BodyState;
 
 /// The page template; `/*BACKDRIVE_DATA*/` is replaced by the JSON data.
 const TEMPLATE: &str = include_str!("../../../assets/viewer/viewer.html");
@@ -188,7 +188,7 @@ impl Default for ViewerOptions {
 }
 
 /// Writes the viewer page for `trajectory` of `model` to `path` (parent directories are
-/// created; the file is written atomically by [`crate::files::write_atomic`]).
+/// created; the file is written atomically by [`crate::io::files::write_atomic`]).
 pub fn write_html(
     path: impl AsRef<Path>,
     model: &Model,
@@ -196,7 +196,7 @@ pub fn write_html(
     options: &ViewerOptions,
 ) -> Result<()> {
     let html = render_html(model, trajectory, options)?;
-    crate::files::write_atomic(path.as_ref(), html.as_bytes())
+    crate::io::files::write_atomic(path.as_ref(), html.as_bytes())
 }
 
 /// The viewer page for `trajectory` of `model`, as one HTML document.
@@ -546,8 +546,8 @@ mod tests {
 
     #[test]
     fn page_embeds_parseable_data() {
-        for name in crate::models::names() {
-            let model = crate::models::builtin(name).unwrap();
+        for name in crate::io::models::names() {
+            let model = crate::io::models::builtin(name).unwrap();
             let mut tr = Trajectory::new(model.bodies.len(), 3, 2);
             let states: Vec<BodyState> = (0..3)
                 .flat_map(|_| {

@@ -8,11 +8,11 @@ use bytemuck::{Pod, Zeroable};
 use wgpu::util::DeviceExt;
 
 use super::PolicyLayout;
-use crate::buffers::{self, Chunking, PerInstance};
+use crate::engine::buffers::{self, Chunking, PerInstance};
+use crate::engine::gpu::Gpu;
+use crate::engine::shaders;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
-use crate::rollout::{Rollout, StepHook};
-use crate::shaders;
+use crate::grad::rollout::{Rollout, StepHook};
 
 const NONE: u32 = u32::MAX;
 const WORKGROUP: u32 = 64;

@@ -3,17 +3,17 @@
 //! zero), and its commands fed to the actuators at every step.
 //!
 //! The GPU kernels are in `shaders/policy.wgsl` ([`gpu::PolicyKernels`] runs them around each
-//! step of a [`crate::rollout::Rollout`]); [`PolicyLayout::forward`] and
+//! step of a [`crate::grad::rollout::Rollout`]); [`PolicyLayout::forward`] and
 //! [`PolicyLayout::backward`] are their CPU twins.
 
 pub mod gpu;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::engine::twin::policy::observe_twin;
 use crate::error::{Error, Result};
+pub use crate::learn::random::unit_random;
 use crate::model::Model;
-pub use crate::random::unit_random;
-pub use crate::twin::policy::observe_twin;
 
 /// Words per packed sensor record: kind, index, axis, output offset, then four floats.
 /// Emitted into the WGSL prelude as `SENSOR_LEN`.
@@ -254,14 +254,14 @@ impl PolicyLayout {
     }
 
     /// CPU twin of the dense layers: all activations (observation first) for one instance
-    /// ([`crate::twin::policy::dense_forward`]).
+    /// ([`crate::engine::twin::policy::dense_forward`]).
     pub fn forward(&self, params: &[f32], obs: &[f64]) -> Vec<f64> {
-        crate::twin::policy::dense_forward(self, params, obs)
+        crate::engine::twin::policy::dense_forward(self, params, obs)
     }
 
     /// CPU twin of the backward pass for one instance: adds the parameter gradient into `grads`
     /// and returns d(loss)/d(observation), given d(loss)/d(output)
-    /// ([`crate::twin::policy::dense_backward`]).
+    /// ([`crate::engine::twin::policy::dense_backward`]).
     pub fn backward(
         &self,
         params: &[f32],
@@ -269,7 +269,7 @@ impl PolicyLayout {
         d_out: &[f64],
         grads: &mut [f64],
     ) -> Vec<f64> {
-        crate::twin::policy::dense_backward(self, params, act, d_out, grads)
+        crate::engine::twin::policy::dense_backward(self, params, act, d_out, grads)
     }
 }
 
@@ -278,7 +278,7 @@ mod tests {
     use super::*;
 
     fn layout(skip: bool, activation: Activation) -> PolicyLayout {
-        let model = crate::models::builtin("arm").unwrap();
+        let model = crate::io::models::builtin("arm").unwrap();
         let spec = PolicySpec {
             sensors: vec![
                 Sensor::JointAngle {
