@@ -202,110 +202,166 @@ fn push_f32(v: &mut Vec<u32>, x: f32) {
     v.push(x.to_bits());
 }
 
-impl Compiled {
-    /// Compiles a validated model.
-    pub fn new(model: &Model) -> Compiled {
-        let s = &model.settings;
-        let n_bodies = model.bodies.len() + 1;
-        // Names resolve through maps: a scan per joint and actuator is quadratic in the model.
-        let body_slots: std::collections::HashMap<&str, usize> = model
-            .bodies
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (b.name.as_str(), i + 1))
-            .collect();
-        let joint_indices: std::collections::HashMap<&str, usize> = model
-            .joints
-            .iter()
-            .enumerate()
-            .map(|(i, j)| (j.name.as_str(), i))
-            .collect();
-        let body_slot = |name: &str| body_slots.get(name).copied().unwrap_or(0);
-        let pose = |slot: usize| -> (Vec3, Quat) {
-            if slot == 0 {
-                (Vec3::ZERO, Quat::IDENTITY)
-            } else {
-                let b = &model.bodies[slot - 1];
-                (
-                    Vec3::from_array(b.position),
-                    Quat::from_array(b.orientation).normalize(),
-                )
-            }
-        };
+/// Model records and constraint row descriptors, grown one section after another.
+#[derive(Default)]
+struct Packing {
+    packed: Vec<u32>,
+    row_desc: Vec<[u32; 4]>,
+}
 
-        let mut packed = Vec::new();
-        let mut params = Vec::new();
-        let mut slots = Vec::new();
+/// Where each section of the packed records, the rows and the parameters starts, and how many
+/// entries it has: the counts the header is made of.
+struct Sections {
+    off_joint: usize,
+    off_lock: usize,
+    n_lock: usize,
+    off_limit: usize,
+    row_limit: usize,
+    n_limit: usize,
+    off_servo: usize,
+    row_servo: usize,
+    n_servo: usize,
+    off_force: usize,
+    n_force: usize,
+    off_contact: usize,
+    row_contact: usize,
+    n_contacts: usize,
+    off_pair: usize,
+    row_pair: usize,
+    n_pairs: usize,
+    off_row: usize,
+    p_contact: usize,
+    p_actuator: usize,
+    p_joint: usize,
+    p_pair: usize,
+    state_lambda: usize,
+}
 
-        // Bodies: world first.
-        params.extend_from_slice(&[0.0; BODY_PARAM_LEN]);
-        slots.extend(std::iter::repeat_n(ParamSlot::World, BODY_PARAM_LEN));
-        for (i, b) in model.bodies.iter().enumerate() {
-            let inertia = b
-                .inertia
-                .unwrap_or_else(|| crate::model::inertia_from_shapes(b.mass, &b.shapes));
-            params.push(1.0 / b.mass);
-            slots.push(ParamSlot::InverseMass(i));
-            for (k, moment) in inertia.iter().enumerate() {
-                params.push(1.0 / moment);
-                slots.push(ParamSlot::InverseInertia(i, k));
-            }
+/// Start offsets of the parameter sections after the bodies'.
+struct ParamOffsets {
+    p_contact: usize,
+    p_actuator: usize,
+    p_joint: usize,
+    p_pair: usize,
+}
+
+/// A ground contact point's body and a sphere of a body, collected while packing contacts.
+struct ContactShapes {
+    contact_body: Vec<usize>,
+    contact_params: Vec<(f32, f32)>,
+    spheres: Vec<(usize, Vec3, f32)>,
+}
+
+/// Each joint's body slots (parent, child) and its anchor in both bodies' frames.
+struct JointPacking {
+    joint_bodies: Vec<(usize, usize)>,
+    anchors: Vec<(Vec3, Vec3)>,
+}
+
+/// Initial position and orientation of a body slot (slot 0 is the world).
+fn body_pose(model: &Model, slot: usize) -> (Vec3, Quat) {
+    if slot == 0 {
+        (Vec3::ZERO, Quat::IDENTITY)
+    } else {
+        let b = &model.bodies[slot - 1];
+        (
+            Vec3::from_array(b.position),
+            Quat::from_array(b.orientation).normalize(),
+        )
+    }
+}
+
+/// Inverse mass and inverse principal inertias of every body, the world's zeros first.
+fn push_body_params(model: &Model, params: &mut Vec<f32>, slots: &mut Vec<ParamSlot>) {
+    params.extend_from_slice(&[0.0; BODY_PARAM_LEN]);
+    slots.extend(std::iter::repeat_n(ParamSlot::World, BODY_PARAM_LEN));
+    for (i, b) in model.bodies.iter().enumerate() {
+        let inertia = b
+            .inertia
+            .unwrap_or_else(|| crate::model::inertia_from_shapes(b.mass, &b.shapes));
+        params.push(1.0 / b.mass);
+        slots.push(ParamSlot::InverseMass(i));
+        for (k, moment) in inertia.iter().enumerate() {
+            params.push(1.0 / moment);
+            slots.push(ParamSlot::InverseInertia(i, k));
         }
+    }
+}
 
-        // Joints.
-        let off_joint = packed.len();
-        let mut joint_bodies = Vec::new();
-        let mut anchors = Vec::new();
-        for j in &model.joints {
-            let a = j.parent.as_deref().map(body_slot).unwrap_or(0);
-            let b = body_slot(&j.child);
-            joint_bodies.push((a, b));
-            let axis = Vec3::from_array(j.axis).normalize();
-            let frame = Quat::from_rotation_arc(Vec3::X, axis);
-            let (xa, qa) = pose(a);
-            let (xb, qb) = pose(b);
-            let anchor = Vec3::from_array(j.anchor);
-            let frame_a = (qa.conjugate() * frame).normalize();
-            let frame_b = (qb.conjugate() * frame).normalize();
-            let hinge = u32::from(j.kind == crate::model::JointKind::Hinge);
-            packed.extend_from_slice(&[a as u32, b as u32, hinge, 0]);
-            for x in frame_a.to_array().into_iter().chain(frame_b.to_array()) {
-                push_f32(&mut packed, x);
-            }
-            anchors.push((
-                qa.conjugate() * (anchor - xa),
-                qb.conjugate() * (anchor - xb),
-            ));
+/// Joint records (bodies, hinge flag, frames in both bodies).
+fn pack_joints(
+    model: &Model,
+    body_slot: &dyn Fn(&str) -> usize,
+    packed: &mut Vec<u32>,
+) -> JointPacking {
+    let mut joint_bodies = Vec::new();
+    let mut anchors = Vec::new();
+    for j in &model.joints {
+        let a = j.parent.as_deref().map(body_slot).unwrap_or(0);
+        let b = body_slot(&j.child);
+        joint_bodies.push((a, b));
+        let axis = Vec3::from_array(j.axis).normalize();
+        let frame = Quat::from_rotation_arc(Vec3::X, axis);
+        let (xa, qa) = body_pose(model, a);
+        let (xb, qb) = body_pose(model, b);
+        let anchor = Vec3::from_array(j.anchor);
+        let frame_a = (qa.conjugate() * frame).normalize();
+        let frame_b = (qb.conjugate() * frame).normalize();
+        let hinge = u32::from(j.kind == crate::model::JointKind::Hinge);
+        packed.extend_from_slice(&[a as u32, b as u32, hinge, 0]);
+        for x in frame_a.to_array().into_iter().chain(frame_b.to_array()) {
+            push_f32(packed, x);
         }
+        anchors.push((
+            qa.conjugate() * (anchor - xa),
+            qb.conjugate() * (anchor - xb),
+        ));
+    }
+    JointPacking {
+        joint_bodies,
+        anchors,
+    }
+}
 
-        // Row groups, in solve order: locks, limits, servos, ground contacts, sphere pairs.
-        let mut row_desc: Vec<[u32; 4]> = Vec::new();
-        let off_lock = packed.len();
+impl Packing {
+    /// One lock record and row per locked axis of every joint.
+    fn pack_locks(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
         for (ji, j) in model.joints.iter().enumerate() {
             for (axis, locked) in j.kind.locked_axes().iter().enumerate() {
                 if *locked {
-                    packed.extend_from_slice(&[ji as u32, axis as u32, 0, 0]);
+                    self.packed
+                        .extend_from_slice(&[ji as u32, axis as u32, 0, 0]);
                     let (a, b) = joint_bodies[ji];
-                    row_desc.push([a as u32, b as u32, row_desc.len() as u32, 0]);
+                    self.row_desc
+                        .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
                 }
             }
         }
-        let n_lock = row_desc.len();
-        let off_limit = packed.len();
-        let row_limit = row_desc.len();
+    }
+
+    /// One limit record and row per free axis of every limited joint.
+    fn pack_limits(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
         for (ji, j) in model.joints.iter().enumerate() {
             if let Some([lo, hi]) = j.limits {
                 for &axis in j.kind.free_axes() {
-                    packed.extend_from_slice(&[ji as u32, axis, lo.to_bits(), hi.to_bits()]);
+                    self.packed
+                        .extend_from_slice(&[ji as u32, axis, lo.to_bits(), hi.to_bits()]);
                     let (a, b) = joint_bodies[ji];
-                    row_desc.push([a as u32, b as u32, row_desc.len() as u32, 0]);
+                    self.row_desc
+                        .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
                 }
             }
         }
-        let n_limit = row_desc.len() - row_limit;
+    }
 
-        let off_servo = packed.len();
-        let row_servo = row_desc.len();
+    /// Servo records and rows, then the force actuators' records (which have no row); returns
+    /// the offset and count of the force records.
+    fn pack_actuators(
+        &mut self,
+        model: &Model,
+        joint_indices: &std::collections::HashMap<&str, usize>,
+        joint_bodies: &[(usize, usize)],
+    ) -> (usize, usize) {
         let mut force_records = Vec::new();
         for (ai, act) in model.actuators.iter().enumerate() {
             let ji = joint_indices.get(act.joint.as_str()).copied().unwrap_or(0);
@@ -314,21 +370,24 @@ impl Compiled {
             match act.kind {
                 ActuatorKind::PositionServo | ActuatorKind::VelocityServo => {
                     let kind = u32::from(act.kind == ActuatorKind::VelocityServo);
-                    packed.extend_from_slice(&[ai as u32, ji as u32, axis, kind]);
-                    row_desc.push([a as u32, b as u32, row_desc.len() as u32, 0]);
+                    self.packed
+                        .extend_from_slice(&[ai as u32, ji as u32, axis, kind]);
+                    self.row_desc
+                        .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
                 }
                 ActuatorKind::Force => force_records.push([ai as u32, ji as u32, axis, 0]),
             }
         }
-        let n_servo = row_desc.len() - row_servo;
-        let off_force = packed.len();
+        let off_force = self.packed.len();
         for r in &force_records {
-            packed.extend_from_slice(r);
+            self.packed.extend_from_slice(r);
         }
+        (off_force, force_records.len())
+    }
 
-        // Ground contact points from shapes.
-        let off_contact = packed.len();
-        let row_contact = row_desc.len();
+    /// Ground contact points from every shape (three rows each), collecting the spheres for
+    /// the pair section.
+    fn pack_ground_contacts(&mut self, model: &Model) -> ContactShapes {
         let mut contact_body = Vec::new();
         let mut contact_params = Vec::new();
         let mut spheres: Vec<(usize, Vec3, f32)> = Vec::new();
@@ -359,27 +418,37 @@ impl Compiled {
                     }
                 }
                 for (p, r) in points {
-                    packed.extend_from_slice(&[(bi + 1) as u32]);
+                    self.packed.extend_from_slice(&[(bi + 1) as u32]);
                     for x in [p.x, p.y, p.z, r] {
-                        push_f32(&mut packed, x);
+                        push_f32(&mut self.packed, x);
                     }
-                    packed.extend_from_slice(&[0, 0, 0]);
-                    let normal = row_desc.len() as u32;
-                    row_desc.push([0, (bi + 1) as u32, normal, 0]);
-                    row_desc.push([0, (bi + 1) as u32, normal, 0]);
-                    row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                    self.packed.extend_from_slice(&[0, 0, 0]);
+                    let normal = self.row_desc.len() as u32;
+                    self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                    self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                    self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
                     contact_body.push(bi);
                     contact_params.push((body.friction, body.restitution));
                 }
             }
         }
-        let n_contacts = contact_body.len();
+        ContactShapes {
+            contact_body,
+            contact_params,
+            spheres,
+        }
+    }
 
-        // Sphere pairs between bodies that share no joint.
-        let off_pair = packed.len();
-        let row_pair = row_desc.len();
+    /// Sphere pairs between bodies that share no joint (three rows each); returns each pair's
+    /// friction and restitution.
+    fn pack_sphere_pairs(
+        &mut self,
+        model: &Model,
+        spheres: &[(usize, Vec3, f32)],
+        joint_bodies: &[(usize, usize)],
+    ) -> Vec<(f32, f32)> {
         let mut pair_params = Vec::new();
-        if s.sphere_collisions {
+        if model.settings.sphere_collisions {
             for (ia, &(a, oa, ra)) in spheres.iter().enumerate() {
                 for &(b, ob, rb) in &spheres[ia + 1..] {
                     let jointed = joint_bodies
@@ -388,14 +457,14 @@ impl Compiled {
                     if a == b || jointed {
                         continue;
                     }
-                    packed.extend_from_slice(&[a as u32, b as u32]);
+                    self.packed.extend_from_slice(&[a as u32, b as u32]);
                     for x in [oa.x, oa.y, oa.z, ra, ob.x, ob.y, ob.z, rb] {
-                        push_f32(&mut packed, x);
+                        push_f32(&mut self.packed, x);
                     }
-                    packed.extend_from_slice(&[0, 0]);
-                    let normal = row_desc.len() as u32;
+                    self.packed.extend_from_slice(&[0, 0]);
+                    let normal = self.row_desc.len() as u32;
                     for _ in 0..3 {
-                        row_desc.push([a as u32, b as u32, normal, 0]);
+                        self.row_desc.push([a as u32, b as u32, normal, 0]);
                     }
                     let (ba, bb) = (&model.bodies[a - 1], &model.bodies[b - 1]);
                     pair_params.push((
@@ -405,134 +474,261 @@ impl Compiled {
                 }
             }
         }
+        pair_params
+    }
+}
+
+/// Parameters after the bodies': contacts, actuators, joint anchors, sphere pairs.
+fn push_row_params(
+    model: &Model,
+    contact_params: &[(f32, f32)],
+    anchors: &[(Vec3, Vec3)],
+    pair_params: &[(f32, f32)],
+    params: &mut Vec<f32>,
+    slots: &mut Vec<ParamSlot>,
+) -> ParamOffsets {
+    let p_contact = params.len();
+    for (c, (mu, e)) in contact_params.iter().enumerate() {
+        params.extend_from_slice(&[*mu, *e]);
+        slots.extend([
+            ParamSlot::ContactFriction(c),
+            ParamSlot::ContactRestitution(c),
+        ]);
+    }
+    let p_actuator = params.len();
+    for (ai, a) in model.actuators.iter().enumerate() {
+        params.extend_from_slice(&[a.gain, a.max_force, a.max_velocity]);
+        slots.extend([
+            ParamSlot::ServoGain(ai),
+            ParamSlot::MaxForce(ai),
+            ParamSlot::MaxVelocity(ai),
+        ]);
+    }
+    let p_joint = params.len();
+    for (ji, (aa, ab)) in anchors.iter().enumerate() {
+        params.extend_from_slice(&aa.to_array());
+        params.extend_from_slice(&ab.to_array());
+        slots.extend((0..3).map(|k| ParamSlot::AnchorParent(ji, k)));
+        slots.extend((0..3).map(|k| ParamSlot::AnchorChild(ji, k)));
+    }
+    let p_pair = params.len();
+    for (p, (mu, e)) in pair_params.iter().enumerate() {
+        params.extend_from_slice(&[*mu, *e]);
+        slots.extend([ParamSlot::PairFriction(p), ParamSlot::PairRestitution(p)]);
+    }
+    ParamOffsets {
+        p_contact,
+        p_actuator,
+        p_joint,
+        p_pair,
+    }
+}
+
+/// One instance's initial state: the world, the bodies, then one zero warm-start impulse per
+/// row; returns it with the offset of the impulses.
+fn initial_state(model: &Model, n_rows: usize) -> (Vec<f32>, usize) {
+    let mut state = vec![0.0; BODY_STATE_LEN];
+    state[6] = 1.0;
+    for b in &model.bodies {
+        let q = Quat::from_array(b.orientation).normalize();
+        state.extend_from_slice(&b.position);
+        state.extend_from_slice(&q.to_array());
+        state.extend_from_slice(&b.linear_velocity);
+        state.extend_from_slice(&b.angular_velocity);
+    }
+    let state_lambda = state.len();
+    state.extend(std::iter::repeat_n(0.0, n_rows));
+    (state, state_lambda)
+}
+
+/// The uniform header: the sections' counts and offsets, the settings' softness and the
+/// adjoint buffer's layout.
+fn build_header(
+    model: &Model,
+    sections: &Sections,
+    n_rows: usize,
+    state_len: usize,
+    param_len: usize,
+) -> Header {
+    let s = &model.settings;
+    let n_bodies = model.bodies.len() + 1;
+    let (joint_mass_scale, joint_cfm_scale, joint_erp) =
+        softness(s.dt, s.joint_frequency, s.joint_damping_ratio);
+    let (contact_mass_scale, contact_cfm_scale, contact_erp) =
+        softness(s.dt, s.contact_frequency, s.contact_damping_ratio);
+
+    let state_len = state_len as u32;
+    let n_rows = n_rows as u32;
+    let adj_params = state_len;
+    let adj_commands = adj_params + param_len as u32;
+    let adj_rows = adj_commands + model.actuators.len() as u32;
+    let adj_history = adj_rows + n_rows * ROW_LEN as u32;
+    let adj_saved = adj_history + n_rows * s.solver_iterations;
+    let adj_start = adj_saved + state_len;
+    let adj_nonfinite = adj_start + state_len;
+    let adj_len = adj_nonfinite + 1;
+    Header {
+        n_instances: 1,
+        n_bodies: n_bodies as u32,
+        n_joints: model.joints.len() as u32,
+        n_lock: sections.n_lock as u32,
+        n_limit: sections.n_limit as u32,
+        n_servo: sections.n_servo as u32,
+        n_force: sections.n_force as u32,
+        n_contacts: sections.n_contacts as u32,
+        n_pairs: sections.n_pairs as u32,
+        n_rows,
+        sweeps: s.solver_iterations,
+        steps: 1,
+        state_len,
+        param_len: param_len as u32,
+        n_commands: model.actuators.len() as u32,
+        off_joint: sections.off_joint as u32,
+        off_lock: sections.off_lock as u32,
+        off_limit: sections.off_limit as u32,
+        off_servo: sections.off_servo as u32,
+        off_force: sections.off_force as u32,
+        off_contact: sections.off_contact as u32,
+        off_pair: sections.off_pair as u32,
+        off_row: sections.off_row as u32,
+        row_limit: sections.row_limit as u32,
+        row_servo: sections.row_servo as u32,
+        row_contact: sections.row_contact as u32,
+        row_pair: sections.row_pair as u32,
+        p_contact: sections.p_contact as u32,
+        p_actuator: sections.p_actuator as u32,
+        p_joint: sections.p_joint as u32,
+        p_pair: sections.p_pair as u32,
+        state_lambda: sections.state_lambda as u32,
+        dt: s.dt,
+        gravity_x: s.gravity[0],
+        gravity_y: s.gravity[1],
+        gravity_z: s.gravity[2],
+        warm_start: s.warm_start,
+        joint_mass_scale,
+        joint_cfm_scale,
+        joint_erp,
+        contact_mass_scale,
+        contact_cfm_scale,
+        contact_erp,
+        restitution_threshold: s.restitution_threshold,
+        command_base_step: 0,
+        command_step_stride: 0,
+        adj_state: 0,
+        adj_params,
+        adj_commands,
+        adj_rows,
+        adj_history,
+        adj_saved,
+        adj_start,
+        adj_len,
+        n_loss_terms: 0,
+        loss_step: 0,
+        horizon: 1,
+        gradient_decay: 1.0,
+        adj_nonfinite,
+        param_gradients: 1,
+    }
+}
+
+impl Compiled {
+    /// Compiles a validated model.
+    pub fn new(model: &Model) -> Compiled {
+        // Names resolve through maps: a scan per joint and actuator is quadratic in the model.
+        let body_slots: std::collections::HashMap<&str, usize> = model
+            .bodies
+            .iter()
+            .enumerate()
+            .map(|(i, b)| (b.name.as_str(), i + 1))
+            .collect();
+        let joint_indices: std::collections::HashMap<&str, usize> = model
+            .joints
+            .iter()
+            .enumerate()
+            .map(|(i, j)| (j.name.as_str(), i))
+            .collect();
+        let body_slot = |name: &str| body_slots.get(name).copied().unwrap_or(0);
+
+        let mut p = Packing::default();
+        let mut params = Vec::new();
+        let mut slots = Vec::new();
+        push_body_params(model, &mut params, &mut slots);
+
+        let off_joint = p.packed.len();
+        let JointPacking {
+            joint_bodies,
+            anchors,
+        } = pack_joints(model, &body_slot, &mut p.packed);
+
+        // Row groups, in solve order: locks, limits, servos, ground contacts, sphere pairs.
+        let off_lock = p.packed.len();
+        p.pack_locks(model, &joint_bodies);
+        let n_lock = p.row_desc.len();
+        let off_limit = p.packed.len();
+        let row_limit = p.row_desc.len();
+        p.pack_limits(model, &joint_bodies);
+        let n_limit = p.row_desc.len() - row_limit;
+
+        let off_servo = p.packed.len();
+        let row_servo = p.row_desc.len();
+        let (off_force, n_force) = p.pack_actuators(model, &joint_indices, &joint_bodies);
+        let n_servo = p.row_desc.len() - row_servo;
+
+        let off_contact = p.packed.len();
+        let row_contact = p.row_desc.len();
+        let contacts = p.pack_ground_contacts(model);
+        let n_contacts = contacts.contact_body.len();
+
+        let off_pair = p.packed.len();
+        let row_pair = p.row_desc.len();
+        let pair_params = p.pack_sphere_pairs(model, &contacts.spheres, &joint_bodies);
         let n_pairs = pair_params.len();
 
+        let Packing {
+            mut packed,
+            row_desc,
+        } = p;
         let off_row = packed.len();
         for r in &row_desc {
             packed.extend_from_slice(r);
         }
 
-        // Remaining parameters.
-        let p_contact = params.len();
-        for (c, (mu, e)) in contact_params.iter().enumerate() {
-            params.extend_from_slice(&[*mu, *e]);
-            slots.extend([
-                ParamSlot::ContactFriction(c),
-                ParamSlot::ContactRestitution(c),
-            ]);
-        }
-        let p_actuator = params.len();
-        for (ai, a) in model.actuators.iter().enumerate() {
-            params.extend_from_slice(&[a.gain, a.max_force, a.max_velocity]);
-            slots.extend([
-                ParamSlot::ServoGain(ai),
-                ParamSlot::MaxForce(ai),
-                ParamSlot::MaxVelocity(ai),
-            ]);
-        }
-        let p_joint = params.len();
-        for (ji, (aa, ab)) in anchors.iter().enumerate() {
-            params.extend_from_slice(&aa.to_array());
-            params.extend_from_slice(&ab.to_array());
-            slots.extend((0..3).map(|k| ParamSlot::AnchorParent(ji, k)));
-            slots.extend((0..3).map(|k| ParamSlot::AnchorChild(ji, k)));
-        }
-        let p_pair = params.len();
-        for (p, (mu, e)) in pair_params.iter().enumerate() {
-            params.extend_from_slice(&[*mu, *e]);
-            slots.extend([ParamSlot::PairFriction(p), ParamSlot::PairRestitution(p)]);
-        }
+        let offsets = push_row_params(
+            model,
+            &contacts.contact_params,
+            &anchors,
+            &pair_params,
+            &mut params,
+            &mut slots,
+        );
+        let (state, state_lambda) = initial_state(model, row_desc.len());
 
-        // Initial state: bodies, then one warm-start impulse per row.
-        let mut state = vec![0.0; BODY_STATE_LEN];
-        state[6] = 1.0;
-        for b in &model.bodies {
-            let q = Quat::from_array(b.orientation).normalize();
-            state.extend_from_slice(&b.position);
-            state.extend_from_slice(&q.to_array());
-            state.extend_from_slice(&b.linear_velocity);
-            state.extend_from_slice(&b.angular_velocity);
-        }
-        let state_lambda = state.len();
-        state.extend(std::iter::repeat_n(0.0, row_desc.len()));
-
-        let (joint_mass_scale, joint_cfm_scale, joint_erp) =
-            softness(s.dt, s.joint_frequency, s.joint_damping_ratio);
-        let (contact_mass_scale, contact_cfm_scale, contact_erp) =
-            softness(s.dt, s.contact_frequency, s.contact_damping_ratio);
-
-        let state_len = state.len() as u32;
-        let n_rows = row_desc.len() as u32;
-        let adj_params = state_len;
-        let adj_commands = adj_params + params.len() as u32;
-        let adj_rows = adj_commands + model.actuators.len() as u32;
-        let adj_history = adj_rows + n_rows * ROW_LEN as u32;
-        let adj_saved = adj_history + n_rows * s.solver_iterations;
-        let adj_start = adj_saved + state_len;
-        let adj_nonfinite = adj_start + state_len;
-        let adj_len = adj_nonfinite + 1;
-        let header = Header {
-            n_instances: 1,
-            n_bodies: n_bodies as u32,
-            n_joints: model.joints.len() as u32,
-            n_lock: n_lock as u32,
-            n_limit: n_limit as u32,
-            n_servo: n_servo as u32,
-            n_force: force_records.len() as u32,
-            n_contacts: n_contacts as u32,
-            n_pairs: n_pairs as u32,
-            n_rows: row_desc.len() as u32,
-            sweeps: s.solver_iterations,
-            steps: 1,
-            state_len: state.len() as u32,
-            param_len: params.len() as u32,
-            n_commands: model.actuators.len() as u32,
-            off_joint: off_joint as u32,
-            off_lock: off_lock as u32,
-            off_limit: off_limit as u32,
-            off_servo: off_servo as u32,
-            off_force: off_force as u32,
-            off_contact: off_contact as u32,
-            off_pair: off_pair as u32,
-            off_row: off_row as u32,
-            row_limit: row_limit as u32,
-            row_servo: row_servo as u32,
-            row_contact: row_contact as u32,
-            row_pair: row_pair as u32,
-            p_contact: p_contact as u32,
-            p_actuator: p_actuator as u32,
-            p_joint: p_joint as u32,
-            p_pair: p_pair as u32,
-            state_lambda: state_lambda as u32,
-            dt: s.dt,
-            gravity_x: s.gravity[0],
-            gravity_y: s.gravity[1],
-            gravity_z: s.gravity[2],
-            warm_start: s.warm_start,
-            joint_mass_scale,
-            joint_cfm_scale,
-            joint_erp,
-            contact_mass_scale,
-            contact_cfm_scale,
-            contact_erp,
-            restitution_threshold: s.restitution_threshold,
-            command_base_step: 0,
-            command_step_stride: 0,
-            adj_state: 0,
-            adj_params,
-            adj_commands,
-            adj_rows,
-            adj_history,
-            adj_saved,
-            adj_start,
-            adj_len,
-            n_loss_terms: 0,
-            loss_step: 0,
-            horizon: 1,
-            gradient_decay: 1.0,
-            adj_nonfinite,
-            param_gradients: 1,
+        let sections = Sections {
+            off_joint,
+            off_lock,
+            n_lock,
+            off_limit,
+            row_limit,
+            n_limit,
+            off_servo,
+            row_servo,
+            n_servo,
+            off_force,
+            n_force,
+            off_contact,
+            row_contact,
+            n_contacts,
+            off_pair,
+            row_pair,
+            n_pairs,
+            off_row,
+            p_contact: offsets.p_contact,
+            p_actuator: offsets.p_actuator,
+            p_joint: offsets.p_joint,
+            p_pair: offsets.p_pair,
+            state_lambda,
         };
+        let header = build_header(model, &sections, row_desc.len(), state.len(), params.len());
         if packed.is_empty() {
             // wgpu rejects zero-sized bindings.
             packed.push(0);
@@ -543,7 +739,7 @@ impl Compiled {
             initial_state: state,
             default_params: params,
             param_slots: slots,
-            contact_body,
+            contact_body: contacts.contact_body,
         }
     }
 
