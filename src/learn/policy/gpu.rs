@@ -12,7 +12,7 @@ use crate::engine::buffers::{self, Chunking, PerInstance};
 use crate::engine::gpu::Gpu;
 use crate::engine::shaders;
 use crate::error::{Error, Result};
-use crate::grad::rollout::{Rollout, StepHook};
+use crate::grad::rollout::{ChunkView, Rollout, StepHook};
 
 const NONE: u32 = u32::MAX;
 const WORKGROUP: u32 = 64;
@@ -186,6 +186,237 @@ fn dispatch(
     pass.dispatch_workgroups(x.div_ceil(WORKGROUP), y, 1);
 }
 
+/// Builds the policy's pipelines: the fused pair when the layout runs fused, else the blocked
+/// dense kernels in the lane arrangements some chunk uses.
+fn create_pipelines(gpu: &Gpu, fused: bool, any_wide: bool, any_narrow: bool) -> Result<Pipelines> {
+    Ok(Pipelines {
+        observe: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_forward")?,
+        forward: Blocked::new(gpu, "dense_forward", any_wide, any_narrow)?,
+        gather: buffers::pipeline(gpu, shaders::POLICY, "policy_gather_command_adjoint")?,
+        backward: Blocked::new(gpu, "dense_backward", any_wide, any_narrow)?,
+        weights: buffers::pipeline(gpu, shaders::POLICY, "dense_weight_gradient")?,
+        observe_adjoint: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_adjoint")?,
+        fused: if fused {
+            Some((
+                buffers::pipeline(gpu, shaders::POLICY, "policy_forward_fused")?,
+                buffers::pipeline(gpu, shaders::POLICY, "policy_backward_fused")?,
+            ))
+        } else {
+            None
+        },
+    })
+}
+
+/// One uniform per layer: its sizes and offsets, its input's activation, and the skip
+/// connection's offsets on the first and last layers.
+fn layer_uniform_values(layout: &PolicyLayout) -> Vec<LayerUniform> {
+    let last = layout.layers.len() - 1;
+    let last_layer = layout.layers[last];
+    layout
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, info)| {
+            let skip_here = layout.skip_offset.is_some() && (l == 0 || l == last);
+            LayerUniform {
+                in_size: info.inputs as u32,
+                out_size: info.outputs as u32,
+                w_offset: info.w_offset as u32,
+                b_offset: info.b_offset as u32,
+                x_offset: info.x_offset as u32,
+                y_offset: info.y_offset as u32,
+                activation: info.activation,
+                in_activation: if l == 0 {
+                    0
+                } else {
+                    layout.layers[l - 1].activation
+                },
+                skip_offset: if skip_here {
+                    layout.skip_offset.unwrap_or(0) as u32
+                } else {
+                    NONE
+                },
+                skip_out_offset: last_layer.y_offset as u32,
+                skip_out_size: layout.n_out as u32,
+                is_last: u32::from(l == last),
+                has_bias: 1,
+                n_sensors: layout.spec.sensors.len() as u32,
+                skip_in_size: layout.n_obs as u32,
+                pad0: 0,
+            }
+        })
+        .collect()
+}
+
+/// What every chunk's bind groups share: the pipelines, the model and the policy's buffers.
+struct SharedBindings<'a> {
+    gpu: &'a Gpu,
+    pipelines: &'a Pipelines,
+    model: &'a wgpu::Buffer,
+    params: &'a wgpu::Buffer,
+    grads: &'a wgpu::Buffer,
+    sensors: &'a wgpu::Buffer,
+    layer_uniforms: &'a [wgpu::Buffer],
+    layer_table: &'a wgpu::Buffer,
+    skip_uniform: Option<&'a wgpu::Buffer>,
+    last: usize,
+    fused: bool,
+}
+
+impl SharedBindings<'_> {
+    fn bg(&self, p: &wgpu::ComputePipeline, e: &[(u32, &wgpu::Buffer)]) -> wgpu::BindGroup {
+        buffers::bind_group(self.gpu, p, e)
+    }
+
+    /// The bind groups of one chunk of the rollout, over its activations and deltas.
+    fn chunk_groups(
+        &self,
+        v: &ChunkView<'_>,
+        acts: &wgpu::Buffer,
+        dels: &wgpu::Buffer,
+        wide: bool,
+    ) -> ChunkGroups {
+        let observe = self.bg(
+            &self.pipelines.observe,
+            &[
+                (0, v.header),
+                (1, self.model),
+                (2, v.state),
+                (3, v.params),
+                (11, acts),
+                (13, self.sensors),
+                (14, &self.layer_uniforms[0]),
+            ],
+        );
+        let observe_adjoint = self.bg(
+            &self.pipelines.observe_adjoint,
+            &[
+                (0, v.header),
+                (1, self.model),
+                (2, v.state),
+                (3, v.params),
+                (6, v.adjoint),
+                (12, dels),
+                (13, self.sensors),
+                (14, &self.layer_uniforms[0]),
+            ],
+        );
+        // The fused kernels replace the per-layer forward and backward dispatches.
+        let per_layer = |blocked: &Blocked, extra: &[(u32, &wgpu::Buffer)]| {
+            if self.fused {
+                return Vec::new();
+            }
+            self.layer_uniforms
+                .iter()
+                .map(|u| {
+                    let mut entries = vec![(0, v.header), (9, self.params), (11, acts)];
+                    entries.extend_from_slice(extra);
+                    entries.push((14, u));
+                    self.bg(blocked.get(wide), &entries)
+                })
+                .collect::<Vec<_>>()
+        };
+        let forward = per_layer(&self.pipelines.forward, &[(4, v.commands)]);
+        let backward = per_layer(&self.pipelines.backward, &[(12, dels)]);
+        let weights = self
+            .layer_uniforms
+            .iter()
+            .map(|u| {
+                self.bg(
+                    &self.pipelines.weights,
+                    &[
+                        (0, v.header),
+                        (10, self.grads),
+                        (11, acts),
+                        (12, dels),
+                        (14, u),
+                    ],
+                )
+            })
+            .collect();
+        let skip_weights = self.skip_uniform.map(|u| {
+            self.bg(
+                &self.pipelines.weights,
+                &[
+                    (0, v.header),
+                    (10, self.grads),
+                    (11, acts),
+                    (12, dels),
+                    (14, u),
+                ],
+            )
+        });
+        let gather = self.bg(
+            &self.pipelines.gather,
+            &[
+                (0, v.header),
+                (6, v.adjoint),
+                (12, dels),
+                (14, &self.layer_uniforms[self.last]),
+            ],
+        );
+        let (fused_forward, fused_backward) = self.fused_groups(v, acts, dels);
+        ChunkGroups {
+            len: v.len as u32,
+            wide,
+            fused_forward,
+            fused_backward,
+            observe,
+            forward,
+            gather,
+            backward,
+            weights,
+            skip_weights,
+            observe_adjoint,
+        }
+    }
+
+    /// The fused forward and backward bind groups of one chunk, when the policy runs fused.
+    fn fused_groups(
+        &self,
+        v: &ChunkView<'_>,
+        acts: &wgpu::Buffer,
+        dels: &wgpu::Buffer,
+    ) -> (Option<wgpu::BindGroup>, Option<wgpu::BindGroup>) {
+        let fused_forward = self.pipelines.fused.as_ref().map(|(f, _)| {
+            self.bg(
+                f,
+                &[
+                    (0, v.header),
+                    (1, self.model),
+                    (2, v.state),
+                    (3, v.params),
+                    (4, v.commands),
+                    (9, self.params),
+                    (11, acts),
+                    (13, self.sensors),
+                    (14, &self.layer_uniforms[0]),
+                    (15, self.layer_table),
+                ],
+            )
+        });
+        let fused_backward = self.pipelines.fused.as_ref().map(|(_, b)| {
+            self.bg(
+                b,
+                &[
+                    (0, v.header),
+                    (1, self.model),
+                    (2, v.state),
+                    (3, v.params),
+                    (6, v.adjoint),
+                    (9, self.params),
+                    (11, acts),
+                    (12, dels),
+                    (13, self.sensors),
+                    (14, &self.layer_uniforms[0]),
+                    (15, self.layer_table),
+                ],
+            )
+        });
+        (fused_forward, fused_backward)
+    }
+}
+
 impl PolicyKernels {
     /// Creates the policy's buffers and bind groups over `rollout`'s buffers.
     pub fn new(
@@ -206,22 +437,7 @@ impl PolicyKernels {
         let is_wide = |len: usize| len as u32 >= WIDE_MIN_INSTANCES;
         let any_wide = !fused && views.iter().any(|v| is_wide(v.len));
         let any_narrow = !fused && views.iter().any(|v| !is_wide(v.len));
-        let pipelines = Pipelines {
-            observe: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_forward")?,
-            forward: Blocked::new(gpu, "dense_forward", any_wide, any_narrow)?,
-            gather: buffers::pipeline(gpu, shaders::POLICY, "policy_gather_command_adjoint")?,
-            backward: Blocked::new(gpu, "dense_backward", any_wide, any_narrow)?,
-            weights: buffers::pipeline(gpu, shaders::POLICY, "dense_weight_gradient")?,
-            observe_adjoint: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_adjoint")?,
-            fused: if fused {
-                Some((
-                    buffers::pipeline(gpu, shaders::POLICY, "policy_forward_fused")?,
-                    buffers::pipeline(gpu, shaders::POLICY, "policy_backward_fused")?,
-                ))
-            } else {
-                None
-            },
-        };
+        let pipelines = create_pipelines(gpu, fused, any_wide, any_narrow)?;
         let storage = |label: &str, data: &[u8]| {
             gpu.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -248,40 +464,7 @@ impl PolicyKernels {
                     usage: wgpu::BufferUsages::UNIFORM,
                 })
         };
-        let layer_values: Vec<LayerUniform> = layout
-            .layers
-            .iter()
-            .enumerate()
-            .map(|(l, info)| {
-                let skip_here = layout.skip_offset.is_some() && (l == 0 || l == last);
-                LayerUniform {
-                    in_size: info.inputs as u32,
-                    out_size: info.outputs as u32,
-                    w_offset: info.w_offset as u32,
-                    b_offset: info.b_offset as u32,
-                    x_offset: info.x_offset as u32,
-                    y_offset: info.y_offset as u32,
-                    activation: info.activation,
-                    in_activation: if l == 0 {
-                        0
-                    } else {
-                        layout.layers[l - 1].activation
-                    },
-                    skip_offset: if skip_here {
-                        layout.skip_offset.unwrap_or(0) as u32
-                    } else {
-                        NONE
-                    },
-                    skip_out_offset: last_layer.y_offset as u32,
-                    skip_out_size: layout.n_out as u32,
-                    is_last: u32::from(l == last),
-                    has_bias: 1,
-                    n_sensors: layout.spec.sensors.len() as u32,
-                    skip_in_size: layout.n_obs as u32,
-                    pad0: 0,
-                }
-            })
-            .collect();
+        let layer_values = layer_uniform_values(layout);
         let layer_uniforms: Vec<wgpu::Buffer> = layer_values.iter().map(|u| uniform(*u)).collect();
         let layer_table = storage("layer table", bytemuck::cast_slice(&layer_values));
         let skip_uniform = layout.skip_offset.map(|s| {
@@ -303,141 +486,24 @@ impl PolicyKernels {
         let activations =
             PerInstance::new(gpu, &chunking, layout.n_activations, "activations", None);
         let deltas = PerInstance::new(gpu, &chunking, layout.n_activations, "deltas", None);
-        let model = rollout.model_buffer();
+        let shared = SharedBindings {
+            gpu,
+            pipelines: &pipelines,
+            model: rollout.model_buffer(),
+            params: &params_buf,
+            grads: &grads_buf,
+            sensors: &sensors_buf,
+            layer_uniforms: &layer_uniforms,
+            layer_table: &layer_table,
+            skip_uniform: skip_uniform.as_ref(),
+            last,
+            fused,
+        };
         let mut chunks = Vec::new();
         for (c, v) in views.iter().enumerate() {
             let acts = activations.buffer(c);
             let dels = deltas.buffer(c);
-            let bg = |p: &wgpu::ComputePipeline, e: &[(u32, &wgpu::Buffer)]| {
-                buffers::bind_group(gpu, p, e)
-            };
-            let observe = bg(
-                &pipelines.observe,
-                &[
-                    (0, v.header),
-                    (1, model),
-                    (2, v.state),
-                    (3, v.params),
-                    (11, acts),
-                    (13, &sensors_buf),
-                    (14, &layer_uniforms[0]),
-                ],
-            );
-            let observe_adjoint = bg(
-                &pipelines.observe_adjoint,
-                &[
-                    (0, v.header),
-                    (1, model),
-                    (2, v.state),
-                    (3, v.params),
-                    (6, v.adjoint),
-                    (12, dels),
-                    (13, &sensors_buf),
-                    (14, &layer_uniforms[0]),
-                ],
-            );
-            let wide = is_wide(v.len);
-            // The fused kernels replace the per-layer forward and backward dispatches.
-            let per_layer = |blocked: &Blocked, extra: &[(u32, &wgpu::Buffer)]| {
-                if fused {
-                    return Vec::new();
-                }
-                layer_uniforms
-                    .iter()
-                    .map(|u| {
-                        let mut entries = vec![(0, v.header), (9, &params_buf), (11, acts)];
-                        entries.extend_from_slice(extra);
-                        entries.push((14, u));
-                        bg(blocked.get(wide), &entries)
-                    })
-                    .collect::<Vec<_>>()
-            };
-            let forward = per_layer(&pipelines.forward, &[(4, v.commands)]);
-            let backward = per_layer(&pipelines.backward, &[(12, dels)]);
-            let weights = layer_uniforms
-                .iter()
-                .map(|u| {
-                    bg(
-                        &pipelines.weights,
-                        &[
-                            (0, v.header),
-                            (10, &grads_buf),
-                            (11, acts),
-                            (12, dels),
-                            (14, u),
-                        ],
-                    )
-                })
-                .collect();
-            let skip_weights = skip_uniform.as_ref().map(|u| {
-                bg(
-                    &pipelines.weights,
-                    &[
-                        (0, v.header),
-                        (10, &grads_buf),
-                        (11, acts),
-                        (12, dels),
-                        (14, u),
-                    ],
-                )
-            });
-            let gather = bg(
-                &pipelines.gather,
-                &[
-                    (0, v.header),
-                    (6, v.adjoint),
-                    (12, dels),
-                    (14, &layer_uniforms[last]),
-                ],
-            );
-            let fused_forward = pipelines.fused.as_ref().map(|(f, _)| {
-                bg(
-                    f,
-                    &[
-                        (0, v.header),
-                        (1, model),
-                        (2, v.state),
-                        (3, v.params),
-                        (4, v.commands),
-                        (9, &params_buf),
-                        (11, acts),
-                        (13, &sensors_buf),
-                        (14, &layer_uniforms[0]),
-                        (15, &layer_table),
-                    ],
-                )
-            });
-            let fused_backward = pipelines.fused.as_ref().map(|(_, b)| {
-                bg(
-                    b,
-                    &[
-                        (0, v.header),
-                        (1, model),
-                        (2, v.state),
-                        (3, v.params),
-                        (6, v.adjoint),
-                        (9, &params_buf),
-                        (11, acts),
-                        (12, dels),
-                        (13, &sensors_buf),
-                        (14, &layer_uniforms[0]),
-                        (15, &layer_table),
-                    ],
-                )
-            });
-            chunks.push(ChunkGroups {
-                len: v.len as u32,
-                wide,
-                fused_forward,
-                fused_backward,
-                observe,
-                forward,
-                gather,
-                backward,
-                weights,
-                skip_weights,
-                observe_adjoint,
-            });
+            chunks.push(shared.chunk_groups(v, acts, dels, is_wide(v.len)));
         }
         Ok(PolicyKernels {
             layout: layout.clone(),
