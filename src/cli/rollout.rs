@@ -181,17 +181,9 @@ fn csv_field(name: &str) -> String {
     }
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    super::check_outputs(&[
-        ("--csv", args.csv.as_deref()),
-        ("--html", args.html.as_deref()),
-    ])?;
-    let model = super::load_model(&args.model)?;
-    let n = usize::try_from(args.instances).context("--instances is too large")?;
-    // Open the output before the (possibly long) simulation so that a bad path fails fast.
-    let mut csv = args.csv.as_deref().map(AtomicFile::create).transpose()?;
-    let mut html = args.html.as_deref().map(AtomicFile::create).transpose()?;
-
+/// Opens the device, prints the adapter and the model, creates the batch and warms it up, then
+/// turns on the device's non-finite state check.
+fn open_simulator(model: &Model, n: usize) -> anyhow::Result<Simulator> {
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
     println!(
@@ -202,7 +194,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         model.actuators.len(),
         model.settings.dt
     );
-    let mut sim = Simulator::new(gpu, &model, n)
+    let mut sim = Simulator::new(gpu, model, n)
         .with_context(|| format!("creating {n} instances of '{}'", model.name))?;
     println!(
         "device memory: {} for {} instances in {} chunk(s)",
@@ -230,12 +222,173 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         "warm-up (pipeline compile and first dispatch): {:.3} s",
         t0.elapsed().as_secs_f64()
     );
+    Ok(sim)
+}
+
+/// What recording a step needs: which steps go to the viewer, how rows are labelled, and how
+/// a non-finite state is reported.
+struct Recording<'a> {
+    args: &'a Args,
+    model: &'a Model,
+    n: usize,
+    body_names: Vec<String>,
+    dt: f64,
+    html_stride: u32,
+    /// Steps between two non-finite checks.
+    resolution: u32,
+}
+
+impl Recording<'_> {
+    /// Fails on a non-finite state unless `--allow-non-finite` was given.
+    fn diverged(&self, sim: &Simulator) -> anyhow::Result<()> {
+        if self.args.allow_non_finite {
+            return Ok(());
+        }
+        let mut found = sim.non_finite().context("reading the non-finite check")?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        anyhow::bail!(
+            "{} (the simulation diverged; try a smaller dt or more solver iterations, or \
+             --allow-non-finite to finish the rollout anyway); nothing was written",
+            non_finite_summary(self.model, self.n, &mut found, self.resolution)
+        )
+    }
+
+    /// Records `step` into the CSV and the viewer's trajectory; returns the CSV rows written.
+    fn record(
+        &self,
+        sim: &Simulator,
+        csv: &mut Option<AtomicFile>,
+        trajectory: &mut Option<Trajectory>,
+        step: u32,
+    ) -> anyhow::Result<u64> {
+        let args = self.args;
+        let html_frame = trajectory.is_some()
+            && (step == args.steps || (step / args.every).is_multiple_of(self.html_stride));
+        if csv.is_none() && !html_frame {
+            return Ok(0);
+        }
+        let states = sim.body_states().context("reading body states back")?;
+        self.diverged(sim)?;
+        if html_frame && let Some(trajectory) = trajectory.as_mut() {
+            trajectory.push(time_at(step, self.dt), &states)?;
+        }
+        let Some(file) = csv.as_mut() else {
+            return Ok(0);
+        };
+        let what = file.describe();
+        write_rows(
+            file.writer(),
+            step,
+            time_at(step, self.dt),
+            self.n,
+            &self.body_names,
+            &states,
+        )
+        .context(what)?;
+        Ok(states.len() as u64)
+    }
+}
+
+/// Steps the whole rollout in calls of `block` steps (one with sine commands), recording
+/// every `--every`-th step; returns the CSV rows written and the time spent stepping.
+fn step_and_record(
+    rec: &Recording<'_>,
+    sim: &mut Simulator,
+    sine: bool,
+    block: u32,
+    progress: &ProgressBar,
+    csv: &mut Option<AtomicFile>,
+    trajectory: &mut Option<Trajectory>,
+) -> anyhow::Result<(u64, Duration)> {
+    let args = rec.args;
+    let mut commands = Vec::new();
+    let mut stepping = Duration::ZERO;
+    let mut rows: u64 = 0;
+    let mut k: u32 = 0;
+    while k < args.steps {
+        // Sine commands change every step; constant commands let one call run a whole block.
+        let seg = if sine {
+            1
+        } else {
+            (block - k % block).min(args.steps - k)
+        };
+        let t0 = Instant::now();
+        if sine {
+            sine_commands(
+                rec.model,
+                rec.n,
+                (f64::from(k) * rec.dt) as f32,
+                &mut commands,
+            );
+            sim.set_commands(&commands)?;
+        }
+        sim.step(seg)
+            .with_context(|| format!("stepping from step {k}"))?;
+        stepping += t0.elapsed();
+        k += seg;
+        if k.is_multiple_of(args.every) || k == args.steps {
+            rows += rec.record(sim, csv, trajectory, k)?;
+        }
+        progress.set_position(u64::from(k));
+    }
+    Ok((rows, stepping))
+}
+
+/// Renders the viewer page and writes it atomically.
+fn write_viewer(
+    args: &Args,
+    model: &Model,
+    n: usize,
+    mut file: AtomicFile,
+    trajectory: &Trajectory,
+) -> anyhow::Result<()> {
+    let options = ViewerOptions {
+        title: Some(format!(
+            "{}: {} steps x {} instance(s), {} commands",
+            model.name,
+            args.steps,
+            n,
+            match args.commands {
+                Commands::Sine => "sine",
+                Commands::Zero => "zero",
+            }
+        )),
+        ..ViewerOptions::default()
+    };
+    let page =
+        viewer::render_html(model, trajectory, &options).context("building the HTML viewer")?;
+    let what = file.describe();
+    file.writer().write_all(page.as_bytes()).context(what)?;
+    let path = file.commit()?;
+    println!(
+        "wrote a viewer of {} frames x {} instance(s) ({} KiB) to {}",
+        viewer::embedded_frames(trajectory, &options),
+        viewer::embedded_instances(trajectory, &options),
+        page.len().div_ceil(1024),
+        path.display()
+    );
+    Ok(())
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    super::check_outputs(&[
+        ("--csv", args.csv.as_deref()),
+        ("--html", args.html.as_deref()),
+    ])?;
+    let model = super::load_model(&args.model)?;
+    let n = usize::try_from(args.instances).context("--instances is too large")?;
+    // Open the output before the (possibly long) simulation so that a bad path fails fast.
+    let mut csv = args.csv.as_deref().map(AtomicFile::create).transpose()?;
+    let mut html = args.html.as_deref().map(AtomicFile::create).transpose()?;
+
+    let mut sim = open_simulator(&model, n)?;
 
     let body_names: Vec<String> = model.bodies.iter().map(|b| csv_field(&b.name)).collect();
     // The time step as written (0.01, not 0.009999999776...), so that times print cleanly.
     let dt: f64 = model.settings.dt.to_string().parse().unwrap_or(0.0);
     let sine = args.commands == Commands::Sine && !model.actuators.is_empty();
-    let mut commands = Vec::new();
 
     let total = u64::from(args.steps);
     let progress = if total * args.instances >= PROGRESS_THRESHOLD {
@@ -251,7 +404,6 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let mut trajectory = html.as_ref().map(|_| Trajectory::for_model(&model, n));
 
     let start = Instant::now();
-    let mut stepping = Duration::ZERO;
     let mut rows: u64 = 0;
     // Without an output, step in blocks for the progress bar; with one, stop at every record
     // (the viewer alone needs only every `html_stride`-th one).
@@ -264,81 +416,34 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     };
     // Steps between two checks: each call of `step` ends with one.
     let resolution = if sine { 1 } else { block.min(CHECK_EVERY) };
-    let diverged = |sim: &Simulator| -> anyhow::Result<()> {
-        if args.allow_non_finite {
-            return Ok(());
-        }
-        let mut found = sim.non_finite().context("reading the non-finite check")?;
-        if found.is_empty() {
-            return Ok(());
-        }
-        anyhow::bail!(
-            "{} (the simulation diverged; try a smaller dt or more solver iterations, or \
-             --allow-non-finite to finish the rollout anyway); nothing was written",
-            non_finite_summary(&model, n, &mut found, resolution)
-        )
-    };
-    let record = |sim: &Simulator,
-                  csv: &mut Option<AtomicFile>,
-                  trajectory: &mut Option<Trajectory>,
-                  step: u32|
-     -> anyhow::Result<u64> {
-        let html_frame = trajectory.is_some()
-            && (step == args.steps || (step / args.every).is_multiple_of(html_stride));
-        if csv.is_none() && !html_frame {
-            return Ok(0);
-        }
-        let states = sim.body_states().context("reading body states back")?;
-        diverged(sim)?;
-        if html_frame && let Some(trajectory) = trajectory.as_mut() {
-            trajectory.push(time_at(step, dt), &states)?;
-        }
-        let Some(file) = csv.as_mut() else {
-            return Ok(0);
-        };
-        let what = file.describe();
-        write_rows(
-            file.writer(),
-            step,
-            time_at(step, dt),
-            n,
-            &body_names,
-            &states,
-        )
-        .context(what)?;
-        Ok(states.len() as u64)
+    let rec = Recording {
+        args,
+        model: &model,
+        n,
+        body_names,
+        dt,
+        html_stride,
+        resolution,
     };
 
     if let Some(file) = csv.as_mut() {
         let what = file.describe();
         writeln!(file.writer(), "{CSV_HEADER}").context(what)?;
     }
-    rows += record(&sim, &mut csv, &mut trajectory, 0)?;
+    rows += rec.record(&sim, &mut csv, &mut trajectory, 0)?;
 
-    let mut k: u32 = 0;
-    while k < args.steps {
-        // Sine commands change every step; constant commands let one call run a whole block.
-        let seg = if sine {
-            1
-        } else {
-            (block - k % block).min(args.steps - k)
-        };
-        let t0 = Instant::now();
-        if sine {
-            sine_commands(&model, n, (f64::from(k) * dt) as f32, &mut commands);
-            sim.set_commands(&commands)?;
-        }
-        sim.step(seg)
-            .with_context(|| format!("stepping from step {k}"))?;
-        stepping += t0.elapsed();
-        k += seg;
-        if k.is_multiple_of(args.every) || k == args.steps {
-            rows += record(&sim, &mut csv, &mut trajectory, k)?;
-        }
-        progress.set_position(u64::from(k));
-    }
+    let (stepped_rows, stepping) = step_and_record(
+        &rec,
+        &mut sim,
+        sine,
+        block,
+        &progress,
+        &mut csv,
+        &mut trajectory,
+    )?;
+    rows += stepped_rows;
     progress.finish_and_clear();
-    diverged(&sim)?;
+    rec.diverged(&sim)?;
     let mut non_finite = sim.non_finite().context("reading the non-finite check")?;
     let written = csv.take().map(AtomicFile::commit).transpose()?;
     let wall = start.elapsed();
@@ -368,32 +473,8 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             path.display()
         );
     }
-    if let (Some(mut file), Some(trajectory)) = (html.take(), trajectory) {
-        let options = ViewerOptions {
-            title: Some(format!(
-                "{}: {} steps x {} instance(s), {} commands",
-                model.name,
-                args.steps,
-                n,
-                match args.commands {
-                    Commands::Sine => "sine",
-                    Commands::Zero => "zero",
-                }
-            )),
-            ..ViewerOptions::default()
-        };
-        let page = viewer::render_html(&model, &trajectory, &options)
-            .context("building the HTML viewer")?;
-        let what = file.describe();
-        file.writer().write_all(page.as_bytes()).context(what)?;
-        let path = file.commit()?;
-        println!(
-            "wrote a viewer of {} frames x {} instance(s) ({} KiB) to {}",
-            viewer::embedded_frames(&trajectory, &options),
-            viewer::embedded_instances(&trajectory, &options),
-            page.len().div_ceil(1024),
-            path.display()
-        );
+    if let (Some(file), Some(trajectory)) = (html.take(), trajectory) {
+        write_viewer(args, &model, n, file, &trajectory)?;
     }
     if !non_finite.is_empty() {
         eprintln!(
