@@ -138,16 +138,14 @@ fn log_line(s: &IterationStats) -> String {
     )
 }
 
-pub fn run(args: &Args) -> anyhow::Result<()> {
-    let mut task = tasks::builtin(&args.task)?;
-    if args.truncation.is_some() {
-        task.truncation = args.truncation;
-    }
+/// The output directory: `--out`, else the resumed run's, else `out/train-TASK`; refuses one
+/// that already holds another run.
+fn output_dir(args: &Args, task_name: &str) -> anyhow::Result<PathBuf> {
     let out = args
         .out
         .clone()
         .or_else(|| args.resume.clone())
-        .unwrap_or_else(|| PathBuf::from(format!("out/train-{}", task.name)));
+        .unwrap_or_else(|| PathBuf::from(format!("out/train-{}", task_name)));
     let same_dir = |a: &Path, b: &Path| match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
         (Ok(a), Ok(b)) => a == b,
         _ => a == b,
@@ -160,22 +158,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             out.display()
         );
     }
-    // What the checkpoint holds decides the batch of a resumed run (and refuses a damaged one
-    // before anything else is done).
-    let checkpoint = args
-        .resume
-        .as_deref()
-        .map(|dir| {
-            Trainer::checkpoint_info(dir)
-                .with_context(|| format!("resuming from {}", dir.display()))
-        })
-        .transpose()?;
-    let instances = match (&checkpoint, args.instances) {
-        (Some(info), None) => info.instances,
-        (_, Some(n)) => n,
-        (None, None) => task.instances,
-    };
-    let total = args.iters.unwrap_or(task.iterations);
+    Ok(out)
+}
+
+/// Checks that every file the run writes into `out` can be written, before any work.
+fn check_output_files(out: &Path) -> anyhow::Result<()> {
     let outputs: Vec<PathBuf> = [
         "log.csv",
         "checkpoint.bin",
@@ -191,62 +178,56 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .map(|p| ("--out", Some(p.as_path())))
         .collect();
     super::check_outputs(&named)?;
-    let gpu = super::open_gpu()?;
-    println!("adapter: {}", gpu.describe());
-    let mut trainer = Trainer::new(
-        gpu,
-        task.clone(),
-        TrainOptions {
-            instances,
-            seed: args.seed,
-            max_chunk: None,
-        },
-    )
-    .with_context(|| format!("setting up task '{}'", task.name))?;
-    let mut history = Vec::new();
-    if let Some(dir) = &args.resume {
-        trainer
-            .load(dir)
-            .with_context(|| format!("resuming from {}", dir.display()))?;
-        let (rows, bad_line) = read_log(&dir.join("log.csv"))?;
-        let (kept, warning) = log_until(rows, bad_line, trainer.iteration());
-        if let Some(warning) = warning {
-            println!("warning: {warning}");
-        }
-        history = kept;
-        println!(
-            "resumed at iteration {} from {}",
-            trainer.iteration(),
-            dir.display()
-        );
+    Ok(())
+}
+
+/// Loads the checkpoint in `dir` into `trainer`; returns the log rows up to its iteration.
+fn resume(trainer: &mut Trainer, dir: &Path) -> anyhow::Result<Vec<IterationStats>> {
+    trainer
+        .load(dir)
+        .with_context(|| format!("resuming from {}", dir.display()))?;
+    let (rows, bad_line) = read_log(&dir.join("log.csv"))?;
+    let (kept, warning) = log_until(rows, bad_line, trainer.iteration());
+    if let Some(warning) = warning {
+        println!("warning: {warning}");
     }
     println!(
-        "task '{}': {}; {} robots x {} steps, policy of {} parameters, {} iterations to {}",
-        task.name,
-        task.description,
-        instances,
-        task.horizon,
-        trainer.layout().n_params,
-        total,
-        out.display()
+        "resumed at iteration {} from {}",
+        trainer.iteration(),
+        dir.display()
     );
-    if let Some(window) = task.truncation {
-        println!("gradient truncated every {window} steps (inexact by design)");
-    }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    Ok(kept)
+}
+
+/// Writes the log with the rows kept so far (atomically) and opens it for appending; returns
+/// its path and the open file.
+fn open_log(out: &Path, history: &[IterationStats]) -> anyhow::Result<(PathBuf, std::fs::File)> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let log_path = out.join("log.csv");
     let mut text = String::from(LOG_HEADER);
     text.push('\n');
-    for s in &history {
+    for s in history {
         text.push_str(&log_line(s));
         text.push('\n');
     }
     backdrive::io::files::write_atomic(&log_path, text.as_bytes())?;
-    let mut log = std::fs::OpenOptions::new()
+    let log = std::fs::OpenOptions::new()
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
+    Ok((log_path, log))
+}
 
+/// Runs the iterations up to `total`, logging each and saving every `--save-every` and at the
+/// end.
+fn train_iterations(
+    args: &Args,
+    trainer: &mut Trainer,
+    total: u32,
+    out: &Path,
+    log: &mut std::fs::File,
+    history: &mut Vec<IterationStats>,
+) -> anyhow::Result<()> {
     let done = trainer.iteration();
     let bar = backdrive::io::progress::bar(u64::from(total.max(done)), "it", "");
     bar.set_position(u64::from(done));
@@ -275,7 +256,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         bar.inc(1);
         history.push(stats);
         if stats.iteration % args.save_every == 0 || stats.iteration == total {
-            trainer.save(&out).context("saving the checkpoint")?;
+            trainer.save(out).context("saving the checkpoint")?;
         }
     }
     bar.finish();
@@ -286,8 +267,18 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         );
     }
     if trainer.iteration() == done && done > 0 {
-        trainer.save(&out)?;
+        trainer.save(out)?;
     }
+    Ok(())
+}
+
+/// Prints the first and last loss and plots the loss and the gradient norm.
+fn write_plots(
+    history: &[IterationStats],
+    out: &Path,
+    task_name: &str,
+    log_path: &Path,
+) -> anyhow::Result<()> {
     if let (Some(first), Some(last)) = (history.first(), history.last()) {
         println!(
             "loss {:.5} at iteration {} -> {:.5} at iteration {}",
@@ -302,7 +293,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let plot = out.join("loss.png");
         backdrive::io::plot::line_chart(
             &plot,
-            &format!("backdrive train {}", task.name),
+            &format!("backdrive train {}", task_name),
             "iteration",
             "mean loss",
             &[("loss", points(|s| s.loss))],
@@ -310,7 +301,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         )?;
         backdrive::io::plot::line_chart(
             out.join("grad_norm.png"),
-            &format!("backdrive train {}: gradient norm", task.name),
+            &format!("backdrive train {}: gradient norm", task_name),
             "iteration",
             "|gradient| before clipping",
             &[("gradient norm", points(|s| s.grad_norm))],
@@ -322,6 +313,16 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             plot.display()
         );
     }
+    Ok(())
+}
+
+/// Records an episode of the trained policy and writes it as a viewer page.
+fn write_policy_viewer(
+    trainer: &mut Trainer,
+    task: &tasks::Task,
+    instances: usize,
+    out: &Path,
+) -> anyhow::Result<()> {
     let frames = trainer.record(2).context("recording the trained policy")?;
     let model = &task.model;
     let state_len = backdrive::engine::layout::Compiled::new(model)
@@ -342,6 +343,65 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         instances.min(16)
     );
     Ok(())
+}
+
+pub fn run(args: &Args) -> anyhow::Result<()> {
+    let mut task = tasks::builtin(&args.task)?;
+    if args.truncation.is_some() {
+        task.truncation = args.truncation;
+    }
+    let out = output_dir(args, &task.name)?;
+    // What the checkpoint holds decides the batch of a resumed run (and refuses a damaged one
+    // before anything else is done).
+    let checkpoint = args
+        .resume
+        .as_deref()
+        .map(|dir| {
+            Trainer::checkpoint_info(dir)
+                .with_context(|| format!("resuming from {}", dir.display()))
+        })
+        .transpose()?;
+    let instances = match (&checkpoint, args.instances) {
+        (Some(info), None) => info.instances,
+        (_, Some(n)) => n,
+        (None, None) => task.instances,
+    };
+    let total = args.iters.unwrap_or(task.iterations);
+    check_output_files(&out)?;
+    let gpu = super::open_gpu()?;
+    println!("adapter: {}", gpu.describe());
+    let mut trainer = Trainer::new(
+        gpu,
+        task.clone(),
+        TrainOptions {
+            instances,
+            seed: args.seed,
+            max_chunk: None,
+        },
+    )
+    .with_context(|| format!("setting up task '{}'", task.name))?;
+    let mut history = Vec::new();
+    if let Some(dir) = &args.resume {
+        history = resume(&mut trainer, dir)?;
+    }
+    println!(
+        "task '{}': {}; {} robots x {} steps, policy of {} parameters, {} iterations to {}",
+        task.name,
+        task.description,
+        instances,
+        task.horizon,
+        trainer.layout().n_params,
+        total,
+        out.display()
+    );
+    if let Some(window) = task.truncation {
+        println!("gradient truncated every {window} steps (inexact by design)");
+    }
+    let (log_path, mut log) = open_log(&out, &history)?;
+
+    train_iterations(args, &mut trainer, total, &out, &mut log, &mut history)?;
+    write_plots(&history, &out, &task.name, &log_path)?;
+    write_policy_viewer(&mut trainer, &task, instances, &out)
 }
 
 #[cfg(test)]
