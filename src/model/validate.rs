@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{ActuatorKind, JointKind, Model, ShapeKind, inertia_from_shapes};
+use super::{ActuatorKind, Body, JointKind, Model, ShapeKind, inertia_from_shapes};
 use crate::error::{FieldPath, ModelError, PathSegment};
 
 fn err(field: FieldPath, message: impl Into<String>) -> ModelError {
@@ -58,6 +58,16 @@ fn unit_quat(q: [f32; 4], field: FieldPath) -> Result<(), ModelError> {
 
 /// Checks a model; the first problem found is returned with its field path.
 pub fn validate(model: &Model) -> Result<(), ModelError> {
+    validate_settings(model)?;
+    let body_index = validate_bodies(model)?;
+    let joint_index = validate_joints(model, &body_index)?;
+    validate_actuators(model, &joint_index)?;
+    validate_derived(model, &body_index)
+}
+
+/// The settings: a positive time step and frequencies, finite gravity, a bounded number of
+/// sweeps, a warm-start factor in [0, 1].
+fn validate_settings(model: &Model) -> Result<(), ModelError> {
     let s = &model.settings;
     positive(s.dt, FieldPath::key("settings.dt"))?;
     finite(&s.gravity, FieldPath::key("settings.gravity"))?;
@@ -93,7 +103,11 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
         s.restitution_threshold,
         FieldPath::key("settings.restitution_threshold"),
     )?;
+    Ok(())
+}
 
+/// The bodies, their names unique; returns each name's index.
+fn validate_bodies(model: &Model) -> Result<HashMap<&str, usize>, ModelError> {
     if model.bodies.is_empty() {
         return Err(err(
             FieldPath::key("body"),
@@ -127,36 +141,49 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
                 format!("expected a number in [0, 1], found {}", b.restitution),
             ));
         }
-        for (k, shape) in b.shapes.iter().enumerate() {
-            let sat = |f: &str| {
-                FieldPath(vec![
-                    PathSegment::Key("body".into()),
-                    PathSegment::Index(i),
-                    PathSegment::Key("shape".into()),
-                    PathSegment::Index(k),
-                    PathSegment::Key(f.into()),
-                ])
-            };
-            finite(&shape.offset, sat("offset"))?;
-            unit_quat(shape.rotation, sat("rotation"))?;
-            match shape.kind {
-                ShapeKind::Sphere { radius } => positive(radius, sat("radius"))?,
-                ShapeKind::Capsule {
-                    radius,
-                    half_length,
-                } => {
-                    positive(radius, sat("radius"))?;
-                    non_negative(half_length, sat("half_length"))?;
-                }
-                ShapeKind::Box { half_extents } => {
-                    for v in half_extents {
-                        positive(v, sat("half_extents"))?;
-                    }
+        validate_shapes(i, b)?;
+    }
+    Ok(body_index)
+}
+
+/// The shapes of body `i`: finite placement, unit rotation, positive sizes.
+fn validate_shapes(i: usize, b: &Body) -> Result<(), ModelError> {
+    for (k, shape) in b.shapes.iter().enumerate() {
+        let sat = |f: &str| {
+            FieldPath(vec![
+                PathSegment::Key("body".into()),
+                PathSegment::Index(i),
+                PathSegment::Key("shape".into()),
+                PathSegment::Index(k),
+                PathSegment::Key(f.into()),
+            ])
+        };
+        finite(&shape.offset, sat("offset"))?;
+        unit_quat(shape.rotation, sat("rotation"))?;
+        match shape.kind {
+            ShapeKind::Sphere { radius } => positive(radius, sat("radius"))?,
+            ShapeKind::Capsule {
+                radius,
+                half_length,
+            } => {
+                positive(radius, sat("radius"))?;
+                non_negative(half_length, sat("half_length"))?;
+            }
+            ShapeKind::Box { half_extents } => {
+                for v in half_extents {
+                    positive(v, sat("half_extents"))?;
                 }
             }
         }
     }
+    Ok(())
+}
 
+/// The joints, their names unique and their bodies known; returns each name's index.
+fn validate_joints<'m>(
+    model: &'m Model,
+    body_index: &HashMap<&str, usize>,
+) -> Result<HashMap<&'m str, usize>, ModelError> {
     let mut joint_index: HashMap<&str, usize> = HashMap::with_capacity(model.joints.len());
     for (i, j) in model.joints.iter().enumerate() {
         let at = |k: &str| FieldPath::item("joint", i, k);
@@ -198,7 +225,11 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
             }
         }
     }
+    Ok(joint_index)
+}
 
+/// The actuators, their names unique, their joints known and their axes free.
+fn validate_actuators(model: &Model, joint_index: &HashMap<&str, usize>) -> Result<(), ModelError> {
     let mut actuator_names: HashSet<&str> = HashSet::with_capacity(model.actuators.len());
     for (i, a) in model.actuators.iter().enumerate() {
         let at = |k: &str| FieldPath::item("actuator", i, k);
@@ -232,7 +263,7 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
             non_negative(a.gain, at("gain"))?;
         }
     }
-    validate_derived(model, &body_index)
+    Ok(())
 }
 
 /// Checks what the compiler derives from valid inputs, in the f32 arithmetic the kernels use:
