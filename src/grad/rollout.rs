@@ -257,6 +257,128 @@ pub struct Rollout {
     interval: u32,
 }
 
+/// The headers of a chunk of `len` instances, one per step of the horizon.
+fn header_sequence(
+    h: Header,
+    len: usize,
+    options: &RolloutOptions,
+    n_loss_terms: u32,
+) -> Vec<Header> {
+    let mut sequence = Vec::with_capacity(options.horizon as usize);
+    for t in 0..options.horizon {
+        let mut hh = h;
+        hh.n_instances = len as u32;
+        hh.steps = 1;
+        hh.command_base_step = t;
+        hh.command_step_stride = 1;
+        hh.loss_step = t + 1;
+        hh.horizon = options.horizon;
+        hh.n_loss_terms = n_loss_terms;
+        hh.gradient_decay = options.gradient_decay;
+        hh.param_gradients = u32::from(options.param_gradients);
+        sequence.push(hh);
+    }
+    sequence
+}
+
+/// What every chunk's buffers and bind groups are made over: the pipelines, the shared model
+/// and loss buffers and the per-instance buffers.
+struct ChunkInputs<'a> {
+    gpu: &'a Gpu,
+    step_forward: &'a wgpu::ComputePipeline,
+    step_adjoint: &'a wgpu::ComputePipeline,
+    loss_forward: &'a wgpu::ComputePipeline,
+    loss_adjoint: &'a wgpu::ComputePipeline,
+    model_buf: &'a wgpu::Buffer,
+    loss_buf: &'a wgpu::Buffer,
+    state: &'a PerInstance,
+    params: &'a PerInstance,
+    commands: &'a PerInstance,
+    rows: &'a PerInstance,
+    adjoint: &'a PerInstance,
+    loss_values: &'a PerInstance,
+}
+
+impl ChunkInputs<'_> {
+    /// Chunk `c`'s header buffers (the first step's header, and every step's to copy from) and
+    /// its forward, adjoint and loss bind groups.
+    fn chunk_buffers(&self, c: usize, sequence: &[Header]) -> ChunkBuffers {
+        let header_sequence =
+            self.gpu
+                .device
+                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("header sequence"),
+                    contents: bytemuck::cast_slice(sequence),
+                    usage: wgpu::BufferUsages::COPY_SRC,
+                });
+        let header = self
+            .gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("header"),
+                contents: bytemuck::bytes_of(&sequence[0]),
+                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            });
+        let forward = buffers::bind_group(
+            self.gpu,
+            self.step_forward,
+            &[
+                (0, &header),
+                (1, self.model_buf),
+                (2, self.state.buffer(c)),
+                (3, self.params.buffer(c)),
+                (4, self.commands.buffer(c)),
+                (5, self.rows.buffer(c)),
+            ],
+        );
+        let adjoint_bg = buffers::bind_group(
+            self.gpu,
+            self.step_adjoint,
+            &[
+                (0, &header),
+                (1, self.model_buf),
+                (2, self.state.buffer(c)),
+                (3, self.params.buffer(c)),
+                (4, self.commands.buffer(c)),
+                (5, self.rows.buffer(c)),
+                (6, self.adjoint.buffer(c)),
+            ],
+        );
+        let loss_forward_bg = buffers::bind_group(
+            self.gpu,
+            self.loss_forward,
+            &[
+                (0, &header),
+                (1, self.model_buf),
+                (2, self.state.buffer(c)),
+                (3, self.params.buffer(c)),
+                (7, self.loss_buf),
+                (8, self.loss_values.buffer(c)),
+            ],
+        );
+        let loss_adjoint_bg = buffers::bind_group(
+            self.gpu,
+            self.loss_adjoint,
+            &[
+                (0, &header),
+                (1, self.model_buf),
+                (2, self.state.buffer(c)),
+                (3, self.params.buffer(c)),
+                (6, self.adjoint.buffer(c)),
+                (7, self.loss_buf),
+            ],
+        );
+        ChunkBuffers {
+            header,
+            header_sequence,
+            forward,
+            adjoint: adjoint_bg,
+            loss_forward: loss_forward_bg,
+            loss_adjoint: loss_adjoint_bg,
+        }
+    }
+}
+
 impl Rollout {
     /// Allocates a rollout of `n_instances` instances of `model` under `loss`. Fails with
     /// [`Error::TooLarge`] when the memory estimate exceeds `options.memory_limit`.
@@ -372,94 +494,26 @@ impl Rollout {
         let model_buf = storage("model", &compiled.packed);
         let loss_buf = storage("loss terms", &packed_loss);
 
+        let inputs = ChunkInputs {
+            gpu: &gpu,
+            step_forward: &step_forward,
+            step_adjoint: &step_adjoint,
+            loss_forward: &loss_forward,
+            loss_adjoint: &loss_adjoint,
+            model_buf: &model_buf,
+            loss_buf: &loss_buf,
+            state: &state,
+            params: &params,
+            commands: &commands,
+            rows: &rows,
+            adjoint: &adjoint,
+            loss_values: &loss_values,
+        };
         let mut chunks = Vec::new();
         for (c, (_, len)) in chunking.ranges().enumerate() {
             // One header per step: command_base_step = t, loss_step = t + 1.
-            let mut sequence = Vec::with_capacity(options.horizon as usize);
-            for t in 0..options.horizon {
-                let mut hh = h;
-                hh.n_instances = len as u32;
-                hh.steps = 1;
-                hh.command_base_step = t;
-                hh.command_step_stride = 1;
-                hh.loss_step = t + 1;
-                hh.horizon = options.horizon;
-                hh.n_loss_terms = n_loss_terms;
-                hh.gradient_decay = options.gradient_decay;
-                hh.param_gradients = u32::from(options.param_gradients);
-                sequence.push(hh);
-            }
-            let header_sequence =
-                gpu.device
-                    .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                        label: Some("header sequence"),
-                        contents: bytemuck::cast_slice(&sequence),
-                        usage: wgpu::BufferUsages::COPY_SRC,
-                    });
-            let header = gpu
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("header"),
-                    contents: bytemuck::bytes_of(&sequence[0]),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                });
-            let forward = buffers::bind_group(
-                &gpu,
-                &step_forward,
-                &[
-                    (0, &header),
-                    (1, &model_buf),
-                    (2, state.buffer(c)),
-                    (3, params.buffer(c)),
-                    (4, commands.buffer(c)),
-                    (5, rows.buffer(c)),
-                ],
-            );
-            let adjoint_bg = buffers::bind_group(
-                &gpu,
-                &step_adjoint,
-                &[
-                    (0, &header),
-                    (1, &model_buf),
-                    (2, state.buffer(c)),
-                    (3, params.buffer(c)),
-                    (4, commands.buffer(c)),
-                    (5, rows.buffer(c)),
-                    (6, adjoint.buffer(c)),
-                ],
-            );
-            let loss_forward_bg = buffers::bind_group(
-                &gpu,
-                &loss_forward,
-                &[
-                    (0, &header),
-                    (1, &model_buf),
-                    (2, state.buffer(c)),
-                    (3, params.buffer(c)),
-                    (7, &loss_buf),
-                    (8, loss_values.buffer(c)),
-                ],
-            );
-            let loss_adjoint_bg = buffers::bind_group(
-                &gpu,
-                &loss_adjoint,
-                &[
-                    (0, &header),
-                    (1, &model_buf),
-                    (2, state.buffer(c)),
-                    (3, params.buffer(c)),
-                    (6, adjoint.buffer(c)),
-                    (7, &loss_buf),
-                ],
-            );
-            chunks.push(ChunkBuffers {
-                header,
-                header_sequence,
-                forward,
-                adjoint: adjoint_bg,
-                loss_forward: loss_forward_bg,
-                loss_adjoint: loss_adjoint_bg,
-            });
+            let sequence = header_sequence(h, len, &options, n_loss_terms);
+            chunks.push(inputs.chunk_buffers(c, &sequence));
         }
         Ok(Rollout {
             gpu,
