@@ -154,6 +154,167 @@ fn load(spec: &str) -> anyhow::Result<backdrive::Model> {
     }
 }
 
+/// A model as named on the command line, with the model loaded.
+type NamedModel = (String, backdrive::Model);
+
+/// How each forward case is timed.
+struct ForwardPlan {
+    /// Steps to time per case.
+    target: u32,
+    /// Steps per `step()` call while timing.
+    block: u32,
+    /// Time after which a case stops (after at least one call).
+    budget: Duration,
+}
+
+/// Prints what the forward cases measure and the table's header.
+fn print_forward_header(plan: &ForwardPlan) {
+    let ForwardPlan {
+        target,
+        block,
+        budget,
+    } = plan;
+    println!(
+        "forward step only, zero commands; {WARM_UP} warm-up steps, then up to {target} steps \
+         per case in calls of {block} (each waits for the GPU), time budget {} s per case",
+        budget.as_secs()
+    );
+    println!();
+    println!(
+        "{:<12} {:>6} {:>7} {:>6} {:>9} {:>10} {:>15} {:>14} {:>12}",
+        "model",
+        "bodies",
+        "N",
+        "steps",
+        "seconds",
+        "steps/s",
+        "robot-steps/s",
+        "us/robot-step",
+        "memory"
+    );
+}
+
+/// The forward cases of every model and batch size; returns the cases, the skipped ones and
+/// the models loaded.
+fn forward_cases(
+    gpu: &Arc<Gpu>,
+    args: &Args,
+    instances: &[usize],
+    plan: &ForwardPlan,
+) -> anyhow::Result<(Vec<Case>, Vec<Skipped>, Vec<NamedModel>)> {
+    let mut results = Vec::new();
+    let mut skipped = Vec::new();
+    let mut models = Vec::new();
+    for spec in &args.models {
+        let model = match load(spec) {
+            Ok(m) => m,
+            Err(e) => {
+                println!("{spec:<12} skipped: {e:#}");
+                skipped.push(Skipped {
+                    model: spec.clone(),
+                    instances: 0,
+                    what: "model",
+                    reason: format!("{e:#}"),
+                });
+                continue;
+            }
+        };
+        for &n in instances {
+            if let Some(case) = forward_case(gpu, spec, &model, n, plan, &mut skipped)? {
+                results.push(case);
+            }
+        }
+        models.push((spec.clone(), model));
+    }
+    Ok((results, skipped, models))
+}
+
+/// Times the forward step of `n` instances of `model`, then the f32 CPU twin on the same
+/// work; `None` when the batch cannot be created (recorded in `skipped`).
+fn forward_case(
+    gpu: &Arc<Gpu>,
+    spec: &String,
+    model: &backdrive::Model,
+    n: usize,
+    plan: &ForwardPlan,
+    skipped: &mut Vec<Skipped>,
+) -> anyhow::Result<Option<Case>> {
+    let &ForwardPlan {
+        target,
+        block,
+        budget,
+    } = plan;
+    let n = n.max(1);
+    let mut sim = match Simulator::new(gpu.clone(), model, n) {
+        Ok(sim) => sim,
+        Err(e) => {
+            println!("{spec:<12} {:>6} {n:>7} skipped: {e}", model.bodies.len());
+            skipped.push(Skipped {
+                model: spec.clone(),
+                instances: n,
+                what: "forward",
+                reason: e.to_string(),
+            });
+            return Ok(None);
+        }
+    };
+    sim.step(WARM_UP).context("warm-up")?;
+    let mut done = 0u32;
+    let mut elapsed = Duration::ZERO;
+    while done < target && (done == 0 || elapsed < budget) {
+        let this = block.min(target - done);
+        let t0 = Instant::now();
+        sim.step(this).context("stepping")?;
+        elapsed += t0.elapsed();
+        done += this;
+    }
+    let seconds = elapsed.as_secs_f64().max(1e-9);
+    let mut case = Case {
+        model: spec.clone(),
+        bodies: model.bodies.len(),
+        instances: sim.n_instances(),
+        steps: done,
+        seconds,
+        steps_per_s: f64::from(done) / seconds,
+        robot_steps_per_s: f64::from(done) * sim.n_instances() as f64 / seconds,
+        us_per_robot_step: seconds * 1e6 / (f64::from(done) * sim.n_instances() as f64),
+        device_bytes: sim.device_bytes(),
+        chunks: sim.n_chunks(),
+        twin_robot_steps_per_s: 0.0,
+        twin_threads: 0,
+        twin_robot_steps: 0,
+    };
+    println!(
+        "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10.1} {:>15} {:>14.2} {:>12}",
+        case.model,
+        case.bodies,
+        case.instances,
+        case.steps,
+        case.seconds,
+        case.steps_per_s,
+        thousands(case.robot_steps_per_s),
+        case.us_per_robot_step,
+        mib(case.device_bytes)
+    );
+    let twin = backdrive::engine::twin::throughput::measure(sim.compiled(), n, done, budget);
+    println!(
+        "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10} {:>15} {:>14.2}   f32 CPU twin, {} threads",
+        "  twin",
+        case.bodies,
+        n,
+        twin.robot_steps / n as u64,
+        twin.seconds,
+        "",
+        thousands(twin.robot_steps_per_s),
+        1e6 / twin.robot_steps_per_s,
+        twin.threads
+    );
+    case.twin_robot_steps_per_s = twin.robot_steps_per_s;
+    case.twin_threads = twin.threads;
+    case.twin_robot_steps = twin.robot_steps;
+    Ok(Some(case))
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
     super::check_outputs(&[
         ("--json", args.json.as_deref()),
@@ -184,115 +345,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     let budget = Duration::from_secs(if args.quick { 2 } else { 60 });
     // Steps per `step()` call while timing: one call is one submit and one wait for the GPU.
     let block: u32 = if args.quick { 10 } else { 50 };
-    println!(
-        "forward step only, zero commands; {WARM_UP} warm-up steps, then up to {target} steps \
-         per case in calls of {block} (each waits for the GPU), time budget {} s per case",
-        budget.as_secs()
-    );
-    println!();
-    println!(
-        "{:<12} {:>6} {:>7} {:>6} {:>9} {:>10} {:>15} {:>14} {:>12}",
-        "model",
-        "bodies",
-        "N",
-        "steps",
-        "seconds",
-        "steps/s",
-        "robot-steps/s",
-        "us/robot-step",
-        "memory"
-    );
-    let mut results = Vec::new();
-    let mut skipped = Vec::new();
-    let mut models = Vec::new();
-    for spec in &args.models {
-        let model = match load(spec) {
-            Ok(m) => m,
-            Err(e) => {
-                println!("{spec:<12} skipped: {e:#}");
-                skipped.push(Skipped {
-                    model: spec.clone(),
-                    instances: 0,
-                    what: "model",
-                    reason: format!("{e:#}"),
-                });
-                continue;
-            }
-        };
-        for &n in &instances {
-            let n = n.max(1);
-            let mut sim = match Simulator::new(gpu.clone(), &model, n) {
-                Ok(sim) => sim,
-                Err(e) => {
-                    println!("{spec:<12} {:>6} {n:>7} skipped: {e}", model.bodies.len());
-                    skipped.push(Skipped {
-                        model: spec.clone(),
-                        instances: n,
-                        what: "forward",
-                        reason: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            sim.step(WARM_UP).context("warm-up")?;
-            let mut done = 0u32;
-            let mut elapsed = Duration::ZERO;
-            while done < target && (done == 0 || elapsed < budget) {
-                let this = block.min(target - done);
-                let t0 = Instant::now();
-                sim.step(this).context("stepping")?;
-                elapsed += t0.elapsed();
-                done += this;
-            }
-            let seconds = elapsed.as_secs_f64().max(1e-9);
-            let mut case = Case {
-                model: spec.clone(),
-                bodies: model.bodies.len(),
-                instances: sim.n_instances(),
-                steps: done,
-                seconds,
-                steps_per_s: f64::from(done) / seconds,
-                robot_steps_per_s: f64::from(done) * sim.n_instances() as f64 / seconds,
-                us_per_robot_step: seconds * 1e6 / (f64::from(done) * sim.n_instances() as f64),
-                device_bytes: sim.device_bytes(),
-                chunks: sim.n_chunks(),
-                twin_robot_steps_per_s: 0.0,
-                twin_threads: 0,
-                twin_robot_steps: 0,
-            };
-            println!(
-                "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10.1} {:>15} {:>14.2} {:>12}",
-                case.model,
-                case.bodies,
-                case.instances,
-                case.steps,
-                case.seconds,
-                case.steps_per_s,
-                thousands(case.robot_steps_per_s),
-                case.us_per_robot_step,
-                mib(case.device_bytes)
-            );
-            let twin =
-                backdrive::engine::twin::throughput::measure(sim.compiled(), n, done, budget);
-            println!(
-                "{:<12} {:>6} {:>7} {:>6} {:>9.3} {:>10} {:>15} {:>14.2}   f32 CPU twin, {} threads",
-                "  twin",
-                case.bodies,
-                n,
-                twin.robot_steps / n as u64,
-                twin.seconds,
-                "",
-                thousands(twin.robot_steps_per_s),
-                1e6 / twin.robot_steps_per_s,
-                twin.threads
-            );
-            case.twin_robot_steps_per_s = twin.robot_steps_per_s;
-            case.twin_threads = twin.threads;
-            case.twin_robot_steps = twin.robot_steps;
-            results.push(case);
-        }
-        models.push((spec.clone(), model));
-    }
+    let plan = ForwardPlan {
+        target,
+        block,
+        budget,
+    };
+    print_forward_header(&plan);
+    let (results, mut skipped, models) = forward_cases(&gpu, args, &instances, &plan)?;
     let gradient_results = gradient_cases(&gpu, args, &models, &instances, &results, &mut skipped)?;
     let fd_results = fd_cases(&gpu, args, &models)?;
     if args.models.iter().any(|m| m == "quadruped") {
