@@ -1,6 +1,7 @@
 //! Learning: policies, optimisers, the trainer, tasks, CMA-ES, open-loop gaits and the
 //! counter-based random numbers that make training resumable bit for bit.
 
+pub mod algorithm;
 pub mod cmaes;
 pub mod gait;
 pub mod optim;

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::layout::{Compiled, ParamSlot};
 use crate::error::{Error, Result};
 use crate::grad::loss::{Loss, Quantity, When};
+use crate::learn::algorithm::Algorithm;
 use crate::learn::optim::OptimizerConfig;
 use crate::learn::policy::{Activation, PolicySpec, Sensor};
 use crate::learn::random::unit_random;
@@ -97,6 +98,8 @@ pub struct Task {
     pub truncation: Option<u32>,
     /// Physical randomisation of the batch.
     pub randomization: Randomization,
+    /// The learning algorithm and its settings.
+    pub algorithm: Algorithm,
 }
 
 /// Names of the built-in tasks.
@@ -205,6 +208,7 @@ fn quadruped() -> Result<Task> {
             friction: Some((0.7, 1.2)),
             shift: None,
         },
+        algorithm: Algorithm::Bptt,
     })
 }
 
@@ -254,6 +258,7 @@ fn arm_reach() -> Result<Task> {
             friction: None,
             shift: None,
         },
+        algorithm: Algorithm::Bptt,
     })
 }
 
@@ -303,6 +308,7 @@ fn arm_reach_random() -> Result<Task> {
             friction: None,
             shift: Some(([-0.2, -0.2, 0.0], [0.2, 0.2, 0.2])),
         },
+        algorithm: Algorithm::Bptt,
     })
 }
 
@@ -366,6 +372,7 @@ fn cartpole_balance() -> Result<Task> {
             friction: None,
             shift: None,
         },
+        algorithm: Algorithm::Bptt,
     })
 }
 
@@ -466,6 +473,7 @@ fn cartpole_swingup() -> Result<Task> {
         gradient_decay: 0.98,
         truncation: None,
         randomization: Randomization::default(),
+        algorithm: Algorithm::Bptt,
     })
 }
 

@@ -1,0 +1,60 @@
+//! Which learning algorithm a task trains with, and its settings.
+//!
+//! [`Algorithm::Bptt`] is backpropagation through whole (optionally truncated) episodes, the
+//! paper's method and [`crate::learn::train::Trainer`]'s. [`Algorithm::Shac`] is a short-horizon
+//! actor-critic (Xu et al., ICLR 2022): exact policy gradients through windows of
+//! [`ShacSettings::window`] steps over the batch, the end of each window valued by a learned
+//! critic regressed on TD(lambda) targets.
+
+use serde::{Deserialize, Serialize};
+
+/// The learning algorithm of a task.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "algorithm", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Algorithm {
+    /// Backpropagation through the episode (the default).
+    #[default]
+    Bptt,
+    /// Short-horizon actor-critic.
+    Shac(ShacSettings),
+}
+
+/// Settings of the short-horizon actor-critic.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShacSettings {
+    /// Steps per window: the policy gradient flows exactly through this many steps.
+    pub window: u32,
+    /// Discount per step.
+    pub gamma: f32,
+    /// TD(lambda) mixing of the critic's targets.
+    pub lambda: f32,
+    /// Hidden layer widths of the critic MLP.
+    pub critic_hidden: Vec<u32>,
+    /// Critic learning rate (Adam).
+    pub critic_learning_rate: f32,
+    /// Critic regression passes over each window's data.
+    pub critic_iterations: u32,
+    /// Minibatches per critic pass.
+    pub critic_minibatches: u32,
+    /// Polyak averaging factor of the target critic (1 keeps no target network).
+    pub target_critic_alpha: f32,
+    /// Normalise observations with running mean and variance.
+    pub normalize_observations: bool,
+}
+
+impl Default for ShacSettings {
+    fn default() -> Self {
+        ShacSettings {
+            window: 32,
+            gamma: 0.99,
+            lambda: 0.95,
+            critic_hidden: vec![64, 64],
+            critic_learning_rate: 2.0e-3,
+            critic_iterations: 16,
+            critic_minibatches: 4,
+            target_critic_alpha: 0.2,
+            normalize_observations: true,
+        }
+    }
+}
