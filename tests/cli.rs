@@ -296,3 +296,28 @@ fn train_writes_a_run_resumes_it_and_refuses_bad_input() {
         text(&zero.stderr)
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_run_quietly_with_the_pipe_status() {
+    use std::io::Read;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_backdrive"))
+        .args(["rollout", "arm", "--steps", "2000", "--instances", "2"])
+        .current_dir(scratch("closed_stdout"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start backdrive");
+    // Read one byte, then close the pipe as `| head -c 1` would.
+    let mut first = [0u8; 1];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("first byte");
+    let output = child.wait_with_output().expect("wait");
+    let stderr = text(&output.stderr);
+    assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+    assert_eq!(output.status.code(), Some(141), "stderr: {stderr}");
+}
