@@ -800,110 +800,18 @@ impl Rollout {
                 "backward needs a forward pass over the current inputs first".into(),
             ));
         }
+        self.seed_adjoint(final_state_seed)?;
         let horizon = self.options.horizon;
         let k = self.interval;
-        let state_len = self.batch.compiled().header.state_len as usize;
-        let adj_len = self.batch.compiled().header.adj_len as usize;
-        // Zero the adjoint, then place the seed in its state region.
-        let mut seed = vec![0.0f32; adj_len * self.n_instances()];
-        if let Some(s) = final_state_seed {
-            if s.len() != state_len * self.n_instances() {
-                return Err(Error::InvalidInput(format!(
-                    "final state seed: expected {} values, got {}",
-                    state_len * self.n_instances(),
-                    s.len()
-                )));
-            }
-            for i in 0..self.n_instances() {
-                seed[i * adj_len..i * adj_len + state_len]
-                    .copy_from_slice(&s[i * state_len..(i + 1) * state_len]);
-            }
-        }
-        self.adjoint
-            .write(self.batch.gpu(), &seed, "final state seed")?;
-        let n_segments = horizon.div_ceil(k);
         let mut done = 0;
         let mut pending = 0;
-        for seg in (0..n_segments).rev() {
+        for seg in (0..horizon.div_ceil(k)).rev() {
             let t0 = seg * k;
             let t1 = (t0 + k).min(horizon);
             let mut encoder = self.new_encoder();
-            self.encode_state_copy(
-                &mut encoder,
-                &self.checkpoints,
-                u64::from(seg),
-                &self.batch.state,
-                0,
-            );
-            self.encode_state_copy(&mut encoder, &self.batch.state, 0, &self.segment, 0);
-            // Recompute the states inside the segment; its last one is the next checkpoint.
-            for t in t0..t1 - 1 {
-                self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.batch.state,
-                    0,
-                    &self.segment,
-                    u64::from(t - t0 + 1),
-                );
-            }
-            self.encode_state_copy(
-                &mut encoder,
-                &self.checkpoints,
-                u64::from(seg + 1),
-                &self.segment,
-                u64::from(t1 - t0),
-            );
+            self.encode_segment_recompute(&mut encoder, seg, t0, t1);
             for t in (t0..t1).rev() {
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.segment,
-                    u64::from(t - t0 + 1),
-                    &self.batch.state,
-                    0,
-                );
-                self.encode_dispatch(&mut encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.segment,
-                    u64::from(t - t0),
-                    &self.batch.state,
-                    0,
-                );
-                self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
-                if let Some(hook) = &self.hook {
-                    hook.after_step_adjoint(&mut encoder, t);
-                }
-                if let Some(window) = self.options.truncation
-                    && t > 0
-                    && t % window == 0
-                {
-                    // What flows on to step t - 1 is the state adjoint (bodies and warm-start
-                    // impulses); the adjoint buffer is slot-major within each chunk.
-                    let h = self.batch.compiled().header;
-                    for (c, &len) in self.batch.lens().iter().enumerate() {
-                        let len = len as u64;
-                        encoder.clear_buffer(
-                            self.adjoint.buffer(c),
-                            u64::from(h.adj_state) * len * 4,
-                            Some(u64::from(h.state_len) * len * 4),
-                        );
-                    }
-                }
-                if self.options.command_gradients {
-                    let h = self.batch.compiled().header;
-                    let a = u64::from(h.n_commands);
-                    for (c, &len) in self.batch.lens().iter().enumerate() {
-                        let len = len as u64;
-                        encoder.copy_buffer_to_buffer(
-                            self.adjoint.buffer(c),
-                            u64::from(h.adj_commands) * len * 4,
-                            self.command_grads.buffer(c),
-                            u64::from(t) * a * len * 4,
-                            a * len * 4,
-                        );
-                    }
-                }
+                self.encode_step_backward(&mut encoder, t, t0);
             }
             self.batch.gpu().queue.submit([encoder.finish()]);
             pending += 1;
@@ -914,8 +822,111 @@ impl Rollout {
                 progress(done, horizon);
             }
         }
-        let adjoint = self.adjoint.read(self.batch.gpu())?;
-        let h = self.batch.compiled().header;
+        self.read_gradients()
+    }
+
+    /// Zeroes the adjoint buffer and places `final_state_seed` (when given) in its state
+    /// region.
+    fn seed_adjoint(&self, final_state_seed: Option<&[f32]>) -> Result<()> {
+        let h = &self.batch.compiled().header;
+        let state_len = h.state_len as usize;
+        let adj_len = h.adj_len as usize;
+        let n = self.n_instances();
+        let mut seed = vec![0.0f32; adj_len * n];
+        if let Some(s) = final_state_seed {
+            if s.len() != state_len * n {
+                return Err(Error::InvalidInput(format!(
+                    "final state seed: expected {} values, got {}",
+                    state_len * n,
+                    s.len()
+                )));
+            }
+            for i in 0..n {
+                seed[i * adj_len..i * adj_len + state_len]
+                    .copy_from_slice(&s[i * state_len..(i + 1) * state_len]);
+            }
+        }
+        self.adjoint
+            .write(self.batch.gpu(), &seed, "final state seed")
+    }
+
+    /// Encodes the recomputation of segment `seg` (steps `t0..t1`) from its checkpoint: the
+    /// segment buffer then holds the states after `0..=t1 - t0` of its steps; its last one is
+    /// the next checkpoint.
+    fn encode_segment_recompute(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        seg: u32,
+        t0: u32,
+        t1: u32,
+    ) {
+        let state = &self.batch.state;
+        self.encode_state_copy(encoder, &self.checkpoints, u64::from(seg), state, 0);
+        self.encode_state_copy(encoder, state, 0, &self.segment, 0);
+        for t in t0..t1 - 1 {
+            self.encode_dispatch(encoder, t, &self.step_forward, |c| &c.forward);
+            self.encode_state_copy(encoder, state, 0, &self.segment, u64::from(t - t0 + 1));
+        }
+        self.encode_state_copy(
+            encoder,
+            &self.checkpoints,
+            u64::from(seg + 1),
+            &self.segment,
+            u64::from(t1 - t0),
+        );
+    }
+
+    /// Encodes step `t`'s reverse (`t0`: the first step of its segment): the loss gradient of
+    /// the state after the step, the step's adjoint, the hook, the truncation cut and the copy
+    /// of the command gradient.
+    fn encode_step_backward(&self, encoder: &mut wgpu::CommandEncoder, t: u32, t0: u32) {
+        let state = &self.batch.state;
+        self.encode_state_copy(encoder, &self.segment, u64::from(t - t0 + 1), state, 0);
+        self.encode_dispatch(encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
+        self.encode_state_copy(encoder, &self.segment, u64::from(t - t0), state, 0);
+        self.encode_dispatch(encoder, t, &self.step_adjoint, |c| &c.adjoint);
+        if let Some(hook) = &self.hook {
+            hook.after_step_adjoint(encoder, t);
+        }
+        let h = &self.batch.compiled().header;
+        if let Some(window) = self.options.truncation
+            && t > 0
+            && t.is_multiple_of(window)
+        {
+            // What flows on to step t - 1 is the state adjoint (bodies and warm-start
+            // impulses); the adjoint buffer is slot-major within each chunk.
+            for (c, &len) in self.batch.lens().iter().enumerate() {
+                let len = len as u64;
+                encoder.clear_buffer(
+                    self.adjoint.buffer(c),
+                    u64::from(h.adj_state) * len * 4,
+                    Some(u64::from(h.state_len) * len * 4),
+                );
+            }
+        }
+        if self.options.command_gradients {
+            let a = u64::from(h.n_commands);
+            for (c, &len) in self.batch.lens().iter().enumerate() {
+                let len = len as u64;
+                encoder.copy_buffer_to_buffer(
+                    self.adjoint.buffer(c),
+                    u64::from(h.adj_commands) * len * 4,
+                    self.command_grads.buffer(c),
+                    u64::from(t) * a * len * 4,
+                    a * len * 4,
+                );
+            }
+        }
+    }
+
+    /// Reads the gradients back after the reverse sweep; instances whose adjoint became
+    /// non-finite are an error naming them.
+    fn read_gradients(&self) -> Result<Gradients> {
+        let gpu = self.batch.gpu();
+        let adjoint = self.adjoint.read(gpu)?;
+        let h = &self.batch.compiled().header;
+        let state_len = h.state_len as usize;
+        let adj_len = h.adj_len as usize;
         let n = self.n_instances();
         let mut nonfinite = Vec::new();
         let mut initial_state = Vec::with_capacity(n * state_len);
@@ -934,12 +945,12 @@ impl Rollout {
             return Err(Error::NonFiniteGradient(nonfinite));
         }
         let commands = if self.options.command_gradients {
-            Some(self.command_grads.read(self.batch.gpu())?)
+            Some(self.command_grads.read(gpu)?)
         } else {
             None
         };
         Ok(Gradients {
-            loss: self.loss.read(self.batch.gpu())?,
+            loss: self.loss.read(gpu)?,
             initial_state,
             params,
             commands,
