@@ -7,15 +7,9 @@ use backdrive::engine::layout::Compiled;
 use backdrive::engine::twin::{Adjoint, Instance};
 use backdrive::grad::loss::{Loss, Quantity, When};
 use backdrive::grad::rollout::{Rollout, RolloutOptions};
+use backdrive::learn::random::Lcg;
 use backdrive::model::Model;
 use backdrive::{Simulator, io::models};
-
-fn lcg(seed: &mut u64) -> f32 {
-    *seed = seed
-        .wrapping_mul(6364136223846793005)
-        .wrapping_add(1442695040888963407);
-    ((*seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-}
 
 fn rel_err(a: &[f32], b: &[f64]) -> f64 {
     let diff: f64 = a
@@ -29,11 +23,11 @@ fn rel_err(a: &[f32], b: &[f64]) -> f64 {
 }
 
 /// A state reached by stepping the model with small commands, for every instance.
-fn warmed_states(model: &Model, n: usize, steps: u32, seed: &mut u64) -> (Vec<f32>, Vec<f32>) {
+fn warmed_states(model: &Model, n: usize, steps: u32, rng: &mut Lcg) -> (Vec<f32>, Vec<f32>) {
     let gpu = common::gpu();
     let mut sim = Simulator::new(gpu, model, n).unwrap();
     let commands: Vec<f32> = (0..n * model.actuators.len())
-        .map(|_| 0.3 * lcg(seed))
+        .map(|_| 0.3 * rng.signed_f32())
         .collect();
     sim.set_commands(&commands).unwrap();
     sim.step(steps).unwrap();
@@ -43,14 +37,14 @@ fn warmed_states(model: &Model, n: usize, steps: u32, seed: &mut u64) -> (Vec<f3
 #[test]
 fn one_step_adjoint_matches_the_f64_twin_on_every_shipped_model() {
     let gpu = common::gpu();
-    let mut seed = 42u64;
+    let mut rng = Lcg(42);
     for name in models::names() {
         let model = models::builtin(name).unwrap();
         let compiled = Compiled::new(&model);
         let n = 4;
-        let (states, commands) = warmed_states(&model, n, 25, &mut seed);
+        let (states, commands) = warmed_states(&model, n, 25, &mut rng);
         let len = compiled.header.state_len as usize;
-        let state_seed: Vec<f32> = (0..n * len).map(|_| lcg(&mut seed)).collect();
+        let state_seed: Vec<f32> = (0..n * len).map(|_| rng.signed_f32()).collect();
         let mut options = RolloutOptions::new(1);
         options.checkpoint_every = Some(1);
         let mut rollout = Rollout::new(gpu.clone(), &model, n, &Loss::new(), options).unwrap();

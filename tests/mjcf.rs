@@ -585,21 +585,6 @@ fn jointless_bodies_can_be_welded_instead_of_merged() {
 // ---------------------------------------------------------------------------------------------
 // Robustness
 
-/// A small deterministic generator (xorshift64*).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// Byte offsets of every attribute (`name="value"`) in the text.
 fn attribute_spans(text: &str) -> Vec<(usize, usize)> {
     let mut spans = Vec::new();
@@ -644,7 +629,7 @@ fn broken_files_never_panic() {
         "-0",
         "1e-300",
     ];
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = backdrive::learn::random::XorShift64Star(0x9e37_79b9_7f4a_7c15);
     let mut outcomes = [0usize; 2];
     for name in [
         "pendulum.xml",

@@ -190,13 +190,14 @@ fn slot_name(model: &backdrive::Model, slot: &ParamSlot) -> String {
 #[pyclass(module = "backdrive", frozen)]
 struct Model {
     model: backdrive::Model,
-    compiled: Compiled,
+    /// Compiled once; every simulator and rollout of this model shares it.
+    compiled: Arc<Compiled>,
 }
 
 impl Model {
     fn new(model: backdrive::Model) -> PyResult<Model> {
         model.validate().map_err(to_py)?;
-        let compiled = Compiled::new(&model);
+        let compiled = Arc::new(Compiled::new(&model));
         Ok(Model { model, compiled })
     }
 }
@@ -336,8 +337,9 @@ impl Simulator {
     fn new(py: Python<'_>, model: Py<Model>, n: usize) -> PyResult<Self> {
         let gpu = py.detach(shared_gpu)?;
         let m = model.get().model.clone();
+        let compiled = model.get().compiled.clone();
         let sim = py
-            .detach(|| backdrive::Simulator::new(gpu, &m, n))
+            .detach(|| backdrive::Simulator::with_compiled(gpu, &m, compiled, n))
             .map_err(to_py)?;
         Ok(Simulator { sim, model })
     }
@@ -611,8 +613,11 @@ impl Rollout {
         options.truncation = truncation;
         let gpu = py.detach(shared_gpu)?;
         let m = model.get().model.clone();
+        let compiled = model.get().compiled.clone();
         let rollout = py
-            .detach(|| RustRollout::new(gpu, &m, n, &loss, options).map(SendRollout))
+            .detach(|| {
+                RustRollout::with_compiled(gpu, &m, compiled, n, &loss, options).map(SendRollout)
+            })
             .map_err(to_py)?;
         Ok(Rollout {
             rollout,
@@ -659,7 +664,7 @@ impl Rollout {
         let (loss, last) = py
             .detach(|| {
                 let loss = r.get().forward()?;
-                Ok::<_, Error>((loss, r.get().final_state()?))
+                Ok::<_, Error>((loss, r.get().final_state_raw()?))
             })
             .map_err(to_py)?;
         Ok((
@@ -690,7 +695,7 @@ impl Rollout {
         let (last, g) = py
             .detach(|| {
                 r.get().forward()?;
-                let last = r.get().final_state()?;
+                let last = r.get().final_state_raw()?;
                 let g = r.get().backward_from(seed.as_deref(), &mut |_, _| {})?;
                 Ok::<_, Error>((last, g))
             })
@@ -978,8 +983,9 @@ fn bench_rust_step(
 ) -> PyResult<Vec<f64>> {
     let gpu = py.detach(shared_gpu)?;
     let m = model.get().model.clone();
+    let compiled = model.get().compiled.clone();
     py.detach(|| {
-        let mut sim = backdrive::Simulator::new(gpu, &m, n)?;
+        let mut sim = backdrive::Simulator::with_compiled(gpu, &m, compiled, n)?;
         sim.step(steps)?;
         let mut times = Vec::with_capacity(repeats);
         for _ in 0..repeats {

@@ -325,15 +325,11 @@ fn write_policy_viewer(
 ) -> anyhow::Result<()> {
     let frames = trainer.record(2).context("recording the trained policy")?;
     let model = &task.model;
-    let state_len = backdrive::engine::layout::Compiled::new(model)
-        .header
-        .state_len as usize;
     let mut trajectory = backdrive::io::viewer::Trajectory::for_model(model, instances);
     let dt = f64::from(model.settings.dt);
-    for (k, frame) in frames.iter().enumerate() {
-        let bodies = backdrive::engine::sim::bodies_from_raw(model, state_len, frame);
+    for (k, bodies) in frames.iter().enumerate() {
         let step = (k as u32 * 2).min(task.horizon);
-        trajectory.push(f64::from(step) * dt, &bodies)?;
+        trajectory.push(f64::from(step) * dt, bodies)?;
     }
     let html = out.join("policy.html");
     backdrive::io::viewer::write_html(&html, model, &trajectory, &Default::default())?;

@@ -1,22 +1,17 @@
-//! The batched simulator: GPU buffers for N instances of one model and the forward step.
-//!
-//! Instances are split into chunks whose every buffer fits the device's storage-binding limit
-//! (`adapter.limits()`; lavapipe allows 128 MiB per binding). Each chunk is an independent
-//! sub-batch with its own bind group; since every instance only ever touches its own slots,
-//! instance `i` computes the same bits whatever the batch size and chunking.
+//! The batched simulator: N instances of one model on the GPU and the forward step, on the
+//! host core ([`Batch`]) that owns the model buffer, the chunking and the per-instance arrays.
 
 use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
-use crate::engine::buffers::{self, Chunking, PerInstance};
+use crate::engine::batch::{self, Batch};
+use crate::engine::buffers;
 use crate::engine::gpu::Gpu;
-use crate::engine::layout::{BODY_STATE_LEN, Compiled, ROW_LEN};
+use crate::engine::layout::{BODY_STATE_LEN, Compiled};
 use crate::engine::shaders;
 use crate::error::{Error, Result};
 use crate::model::Model;
-
-const WORKGROUP: u32 = 64;
 
 /// One body's kinematic state.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -53,15 +48,9 @@ impl BodyState {
 
 /// N instances of one model on the GPU.
 pub struct Simulator {
-    gpu: Arc<Gpu>,
     model: Model,
-    compiled: Compiled,
-    chunking: Chunking,
+    batch: Batch,
     headers: Vec<wgpu::Buffer>,
-    state: PerInstance,
-    params: PerInstance,
-    commands: PerInstance,
-    rows: PerInstance,
     bind_groups: Vec<wgpu::BindGroup>,
     pipeline: wgpu::ComputePipeline,
     steps_per_dispatch: u32,
@@ -80,13 +69,7 @@ struct FiniteCheck {
 
 /// Floats each instance needs in each per-instance buffer: state, params, commands, rows.
 fn per_instance_floats(c: &Compiled) -> [u64; 4] {
-    let h = &c.header;
-    [
-        u64::from(h.state_len),
-        u64::from(h.param_len),
-        u64::from(h.n_commands.max(1)),
-        (c.n_rows().max(1) * ROW_LEN) as u64,
-    ]
+    Batch::step_floats(c, u64::from(c.header.n_commands))
 }
 
 impl Simulator {
@@ -94,110 +77,57 @@ impl Simulator {
     /// zero commands.
     pub fn new(gpu: Arc<Gpu>, model: &Model, n_instances: usize) -> Result<Simulator> {
         model.validate()?;
+        Simulator::with_compiled(gpu, model, Arc::new(Compiled::new(model)), n_instances)
+    }
+
+    /// [`Simulator::new`] over a layout already compiled from `model` (`Compiled::new(model)`),
+    /// so that a run compiles its model once.
+    pub fn with_compiled(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        compiled: Arc<Compiled>,
+        n_instances: usize,
+    ) -> Result<Simulator> {
+        model.validate()?;
+        batch::check_compiled(model, &compiled)?;
         if n_instances == 0 {
             return Err(Error::InvalidInput(
                 "the number of instances must be at least 1".into(),
             ));
         }
-        let compiled = Compiled::new(model);
         let floats = per_instance_floats(&compiled);
-        let chunk_max = Chunking::max_instances(&gpu.limits, &floats);
-        if chunk_max == 0 {
-            return Err(Error::TooLarge(format!(
-                "one instance of '{}' needs {} bytes of constraint scratch, more than the device's \
-                 storage binding limit of {} bytes",
-                model.name,
-                floats[3] * 4,
-                gpu.max_binding_bytes()
-            )));
-        }
+        let chunking = Batch::plan_chunks(&gpu, &model.name, &floats, n_instances, None)?;
         let estimate = (floats.iter().sum::<u64>() * 4)
             .saturating_mul(n_instances as u64)
             .saturating_add(compiled.packed.len() as u64 * 4);
         let what = format!("{n_instances} instances of '{}'", model.name);
         gpu.check_budget(estimate, &what)?;
-        let chunking = Chunking::new(n_instances, chunk_max);
         let pipeline = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
         let device = gpu.clone();
         device.allocation_scope(&what, || {
-            Simulator::allocate(gpu, model, compiled, chunking, pipeline)
+            let commands = u64::from(compiled.header.n_commands);
+            let batch = Batch::allocate(gpu, compiled, chunking, commands);
+            Simulator::bind(model, batch, pipeline)
         })
     }
 
-    /// Creates the buffers and bind groups of a batch.
-    fn allocate(
-        gpu: Arc<Gpu>,
-        model: &Model,
-        compiled: Compiled,
-        chunking: Chunking,
-        pipeline: wgpu::ComputePipeline,
-    ) -> Simulator {
-        let model_buf = gpu
-            .device
-            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("model"),
-                contents: bytemuck::cast_slice(&compiled.packed),
-                usage: wgpu::BufferUsages::STORAGE,
-            });
-        let h = &compiled.header;
-        let state = PerInstance::new(
-            &gpu,
-            &chunking,
-            h.state_len as usize,
-            "state",
-            Some(&compiled.initial_state),
-        );
-        let params = PerInstance::new(
-            &gpu,
-            &chunking,
-            h.param_len as usize,
-            "params",
-            Some(&compiled.default_params),
-        );
-        let commands = PerInstance::new(&gpu, &chunking, h.n_commands as usize, "commands", None);
-        let rows = PerInstance::new(
-            &gpu,
-            &chunking,
-            compiled.n_rows().max(1) * ROW_LEN,
-            "rows",
-            None,
-        );
+    /// Creates the step headers and bind groups of an allocated batch.
+    fn bind(model: &Model, batch: Batch, pipeline: wgpu::ComputePipeline) -> Simulator {
         let mut headers = Vec::new();
         let mut bind_groups = Vec::new();
-        for (c, (_, len)) in chunking.ranges().enumerate() {
-            let mut header = compiled.header;
-            header.n_instances = len as u32;
-            let header_buf = gpu
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("header"),
-                    contents: bytemuck::bytes_of(&header),
-                    usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-                });
+        for c in 0..batch.n_chunks() {
+            let header_buf = batch.header_buffer(&batch.chunk_header(c));
             bind_groups.push(buffers::bind_group(
-                &gpu,
+                batch.gpu(),
                 &pipeline,
-                &[
-                    (0, &header_buf),
-                    (1, &model_buf),
-                    (2, state.buffer(c)),
-                    (3, params.buffer(c)),
-                    (4, commands.buffer(c)),
-                    (5, rows.buffer(c)),
-                ],
+                &batch.step_bindings(c, &header_buf),
             ));
             headers.push(header_buf);
         }
         Simulator {
-            gpu,
             model: model.clone(),
-            compiled,
-            chunking,
+            batch,
             headers,
-            state,
-            params,
-            commands,
-            rows,
             bind_groups,
             pipeline,
             steps_per_dispatch: 10,
@@ -214,13 +144,13 @@ impl Simulator {
         if self.finite_check.is_some() {
             return Ok(());
         }
-        let gpu = &self.gpu;
+        let gpu = self.batch.gpu();
         let pipeline = buffers::pipeline(gpu, shaders::FINITE_CHECK, "finite_check")?;
         let mut params = Vec::new();
         let mut records = Vec::new();
         let mut bind_groups = Vec::new();
-        for (c, (_, len)) in self.chunking.ranges().enumerate() {
-            let words = [len as u32, self.compiled.header.n_bodies, 0, 0];
+        for (c, &len) in self.batch.lens().iter().enumerate() {
+            let words = [len as u32, self.batch.compiled().header.n_bodies, 0, 0];
             let param = gpu
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -240,7 +170,7 @@ impl Simulator {
             bind_groups.push(buffers::bind_group(
                 gpu,
                 &pipeline,
-                &[(0, &param), (1, self.state.buffer(c)), (2, &record)],
+                &[(0, &param), (1, self.batch.state.buffer(c)), (2, &record)],
             ));
             params.push(param);
             records.push(record);
@@ -262,8 +192,8 @@ impl Simulator {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for (record, (first, _)) in check.records.iter().zip(self.chunking.ranges()) {
-            let words: Vec<u32> = buffers::read_buffer(&self.gpu, record)?
+        for (record, (first, _)) in check.records.iter().zip(self.batch.chunking().ranges()) {
+            let words: Vec<u32> = buffers::read_buffer(self.batch.gpu(), record)?
                 .iter()
                 .map(|x| x.to_bits())
                 .collect();
@@ -279,26 +209,27 @@ impl Simulator {
 
     /// The compiled model (layout of states and parameters).
     pub fn compiled(&self) -> &Compiled {
-        &self.compiled
+        self.batch.compiled()
+    }
+
+    /// The compiled model, shared: pass it to other simulators or rollouts of the same model.
+    pub fn compiled_shared(&self) -> Arc<Compiled> {
+        self.batch.compiled().clone()
     }
 
     /// Number of instances.
     pub fn n_instances(&self) -> usize {
-        self.chunking.total()
+        self.batch.n_instances()
     }
 
     /// Number of chunks the batch was split into to respect the binding limit.
     pub fn n_chunks(&self) -> usize {
-        self.chunking.lens.len()
+        self.batch.n_chunks()
     }
 
     /// Bytes of device memory held for states, parameters, commands and scratch.
     pub fn device_bytes(&self) -> u64 {
-        self.state.bytes()
-            + self.params.bytes()
-            + self.commands.bytes()
-            + self.rows.bytes()
-            + self.compiled.packed.len() as u64 * 4
+        self.batch.device_bytes()
     }
 
     /// Steps run by one dispatch (default 10). More amortise launch overhead; fewer keep each
@@ -310,40 +241,37 @@ impl Simulator {
 
     /// Length of one instance's raw state (`13 * (bodies + 1)` plus one impulse per row).
     pub fn state_len(&self) -> usize {
-        self.compiled.header.state_len as usize
+        self.batch.compiled().header.state_len as usize
     }
 
     /// Advances every instance by `steps` steps.
     pub fn step(&mut self, steps: u32) -> Result<()> {
+        let gpu = self.batch.gpu();
+        let compiled = self.batch.compiled();
         let mut remaining = steps;
         while remaining > 0 {
             // lavapipe silently cuts an invocation's loops short past a fixed count.
             let per = self
                 .steps_per_dispatch
-                .min(self.compiled.max_steps_per_dispatch())
+                .min(compiled.max_steps_per_dispatch())
                 .min(remaining);
             let dispatches = remaining / per;
-            for (header_buf, (_, len)) in self.headers.iter().zip(self.chunking.ranges()) {
-                let mut header = self.compiled.header;
-                header.n_instances = len as u32;
+            for (c, header_buf) in self.headers.iter().enumerate() {
+                let mut header = self.batch.chunk_header(c);
                 header.steps = per;
-                self.gpu
-                    .queue
+                gpu.queue
                     .write_buffer(header_buf, 0, bytemuck::bytes_of(&header));
             }
             if let Some(check) = &self.finite_check {
                 for param in &check.params {
-                    self.gpu
-                        .queue
-                        .write_buffer(param, 8, bytemuck::bytes_of(&per));
+                    gpu.queue.write_buffer(param, 8, bytemuck::bytes_of(&per));
                 }
             }
-            let mut encoder =
-                self.gpu
-                    .device
-                    .create_command_encoder(&wgpu::CommandEncoderDescriptor {
-                        label: Some("step"),
-                    });
+            let mut encoder = gpu
+                .device
+                .create_command_encoder(&wgpu::CommandEncoderDescriptor {
+                    label: Some("step"),
+                });
             {
                 let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor {
                     label: Some("step_forward"),
@@ -351,35 +279,28 @@ impl Simulator {
                 });
                 for _ in 0..dispatches {
                     pass.set_pipeline(&self.pipeline);
-                    for (bind_group, &len) in self.bind_groups.iter().zip(&self.chunking.lens) {
-                        pass.set_bind_group(0, bind_group, &[]);
-                        pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
-                    }
+                    self.batch.dispatch(&mut pass, &self.bind_groups);
                     if let Some(check) = &self.finite_check {
                         pass.set_pipeline(&check.pipeline);
-                        for (bind_group, &len) in check.bind_groups.iter().zip(&self.chunking.lens)
-                        {
-                            pass.set_bind_group(0, bind_group, &[]);
-                            pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
-                        }
+                        self.batch.dispatch(&mut pass, &check.bind_groups);
                     }
                 }
             }
-            self.gpu.queue.submit([encoder.finish()]);
+            gpu.queue.submit([encoder.finish()]);
             remaining -= dispatches * per;
         }
-        buffers::wait(&self.gpu)
+        buffers::wait(gpu)
     }
 
     /// Every instance's raw state (bodies including the world at index 0, then the solver's
     /// warm-start impulses), instance-major: `state_len()` floats per instance.
     pub fn read_state_raw(&self) -> Result<Vec<f32>> {
-        self.state.read(&self.gpu)
+        self.batch.state.read(self.batch.gpu())
     }
 
     /// Overwrites every instance's raw state (layout of [`Simulator::read_state_raw`]).
     pub fn write_state_raw(&mut self, state: &[f32]) -> Result<()> {
-        self.state.write(&self.gpu, state, "state")
+        self.batch.state.write(self.batch.gpu(), state, "state")
     }
 
     /// Body states of every instance, instance-major (`n_instances * bodies`), in model order.
@@ -396,30 +317,37 @@ impl Simulator {
     /// Sets every instance's body states (instance-major, model order) and clears the solver's
     /// warm-start impulses.
     pub fn set_body_states(&mut self, bodies: &[BodyState]) -> Result<()> {
-        let raw = raw_from_bodies(&self.compiled, &self.model, bodies, self.n_instances())?;
+        let raw = raw_from_bodies(
+            self.batch.compiled(),
+            &self.model,
+            bodies,
+            self.n_instances(),
+        )?;
         self.write_state_raw(&raw)
     }
 
     /// Resets every instance to the model's initial state.
     pub fn reset(&mut self) -> Result<()> {
-        let raw = broadcast_instances(&self.compiled.initial_state, self.n_instances());
+        let raw = broadcast_instances(&self.batch.compiled().initial_state, self.n_instances());
         self.write_state_raw(&raw)
     }
 
     /// Sets every instance's actuator commands, instance-major (`n_instances * actuators`).
     pub fn set_commands(&mut self, commands: &[f32]) -> Result<()> {
-        self.commands.write(&self.gpu, commands, "commands")
+        self.batch
+            .commands
+            .write(self.batch.gpu(), commands, "commands")
     }
 
     /// Every instance's physical parameters, instance-major; slot meanings are in
     /// [`Compiled::param_slots`].
     pub fn params(&self) -> Result<Vec<f32>> {
-        self.params.read(&self.gpu)
+        self.batch.params.read(self.batch.gpu())
     }
 
     /// Sets every instance's physical parameters (layout of [`Simulator::params`]).
     pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
-        self.params.write(&self.gpu, params, "params")
+        self.batch.params.write(self.batch.gpu(), params, "params")
     }
 }
 
@@ -474,5 +402,5 @@ pub fn broadcast_instances(one: &[f32], n: usize) -> Vec<f32> {
 
 /// The largest number of instances one chunk of a [`Simulator`] may hold under these limits.
 pub fn max_chunk_instances(compiled: &Compiled, limits: &wgpu::Limits) -> usize {
-    Chunking::max_instances(limits, &per_instance_floats(compiled))
+    crate::engine::buffers::Chunking::max_instances(limits, &per_instance_floats(compiled))
 }

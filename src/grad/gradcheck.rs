@@ -245,7 +245,7 @@ impl PerturbedBatch {
         setup: &GradcheckSetup,
         groups: &[Group],
     ) -> Result<PerturbedBatch> {
-        let compiled = Compiled::new(model);
+        let compiled = Arc::new(Compiled::new(model));
         let inp = inputs(&compiled, model, setup, groups)?;
         let n_inputs: usize = inp.targets.iter().map(|(_, l)| l.len()).sum();
         let n = 1 + 2 * n_inputs;
@@ -271,7 +271,7 @@ impl PerturbedBatch {
         let mut options = setup.options.clone();
         options.command_gradients = groups.contains(&Group::Commands);
         options.param_gradients = groups.contains(&Group::Params);
-        let mut rollout = Rollout::new(gpu, model, n, &setup.loss, options)?;
+        let mut rollout = Rollout::with_compiled(gpu, model, compiled, n, &setup.loss, options)?;
         rollout.set_initial_state(&states)?;
         rollout.set_params(&params)?;
         rollout.set_commands(&commands)?;
@@ -394,14 +394,15 @@ pub fn gradcheck_against_twin(
     groups: &[Group],
     h: f32,
 ) -> Result<Vec<GroupReport>> {
-    let compiled = Compiled::new(model);
+    let compiled = Arc::new(Compiled::new(model));
     let inp = inputs(&compiled, model, setup, groups)?;
     let packed = setup.loss.pack(model)?;
     let n_terms = setup.loss.terms.len();
     let mut options = setup.options.clone();
     options.command_gradients = groups.contains(&Group::Commands);
     options.param_gradients = groups.contains(&Group::Params);
-    let mut rollout = Rollout::new(gpu, model, 1, &setup.loss, options)?;
+    let mut rollout =
+        Rollout::with_compiled(gpu, model, compiled.clone(), 1, &setup.loss, options)?;
     rollout.set_initial_state(&inp.state)?;
     rollout.set_params(&inp.params)?;
     rollout.set_commands(&inp.commands)?;

@@ -49,7 +49,7 @@ pub fn step_jacobians(
     states: &[f32],
     commands: &[f32],
 ) -> Result<StepJacobians> {
-    let compiled = Compiled::new(model);
+    let compiled = Arc::new(Compiled::new(model));
     let d = compiled.header.state_len as usize;
     let a = compiled.header.n_commands as usize;
     if states.is_empty() || !states.len().is_multiple_of(d) {
@@ -81,11 +81,12 @@ pub fn step_jacobians(
     options.checkpoint_every = Some(1);
     options.command_gradients = true;
     options.param_gradients = false;
-    let mut rollout = Rollout::new(gpu, model, n, &Loss::new(), options)?;
+    let mut rollout =
+        Rollout::with_compiled(gpu, model, compiled.clone(), n, &Loss::new(), options)?;
     rollout.set_initial_state(&batch_states)?;
     rollout.set_commands(&batch_commands)?;
     rollout.forward()?;
-    let final_states = rollout.final_state()?;
+    let final_states = rollout.final_state_raw()?;
     let g = rollout.backward_from(Some(&seeds), &mut |_, _| {})?;
     let mut next_state = Vec::with_capacity(points * d);
     for p in 0..points {

@@ -14,15 +14,15 @@ use std::sync::Arc;
 
 use wgpu::util::DeviceExt;
 
-use crate::engine::buffers::{self, Chunking, PerInstance};
+use crate::engine::batch::{self, Batch};
+use crate::engine::buffers::{self, PerInstance};
 use crate::engine::gpu::Gpu;
-use crate::engine::layout::{Compiled, Header, ROW_LEN};
+use crate::engine::layout::{Compiled, Header};
 use crate::engine::shaders;
+use crate::engine::sim::{BodyState, bodies_from_raw};
 use crate::error::{Error, Result};
 use crate::grad::loss::Loss;
 use crate::model::Model;
-
-const WORKGROUP: u32 = 64;
 const HEADER_BYTES: u64 = std::mem::size_of::<Header>() as u64;
 
 /// Options of a differentiable rollout.
@@ -137,18 +137,17 @@ impl std::fmt::Display for MemoryEstimate {
 /// (one every `K` steps plus the final state), segment, loss.
 fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> [u64; 10] {
     let h = &c.header;
-    let state = u64::from(h.state_len);
     let k = u64::from(o.interval(h.state_len as usize, n_instances));
     let t = u64::from(o.horizon);
     // An empty buffer still takes one float per instance (see `PerInstance::new`).
-    let commands = (t * u64::from(h.n_commands)).max(1);
+    let [state, params, commands, rows] = Batch::step_floats(c, t * u64::from(h.n_commands));
     [
         state,
         state,
-        u64::from(h.param_len),
+        params,
         commands,
         if o.command_gradients { commands } else { 1 },
-        (c.n_rows().max(1) * ROW_LEN) as u64,
+        rows,
         u64::from(h.adj_len),
         (t.div_ceil(k) + 1) * state,
         (k + 1) * state,
@@ -165,8 +164,16 @@ pub fn estimate_memory(
     n_instances: usize,
     options: &RolloutOptions,
 ) -> MemoryEstimate {
-    let c = Compiled::new(model);
-    let f = per_instance_floats(&c, options, n_instances);
+    estimate_compiled_memory(&Compiled::new(model), n_instances, options)
+}
+
+/// [`estimate_memory`] for a model already compiled.
+pub fn estimate_compiled_memory(
+    c: &Compiled,
+    n_instances: usize,
+    options: &RolloutOptions,
+) -> MemoryEstimate {
+    let f = per_instance_floats(c, options, n_instances);
     let n = n_instances as u64 * 4;
     let chunks = options
         .max_chunk
@@ -230,17 +237,12 @@ struct ChunkBuffers {
 
 /// A batch of differentiable rollouts of one model over a fixed horizon.
 pub struct Rollout {
-    gpu: Arc<Gpu>,
     model: Model,
-    compiled: Compiled,
     options: RolloutOptions,
-    chunking: Chunking,
-    state: PerInstance,
+    /// The model buffer, the chunking, and the state, parameters, command sequence and rows.
+    batch: Batch,
     initial: PerInstance,
-    params: PerInstance,
-    commands: PerInstance,
     command_grads: PerInstance,
-    rows: PerInstance,
     adjoint: PerInstance,
     checkpoints: PerInstance,
     segment: PerInstance,
@@ -250,7 +252,6 @@ pub struct Rollout {
     step_adjoint: wgpu::ComputePipeline,
     loss_forward: wgpu::ComputePipeline,
     loss_adjoint: wgpu::ComputePipeline,
-    model_buf: wgpu::Buffer,
     loss_buf: wgpu::Buffer,
     hook: Option<Box<dyn StepHook>>,
     forward_done: bool,
@@ -284,17 +285,12 @@ fn header_sequence(
 /// What every chunk's buffers and bind groups are made over: the pipelines, the shared model
 /// and loss buffers and the per-instance buffers.
 struct ChunkInputs<'a> {
-    gpu: &'a Gpu,
+    batch: &'a Batch,
     step_forward: &'a wgpu::ComputePipeline,
     step_adjoint: &'a wgpu::ComputePipeline,
     loss_forward: &'a wgpu::ComputePipeline,
     loss_adjoint: &'a wgpu::ComputePipeline,
-    model_buf: &'a wgpu::Buffer,
     loss_buf: &'a wgpu::Buffer,
-    state: &'a PerInstance,
-    params: &'a PerInstance,
-    commands: &'a PerInstance,
-    rows: &'a PerInstance,
     adjoint: &'a PerInstance,
     loss_values: &'a PerInstance,
 }
@@ -303,67 +299,41 @@ impl ChunkInputs<'_> {
     /// Chunk `c`'s header buffers (the first step's header, and every step's to copy from) and
     /// its forward, adjoint and loss bind groups.
     fn chunk_buffers(&self, c: usize, sequence: &[Header]) -> ChunkBuffers {
-        let header_sequence =
-            self.gpu
-                .device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some("header sequence"),
-                    contents: bytemuck::cast_slice(sequence),
-                    usage: wgpu::BufferUsages::COPY_SRC,
-                });
-        let header = self
-            .gpu
+        let gpu = self.batch.gpu();
+        let header_sequence = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                label: Some("header"),
-                contents: bytemuck::bytes_of(&sequence[0]),
-                usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+                label: Some("header sequence"),
+                contents: bytemuck::cast_slice(sequence),
+                usage: wgpu::BufferUsages::COPY_SRC,
             });
-        let forward = buffers::bind_group(
-            self.gpu,
-            self.step_forward,
-            &[
-                (0, &header),
-                (1, self.model_buf),
-                (2, self.state.buffer(c)),
-                (3, self.params.buffer(c)),
-                (4, self.commands.buffer(c)),
-                (5, self.rows.buffer(c)),
-            ],
-        );
-        let adjoint_bg = buffers::bind_group(
-            self.gpu,
-            self.step_adjoint,
-            &[
-                (0, &header),
-                (1, self.model_buf),
-                (2, self.state.buffer(c)),
-                (3, self.params.buffer(c)),
-                (4, self.commands.buffer(c)),
-                (5, self.rows.buffer(c)),
-                (6, self.adjoint.buffer(c)),
-            ],
-        );
+        let header = self.batch.header_buffer(&sequence[0]);
+        let step = self.batch.step_bindings(c, &header);
+        let forward = buffers::bind_group(gpu, self.step_forward, &step);
+        let mut adjoint_entries = step.to_vec();
+        adjoint_entries.push((6, self.adjoint.buffer(c)));
+        let adjoint_bg = buffers::bind_group(gpu, self.step_adjoint, &adjoint_entries);
+        // The loss kernels bind the header, model, state and params like the step.
         let loss_forward_bg = buffers::bind_group(
-            self.gpu,
+            gpu,
             self.loss_forward,
             &[
-                (0, &header),
-                (1, self.model_buf),
-                (2, self.state.buffer(c)),
-                (3, self.params.buffer(c)),
+                step[0],
+                step[1],
+                step[2],
+                step[3],
                 (7, self.loss_buf),
                 (8, self.loss_values.buffer(c)),
             ],
         );
         let loss_adjoint_bg = buffers::bind_group(
-            self.gpu,
+            gpu,
             self.loss_adjoint,
             &[
-                (0, &header),
-                (1, self.model_buf),
-                (2, self.state.buffer(c)),
-                (3, self.params.buffer(c)),
+                step[0],
+                step[1],
+                step[2],
+                step[3],
                 (6, self.adjoint.buffer(c)),
                 (7, self.loss_buf),
             ],
@@ -390,6 +360,22 @@ impl Rollout {
         options: RolloutOptions,
     ) -> Result<Rollout> {
         model.validate()?;
+        let compiled = Arc::new(Compiled::new(model));
+        Rollout::with_compiled(gpu, model, compiled, n_instances, loss, options)
+    }
+
+    /// [`Rollout::new`] over a layout already compiled from `model` (`Compiled::new(model)`),
+    /// so that a run compiles its model once.
+    pub fn with_compiled(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        compiled: Arc<Compiled>,
+        n_instances: usize,
+        loss: &Loss,
+        options: RolloutOptions,
+    ) -> Result<Rollout> {
+        model.validate()?;
+        batch::check_compiled(model, &compiled)?;
         if n_instances == 0 {
             return Err(Error::InvalidInput(
                 "the number of instances must be at least 1".into(),
@@ -411,7 +397,7 @@ impl Rollout {
                 options.gradient_decay
             )));
         }
-        let estimate = estimate_memory(model, n_instances, &options);
+        let estimate = estimate_compiled_memory(&compiled, n_instances, &options);
         if let Some(limit) = options.memory_limit
             && estimate.total() > limit
         {
@@ -425,7 +411,7 @@ impl Rollout {
         gpu.check_budget(estimate.total(), &what)?;
         let device = gpu.clone();
         device.allocation_scope(&what, || {
-            Rollout::allocate(gpu, model, n_instances, loss, options)
+            Rollout::allocate(gpu, model, compiled, n_instances, loss, options)
         })?
     }
 
@@ -433,24 +419,15 @@ impl Rollout {
     fn allocate(
         gpu: Arc<Gpu>,
         model: &Model,
+        compiled: Arc<Compiled>,
         n_instances: usize,
         loss: &Loss,
         options: RolloutOptions,
     ) -> Result<Rollout> {
-        let compiled = Compiled::new(model);
         let floats = per_instance_floats(&compiled, &options, n_instances);
-        let options_interval = options.interval(compiled.header.state_len as usize, n_instances);
-        let chunk_max = Chunking::max_instances(&gpu.limits, &floats)
-            .min(options.max_chunk.unwrap_or(usize::MAX).max(1));
-        if chunk_max == 0 {
-            return Err(Error::TooLarge(format!(
-                "one instance needs more than the device's storage binding limit of {} bytes \
-                 (largest per-instance buffer {} bytes)",
-                gpu.max_binding_bytes(),
-                floats.iter().max().unwrap_or(&0) * 4
-            )));
-        }
-        let chunking = Chunking::new(n_instances, chunk_max);
+        let interval = options.interval(compiled.header.state_len as usize, n_instances);
+        let chunking =
+            Batch::plan_chunks(&gpu, &model.name, &floats, n_instances, options.max_chunk)?;
         let h = compiled.header;
         let packed_loss = loss.pack(model)?;
         let n_loss_terms = loss.terms.len() as u32;
@@ -460,14 +437,16 @@ impl Rollout {
         let loss_forward = buffers::pipeline(&gpu, shaders::LOSS, "loss_forward")?;
         let loss_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_adjoint")?;
 
-        let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
-            PerInstance::new(&gpu, &chunking, width as usize, label, one)
-        };
-        let state = alloc(floats[0], "state", Some(&compiled.initial_state));
-        let initial = alloc(floats[1], "initial state", Some(&compiled.initial_state));
-        let params = alloc(floats[2], "params", Some(&compiled.default_params));
         let command_floats = u64::from(options.horizon) * u64::from(h.n_commands);
-        let commands = alloc(command_floats, "commands", None);
+        let batch = Batch::allocate(gpu.clone(), compiled, chunking, command_floats);
+        let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
+            PerInstance::new(&gpu, batch.chunking(), width as usize, label, one)
+        };
+        let initial = alloc(
+            floats[1],
+            "initial state",
+            Some(&batch.compiled().initial_state),
+        );
         let command_grads = alloc(
             if options.command_gradients {
                 command_floats
@@ -477,56 +456,44 @@ impl Rollout {
             "command gradients",
             None,
         );
-        let rows = alloc(floats[5], "rows", None);
         let adjoint = alloc(floats[6], "adjoint", None);
         let checkpoints = alloc(floats[7], "checkpoints", None);
         let segment = alloc(floats[8], "segment", None);
         let loss_values = alloc(floats[9], "loss", None);
-
-        let storage = |label: &str, words: &[u32]| {
-            gpu.device
-                .create_buffer_init(&wgpu::util::BufferInitDescriptor {
-                    label: Some(label),
-                    contents: bytemuck::cast_slice(words),
-                    usage: wgpu::BufferUsages::STORAGE,
-                })
-        };
-        let model_buf = storage("model", &compiled.packed);
-        let loss_buf = storage("loss terms", &packed_loss);
+        let loss_buf = gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("loss terms"),
+                contents: bytemuck::cast_slice(&packed_loss),
+                usage: wgpu::BufferUsages::STORAGE,
+            });
 
         let inputs = ChunkInputs {
-            gpu: &gpu,
+            batch: &batch,
             step_forward: &step_forward,
             step_adjoint: &step_adjoint,
             loss_forward: &loss_forward,
             loss_adjoint: &loss_adjoint,
-            model_buf: &model_buf,
             loss_buf: &loss_buf,
-            state: &state,
-            params: &params,
-            commands: &commands,
-            rows: &rows,
             adjoint: &adjoint,
             loss_values: &loss_values,
         };
-        let mut chunks = Vec::new();
-        for (c, (_, len)) in chunking.ranges().enumerate() {
-            // One header per step: command_base_step = t, loss_step = t + 1.
-            let sequence = header_sequence(h, len, &options, n_loss_terms);
-            chunks.push(inputs.chunk_buffers(c, &sequence));
-        }
+        let chunks = batch
+            .lens()
+            .iter()
+            .enumerate()
+            .map(|(c, &len)| {
+                // One header per step: command_base_step = t, loss_step = t + 1.
+                let sequence = header_sequence(h, len, &options, n_loss_terms);
+                inputs.chunk_buffers(c, &sequence)
+            })
+            .collect();
         Ok(Rollout {
-            gpu,
             model: model.clone(),
-            compiled,
             options,
-            chunking,
-            state,
+            batch,
             initial,
-            params,
-            commands,
             command_grads,
-            rows,
             adjoint,
             checkpoints,
             segment,
@@ -536,11 +503,10 @@ impl Rollout {
             step_adjoint,
             loss_forward,
             loss_adjoint,
-            model_buf,
             loss_buf,
             hook: None,
             forward_done: false,
-            interval: options_interval,
+            interval,
         })
     }
 
@@ -552,21 +518,21 @@ impl Rollout {
 
     /// The packed model buffer shared by all chunks.
     pub fn model_buffer(&self) -> &wgpu::Buffer {
-        &self.model_buf
+        self.batch.model_buffer()
     }
 
     /// The buffers of every chunk.
     pub fn chunk_views(&self) -> Vec<ChunkView<'_>> {
-        self.chunking
-            .lens
+        self.batch
+            .lens()
             .iter()
             .enumerate()
             .map(|(c, &len)| ChunkView {
                 len,
                 header: &self.chunks[c].header,
-                state: self.state.buffer(c),
-                params: self.params.buffer(c),
-                commands: self.commands.buffer(c),
+                state: self.batch.state.buffer(c),
+                params: self.batch.params.buffer(c),
+                commands: self.batch.commands.buffer(c),
                 adjoint: self.adjoint.buffer(c),
             })
             .collect()
@@ -574,7 +540,12 @@ impl Rollout {
 
     /// The compiled model.
     pub fn compiled(&self) -> &Compiled {
-        &self.compiled
+        self.batch.compiled()
+    }
+
+    /// The compiled model, shared: pass it to other rollouts or simulators of the same model.
+    pub fn compiled_shared(&self) -> Arc<Compiled> {
+        self.batch.compiled().clone()
     }
 
     /// The model.
@@ -584,7 +555,7 @@ impl Rollout {
 
     /// Number of instances.
     pub fn n_instances(&self) -> usize {
-        self.chunking.total()
+        self.batch.n_instances()
     }
 
     /// The options.
@@ -601,12 +572,12 @@ impl Rollout {
     /// pipelines). It is [`estimate_memory`]'s total plus the loss terms' buffer.
     pub fn device_bytes(&self) -> u64 {
         let per_instance: u64 = [
-            &self.state,
+            &self.batch.state,
             &self.initial,
-            &self.params,
-            &self.commands,
+            &self.batch.params,
+            &self.batch.commands,
             &self.command_grads,
-            &self.rows,
+            &self.batch.rows,
             &self.adjoint,
             &self.checkpoints,
             &self.segment,
@@ -620,39 +591,54 @@ impl Rollout {
             .iter()
             .map(|c| c.header.size() + c.header_sequence.size())
             .sum();
-        per_instance + chunks + self.model_buf.size() + self.loss_buf.size()
+        per_instance + chunks + self.batch.model_buffer().size() + self.loss_buf.size()
     }
 
     /// Sets every instance's initial raw state (instance-major, `state_len` each).
     pub fn set_initial_state(&mut self, state: &[f32]) -> Result<()> {
         self.forward_done = false;
-        self.initial.write(&self.gpu, state, "initial state")
+        self.initial.write(self.batch.gpu(), state, "initial state")
     }
 
     /// Sets every instance's command sequence: instance-major, `horizon * actuators` each.
     pub fn set_commands(&mut self, commands: &[f32]) -> Result<()> {
         self.forward_done = false;
-        self.commands.write(&self.gpu, commands, "commands")
+        self.batch
+            .commands
+            .write(self.batch.gpu(), commands, "commands")
     }
 
     /// Sets every instance's parameters (layout of [`Compiled::param_slots`]).
     pub fn set_params(&mut self, params: &[f32]) -> Result<()> {
         self.forward_done = false;
-        self.params.write(&self.gpu, params, "params")
+        self.batch.params.write(self.batch.gpu(), params, "params")
     }
 
     /// Every instance's parameters.
     pub fn params(&self) -> Result<Vec<f32>> {
-        self.params.read(&self.gpu)
+        self.batch.params.read(self.batch.gpu())
     }
 
-    /// The final raw states after [`Rollout::forward`].
-    pub fn final_state(&self) -> Result<Vec<f32>> {
-        self.state.read(&self.gpu)
+    /// The final raw states after [`Rollout::forward`] (instance-major, `state_len` each:
+    /// the world, the bodies, then the solver's warm-start impulses).
+    pub fn final_state_raw(&self) -> Result<Vec<f32>> {
+        self.batch.state.read(self.batch.gpu())
+    }
+
+    /// The final body states after [`Rollout::forward`], instance-major
+    /// (`n_instances * bodies`), in model order.
+    pub fn final_body_states(&self) -> Result<Vec<BodyState>> {
+        Ok(self.bodies_from_raw(&self.final_state_raw()?))
+    }
+
+    /// The model's bodies of instance-major raw states.
+    fn bodies_from_raw(&self, raw: &[f32]) -> Vec<BodyState> {
+        let state_len = self.batch.compiled().header.state_len as usize;
+        bodies_from_raw(&self.model, state_len, raw)
     }
 
     fn state_bytes(&self, len: usize) -> u64 {
-        u64::from(self.compiled.header.state_len) * len as u64 * 4
+        u64::from(self.batch.compiled().header.state_len) * len as u64 * 4
     }
 
     /// Encodes the copy of step `t`'s header into every chunk's uniform.
@@ -679,10 +665,8 @@ impl Rollout {
         self.encode_header(encoder, t);
         let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
         pass.set_pipeline(pipeline);
-        for (chunk, &len) in self.chunks.iter().zip(&self.chunking.lens) {
-            pass.set_bind_group(0, group(chunk), &[]);
-            pass.dispatch_workgroups((len as u32).div_ceil(WORKGROUP), 1, 1);
-        }
+        self.batch
+            .dispatch(&mut pass, self.chunks.iter().map(group));
     }
 
     /// Copies state slots between per-instance buffers for every chunk: `count` states from
@@ -695,7 +679,7 @@ impl Rollout {
         dst: &PerInstance,
         to: u64,
     ) {
-        for (c, &len) in self.chunking.lens.iter().enumerate() {
+        for (c, &len) in self.batch.lens().iter().enumerate() {
             let bytes = self.state_bytes(len);
             encoder.copy_buffer_to_buffer(
                 src.buffer(c),
@@ -708,7 +692,8 @@ impl Rollout {
     }
 
     fn new_encoder(&self) -> wgpu::CommandEncoder {
-        self.gpu
+        self.batch
+            .gpu()
             .device
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
                 label: Some("rollout"),
@@ -724,12 +709,13 @@ impl Rollout {
         self.run_forward(None, progress).map(|(loss, _)| loss)
     }
 
-    /// Runs the rollout forward like [`Rollout::forward`] and returns the raw states of every
-    /// instance (instance-major) after every `every` steps, the initial state first. One
-    /// submission per recorded step: meant for looking at a rollout, not for speed.
-    pub fn forward_recording(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
-        self.run_forward(Some(every.max(1)), &mut |_, _| {})
-            .map(|(_, frames)| frames)
+    /// Runs the rollout forward like [`Rollout::forward`] and returns the body states of every
+    /// instance (instance-major, `n_instances * bodies`, model order) after every `every`
+    /// steps, the initial state first. One submission per recorded step: meant for looking at a
+    /// rollout, not for speed.
+    pub fn forward_recording(&mut self, every: u32) -> Result<Vec<Vec<BodyState>>> {
+        let (_, frames) = self.run_forward(Some(every.max(1)), &mut |_, _| {})?;
+        Ok(frames.iter().map(|raw| self.bodies_from_raw(raw)).collect())
     }
 
     fn run_forward(
@@ -740,16 +726,16 @@ impl Rollout {
         let horizon = self.options.horizon;
         let k = self.interval;
         let mut encoder = self.new_encoder();
-        self.encode_state_copy(&mut encoder, &self.initial, 0, &self.state, 0);
-        self.encode_state_copy(&mut encoder, &self.state, 0, &self.checkpoints, 0);
+        self.encode_state_copy(&mut encoder, &self.initial, 0, &self.batch.state, 0);
+        self.encode_state_copy(&mut encoder, &self.batch.state, 0, &self.checkpoints, 0);
         for c in 0..self.chunks.len() {
             encoder.clear_buffer(self.loss.buffer(c), 0, None);
         }
         let mut frames = Vec::new();
         let mut pending = 0;
         if record_every.is_some() {
-            self.gpu.queue.submit([encoder.finish()]);
-            frames.push(self.state.read(&self.gpu)?);
+            self.batch.gpu().queue.submit([encoder.finish()]);
+            frames.push(self.batch.state.read(self.batch.gpu())?);
             encoder = self.new_encoder();
         }
         for t in 0..horizon {
@@ -764,7 +750,7 @@ impl Rollout {
             if done % k == 0 || done == horizon {
                 self.encode_state_copy(
                     &mut encoder,
-                    &self.state,
+                    &self.batch.state,
                     0,
                     &self.checkpoints,
                     u64::from(done.div_ceil(k)),
@@ -772,24 +758,24 @@ impl Rollout {
             }
             let record = record_every.is_some_and(|e| done % e == 0 || done == horizon);
             if done % k == 0 || done == horizon || record {
-                self.gpu.queue.submit([encoder.finish()]);
+                self.batch.gpu().queue.submit([encoder.finish()]);
                 pending += 1;
                 // Waiting after every submission would leave the device idle while the next
                 // one is encoded; wait only to read, to report progress now and then, and at
                 // the end.
                 if record || done == horizon || pending >= MAX_PENDING_SUBMISSIONS {
-                    buffers::wait(&self.gpu)?;
+                    buffers::wait(self.batch.gpu())?;
                     pending = 0;
                     progress(done, horizon);
                 }
                 if record {
-                    frames.push(self.state.read(&self.gpu)?);
+                    frames.push(self.batch.state.read(self.batch.gpu())?);
                 }
                 encoder = self.new_encoder();
             }
         }
         self.forward_done = true;
-        Ok((self.loss.read(&self.gpu)?, frames))
+        Ok((self.loss.read(self.batch.gpu())?, frames))
     }
 
     /// [`Rollout::forward_with_progress`] without progress reports.
@@ -814,121 +800,133 @@ impl Rollout {
                 "backward needs a forward pass over the current inputs first".into(),
             ));
         }
+        self.seed_adjoint(final_state_seed)?;
         let horizon = self.options.horizon;
         let k = self.interval;
-        let state_len = self.compiled.header.state_len as usize;
-        let adj_len = self.compiled.header.adj_len as usize;
-        // Zero the adjoint, then place the seed in its state region.
-        let mut seed = vec![0.0f32; adj_len * self.n_instances()];
-        if let Some(s) = final_state_seed {
-            if s.len() != state_len * self.n_instances() {
-                return Err(Error::InvalidInput(format!(
-                    "final state seed: expected {} values, got {}",
-                    state_len * self.n_instances(),
-                    s.len()
-                )));
-            }
-            for i in 0..self.n_instances() {
-                seed[i * adj_len..i * adj_len + state_len]
-                    .copy_from_slice(&s[i * state_len..(i + 1) * state_len]);
-            }
-        }
-        self.adjoint.write(&self.gpu, &seed, "final state seed")?;
-        let n_segments = horizon.div_ceil(k);
         let mut done = 0;
         let mut pending = 0;
-        for seg in (0..n_segments).rev() {
+        for seg in (0..horizon.div_ceil(k)).rev() {
             let t0 = seg * k;
             let t1 = (t0 + k).min(horizon);
             let mut encoder = self.new_encoder();
-            self.encode_state_copy(
-                &mut encoder,
-                &self.checkpoints,
-                u64::from(seg),
-                &self.state,
-                0,
-            );
-            self.encode_state_copy(&mut encoder, &self.state, 0, &self.segment, 0);
-            // Recompute the states inside the segment; its last one is the next checkpoint.
-            for t in t0..t1 - 1 {
-                self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.state,
-                    0,
-                    &self.segment,
-                    u64::from(t - t0 + 1),
-                );
-            }
-            self.encode_state_copy(
-                &mut encoder,
-                &self.checkpoints,
-                u64::from(seg + 1),
-                &self.segment,
-                u64::from(t1 - t0),
-            );
+            self.encode_segment_recompute(&mut encoder, seg, t0, t1);
             for t in (t0..t1).rev() {
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.segment,
-                    u64::from(t - t0 + 1),
-                    &self.state,
-                    0,
-                );
-                self.encode_dispatch(&mut encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
-                self.encode_state_copy(
-                    &mut encoder,
-                    &self.segment,
-                    u64::from(t - t0),
-                    &self.state,
-                    0,
-                );
-                self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
-                if let Some(hook) = &self.hook {
-                    hook.after_step_adjoint(&mut encoder, t);
-                }
-                if let Some(window) = self.options.truncation
-                    && t > 0
-                    && t % window == 0
-                {
-                    // What flows on to step t - 1 is the state adjoint (bodies and warm-start
-                    // impulses); the adjoint buffer is slot-major within each chunk.
-                    let h = &self.compiled.header;
-                    for (c, &len) in self.chunking.lens.iter().enumerate() {
-                        let len = len as u64;
-                        encoder.clear_buffer(
-                            self.adjoint.buffer(c),
-                            u64::from(h.adj_state) * len * 4,
-                            Some(u64::from(h.state_len) * len * 4),
-                        );
-                    }
-                }
-                if self.options.command_gradients {
-                    let h = &self.compiled.header;
-                    let a = u64::from(h.n_commands);
-                    for (c, &len) in self.chunking.lens.iter().enumerate() {
-                        let len = len as u64;
-                        encoder.copy_buffer_to_buffer(
-                            self.adjoint.buffer(c),
-                            u64::from(h.adj_commands) * len * 4,
-                            self.command_grads.buffer(c),
-                            u64::from(t) * a * len * 4,
-                            a * len * 4,
-                        );
-                    }
-                }
+                self.encode_step_backward(&mut encoder, t, t0);
             }
-            self.gpu.queue.submit([encoder.finish()]);
+            self.batch.gpu().queue.submit([encoder.finish()]);
             pending += 1;
             done += t1 - t0;
             if seg == 0 || pending >= MAX_PENDING_SUBMISSIONS {
-                buffers::wait(&self.gpu)?;
+                buffers::wait(self.batch.gpu())?;
                 pending = 0;
                 progress(done, horizon);
             }
         }
-        let adjoint = self.adjoint.read(&self.gpu)?;
-        let h = &self.compiled.header;
+        self.read_gradients()
+    }
+
+    /// Zeroes the adjoint buffer and places `final_state_seed` (when given) in its state
+    /// region.
+    fn seed_adjoint(&self, final_state_seed: Option<&[f32]>) -> Result<()> {
+        let h = &self.batch.compiled().header;
+        let state_len = h.state_len as usize;
+        let adj_len = h.adj_len as usize;
+        let n = self.n_instances();
+        let mut seed = vec![0.0f32; adj_len * n];
+        if let Some(s) = final_state_seed {
+            if s.len() != state_len * n {
+                return Err(Error::InvalidInput(format!(
+                    "final state seed: expected {} values, got {}",
+                    state_len * n,
+                    s.len()
+                )));
+            }
+            for i in 0..n {
+                seed[i * adj_len..i * adj_len + state_len]
+                    .copy_from_slice(&s[i * state_len..(i + 1) * state_len]);
+            }
+        }
+        self.adjoint
+            .write(self.batch.gpu(), &seed, "final state seed")
+    }
+
+    /// Encodes the recomputation of segment `seg` (steps `t0..t1`) from its checkpoint: the
+    /// segment buffer then holds the states after `0..=t1 - t0` of its steps; its last one is
+    /// the next checkpoint.
+    fn encode_segment_recompute(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        seg: u32,
+        t0: u32,
+        t1: u32,
+    ) {
+        let state = &self.batch.state;
+        self.encode_state_copy(encoder, &self.checkpoints, u64::from(seg), state, 0);
+        self.encode_state_copy(encoder, state, 0, &self.segment, 0);
+        for t in t0..t1 - 1 {
+            self.encode_dispatch(encoder, t, &self.step_forward, |c| &c.forward);
+            self.encode_state_copy(encoder, state, 0, &self.segment, u64::from(t - t0 + 1));
+        }
+        self.encode_state_copy(
+            encoder,
+            &self.checkpoints,
+            u64::from(seg + 1),
+            &self.segment,
+            u64::from(t1 - t0),
+        );
+    }
+
+    /// Encodes step `t`'s reverse (`t0`: the first step of its segment): the loss gradient of
+    /// the state after the step, the step's adjoint, the hook, the truncation cut and the copy
+    /// of the command gradient.
+    fn encode_step_backward(&self, encoder: &mut wgpu::CommandEncoder, t: u32, t0: u32) {
+        let state = &self.batch.state;
+        self.encode_state_copy(encoder, &self.segment, u64::from(t - t0 + 1), state, 0);
+        self.encode_dispatch(encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
+        self.encode_state_copy(encoder, &self.segment, u64::from(t - t0), state, 0);
+        self.encode_dispatch(encoder, t, &self.step_adjoint, |c| &c.adjoint);
+        if let Some(hook) = &self.hook {
+            hook.after_step_adjoint(encoder, t);
+        }
+        let h = &self.batch.compiled().header;
+        if let Some(window) = self.options.truncation
+            && t > 0
+            && t.is_multiple_of(window)
+        {
+            // What flows on to step t - 1 is the state adjoint (bodies and warm-start
+            // impulses); the adjoint buffer is slot-major within each chunk.
+            for (c, &len) in self.batch.lens().iter().enumerate() {
+                let len = len as u64;
+                encoder.clear_buffer(
+                    self.adjoint.buffer(c),
+                    u64::from(h.adj_state) * len * 4,
+                    Some(u64::from(h.state_len) * len * 4),
+                );
+            }
+        }
+        if self.options.command_gradients {
+            let a = u64::from(h.n_commands);
+            for (c, &len) in self.batch.lens().iter().enumerate() {
+                let len = len as u64;
+                encoder.copy_buffer_to_buffer(
+                    self.adjoint.buffer(c),
+                    u64::from(h.adj_commands) * len * 4,
+                    self.command_grads.buffer(c),
+                    u64::from(t) * a * len * 4,
+                    a * len * 4,
+                );
+            }
+        }
+    }
+
+    /// Reads the gradients back after the reverse sweep; instances whose adjoint became
+    /// non-finite are an error naming them.
+    fn read_gradients(&self) -> Result<Gradients> {
+        let gpu = self.batch.gpu();
+        let adjoint = self.adjoint.read(gpu)?;
+        let h = &self.batch.compiled().header;
+        let state_len = h.state_len as usize;
+        let adj_len = h.adj_len as usize;
         let n = self.n_instances();
         let mut nonfinite = Vec::new();
         let mut initial_state = Vec::with_capacity(n * state_len);
@@ -947,12 +945,12 @@ impl Rollout {
             return Err(Error::NonFiniteGradient(nonfinite));
         }
         let commands = if self.options.command_gradients {
-            Some(self.command_grads.read(&self.gpu)?)
+            Some(self.command_grads.read(gpu)?)
         } else {
             None
         };
         Ok(Gradients {
-            loss: self.loss.read(&self.gpu)?,
+            loss: self.loss.read(gpu)?,
             initial_state,
             params,
             commands,

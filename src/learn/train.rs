@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::buffers;
 use crate::engine::gpu::Gpu;
 use crate::engine::layout::{BODY_STATE_LEN, Compiled, ParamSlot};
+use crate::engine::sim::BodyState;
 use crate::error::{Error, Result};
 use crate::grad::rollout::{Rollout, RolloutOptions};
 use crate::learn::optim::GpuOptimizer;
@@ -53,7 +54,7 @@ pub struct Trainer {
     gpu: Arc<Gpu>,
     task: Task,
     layout: PolicyLayout,
-    compiled: Compiled,
+    compiled: Arc<Compiled>,
     rollout: Rollout,
     params: wgpu::Buffer,
     grads: wgpu::Buffer,
@@ -61,7 +62,7 @@ pub struct Trainer {
     options: TrainOptions,
     iteration: u32,
     keep_final_state: bool,
-    final_state: Vec<f32>,
+    final_body_states: Vec<BodyState>,
 }
 
 /// The metadata of a checkpoint, stored in `checkpoint.bin` before the numbers.
@@ -175,16 +176,18 @@ impl Trainer {
             ));
         }
         let layout = PolicyLayout::new(&task.policy, &task.model)?;
-        let compiled = Compiled::new(&task.model);
+        // Compiled once for the whole run: the rollout and the randomisation share it.
+        let compiled = Arc::new(Compiled::new(&task.model));
         let mut rollout_options = RolloutOptions::new(task.horizon);
         rollout_options.gradient_decay = task.gradient_decay;
         rollout_options.truncation = task.truncation;
         rollout_options.command_gradients = false;
         rollout_options.param_gradients = false;
         rollout_options.max_chunk = options.max_chunk;
-        let mut rollout = Rollout::new(
+        let mut rollout = Rollout::with_compiled(
             gpu.clone(),
             &task.model,
+            compiled.clone(),
             options.instances,
             &task.loss,
             rollout_options,
@@ -213,7 +216,7 @@ impl Trainer {
             options,
             iteration: 0,
             keep_final_state: false,
-            final_state: Vec::new(),
+            final_body_states: Vec::new(),
         })
     }
 
@@ -223,15 +226,21 @@ impl Trainer {
     }
 
     /// Whether [`Trainer::step`] reads back the batch's final states (see
-    /// [`Trainer::final_state`]); off by default.
+    /// [`Trainer::final_body_states`]); off by default.
     pub fn keep_final_state(&mut self, keep: bool) {
         self.keep_final_state = keep;
     }
 
-    /// The raw final states of the batch (instance-major) of the last [`Trainer::step`], i.e.
-    /// of the policy before that step's update; empty unless [`Trainer::keep_final_state`].
-    pub fn final_state(&self) -> &[f32] {
-        &self.final_state
+    /// The final body states of the batch (instance-major, `instances * bodies`, model order)
+    /// of the last [`Trainer::step`], i.e. of the policy before that step's update; empty
+    /// unless [`Trainer::keep_final_state`].
+    pub fn final_body_states(&self) -> &[BodyState] {
+        &self.final_body_states
+    }
+
+    /// The compiled layout of the task's model, built once for the run.
+    pub fn compiled(&self) -> &Arc<Compiled> {
+        &self.compiled
     }
 
     /// Robots per iteration.
@@ -355,7 +364,7 @@ impl Trainer {
         self.randomize()?;
         let losses = self.rollout.forward()?;
         if self.keep_final_state {
-            self.final_state = self.rollout.final_state()?;
+            self.final_body_states = self.rollout.final_body_states()?;
         }
         self.rollout.backward()?;
         let learning_rate = self.optimizer.config().rate_at(self.optimizer.step + 1);
@@ -374,9 +383,10 @@ impl Trainer {
         })
     }
 
-    /// Raw states of the batch after every `every` steps of an episode with the current policy
-    /// (instance-major per frame, the initial state first).
-    pub fn record(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
+    /// Body states of the batch after every `every` steps of an episode with the current
+    /// policy (per frame instance-major, `instances * bodies`, model order; the initial state
+    /// first).
+    pub fn record(&mut self, every: u32) -> Result<Vec<Vec<BodyState>>> {
         self.randomize()?;
         self.rollout.forward_recording(every)
     }

@@ -116,10 +116,10 @@ impl BallThrow {
     /// Like [`BallThrow::new`] under another loss.
     pub fn with_loss(gpu: Arc<Gpu>, n: usize, horizon: u32, loss: &Loss) -> Result<Self> {
         let model: Model = crate::io::models::builtin("ball")?;
-        let compiled = Compiled::new(&model);
+        let compiled = Arc::new(Compiled::new(&model));
         let mut options = RolloutOptions::new(horizon);
         options.command_gradients = false;
-        let rollout = Rollout::new(gpu, &model, n, loss, options)?;
+        let rollout = Rollout::with_compiled(gpu, &model, compiled.clone(), n, loss, options)?;
         Ok(BallThrow {
             rollout,
             base: compiled.initial_state.clone(),
@@ -164,7 +164,7 @@ impl BallThrow {
         }
         self.rollout.set_initial_state(&state)?;
         let loss = self.rollout.forward()?;
-        self.finals = self.rollout.final_state()?;
+        self.finals = self.rollout.final_state_raw()?;
         let errors = self
             .finals
             .chunks_exact(self.state_len)

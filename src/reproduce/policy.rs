@@ -10,8 +10,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::engine::gpu::Gpu;
-use crate::engine::layout::BODY_STATE_LEN;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::learn::tasks::{self, Task};
 use crate::learn::train::{TrainOptions, Trainer};
 
@@ -481,8 +480,12 @@ pub const SWINGUP_TOLERANCE: f64 = 0.2;
 /// end (instance 0; states every 5 steps). One forward rollout, not counted as an evaluation.
 pub fn swingup_deviation(trainer: &mut Trainer) -> Result<(f64, f64)> {
     let model = &trainer.task().model;
-    let slot = |name: &str| model.body_index(name).map(|b| b + 1).unwrap_or(0);
-    let (cart, pole) = (slot("cart"), slot("pole"));
+    let body = |name: &str| {
+        model.body_index(name).ok_or_else(|| {
+            Error::InvalidInput(format!("model '{}' has no body '{name}'", model.name))
+        })
+    };
+    let (cart, pole) = (body("cart")?, body("pole")?);
     let every = 5;
     let frames_per_second = (1.0 / (model.settings.dt * every as f32)).round() as usize;
     let frames = trainer.record(every)?;
@@ -491,14 +494,13 @@ pub fn swingup_deviation(trainer: &mut Trainer) -> Result<(f64, f64)> {
         .rev()
         .take(frames_per_second + 1)
         .map(|f| {
-            let c = &f[cart * BODY_STATE_LEN..cart * BODY_STATE_LEN + 3];
-            let p = &f[pole * BODY_STATE_LEN..pole * BODY_STATE_LEN + 3];
+            let (c, p) = (f[cart].position, f[pole].position);
             f64::from(p[0] - c[0]).atan2(f64::from(p[2] - c[2])).abs()
         })
         .fold(0.0, f64::max);
     let cart_x = frames
         .last()
-        .map(|f| f64::from(f[cart * BODY_STATE_LEN]))
+        .map(|f| f64::from(f[cart].position[0]))
         .unwrap_or(f64::NAN);
     Ok((deviation, cart_x))
 }
@@ -604,8 +606,8 @@ pub fn cartpole(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
 /// The forearm's mean distance to `target` at the end of the last step's episodes (the
 /// trainer must keep its final states).
 fn mean_final_distance(trainer: &Trainer, target: [f32; 3]) -> f64 {
-    let b = trainer.task().model.body_index("forearm").unwrap_or(0) + 1;
-    let last = trainer.final_state();
+    let b = trainer.task().model.body_index("forearm").unwrap_or(0);
+    let last = trainer.final_body_states();
     let n = trainer.instances();
     if last.is_empty() {
         return f64::NAN;
@@ -613,8 +615,8 @@ fn mean_final_distance(trainer: &Trainer, target: [f32; 3]) -> f64 {
     let stride = last.len() / n;
     let mut sum = 0.0;
     for i in 0..n {
-        let s = &last[i * stride + b * BODY_STATE_LEN..i * stride + b * BODY_STATE_LEN + 3];
-        sum += s
+        sum += last[i * stride + b]
+            .position
             .iter()
             .zip(target)
             .map(|(a, t)| f64::from(a - t).powi(2))

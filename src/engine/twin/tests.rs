@@ -2,19 +2,8 @@
 
 use super::{Adjoint, Instance};
 use crate::engine::layout::Compiled;
+use crate::learn::random::Lcg;
 use crate::model::{ActuatorKind, JointKind, Model, ModelBuilder, ShapeKind};
-
-/// A small deterministic generator for test inputs.
-struct Lcg(u64);
-impl Lcg {
-    fn next(&mut self) -> f64 {
-        self.0 = self
-            .0
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-    }
-}
 
 /// Which inputs to perturb.
 #[derive(Clone, Copy)]
@@ -92,12 +81,12 @@ fn check_model(model: &Model, warmup: usize, seed_value: u64) {
     let mut rng = Lcg(seed_value);
     let mut inst = Instance::<f64>::new(&compiled);
     for c in inst.commands.iter_mut() {
-        *c = 0.5 * rng.next();
+        *c = 0.5 * rng.signed_f64();
     }
     for _ in 0..warmup {
         inst.step();
     }
-    let seed: Vec<f64> = (0..inst.state.len()).map(|_| rng.next()).collect();
+    let seed: Vec<f64> = (0..inst.state.len()).map(|_| rng.signed_f64()).collect();
     for (which, name) in [
         (Input::State, "state"),
         (Input::Params, "params"),
@@ -261,7 +250,7 @@ fn hinge_adjoint_is_smooth_through_half_a_turn() {
             inst.step();
         }
         let mut rng = Lcg(seed_value);
-        let seed: Vec<f64> = (0..inst.state.len()).map(|_| rng.next()).collect();
+        let seed: Vec<f64> = (0..inst.state.len()).map(|_| rng.signed_f64()).collect();
         for which in [Input::State, Input::Params, Input::Commands] {
             let rel = check(&inst, &compiled, &seed, which);
             assert!(rel <= 1e-6, "tilt {tilt}: relative error {rel:e}");
