@@ -6,6 +6,8 @@
 //   kind 3: weight * (1 - (q . target)^2) on body `index`'s orientation
 //   kind 4: weight * (coordinate - target_x)^2 of axis `axis` of joint `index`
 //   kind 5: weight * (mask . position)            kind 6: weight * (mask . linear velocity)
+//   kind 7: weight * (1 if target_x <= position_z <= target_y, else 0): a healthy bonus; a step
+//           function of the state, so its adjoint is zero (none of the adjoint's cases fire)
 //   when: bit 0 every step, bit 1 the last step of the rollout (loss_step == horizon).
 // To add a term kind: add a branch-free case in loss_term_value and loss_term_adjoint, its
 // twin in src/grad/loss.rs, and a variant of LossTerm; the finite-difference test covers it.
@@ -48,6 +50,9 @@ fn loss_term_value(t: u32, i: u32) -> f32 {
     value = select(value, 1.0 - alignment * alignment, kind == 3u);
     value = select(value, joint_error * joint_error, kind == 4u);
     value = select(value, linear, kind == 5u || kind == 6u);
+    let height = state_vec3(slot, i).z;
+    let healthy = height >= target_vec.x && height <= target_vec.y;
+    value = select(value, select(0.0, 1.0, healthy), kind == 7u);
     return value;
 }
 

@@ -496,3 +496,73 @@ fn device_bytes_equal_the_memory_estimate_plus_the_loss_terms() {
         }
     }
 }
+
+/// The healthy-height bonus (`Quantity::HealthyHeight`): the kernel counts the steps whose
+/// height is in the band as the f64 twin does, and adds nothing to the gradient (a step
+/// function of the state). The ball is thrown up through z = 1 and back, so each band holds
+/// it for some steps and not for others.
+#[test]
+fn healthy_height_counts_like_the_twin_and_has_no_gradient() {
+    let model = models::builtin("ball").unwrap();
+    let compiled = Compiled::new(&model);
+    let mut state = compiled.initial_state.clone();
+    state[13 + 9] = 4.0;
+    let horizon = 100;
+    let bands = [(0.2, 1.0, 1.0), (1.0, 2.0, 10.0)];
+    let mut loss = Loss::new();
+    for (min_height, max_height, weight) in bands {
+        loss = loss.term(
+            "ball",
+            Quantity::HealthyHeight {
+                min_height,
+                max_height,
+            },
+            weight,
+            When::EveryStep,
+        );
+    }
+    let packed = loss.pack(&model).unwrap();
+    let twin = backdrive::grad::gradcheck::twin_loss(
+        &compiled,
+        &packed,
+        loss.terms.len(),
+        horizon,
+        &state,
+        &compiled.default_params,
+        &[],
+    );
+    // Each band alone, to prove the test is not vacuous: both hold the ball part of the time.
+    for (k, term) in loss.terms.iter().enumerate() {
+        let single = Loss {
+            terms: vec![term.clone()],
+        };
+        let steps = backdrive::grad::gradcheck::twin_loss(
+            &compiled,
+            &single.pack(&model).unwrap(),
+            1,
+            horizon,
+            &state,
+            &compiled.default_params,
+            &[],
+        ) / f64::from(term.weight);
+        assert!(
+            steps > 0.0 && steps < f64::from(horizon),
+            "band {k}: {steps} steps"
+        );
+        assert_eq!(steps.fract(), 0.0, "band {k}");
+    }
+    let mut rollout = Rollout::new(
+        common::gpu(),
+        &model,
+        1,
+        &loss,
+        RolloutOptions::new(horizon),
+    )
+    .unwrap();
+    rollout.set_initial_state(&state).unwrap();
+    let gpu = rollout.forward().unwrap()[0];
+    assert_eq!(f64::from(gpu), twin, "GPU {gpu} twin {twin}");
+    let grads = rollout.backward().unwrap();
+    assert!(grads.initial_state.iter().all(|&g| g == 0.0));
+    assert!(grads.params.iter().all(|&g| g == 0.0));
+}

@@ -31,6 +31,35 @@ fn compare_py_help_and_install_run_on_a_bare_python() {
     }
 }
 
+/// `benches/peers/ppo_ant.py --help` runs on a bare Python: stable-baselines3, gymnasium,
+/// mujoco and torch are imported only for training.
+#[test]
+fn ppo_ant_py_help_runs_on_a_bare_python() {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/peers/ppo_ant.py");
+    if Command::new("python3").arg("--version").output().is_err() {
+        println!("skipped: python3 is not installed");
+        return;
+    }
+    let out = Command::new("python3")
+        .arg("-S")
+        .arg(script)
+        .arg("--help")
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "ppo_ant.py --help on a bare Python:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for option in ["--install", "--robot-steps", "--eval-every", "--json"] {
+        assert!(
+            stdout.contains(option),
+            "{option} missing from --help:\n{stdout}"
+        );
+    }
+}
+
 fn backdrive_help(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_backdrive"))
         .args(args)

@@ -38,6 +38,8 @@ enum Command {
     Bench(bench::Args),
     /// Compare the adjoint gradient with central finite differences, per parameter group.
     Gradcheck(gradcheck::Args),
+    /// List the shipped tasks (name and description).
+    Tasks,
     /// Train a policy by gradient descent through the simulation.
     Train(train::Args),
     /// Run the paper's experiments with gradients, CMA-ES and finite differences side by side.
@@ -52,6 +54,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Rollout(args) => rollout::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Gradcheck(args) => gradcheck::run(&args),
+        Command::Tasks => train::list_tasks(),
         Command::Train(args) => train::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
     }

@@ -9,9 +9,10 @@ use backdrive::learn::train::{IterationStats, TrainOptions, Trainer};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Task to train (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup):
-    /// a built-in task name, not a model file (unlike the other commands, train takes no MJCF or
-    /// TOML model).
+    /// Task to train: a task file (TASK.toml, see tasks/README.md) or a shipped task's name
+    /// (quadruped, arm-reach, arm-reach-random, cartpole-balance, cartpole-swingup,
+    /// quadruped-run, ant-run; `backdrive tasks` lists them). Not a model: a task file names
+    /// its model, sensors, loss or reward, policy and optimiser.
     pub task: String,
     /// Robots per iteration (default: the checkpoint's when resuming, else the task's).
     #[arg(long, short = 'n')]
@@ -341,8 +342,19 @@ fn write_policy_viewer(
     Ok(())
 }
 
+/// `backdrive tasks`: the shipped tasks with their descriptions.
+pub fn list_tasks() -> anyhow::Result<()> {
+    println!("{:<18} {:>7} description", "name", "horizon");
+    for name in tasks::names() {
+        let task = tasks::builtin(name)?;
+        println!("{:<18} {:>7} {}", name, task.horizon, task.description);
+    }
+    println!("(train also takes a task file, TASK.toml; see tasks/README.md)");
+    Ok(())
+}
+
 pub fn run(args: &Args) -> anyhow::Result<()> {
-    let mut task = tasks::builtin(&args.task)?;
+    let mut task = tasks::load(&args.task)?;
     if args.truncation.is_some() {
         task.truncation = args.truncation;
     }

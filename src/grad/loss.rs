@@ -40,6 +40,10 @@ pub enum Quantity {
     Position { direction: [f32; 3] },
     /// `direction . velocity`.
     Velocity { direction: [f32; 3] },
+    /// 1 while the body's height (world z) is within `[min_height, max_height]`, else 0: a
+    /// healthy bonus as reward (Gymnasium's `healthy_reward`). Its gradient is zero wherever
+    /// it is defined, so it shapes the reported return, not the policy gradient.
+    HealthyHeight { min_height: f32, max_height: f32 },
 }
 
 /// One weighted term on a named body or joint.
@@ -99,6 +103,10 @@ impl Loss {
                 }
                 Quantity::Position { direction } => (5, 0, [0.0; 4], *direction),
                 Quantity::Velocity { direction } => (6, 0, [0.0; 4], *direction),
+                Quantity::HealthyHeight {
+                    min_height,
+                    max_height,
+                } => (7, 0, [*min_height, *max_height, 0.0, 0.0], [0.0; 3]),
             };
             let index = if kind == 4 {
                 if axis >= 6 {

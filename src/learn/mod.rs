@@ -7,5 +7,6 @@ pub mod gait;
 pub mod optim;
 pub mod policy;
 pub mod random;
+pub mod task_file;
 pub mod tasks;
 pub mod train;

@@ -110,14 +110,14 @@ pub(crate) fn file_kind(kind: &std::fs::FileType) -> &'static str {
 }
 
 /// 1-based line number of a byte offset.
-fn line_of(text: &str, offset: usize) -> usize {
+pub(crate) fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
 /// The path of the field at `offset`: in each table the last key starting at or before it,
 /// in each array the last item doing so (the parser's spans of an array-of-tables item cover
 /// only its `[[header]]`, so containment cannot be used).
-fn path_at(text: &str, offset: usize) -> FieldPath {
+pub(crate) fn path_at(text: &str, offset: usize) -> FieldPath {
     let Ok(root) = DeTable::parse(text) else {
         return FieldPath::default();
     };
@@ -154,7 +154,7 @@ fn path_at(text: &str, offset: usize) -> FieldPath {
 }
 
 /// Finds the line of a field, falling back to the nearest enclosing table that exists.
-fn locate(text: &str, field: &FieldPath) -> Option<usize> {
+pub(crate) fn locate(text: &str, field: &FieldPath) -> Option<usize> {
     let root = DeTable::parse(text).ok()?;
     let mut span = root.span();
     let mut table: Option<&DeTable> = Some(root.get_ref());

@@ -13,7 +13,7 @@ mod file;
 mod validate;
 
 pub use builder::ModelBuilder;
-pub(crate) use file::{file_kind, read_model_text};
+pub(crate) use file::{file_kind, line_of, locate, path_at, read_model_text};
 
 use serde::{Deserialize, Serialize};
 

@@ -69,6 +69,13 @@ pub fn loss_twin<T: Real>(
                     super::joint_axis_adjoint(inst, a, index, axis, zero, two * weight * e);
                 }
             }
+            7 => {
+                // A step function of the height: no gradient (the kernel adds none either).
+                let z = inst.state_vec3(slot).z;
+                if z >= target.x && z <= target.y {
+                    total += weight;
+                }
+            }
             _ => {
                 let v = inst.state_vec3(vslot);
                 total += weight * mask.dot(v);
