@@ -296,3 +296,41 @@ fn train_writes_a_run_resumes_it_and_refuses_bad_input() {
         text(&zero.stderr)
     );
 }
+
+/// `backdrive tasks` lists every shipped task with its description, and `train` reads a task
+/// file, reporting a bad one by file, line and field before opening the GPU.
+#[test]
+fn tasks_are_listed_and_a_bad_task_file_is_reported_by_file_line_and_field() {
+    let listed = backdrive(&["tasks"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let stdout = text(&listed.stdout);
+    for name in backdrive::learn::tasks::names() {
+        let task = backdrive::learn::tasks::builtin(name).unwrap();
+        assert!(
+            stdout.contains(name) && stdout.contains(&task.description),
+            "{name}: {stdout}"
+        );
+    }
+    let dir = scratch("task-file");
+    let good = backdrive::learn::tasks::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "cartpole-balance")
+        .unwrap()
+        .1;
+    let bad = good.replace(
+        "body = \"pole\"\ntarget = [0.0, 0.0, 0.0]",
+        "body = \"pol\"\ntarget = [0.0, 0.0, 0.0]",
+    );
+    assert_ne!(bad, good);
+    let line = bad.lines().position(|l| l == "body = \"pol\"").unwrap() + 1;
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = backdrive(&["train", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let expected = format!("bad.toml:{line}: loss[1].body: no body 'pol'");
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
