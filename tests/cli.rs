@@ -321,3 +321,41 @@ fn a_closed_stdout_ends_the_run_quietly_with_the_pipe_status() {
     assert!(!stderr.contains("panicked"), "stderr: {stderr}");
     assert_eq!(output.status.code(), Some(141), "stderr: {stderr}");
 }
+
+/// `backdrive tasks` lists every shipped task with its description, and `train` reads a task
+/// file, reporting a bad one by file, line and field before opening the GPU.
+#[test]
+fn tasks_are_listed_and_a_bad_task_file_is_reported_by_file_line_and_field() {
+    let listed = backdrive(&["tasks"]);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    let stdout = text(&listed.stdout);
+    for name in backdrive::learn::tasks::names() {
+        let task = backdrive::learn::tasks::builtin(name).unwrap();
+        assert!(
+            stdout.contains(name) && stdout.contains(&task.description),
+            "{name}: {stdout}"
+        );
+    }
+    let dir = scratch("task-file");
+    let good = backdrive::learn::tasks::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "cartpole-balance")
+        .unwrap()
+        .1;
+    let bad = good.replace(
+        "body = \"pole\"\ntarget = [0.0, 0.0, 0.0]",
+        "body = \"pol\"\ntarget = [0.0, 0.0, 0.0]",
+    );
+    assert_ne!(bad, good);
+    let line = bad.lines().position(|l| l == "body = \"pol\"").unwrap() + 1;
+    let path = dir.join("bad.toml");
+    std::fs::write(&path, bad).unwrap();
+    let out = backdrive(&["train", path.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let expected = format!("bad.toml:{line}: loss[1].body: no body 'pol'");
+    assert!(
+        text(&out.stderr).contains(&expected),
+        "{}",
+        text(&out.stderr)
+    );
+}
