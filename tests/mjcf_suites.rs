@@ -568,3 +568,39 @@ fn reason_strips_the_directory_and_the_advice() {
     assert!(!r.contains("ignore_unsupported"), "{r}");
     assert!(!r.contains(&dir.path().display().to_string()), "{r}");
 }
+
+/// The recorded MuJoCo numbers are still what MuJoCo computes, when the suites' Python has the
+/// same MuJoCo version as the one recorded (another version may legitimately differ in the
+/// last digits): `benches/mjcf_suites_reference.py --check`.
+#[test]
+fn suites_reference_is_what_mujoco_computes() {
+    if suites_or_skip().is_none() {
+        return;
+    }
+    let python = std::env::var("BACKDRIVE_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let version = Command::new(&python)
+        .args(["-c", "import mujoco; print(mujoco.__version__)"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+    let recorded = reference()["mujoco"].as_str().unwrap().to_string();
+    if version.as_deref() != Some(recorded.as_str()) {
+        println!(
+            "SKIPPED: {python} has mujoco {version:?}, the reference was recorded with {recorded}"
+        );
+        return;
+    }
+    let out = Command::new(&python)
+        .arg(root().join("benches/mjcf_suites_reference.py"))
+        .arg("--check")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+}
