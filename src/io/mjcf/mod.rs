@@ -41,7 +41,8 @@
 //!   between intermediates visibly soft; a larger one moves more of the inertia onto the
 //!   earlier joints while the later ones turn.
 //! * `<include file="..."/>` (anywhere, nested) splices the children of the included file's
-//!   `<mujoco>` in place of the element; the path is relative to the including file. A file
+//!   `<mujoco>` in place of the element; the path is relative to the including file (to the
+//!   current directory for text given to [`from_str`] without a file). A file
 //!   that includes itself, directly or through others, is refused naming both files; errors
 //!   and warnings inside an included file name that file and its line.
 //! * Geoms: `sphere`, `capsule` (`size` radius and half-length, or `fromto`), `box` (half
