@@ -141,6 +141,29 @@ fn a_visual_mesh_whose_mass_is_needed_is_an_error() {
         "{err}"
     );
     assert!(err.contains("mass"), "{err}");
+    // Many such geoms are one line, naming the first.
+    let text = "<mujoco><worldbody>\n<body><freejoint/><geom size=\"0.1\"/>\n\
+         <geom name=\"b1\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\n\
+         <geom name=\"b2\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\n\
+         <geom name=\"b3\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\
+         </body></worldbody></mujoco>";
+    let lenient = MjcfOptions {
+        ignore_unsupported: true,
+        ..MjcfOptions::default()
+    };
+    let imp = mjcf::from_str(text, None, &lenient).unwrap();
+    let lines: Vec<_> = imp
+        .warnings
+        .iter()
+        .filter(|w| w.message.contains("mesh"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{:?}", imp.warnings);
+    assert_eq!(lines[0].line, 3);
+    assert!(
+        lines[0].message.contains("geom 'b1' (mesh) and 2 more"),
+        "{}",
+        lines[0]
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -298,6 +298,7 @@ impl Ctx<'_, '_> {
             body.friction = Some(body.friction.map_or(f, |x: f64| x.max(f)));
         }
         self.approximation_warning(&approximated);
+        self.massive_mesh_error();
         let visual = self.diag.borrow().visual_skipped;
         if visual > 0 {
             self.warn(

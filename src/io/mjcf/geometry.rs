@@ -133,15 +133,12 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 ),
             );
         } else if !(massless || mass_given) {
-            self.unsupported(
-                line,
-                "geom",
-                format!(
-                    "{label}: the mass of a {kind} geom cannot be computed (backdrive does not \
-                     read mesh files): give its body an <inertial>, or the geom mass=\"0\"; it \
-                     was dropped"
-                ),
-            );
+            // One line for all of them (a skinned animal has hundreds): the first is named.
+            let mut diag = self.diag.borrow_mut();
+            diag.massive_meshes += 1;
+            if diag.first_massive_mesh.is_none() {
+                diag.first_massive_mesh = Some((line, format!("{label} ({kind})")));
+            }
         } else {
             self.diag.borrow_mut().visual_skipped += 1;
         }
@@ -543,6 +540,26 @@ impl Ctx<'_, '_> {
                     chosen.damping_ratio,
                     other.frequency,
                     other.damping_ratio
+                ),
+            );
+        }
+    }
+
+    /// One unsupported-feature line for the visual meshes whose mass the body needs.
+    pub(super) fn massive_mesh_error(&self) {
+        let (count, first) = {
+            let diag = self.diag.borrow();
+            (diag.massive_meshes, diag.first_massive_mesh.clone())
+        };
+        if let Some((line, what)) = first {
+            self.unsupported(
+                line,
+                "geom",
+                format!(
+                    "{what} and {} more mesh geom(s): their mass cannot be computed (backdrive \
+                     does not read mesh files) and their bodies have no <inertial>: give the \
+                     bodies an <inertial>, or the geoms mass=\"0\"; they were dropped",
+                    count - 1
                 ),
             );
         }

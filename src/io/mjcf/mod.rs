@@ -423,6 +423,9 @@ struct Diagnostics {
     unsupported: Vec<(usize, Warning)>,
     /// Visual-only geoms skipped (meshes that neither collide nor carry needed mass).
     visual_skipped: usize,
+    /// Non-colliding meshes whose mass the body needs, and the first one's line and label.
+    massive_meshes: usize,
+    first_massive_mesh: Option<(usize, String)>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
