@@ -293,12 +293,21 @@ fn compare(imp: &MjcfImport, r: &Value) -> (f64, String) {
         };
         ((f64::from(h) - want).abs(), what)
     } else {
-        let mut worst = 0.0f64;
+        let mut worst = (0.0f64, "");
         for j in r["joints"].as_array().unwrap() {
             let q = joint_coordinate(imp, &bodies, j);
-            worst = worst.max((q - j["after_1s"].as_f64().unwrap()).abs());
+            let want = j["after_1s"].as_f64().unwrap();
+            if std::env::var("BACKDRIVE_SUITES_VERBOSE").is_ok_and(|v| v == "1") {
+                println!("  {}: backdrive {q:.5}, MuJoCo {want:.5}", j["name"]);
+            }
+            if (q - want).abs() > worst.0 {
+                worst = ((q - want).abs(), j["name"].as_str().unwrap());
+            }
         }
-        (worst, "joint coordinates at 1 s".to_string())
+        (
+            worst.0,
+            format!("joint coordinates at 1 s, worst '{}'", worst.1),
+        )
     }
 }
 
