@@ -15,7 +15,8 @@
 //!
 //! The packages are found with the Python given by `BACKDRIVE_PYTHON` (else `python3`). Without
 //! them the suite test says SKIPPED, unless `BACKDRIVE_REQUIRE_SUITES=1` (set by CI).
-//! `BACKDRIVE_UPDATE_SUITES=1` rewrites the list and the README table from what was measured.
+//! `BACKDRIVE_UPDATE_SUITES=1` rewrites the list and the README table from what was measured;
+//! `BACKDRIVE_SUITES_VERBOSE=1` prints both engines' value of every compared joint.
 
 mod common;
 
