@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
-# Every test: the Rust suite, then the Python package (built as a wheel with maturin, installed
-# into a virtualenv under target/) and its pytest suite. Needs python3 >= 3.9 with venv and pip.
+# Every test: a virtualenv under target/ with the Python test dependencies and the MuJoCo model
+# suites (gymnasium, dm_control, mujoco) first, then the Rust suite (tests/mjcf_suites.rs reads
+# the suites through BACKDRIVE_PYTHON), then the Python package (built as a wheel with maturin,
+# installed into the virtualenv) and its pytest suite. Needs python3 >= 3.9 with venv and pip.
 # BACKDRIVE_SKIP_TORCH=1 leaves torch out (its tests then say SKIPPED).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '\n==> %s\n' "$*"; }
-
-log "cargo test --release"
-cargo test --release
 
 VENV="${BACKDRIVE_VENV:-target/python-venv}"
 if [ ! -x "$VENV/bin/python" ]; then
@@ -17,9 +16,19 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 VENV="$(cd "$VENV" && pwd)"
 PY="$VENV/bin/python"
-log "installing the Python test dependencies"
+log "installing the Python test dependencies (and the MuJoCo model suites)"
 "$PY" -m pip install --quiet --upgrade pip
-"$PY" -m pip install --quiet maturin numpy pytest gymnasium
+"$PY" -m pip install --quiet maturin numpy pytest gymnasium dm_control mujoco
+# tests/mjcf_suites.rs finds gymnasium's and dm_control's model files with this Python; under
+# CI a missing package is a failure rather than SKIPPED.
+export BACKDRIVE_PYTHON="$PY"
+if [ "${CI:-}" = "true" ]; then
+    export BACKDRIVE_REQUIRE_SUITES=1
+fi
+
+log "cargo test --release"
+cargo test --release
+
 if [ "${BACKDRIVE_SKIP_TORCH:-0}" != "1" ] && ! "$PY" -c "import torch" 2>/dev/null; then
     # The CPU wheel is a fraction of the default CUDA one; fall back to PyPI if that index is
     # unreachable.

@@ -89,7 +89,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         let name = c.attribute("name").map(str::to_string);
         let label = match &name {
             Some(n) => format!("motor '{n}'"),
-            None => format!("motor at line {line}"),
+            None => format!("motor at {}", self.place(line)),
         };
         let joint = match c.attribute("joint").or(c.attribute("jointinparent")) {
             Some(j) => j,

@@ -48,10 +48,18 @@ struct GroupMass {
 }
 
 impl Ctx<'_, '_> {
-    pub(super) fn build(&mut self, world: &World, name: &str, settings: Settings) -> Result<Built> {
+    pub(super) fn build(
+        &mut self,
+        world: &World,
+        name: &str,
+        mut settings: Settings,
+    ) -> Result<Built> {
         let n = world.bodies.len();
         let (group_of, groups) = self.group_bodies(world);
-        let bodies = self.attach_geoms(world, &group_of);
+        let g_norm = DVec3::from_array(settings.gravity.map(f64::from)).length();
+        let (bodies, softness) = self.attach_geoms(world, &group_of, g_norm);
+        self.contact_settings(&softness, &mut settings);
+        self.unused_pairs(world);
         self.self_collision_warning(&bodies, world, &group_of);
         let body_mass = self.body_masses(&bodies);
 
@@ -165,9 +173,18 @@ impl Ctx<'_, '_> {
         (group_of, groups)
     }
 
-    /// The bodies with their geoms attached: mass always, shapes when they can touch the floor.
-    fn attach_geoms(&self, world: &World, group_of: &[Option<usize>]) -> Vec<MjBody> {
+    /// The bodies with their geoms attached: mass always, shapes when they can touch the floor;
+    /// and the soft-contact setting (frequency, damping ratio, line) each contact shape asks
+    /// for.
+    fn attach_geoms(
+        &self,
+        world: &World,
+        group_of: &[Option<usize>],
+        g_norm: f64,
+    ) -> (Vec<MjBody>, Vec<Softness>) {
         let mut bodies: Vec<MjBody> = world.bodies.clone();
+        let mut softness = Vec::new();
+        let mut approximated: Vec<(f64, String, GeomType)> = Vec::new();
         for (b, g) in &world.geoms {
             let body = &mut bodies[*b];
             let r = DMat3::from_quat(g.rot);
@@ -191,7 +208,7 @@ impl Ctx<'_, '_> {
             if g.contype != 0 || g.conaffinity != 0 {
                 body.geoms.push(GeomInfo {
                     name: if g.name.is_empty() {
-                        format!("line {}", g.line)
+                        self.place(g.line)
                     } else {
                         g.name.clone()
                     },
@@ -204,9 +221,7 @@ impl Ctx<'_, '_> {
             if world.contact_off || group_of[*b].is_none() {
                 continue;
             }
-            let touches =
-                (g.contype & floor.conaffinity) != 0 || (floor.contype & g.conaffinity) != 0;
-            if !touches {
+            if !self.touches_floor(g, &body.name, floor, world) {
                 continue;
             }
             let inflate = (g.margin + floor.margin) - (g.gap + floor.gap);
@@ -227,18 +242,40 @@ impl Ctx<'_, '_> {
                     ],
                 },
                 other => {
-                    self.unsupported(
-                        g.line,
-                        "geom",
-                        format!(
-                            "{} geoms have no backdrive contact shape: this one keeps its mass \
-                             but does not touch the ground",
-                            geom_type_name(other)
-                        ),
-                    );
+                    let Some((kind, size, to_approx, deviation)) = approximate(other, &g.size)
+                    else {
+                        continue;
+                    };
+                    approximated.push((deviation, self.place(g.line), other));
+                    let kind = match kind {
+                        GeomType::Capsule => ShapeKind::Capsule {
+                            radius: (size[0] + inflate) as f32,
+                            half_length: size[1] as f32,
+                        },
+                        _ => ShapeKind::Box {
+                            half_extents: [
+                                (size[0] + inflate) as f32,
+                                (size[1] + inflate) as f32,
+                                (size[2] + inflate) as f32,
+                            ],
+                        },
+                    };
+                    body.shapes.push(MjShape {
+                        kind,
+                        pos: g.pos,
+                        rot: (g.rot * to_approx).normalize(),
+                    });
+                    softness.push(self.softness(g, floor, g_norm));
+                    let f = if g.condim == 1 || floor.friction == 0.0 {
+                        0.0
+                    } else {
+                        g.friction.max(floor.friction)
+                    };
+                    body.friction = Some(body.friction.map_or(f, |x: f64| x.max(f)));
                     continue;
                 }
             };
+            softness.push(self.softness(g, floor, g_norm));
             body.shapes.push(MjShape {
                 kind,
                 pos: g.pos,
@@ -251,7 +288,20 @@ impl Ctx<'_, '_> {
             };
             body.friction = Some(body.friction.map_or(f, |x: f64| x.max(f)));
         }
-        bodies
+        self.approximation_warning(&approximated);
+        self.massive_mesh_error();
+        let visual = self.diag.borrow().visual_skipped;
+        if visual > 0 {
+            self.warn(
+                1,
+                "geom",
+                format!(
+                    "{visual} visual-only mesh/height-field geom(s) skipped (they do not \
+                     collide and their mass is not needed)"
+                ),
+            );
+        }
+        (bodies, softness)
     }
 
     /// Mass of each MJCF body, after `inertiafromgeom`, `boundmass` and `settotalmass`.

@@ -348,12 +348,30 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     world.excludes.insert((a.to_string(), b.to_string()));
                     world.excludes.insert((b.to_string(), a.to_string()));
                 }
-                "pair" => self.unsupported(
-                    self.line(c),
-                    "pair",
-                    "explicit contact pairs are not supported: backdrive bodies only touch \
-                     the ground",
-                ),
+                "pair" => {
+                    self.check_attrs(
+                        c,
+                        &["geom1", "geom2"],
+                        &[
+                            "name",
+                            "class",
+                            "condim",
+                            "friction",
+                            "solref",
+                            "solreffriction",
+                            "solimp",
+                            "gap",
+                            "margin",
+                        ],
+                    );
+                    let (Some(a), Some(b)) = (c.attribute("geom1"), c.attribute("geom2")) else {
+                        self.warn(self.line(c), "pair", "needs geom1 and geom2; ignored");
+                        continue;
+                    };
+                    world
+                        .pairs
+                        .push((a.to_string(), b.to_string(), self.line(c)));
+                }
                 other => self.warn(
                     self.line(c),
                     other,

@@ -108,8 +108,9 @@ impl<'a, 'input> Ctx<'a, 'input> {
         } else {
             format!("{tag} '{name}': ")
         };
+        let (file, line) = self.sources.origin(line);
         ModelError {
-            file: self.file.clone(),
+            file: file.map(Path::to_path_buf),
             line: Some(line),
             field: FieldPath::key(&field),
             message: format!("{what}{} {}", m.field, m.message),

@@ -10,21 +10,37 @@ struct GeomContact {
     conaffinity: i64,
     margin: f64,
     gap: f64,
+    solref: [f64; 2],
+    solimp: [f64; 5],
 }
+
+/// MuJoCo's default `solref` (time constant 0.02 s, damping ratio 1).
+pub(super) const DEFAULT_SOLREF: [f64; 2] = [0.02, 1.0];
+/// MuJoCo's default `solimp` (dmin, dmax, width, midpoint, power).
+pub(super) const DEFAULT_SOLIMP: [f64; 5] = [0.9, 0.95, 0.001, 0.5, 2.0];
 
 impl<'a, 'input> Ctx<'a, 'input> {
     /// A geom's pose, size, mass and contact properties (world frame).
-    pub(super) fn geom(&mut self, el: &El, bpos: DVec3, brot: DQuat) -> Result<Option<Geom>> {
+    ///
+    /// `mass_given`: the body's mass does not come from its geoms (an `<inertial>` that
+    /// `inertiafromgeom` lets stand), so a geom without a computable mass may be skipped.
+    pub(super) fn geom(
+        &mut self,
+        el: &El,
+        bpos: DVec3,
+        brot: DQuat,
+        mass_given: bool,
+    ) -> Result<Option<Geom>> {
         let node = el.node;
         self.check_attrs(node, GEOM_KNOWN, GEOM_SILENT);
         let line = self.line(node);
         let name = node.attribute("name").unwrap_or("").to_string();
         let label = if name.is_empty() {
-            format!("geom at line {line}")
+            format!("geom at {}", self.place(line))
         } else {
             format!("geom '{name}'")
         };
-        let Some(kind) = self.geom_type(el, &label)? else {
+        let Some(kind) = self.geom_type(el, &label, mass_given)? else {
             return Ok(None);
         };
         let (size, lpos, lrot) = self.geom_size_and_pose(el, kind, &label, line)?;
@@ -54,12 +70,14 @@ impl<'a, 'input> Ctx<'a, 'input> {
             conaffinity: contact.conaffinity,
             margin: contact.margin,
             gap: contact.gap,
+            solref: contact.solref,
+            solimp: contact.solimp,
             name,
         }))
     }
 
     /// The geom's type; None for the types that are dropped (mesh, height field, SDF).
-    fn geom_type(&self, el: &El, label: &str) -> Result<Option<GeomType>> {
+    fn geom_type(&self, el: &El, label: &str, mass_given: bool) -> Result<Option<GeomType>> {
         let kind = match self.get(el, "type")? {
             None => GeomType::Sphere,
             Some(v) => match v.text.trim() {
@@ -70,14 +88,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 "cylinder" => GeomType::Cylinder,
                 "ellipsoid" => GeomType::Ellipsoid,
                 "mesh" | "hfield" | "sdf" => {
-                    self.unsupported(
-                        v.line,
-                        "geom",
-                        format!(
-                            "{label}: {} geoms are not supported (dropped)",
-                            v.text.trim()
-                        ),
-                    );
+                    self.shapeless_geom(el, label, v.text.trim(), v.line, mass_given)?;
                     return Ok(None);
                 }
                 other => {
@@ -94,6 +105,44 @@ impl<'a, 'input> Ctx<'a, 'input> {
             },
         };
         Ok(Some(kind))
+    }
+
+    /// A mesh, height field or SDF geom: backdrive reads no mesh files, so it has neither a
+    /// shape nor a mass. One that does not collide (`contype` = `conaffinity` = 0) and whose
+    /// mass is not needed (zero, or the body's `<inertial>` stands) is visual: skipped, and
+    /// counted for a single summary line. Anything else is unsupported, by name and line.
+    fn shapeless_geom(
+        &self,
+        el: &El,
+        label: &str,
+        kind: &str,
+        line: usize,
+        mass_given: bool,
+    ) -> Result<()> {
+        let contype = self.int(el, "contype")?.unwrap_or(1);
+        let conaffinity = self.int(el, "conaffinity")?.unwrap_or(1);
+        let massless = self.num(el, "mass")? == Some(0.0)
+            || (self.num(el, "mass")?.is_none() && self.num(el, "density")? == Some(0.0));
+        if contype != 0 || conaffinity != 0 {
+            self.unsupported(
+                line,
+                "geom",
+                format!(
+                    "{label}: a colliding {kind} geom has no backdrive contact shape (give it \
+                     contype=\"0\" conaffinity=\"0\" if it is only visual); it was dropped"
+                ),
+            );
+        } else if !(massless || mass_given) {
+            // One line for all of them (a skinned animal has hundreds): the first is named.
+            let mut diag = self.diag.borrow_mut();
+            diag.massive_meshes += 1;
+            if diag.first_massive_mesh.is_none() {
+                diag.first_massive_mesh = Some((line, format!("{label} ({kind})")));
+            }
+        } else {
+            self.diag.borrow_mut().visual_skipped += 1;
+        }
+        Ok(())
     }
 
     /// The geom's sizes and its pose in its body's frame, from `size`, `pos`, the orientation
@@ -263,14 +312,14 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     format!("{label}: torsional and rolling friction (condim {condim}) are not supported"),
                 );
             }
-            for attr in ["solref", "solimp", "solmix", "priority"] {
+            for attr in ["solmix", "priority"] {
                 if node.attribute(attr).is_some() {
                     self.warn(
                         self.attr_line(node, attr),
                         "geom",
                         format!(
-                            "{label}: {attr} is ignored: backdrive contacts are soft with \
-                             settings.contact_frequency and contact_damping_ratio"
+                            "{label}: {attr} is ignored: a contact's solref/solimp are the \
+                             mean of the geom's and the ground's"
                         ),
                     );
                 }
@@ -285,6 +334,47 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 format!("{label}: fluid forces are not supported"),
             );
         }
+        let solref = match self.get(el, "solref")? {
+            Some(v) => {
+                let x = self.fixed::<2>(el, &v)?;
+                // MuJoCo: both positive (time constant, damping ratio) or both non-positive
+                // (-stiffness, -damping); a mixed pair is replaced by its default.
+                if (x[0] > 0.0) != (x[1] > 0.0) || x[0] == 0.0 {
+                    self.warn(
+                        v.line,
+                        "geom",
+                        format!(
+                            "{label}: solref {x:?} mixes signs or is zero: MuJoCo's default \
+                             {DEFAULT_SOLREF:?} was used"
+                        ),
+                    );
+                    DEFAULT_SOLREF
+                } else {
+                    x
+                }
+            }
+            None => DEFAULT_SOLREF,
+        };
+        let solimp = match self.get(el, "solimp")? {
+            Some(v) => {
+                let x = self.nums(el, &v)?;
+                if !(3..=5).contains(&x.len()) {
+                    return Err(self.error(
+                        v.line,
+                        "geom.solimp",
+                        format!(
+                            "{label}: expected 3 to 5 numbers, found {}{}",
+                            x.len(),
+                            v.origin()
+                        ),
+                    ));
+                }
+                let mut out = DEFAULT_SOLIMP;
+                out[..x.len()].copy_from_slice(&x);
+                out
+            }
+            None => DEFAULT_SOLIMP,
+        };
         Ok(GeomContact {
             friction,
             condim,
@@ -292,6 +382,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
             conaffinity,
             margin,
             gap,
+            solref,
+            solimp,
         })
     }
 
@@ -400,11 +492,164 @@ impl<'a, 'input> Ctx<'a, 'input> {
 /// The contact properties of a static geom, as the partner of the bodies' geoms.
 fn floor_of(g: &Geom) -> Floor {
     Floor {
+        name: g.name.clone(),
+        solref: g.solref,
+        solimp: g.solimp,
         friction: if g.condim == 1 { 0.0 } else { g.friction },
         contype: g.contype,
         conaffinity: g.conaffinity,
         margin: g.margin,
         gap: g.gap,
+    }
+}
+
+/// A contact shape's request for the model-wide soft-contact setting.
+pub(super) struct Softness {
+    pub(super) frequency: f64,
+    pub(super) damping_ratio: f64,
+    pub(super) line: usize,
+}
+
+impl Ctx<'_, '_> {
+    /// Whether MuJoCo lets a geom of a moving body touch the ground plane: an explicit
+    /// `<pair>` with the plane, else MuJoCo's filter (`(contype1 & conaffinity2) ||
+    /// (contype2 & conaffinity1)`) unless `<exclude body1="world">` names the body.
+    pub(super) fn touches_floor(&self, g: &Geom, body: &str, floor: &Floor, world: &World) -> bool {
+        let named = |n: &str| !n.is_empty() && (n == g.name || n == floor.name);
+        let paired = world.pairs.iter().any(|(a, b, _)| {
+            a != b && named(a) && named(b) && !g.name.is_empty() && !floor.name.is_empty()
+        });
+        if paired {
+            return true;
+        }
+        let filtered = (g.contype & floor.conaffinity) != 0 || (floor.contype & g.conaffinity) != 0;
+        filtered
+            && !world
+                .excludes
+                .contains(&("world".to_string(), body.to_string()))
+    }
+
+    /// `<pair>`s other than a geom with the ground: backdrive has no contact between two
+    /// geoms of bodies, so each is an unsupported feature (element, line, reason).
+    pub(super) fn unused_pairs(&self, world: &World) {
+        let floor = world.floor.as_ref().map(|f| f.name.as_str()).unwrap_or("");
+        for (a, b, line) in &world.pairs {
+            if floor.is_empty() || (a != floor && b != floor) {
+                self.unsupported(
+                    *line,
+                    "pair",
+                    format!(
+                        "contact pair '{a}' / '{b}': backdrive bodies only touch the ground \
+                         plane, so only a pair with the ground geom can be honoured"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The soft-contact setting a geom's contact with the ground asks for: MuJoCo mixes the
+    /// two geoms' `solref` and `solimp` by `solmix` (equal by default: the mean).
+    pub(super) fn softness(&self, g: &Geom, floor: &Floor, g_norm: f64) -> Softness {
+        let mut solref: [f64; 2] = std::array::from_fn(|k| 0.5 * (g.solref[k] + floor.solref[k]));
+        let solimp: [f64; 5] = std::array::from_fn(|k| 0.5 * (g.solimp[k] + floor.solimp[k]));
+        // A direct (negative) solref mixed with a time constant has no meaning: keep the geom's.
+        if (g.solref[0] > 0.0) != (floor.solref[0] > 0.0) {
+            solref = g.solref;
+        }
+        let (frequency, damping_ratio) = contact_softness(solref, &solimp, g_norm);
+        Softness {
+            frequency,
+            damping_ratio,
+            line: g.line,
+        }
+    }
+
+    /// Sets the model-wide `contact_frequency` and `contact_damping_ratio` from what the
+    /// contact shapes ask for: the setting most of them share; one warning if they differ.
+    pub(super) fn contact_settings(&self, softness: &[Softness], settings: &mut Settings) {
+        let key = |s: &Softness| {
+            (
+                (s.frequency * 1e3).round() as i64,
+                (s.damping_ratio * 1e3).round() as i64,
+            )
+        };
+        let mut counts: Vec<((i64, i64), usize, &Softness)> = Vec::new();
+        for s in softness {
+            match counts.iter_mut().find(|(k, _, _)| *k == key(s)) {
+                Some(entry) => entry.1 += 1,
+                None => counts.push((key(s), 1, s)),
+            }
+        }
+        // Most shapes first; ties go to the first in file order.
+        let Some(&(_, _, chosen)) = counts.iter().rev().max_by_key(|(_, n, _)| *n) else {
+            return;
+        };
+        settings.contact_frequency = chosen.frequency as f32;
+        settings.contact_damping_ratio = chosen.damping_ratio as f32;
+        if counts.len() > 1 {
+            let other = counts
+                .iter()
+                .find(|(k, _, _)| *k != key(chosen))
+                .map(|(_, _, s)| *s)
+                .unwrap_or(chosen);
+            self.warn(
+                other.line,
+                "geom",
+                format!(
+                    "contacts ask for {} different softnesses (solref/solimp); backdrive has one \
+                     per model: {:.1} Hz, damping ratio {:.2} (used by most contact geoms) \
+                     instead of e.g. {:.1} Hz, {:.2} here",
+                    counts.len(),
+                    chosen.frequency,
+                    chosen.damping_ratio,
+                    other.frequency,
+                    other.damping_ratio
+                ),
+            );
+        }
+    }
+
+    /// One unsupported-feature line for the visual meshes whose mass the body needs.
+    pub(super) fn massive_mesh_error(&self) {
+        let (count, first) = {
+            let diag = self.diag.borrow();
+            (diag.massive_meshes, diag.first_massive_mesh.clone())
+        };
+        if let Some((line, what)) = first {
+            self.unsupported(
+                line,
+                "geom",
+                format!(
+                    "{what} and {} more mesh geom(s): their mass cannot be computed (backdrive \
+                     does not read mesh files) and their bodies have no <inertial>: give the \
+                     bodies an <inertial>, or the geoms mass=\"0\"; they were dropped",
+                    count - 1
+                ),
+            );
+        }
+    }
+
+    /// One line for every cylinder and ellipsoid given a stated primitive's contact shape.
+    pub(super) fn approximation_warning(&self, approximated: &[(f64, String, GeomType)]) {
+        let Some((worst, place, _)) = approximated.iter().max_by(|a, b| a.0.total_cmp(&b.0)) else {
+            return;
+        };
+        let cylinders = approximated
+            .iter()
+            .filter(|a| a.2 == GeomType::Cylinder)
+            .count();
+        let ellipsoids = approximated.len() - cylinders;
+        self.warn(
+            1,
+            "geom",
+            format!(
+                "{cylinders} cylinder(s) and {ellipsoids} ellipsoid(s) touch the ground through \
+                 an approximate shape (cylinders: capsules, or boxes when flat; ellipsoids: \
+                 capsules along their longest axis; mass from the true shape): a contact point \
+                 moves by at most {:.1} mm (the geom at {place})",
+                worst * 1e3
+            ),
+        );
     }
 }
 
@@ -416,5 +661,189 @@ pub(super) fn geom_type_name(kind: GeomType) -> &'static str {
         GeomType::Box => "box",
         GeomType::Cylinder => "cylinder",
         GeomType::Ellipsoid => "ellipsoid",
+    }
+}
+
+/// MuJoCo's impedance `d(r)` at penetration `r` (`solimp` = dmin, dmax, width, midpoint,
+/// power), clamped as MuJoCo clamps it.
+fn impedance(solimp: &[f64; 5], r: f64) -> f64 {
+    let dmin = solimp[0].clamp(1e-4, 0.9999);
+    let dmax = solimp[1].clamp(1e-4, 0.9999);
+    let width = solimp[2].max(0.0);
+    let mid = solimp[3].clamp(1e-4, 0.9999);
+    let power = solimp[4].max(1.0);
+    if width <= 0.0 || r >= width {
+        return dmax;
+    }
+    let x = r / width;
+    let y = if x <= mid {
+        x.powf(power) / mid.powf(power - 1.0)
+    } else {
+        1.0 - (1.0 - x).powf(power) / (1.0 - mid).powf(power - 1.0)
+    };
+    dmin + y * (dmax - dmin)
+}
+
+/// Backdrive's soft-contact frequency (Hz) and damping ratio for MuJoCo's `solref` and
+/// `solimp`, under gravity `g` (m/s^2).
+///
+/// MuJoCo's reference acceleration is `-b v - k d(r) r` with `k = 1 / (dmax^2 tc^2 zeta^2)`,
+/// `b = 2 / (dmax tc)` for `solref = (tc, zeta)` (or `k = -solref[0] / dmax^2`, `b =
+/// -solref[1] / dmax` for the direct form), and the impedance `d` mixes it with the
+/// unconstrained acceleration. A body resting under gravity then sinks to the `r` where
+/// `r d(r)^2 = (1 - d(r)) g / k`. Backdrive's soft contact sinks by `g / (2 pi f)^2`, so `f` is
+/// chosen to give the same resting penetration; the damping ratio is MuJoCo's (`zeta`, or
+/// `b / (2 sqrt(k))` in the direct form), which is what its contact oscillation follows.
+pub(super) fn contact_softness(solref: [f64; 2], solimp: &[f64; 5], g: f64) -> (f64, f64) {
+    let g = if g > 0.0 { g } else { 9.81 };
+    let dmax = solimp[1].clamp(1e-4, 0.9999);
+    let (k, ratio) = if solref[0] > 0.0 {
+        let (tc, zeta) = (solref[0], solref[1]);
+        (1.0 / (dmax * dmax * tc * tc * zeta * zeta), zeta)
+    } else {
+        let k = -solref[0] / (dmax * dmax);
+        let b = -solref[1] / dmax;
+        (k, b / (2.0 * k.sqrt()))
+    };
+    // r d(r)^2 - (1 - d(r)) g / k grows with r: bisect on a log scale.
+    let excess = |r: f64| {
+        let d = impedance(solimp, r);
+        r * d * d - (1.0 - d) * g / k
+    };
+    let (mut lo, mut hi) = (1e-12_f64, 10.0_f64);
+    for _ in 0..200 {
+        let mid = (lo * hi).sqrt();
+        if excess(mid) > 0.0 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let r = (lo * hi).sqrt();
+    ((g / r).sqrt() / std::f64::consts::TAU, ratio)
+}
+
+/// Support function (farthest extent along the unit direction `n`, in the geom's frame) of
+/// the true MuJoCo shapes and of backdrive's.
+fn support(kind: GeomType, size: &[f64], n: DVec3) -> f64 {
+    match kind {
+        GeomType::Sphere => size[0],
+        GeomType::Capsule => size[0] + size[1] * n.z.abs(),
+        GeomType::Box => size[0] * n.x.abs() + size[1] * n.y.abs() + size[2] * n.z.abs(),
+        GeomType::Cylinder => size[0] * n.truncate().length() + size[1] * n.z.abs(),
+        GeomType::Ellipsoid => DVec3::new(size[0] * n.x, size[1] * n.y, size[2] * n.z).length(),
+        GeomType::Plane => 0.0,
+    }
+}
+
+/// A stated primitive for a geom type backdrive has no contact shape for: the kind, its sizes
+/// (as a MuJoCo geom of that kind), the rotation from the geom's frame to the primitive's,
+/// and the largest distance (m) by which a contact point can move, measured as the largest
+/// difference of the two shapes' extents over directions.
+///
+/// * A cylinder (radius r, half-height h) becomes a capsule of radius r whose ends reach +-h
+///   (segment half-length h - r) when h >= r: exact standing on an end face or lying on its
+///   side, at most r (sqrt 2 - 1) = 0.41 r off at the rim; a flat one (h < r) becomes a box
+///   (r, r, h), exact on its face, at most 0.41 r off at its corners.
+/// * An ellipsoid becomes a capsule along its longest semi-axis c, with the larger of the
+///   other two as radius rho, its ends reaching +-c (segment half-length c - rho): exact for a
+///   sphere, off by at most the listed distance otherwise.
+pub(super) fn approximate(
+    kind: GeomType,
+    size: &[f64],
+) -> Option<(GeomType, Vec<f64>, DQuat, f64)> {
+    let (approx, asize, rot) = match kind {
+        GeomType::Cylinder => {
+            let (r, h) = (size[0], size[1]);
+            if h >= r {
+                (GeomType::Capsule, vec![r, h - r], DQuat::IDENTITY)
+            } else {
+                (GeomType::Box, vec![r, r, h], DQuat::IDENTITY)
+            }
+        }
+        GeomType::Ellipsoid => {
+            let axis = (0..3)
+                .max_by(|&a, &b| size[a].total_cmp(&size[b]))
+                .unwrap_or(2);
+            let c = size[axis];
+            let rho = (0..3)
+                .filter(|&k| k != axis)
+                .map(|k| size[k])
+                .fold(0.0, f64::max);
+            let to_axis = match axis {
+                0 => DQuat::from_rotation_arc(DVec3::Z, DVec3::X),
+                1 => DQuat::from_rotation_arc(DVec3::Z, DVec3::Y),
+                _ => DQuat::IDENTITY,
+            };
+            (GeomType::Capsule, vec![rho, (c - rho).max(0.0)], to_axis)
+        }
+        _ => return None,
+    };
+    // Directions on a latitude-longitude grid (both shapes are symmetric under reflection).
+    let mut worst = 0.0_f64;
+    let steps = 48;
+    for i in 0..=steps {
+        let theta = std::f64::consts::PI * i as f64 / steps as f64;
+        for j in 0..(2 * steps) {
+            let phi = std::f64::consts::PI * j as f64 / steps as f64;
+            let n = DVec3::new(
+                theta.sin() * phi.cos(),
+                theta.sin() * phi.sin(),
+                theta.cos(),
+            );
+            let d = support(kind, size, n) - support(approx, &asize, rot.inverse() * n);
+            worst = worst.max(d.abs());
+        }
+    }
+    Some((approx, asize, rot, worst))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_solref_maps_near_backdrive_default() {
+        let (f, z) = contact_softness(DEFAULT_SOLREF, &DEFAULT_SOLIMP, 9.81);
+        // Resting penetration under MuJoCo's defaults is about 0.37 mm (inside solimp's 1 mm
+        // width, where the impedance is near dmin = 0.9).
+        let r = 9.81 / (std::f64::consts::TAU * f).powi(2);
+        assert!(r > 2e-4 && r < 5e-4, "{r}");
+        assert_eq!(z, 1.0);
+        // A stiffer time constant gives a higher frequency; the damping ratio follows solref.
+        let (f2, z2) = contact_softness([0.01, 0.5], &DEFAULT_SOLIMP, 9.81);
+        assert!(f2 > f, "{f2} {f}");
+        assert_eq!(z2, 0.5);
+    }
+
+    #[test]
+    fn direct_solref_uses_stiffness_and_damping() {
+        // k = 10000 / dmax^2, with a wide solimp (d = dmax = 0.95 everywhere past r = 0).
+        let solimp = [0.95, 0.95, 0.001, 0.5, 2.0];
+        let (f, z) = contact_softness([-10000.0, -30.0], &solimp, 9.81);
+        let k: f64 = 10000.0 / (0.95 * 0.95);
+        let r = (1.0 - 0.95) * 9.81 / (k * 0.95 * 0.95);
+        assert!((f - (9.81 / r).sqrt() / std::f64::consts::TAU).abs() < 1e-6 * f);
+        assert!((z - (30.0 / 0.95) / (2.0 * k.sqrt())).abs() < 1e-9);
+    }
+
+    #[test]
+    fn cylinder_and_ellipsoid_approximations_are_bounded() {
+        let (kind, size, _, dev) = approximate(GeomType::Cylinder, &[0.1, 0.3]).unwrap();
+        assert_eq!((kind, size.len()), (GeomType::Capsule, 2));
+        assert!((size[1] - 0.2).abs() < 1e-12);
+        // The rim sticks out of the capsule by r (sqrt 2 - 1) at most.
+        assert!((dev - 0.1 * (2f64.sqrt() - 1.0)).abs() < 2e-3, "{dev}");
+        let (kind, _, _, dev) = approximate(GeomType::Cylinder, &[0.1, 0.02]).unwrap();
+        assert_eq!(kind, GeomType::Box);
+        assert!(dev <= 0.1 * (2f64.sqrt() - 1.0) + 1e-9, "{dev}");
+        let (kind, size, rot, dev) = approximate(GeomType::Ellipsoid, &[0.3, 0.1, 0.1]).unwrap();
+        assert_eq!(kind, GeomType::Capsule);
+        assert!((size[0] - 0.1).abs() < 1e-12 && (size[1] - 0.2).abs() < 1e-12);
+        // The capsule's axis (z) lies along the ellipsoid's long x axis.
+        assert!((rot * DVec3::Z - DVec3::X).length() < 1e-12);
+        assert!(dev > 0.0 && dev < 0.1, "{dev}");
+        let (_, _, _, dev) = approximate(GeomType::Ellipsoid, &[0.2, 0.2, 0.2]).unwrap();
+        assert!(dev < 1e-12, "a sphere is exact: {dev}");
     }
 }

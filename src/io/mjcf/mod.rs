@@ -40,9 +40,21 @@
 //!   heavy (see `models/README.md`), so a much smaller fraction would make the "locked" axes
 //!   between intermediates visibly soft; a larger one moves more of the inertia onto the
 //!   earlier joints while the later ones turn.
+//! * `<include file="..."/>` (anywhere, nested) splices the children of the included file's
+//!   `<mujoco>` in place of the element; the path is relative to the including file (to the
+//!   current directory for text given to [`from_str`] without a file). A file
+//!   that includes itself, directly or through others, is refused naming both files; errors
+//!   and warnings inside an included file name that file and its line.
 //! * Geoms: `sphere`, `capsule` (`size` radius and half-length, or `fromto`), `box` (half
-//!   sizes, or `fromto`) map to backdrive shapes; `cylinder` and `ellipsoid` contribute mass
-//!   but have no backdrive shape (an error unless unsupported features are ignored). Mass comes
+//!   sizes, or `fromto`) map to backdrive shapes. A moving `cylinder` or `ellipsoid` keeps the
+//!   mass and inertia of its true shape and touches the ground through a stated primitive
+//!   (one warning per model gives how far a contact point can move, at most): a cylinder of
+//!   radius r and half-height h >= r is a capsule of radius r whose ends reach its faces
+//!   (segment half-length h - r: exact standing on a face or lying on its side, the rim
+//!   sticks out by at most r (sqrt 2 - 1) = 0.41 r), a flatter one is a box (r, r, h) (exact
+//!   on its faces, its corners stick out by at most 0.41 r); an ellipsoid is a capsule along
+//!   its longest semi-axis c with the larger of the other two, rho, as radius (segment
+//!   half-length c - rho; exact for a sphere). Mass comes
 //!   from `mass` or `density` (default 1000) with MuJoCo's volume and inertia formulas, or from
 //!   `<inertial>` (`mass`, `diaginertia` or `fullinertia`) following `<compiler
 //!   inertiafromgeom>`.
@@ -60,9 +72,34 @@
 //!   no margin, so contact shapes are inflated by it (spheres and capsules exactly, boxes by
 //!   their half sizes). The body's friction is the largest sliding friction of its geoms
 //!   combined with the plane's (MuJoCo takes the maximum); `condim="1"` means frictionless.
-//! * Contacts between robot bodies do not exist in backdrive (self-collision off), so
-//!   `<contact><exclude>` is always satisfied; a warning lists geom pairs that MuJoCo would
-//!   let collide.
+//! * Collision filters: a geom touches the ground plane when MuJoCo's rule lets it,
+//!   `(contype_geom & conaffinity_plane) || (contype_plane & conaffinity_geom)`; a geom that
+//!   collides with nothing contributes no contact point. `<contact><exclude body1="world"
+//!   body2="B"/>` takes B's geoms off the ground, and `<contact><pair geom1 geom2/>` with the
+//!   ground plane's geom puts a geom on it whatever its filter says. Contacts between robot
+//!   bodies do not exist in backdrive (self-collision off), so other excludes are always
+//!   satisfied (a warning lists geom pairs that MuJoCo would let collide) and a `<pair>`
+//!   between two bodies' geoms is unsupported.
+//! * Contact softness: backdrive has one soft-contact setting per model
+//!   (`Settings::contact_frequency`, `contact_damping_ratio`). Each ground contact's MuJoCo
+//!   parameters are the mean of the geom's and the plane's `solref`/`solimp` (MuJoCo's default
+//!   `solmix`), with MuJoCo's defaults `solref = (0.02, 1)` (time constant 0.02 s, damping
+//!   ratio 1) and `solimp = (0.9, 0.95, 0.001, 0.5, 2)`. MuJoCo's contact then pulls with
+//!   reference acceleration `-b v - k d(r) r`, `k = 1 / (dmax^2 tc^2 zeta^2)`, `b = 2 / (dmax
+//!   tc)` (or `k = -solref[0] / dmax^2`, `b = -solref[1] / dmax` for negative `solref`),
+//!   blended with the free motion by the impedance `d(r)` of `solimp`, so a body resting under
+//!   gravity `g` sinks to the depth `r` where `r d(r)^2 = (1 - d(r)) g / k`. The frequency is
+//!   chosen so that backdrive's contact (which sinks by `g / (2 pi f)^2`) rests at that same
+//!   depth: `f = sqrt(g / r) / (2 pi)`; the damping ratio is `zeta` (or `b / (2 sqrt k)`).
+//!   MuJoCo's defaults give 0.37 mm and about 26 Hz, ratio 1 (backdrive's own default is
+//!   30 Hz). When the contact geoms ask for different settings, the one most of them share is
+//!   used, with one warning.
+//! * Visual-only content is skipped silently: `<asset>`, `<visual>`, materials, textures,
+//!   skyboxes, lights, cameras, sites; a `mesh`/`hfield`/`sdf` geom that does not collide
+//!   (`contype` = `conaffinity` = 0) and whose mass is not needed (zero, or its body has an
+//!   `<inertial>`) is counted in one summary warning. A colliding mesh, or one whose mass the
+//!   body needs, is an unsupported feature naming the geom and its line (backdrive reads no
+//!   mesh files).
 //! * `<option timestep gravity>` set `settings.dt` and `settings.gravity`; `<flag
 //!   gravity="disable" contact="disable" limit="disable"/>` are honoured. Backdrive always
 //!   integrates with semi-implicit Euler (MuJoCo's `Euler`); another `integrator` is a warning.
@@ -81,15 +118,16 @@
 //! `<custom>`, `<extension>`, sites, cameras, lights, `rgba`, `material`, `group`...) and
 //! the settings of MuJoCo's own constraint solver (`iterations`, `tolerance`, `solver`,
 //! `cone`...) are ignored silently. Sensors, keyframes, unknown elements and attributes, and
-//! settings whose effect backdrive models differently (`integrator`, geom `solref` / `solimp`
-//! / `priority`, joint `solreflimit` / `solimplimit` / `margin`, `condim` 4 and 6, ball-joint
+//! settings whose effect backdrive models differently (`integrator`, geom `solmix` /
+//! `priority`, joint `solreflimit` / `solimplimit` / `margin`, `condim` 4 and 6, ball-joint
 //! cones, self-collision between bodies) are ignored or approximated with a [`Warning`]
 //! naming the element and its line. Backdrive's joints and contacts are soft constraints
-//! (`settings.joint_frequency`, `contact_frequency`); the importer keeps backdrive's defaults. Features whose absence
+//! (`settings.joint_frequency`, `contact_frequency`): the importer maps `solref`/`solimp`
+//! onto the contact ones (above) and keeps backdrive's joint defaults. Features whose absence
 //! would silently change the physics — joint `damping`, `armature`, `stiffness`,
 //! `frictionloss`; tendons, equality constraints, actuators other than `motor`, fluid forces,
-//! mocap bodies, static ellipsoids, cylinder and ellipsoid contact shapes on moving bodies,
-//! meshes — are errors naming the element and line, unless
+//! mocap bodies, static ellipsoids, colliding meshes and height fields, contact pairs between
+//! bodies — are errors naming the element and line, unless
 //! [`MjcfOptions::ignore_unsupported`] is set, in which case they are dropped with a warning.
 //! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
 //! unknown class are errors with the file and line.
@@ -147,6 +185,7 @@ mod build;
 mod defaults;
 mod diagnostics;
 mod geometry;
+mod include;
 mod inertia;
 mod joints;
 mod tree;
@@ -313,24 +352,11 @@ pub fn load_mjcf_with(path: impl AsRef<Path>, options: &MjcfOptions) -> Result<M
 
 /// Imports MJCF text; `file` is only used in messages.
 pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Result<MjcfImport> {
+    let (text, sources) = include::expand(text, file)?;
+    let text: &str = &text;
     let file = file.map(Path::to_path_buf);
-    let doc = Document::parse(text).map_err(|e| {
-        // roxmltree gives the end of the stream no position (it says 1:1): the file ends
-        // before the document does, so the last line is where it was cut.
-        let (line, message) = match e {
-            roxmltree::Error::UnexpectedEndOfStream => (
-                text.lines().count().max(1),
-                "malformed XML: the file ends before the document does (truncated?)".to_string(),
-            ),
-            _ => (e.pos().row as usize, format!("malformed XML: {e}")),
-        };
-        Error::from(ModelError {
-            file: file.clone(),
-            line: Some(line),
-            field: FieldPath::default(),
-            message,
-        })
-    })?;
+    // Each piece parsed on its own above: the merged text is well formed.
+    let doc = Document::parse(text).map_err(|e| include::parse_error(e, text, file.as_deref()))?;
     let mut ctx = Ctx {
         doc: &doc,
         file,
@@ -344,6 +370,7 @@ pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Resul
         bound_inertia: 0.0,
         set_total_mass: None,
         defaults: HashMap::new(),
+        sources,
         newlines: text
             .bytes()
             .enumerate()
@@ -363,7 +390,7 @@ pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Resul
     }
     let import = ctx.run()?;
     let diag = ctx.diag.into_inner();
-    if let Some(first) = diag.unsupported.first()
+    if let Some((_, first)) = diag.unsupported.first()
         && !options.ignore_unsupported
     {
         let more = diag.unsupported.len() - 1;
@@ -386,7 +413,8 @@ pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Resul
     }
     let mut warnings = diag.warnings;
     warnings.extend(diag.unsupported);
-    warnings.sort_by_key(|w| w.line);
+    warnings.sort_by_key(|(line, _)| *line);
+    let warnings = warnings.into_iter().map(|(_, w)| w).collect();
     Ok(MjcfImport { warnings, ..import })
 }
 
@@ -395,8 +423,14 @@ pub fn from_str(text: &str, file: Option<&Path>, options: &MjcfOptions) -> Resul
 
 #[derive(Default)]
 struct Diagnostics {
-    warnings: Vec<Warning>,
-    unsupported: Vec<Warning>,
+    /// With the line of the merged text they were raised at, for ordering across files.
+    warnings: Vec<(usize, Warning)>,
+    unsupported: Vec<(usize, Warning)>,
+    /// Visual-only geoms skipped (meshes that neither collide nor carry needed mass).
+    visual_skipped: usize,
+    /// Non-colliding meshes whose mass the body needs, and the first one's line and label.
+    massive_meshes: usize,
+    first_massive_mesh: Option<(usize, String)>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -422,6 +456,8 @@ struct Ctx<'a, 'input> {
     bound_inertia: f64,
     set_total_mass: Option<f64>,
     defaults: HashMap<String, ClassAttrs>,
+    /// Which file and line each line of the (include-expanded) text came from.
+    sources: include::Sources,
     /// Byte offset of every newline in the text: a line number is a binary search, where
     /// roxmltree's `text_pos_at` rescans the text from its start (quadratic over a file).
     newlines: Vec<usize>,
@@ -432,6 +468,8 @@ struct Ctx<'a, 'input> {
 struct Val {
     text: String,
     line: usize,
+    /// Where `line` is, as the user reads it (`line N`, or `FILE line N` in an included file).
+    place: String,
     /// Name of the attribute and, when it came from a default class, that class.
     name: String,
     class: Option<String>,
@@ -440,7 +478,7 @@ struct Val {
 impl Val {
     fn origin(&self) -> String {
         match &self.class {
-            Some(c) => format!(" (from default class '{c}', line {})", self.line),
+            Some(c) => format!(" (from default class '{c}', {})", self.place),
             None => String::new(),
         }
     }

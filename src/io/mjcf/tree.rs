@@ -68,6 +68,8 @@ pub(super) struct Geom {
     pub(super) conaffinity: i64,
     pub(super) margin: f64,
     pub(super) gap: f64,
+    pub(super) solref: [f64; 2],
+    pub(super) solimp: [f64; 5],
     pub(super) name: String,
 }
 
@@ -82,6 +84,10 @@ pub(super) enum GeomType {
 }
 
 pub(super) struct Floor {
+    /// The plane geom's name (empty if unnamed), for `<contact><pair>`.
+    pub(super) name: String,
+    pub(super) solref: [f64; 2],
+    pub(super) solimp: [f64; 5],
     pub(super) friction: f64,
     pub(super) contype: i64,
     pub(super) conaffinity: i64,
@@ -95,6 +101,8 @@ pub(super) struct World {
     /// Geoms parsed, to be turned into shapes once the floor is known: (body, geom).
     pub(super) geoms: Vec<(usize, Geom)>,
     pub(super) excludes: HashSet<(String, String)>,
+    /// `<contact><pair geom1 geom2>`: the two geom names and the element's line.
+    pub(super) pairs: Vec<(String, String, usize)>,
     pub(super) free_joints: HashSet<String>,
     /// Names of the bodies so far (duplicates are refused).
     pub(super) body_names: HashSet<String>,
@@ -225,6 +233,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             floor: None,
             geoms: Vec::new(),
             excludes: HashSet::new(),
+            pairs: Vec::new(),
             free_joints: HashSet::new(),
             body_names: HashSet::new(),
             joint_names: HashSet::new(),
@@ -259,11 +268,6 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     format!("<{tag}> is not supported and was ignored"),
                 ),
                 "actuator" | "tendon" | "equality" | "deformable" => {}
-                "include" => self.unsupported(
-                    self.line(c),
-                    tag,
-                    "<include> is not supported: merge the included file into this one",
-                ),
                 other => self.warn(
                     self.line(c),
                     other,
@@ -369,7 +373,9 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 }
                 "geom" => {
                     let el = self.el(c, Some("geom"), childclass);
-                    let g = self.geom(&el, pos, rot)?;
+                    let mass_given = self.inertia_from_geom != InertiaFromGeom::True
+                        && body.is_none_or(|b| world.bodies[b].inertial.is_some());
+                    let g = self.geom(&el, pos, rot, mass_given)?;
                     if let Some(g) = g {
                         match body {
                             Some(b) => world.geoms.push((b, g)),

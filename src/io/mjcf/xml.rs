@@ -19,9 +19,20 @@ impl<'a, 'input> Ctx<'a, 'input> {
             .unwrap_or_else(|| self.line(node))
     }
 
+    /// Where a line of the merged text is, as the user reads it: `line N` in the model file,
+    /// `FILE line N` in an included one.
+    pub(super) fn place(&self, line: usize) -> String {
+        let (file, l) = self.sources.origin(line);
+        match file {
+            Some(f) if self.sources.is_included(line) => format!("{} line {l}", f.display()),
+            _ => format!("line {l}"),
+        }
+    }
+
     pub(super) fn error(&self, line: usize, field: &str, message: impl Into<String>) -> Error {
+        let (file, line) = self.sources.origin(line);
         Error::from(ModelError {
-            file: self.file.clone(),
+            file: file.map(Path::to_path_buf),
             line: Some(line),
             field: FieldPath::key(field),
             message: message.into(),
@@ -34,8 +45,9 @@ impl<'a, 'input> Ctx<'a, 'input> {
         element: &str,
         message: impl Into<String>,
     ) -> Warning {
+        let (file, line) = self.sources.origin(line);
         Warning {
-            file: self.file.clone(),
+            file: file.map(Path::to_path_buf),
             line,
             element: element.to_string(),
             message: message.into(),
@@ -44,13 +56,13 @@ impl<'a, 'input> Ctx<'a, 'input> {
 
     pub(super) fn warn(&self, line: usize, element: &str, message: impl Into<String>) {
         let w = self.diagnostic(line, element, message);
-        self.diag.borrow_mut().warnings.push(w);
+        self.diag.borrow_mut().warnings.push((line, w));
     }
 
     /// A feature whose absence changes the physics: an error unless ignored.
     pub(super) fn unsupported(&self, line: usize, element: &str, message: impl Into<String>) {
         let w = self.diagnostic(line, element, message);
-        self.diag.borrow_mut().unsupported.push(w);
+        self.diag.borrow_mut().unsupported.push((line, w));
     }
 
     pub(super) fn el(
@@ -65,9 +77,11 @@ impl<'a, 'input> Ctx<'a, 'input> {
     /// The value of an attribute: the element's own, else its default class's.
     pub(super) fn get(&self, el: &El, name: &str) -> Result<Option<Val>> {
         if let Some(a) = el.node.attribute_node(name) {
+            let line = self.row(a.range().start);
             return Ok(Some(Val {
                 text: a.value().to_string(),
-                line: self.row(a.range().start),
+                line,
+                place: self.place(line),
                 name: name.to_string(),
                 class: None,
             }));
@@ -93,6 +107,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             .map(|(v, line)| Val {
                 text: v.clone(),
                 line: *line,
+                place: self.place(*line),
                 name: name.to_string(),
                 class: Some(class.to_string()),
             }))
