@@ -7,5 +7,6 @@ pub mod gait;
 pub mod optim;
 pub mod policy;
 pub mod random;
+pub mod shac;
 pub mod tasks;
 pub mod train;
