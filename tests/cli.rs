@@ -359,3 +359,40 @@ fn tasks_are_listed_and_a_bad_task_file_is_reported_by_file_line_and_field() {
         text(&out.stderr)
     );
 }
+
+/// A task whose algorithm is the short-horizon actor-critic trains through the same command:
+/// log, checkpoint, plots, viewer, the evaluation after training, and resume.
+#[test]
+fn train_runs_the_actor_critic_for_quadruped_run_and_resumes_it() {
+    let dir = scratch("train-shac");
+    let out = dir.join("run");
+    let out_s = out.to_str().unwrap();
+    let run = backdrive(&[
+        "train",
+        "quadruped-run",
+        "-n",
+        "2",
+        "--iters",
+        "2",
+        "--out",
+        out_s,
+    ]);
+    let stdout = text(&run.stdout);
+    assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
+    assert!(stdout.contains("windows of 25 steps"), "{stdout}");
+    assert!(
+        stdout.contains("the trained policy: mean reward per step"),
+        "{stdout}"
+    );
+    for file in ["log.csv", "checkpoint.bin", "loss.png", "policy.html"] {
+        assert!(out.join(file).is_file(), "{file} missing");
+    }
+    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 3, "{log}");
+    let resumed = backdrive(&["train", "quadruped-run", "--iters", "3", "--resume", out_s]);
+    assert!(resumed.status.success(), "{}", text(&resumed.stderr));
+    assert!(text(&resumed.stdout).contains("resumed at iteration 2"));
+    let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
+    assert_eq!(log.lines().count(), 4, "{log}");
+    assert!(log.lines().last().unwrap().starts_with("3,"), "{log}");
+}

@@ -193,6 +193,26 @@ fn quadruped_gradient_learns() {
         ("measured", 1, 4)
     );
     assert!(o.final_value.is_some_and(f64::is_finite), "{o:?}");
+    // The short-horizon actor-critic on quadruped-run (quick: 4 robots, 50-step episodes,
+    // windows of 25), 4 windows = 400 robot-steps = 8 episodes' worth, and the open-loop search
+    // over the same episodes with as many robot-steps.
+    let s = r
+        .methods
+        .iter()
+        .find(|m| m.method.starts_with("short-horizon actor-critic"))
+        .expect("an actor-critic row");
+    report(s);
+    assert_eq!((s.iterations, s.evaluations), (4, 8));
+    assert!(s.note.contains("400 robot-steps"), "{}", s.note);
+    assert!(s.final_value.is_some_and(f64::is_finite) && s.wall_seconds.is_some());
+    let l = r
+        .methods
+        .iter()
+        .find(|m| m.method.contains("as many robot-steps as the actor-critic"))
+        .expect("an open-loop row at the actor-critic's robot-steps");
+    report(l);
+    assert_eq!(l.evaluations, 8);
+    assert!(l.note.contains("400 robot-steps"), "{}", l.note);
 }
 
 /// The adjoint Jacobian of the final-state residuals (one backward pass over 9 instances,

@@ -4,8 +4,97 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use backdrive::BodyState;
+use backdrive::learn::algorithm::Algorithm;
+use backdrive::learn::shac::ShacTrainer;
 use backdrive::learn::tasks;
-use backdrive::learn::train::{IterationStats, TrainOptions, Trainer};
+use backdrive::learn::train::{CheckpointInfo, IterationStats, TrainOptions, Trainer};
+
+/// What `train` drives: backpropagation through episodes ([`Trainer`]) or the short-horizon
+/// actor-critic ([`ShacTrainer`]), by the task's algorithm.
+trait Learner {
+    fn step(&mut self) -> backdrive::error::Result<IterationStats>;
+    fn iteration(&self) -> u32;
+    fn save(&self, dir: &Path) -> backdrive::error::Result<()>;
+    fn load(&mut self, dir: &Path) -> backdrive::error::Result<()>;
+    fn record(&mut self, every: u32) -> backdrive::error::Result<Vec<Vec<BodyState>>>;
+    fn n_params(&self) -> usize;
+    /// A line worth printing after the last step (an episode's result), if any.
+    fn note(&self) -> Option<String>;
+    /// What the trained policy achieves, measured after training, if the learner measures it.
+    fn evaluation(&mut self) -> backdrive::error::Result<Option<String>>;
+}
+
+impl Learner for Trainer {
+    fn step(&mut self) -> backdrive::error::Result<IterationStats> {
+        Trainer::step(self)
+    }
+    fn iteration(&self) -> u32 {
+        Trainer::iteration(self)
+    }
+    fn save(&self, dir: &Path) -> backdrive::error::Result<()> {
+        Trainer::save(self, dir)
+    }
+    fn load(&mut self, dir: &Path) -> backdrive::error::Result<()> {
+        Trainer::load(self, dir)
+    }
+    fn record(&mut self, every: u32) -> backdrive::error::Result<Vec<Vec<BodyState>>> {
+        Trainer::record(self, every)
+    }
+    fn n_params(&self) -> usize {
+        self.layout().n_params
+    }
+    fn note(&self) -> Option<String> {
+        None
+    }
+    fn evaluation(&mut self) -> backdrive::error::Result<Option<String>> {
+        Ok(None)
+    }
+}
+
+impl Learner for ShacTrainer {
+    fn step(&mut self) -> backdrive::error::Result<IterationStats> {
+        ShacTrainer::step(self)
+    }
+    fn iteration(&self) -> u32 {
+        ShacTrainer::iteration(self)
+    }
+    fn save(&self, dir: &Path) -> backdrive::error::Result<()> {
+        ShacTrainer::save(self, dir)
+    }
+    fn load(&mut self, dir: &Path) -> backdrive::error::Result<()> {
+        ShacTrainer::load(self, dir)
+    }
+    fn record(&mut self, every: u32) -> backdrive::error::Result<Vec<Vec<BodyState>>> {
+        ShacTrainer::record(self, every)
+    }
+    fn n_params(&self) -> usize {
+        self.layout().n_params
+    }
+    fn note(&self) -> Option<String> {
+        let r = self.last_report();
+        r.episode_mean_reward.map(|e| {
+            format!(
+                "window {}: episode done, mean reward per step {e:.4} over it ({} robot-steps so far); critic error {:.3e}",
+                self.iteration(),
+                self.robot_steps(),
+                r.critic_loss
+            )
+        })
+    }
+    fn evaluation(&mut self) -> backdrive::error::Result<Option<String>> {
+        let started = std::time::Instant::now();
+        let reward = self.evaluate(1)?;
+        Ok(Some(format!(
+            "the trained policy: mean reward per step {reward:.4} over one fresh {}-step episode of {} robots \
+             (evaluated in {:.1} s); trained on {} robot-steps",
+            self.task().horizon,
+            self.instances(),
+            started.elapsed().as_secs_f64(),
+            self.robot_steps()
+        )))
+    }
+}
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -183,7 +272,7 @@ fn check_output_files(out: &Path) -> anyhow::Result<()> {
 }
 
 /// Loads the checkpoint in `dir` into `trainer`; returns the log rows up to its iteration.
-fn resume(trainer: &mut Trainer, dir: &Path) -> anyhow::Result<Vec<IterationStats>> {
+fn resume(trainer: &mut dyn Learner, dir: &Path) -> anyhow::Result<Vec<IterationStats>> {
     trainer
         .load(dir)
         .with_context(|| format!("resuming from {}", dir.display()))?;
@@ -223,7 +312,7 @@ fn open_log(out: &Path, history: &[IterationStats]) -> anyhow::Result<(PathBuf, 
 /// end.
 fn train_iterations(
     args: &Args,
-    trainer: &mut Trainer,
+    trainer: &mut dyn Learner,
     total: u32,
     out: &Path,
     log: &mut std::fs::File,
@@ -255,6 +344,10 @@ fn train_iterations(
             stats.loss, stats.grad_norm
         ));
         bar.inc(1);
+        if let Some(note) = trainer.note() {
+            // Printed beside the bar, and also when it is hidden (output not a terminal).
+            bar.suspend(|| println!("{note}"));
+        }
         history.push(stats);
         if stats.iteration % args.save_every == 0 || stats.iteration == total {
             trainer.save(out).context("saving the checkpoint")?;
@@ -319,7 +412,7 @@ fn write_plots(
 
 /// Records an episode of the trained policy and writes it as a viewer page.
 fn write_policy_viewer(
-    trainer: &mut Trainer,
+    trainer: &mut dyn Learner,
     task: &tasks::Task,
     instances: usize,
     out: &Path,
@@ -365,8 +458,11 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         .resume
         .as_deref()
         .map(|dir| {
-            Trainer::checkpoint_info(dir)
-                .with_context(|| format!("resuming from {}", dir.display()))
+            let info: backdrive::error::Result<CheckpointInfo> = match task.algorithm {
+                Algorithm::Bptt => Trainer::checkpoint_info(dir),
+                Algorithm::Shac(_) => ShacTrainer::checkpoint_info(dir),
+            };
+            info.with_context(|| format!("resuming from {}", dir.display()))
         })
         .transpose()?;
     let instances = match (&checkpoint, args.instances) {
@@ -378,27 +474,39 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     check_output_files(&out)?;
     let gpu = super::open_gpu()?;
     println!("adapter: {}", gpu.describe());
-    let mut trainer = Trainer::new(
-        gpu,
-        task.clone(),
-        TrainOptions {
-            instances,
-            seed: args.seed,
-            max_chunk: None,
-        },
-    )
-    .with_context(|| format!("setting up task '{}'", task.name))?;
+    let options = TrainOptions {
+        instances,
+        seed: args.seed,
+        max_chunk: None,
+    };
+    let setting_up = || format!("setting up task '{}'", task.name);
+    let mut trainer: Box<dyn Learner> = match &task.algorithm {
+        Algorithm::Bptt => {
+            Box::new(Trainer::new(gpu, task.clone(), options).with_context(setting_up)?)
+        }
+        Algorithm::Shac(_) => {
+            Box::new(ShacTrainer::new(gpu, task.clone(), options).with_context(setting_up)?)
+        }
+    };
+    let trainer = trainer.as_mut();
     let mut history = Vec::new();
     if let Some(dir) = &args.resume {
-        history = resume(&mut trainer, dir)?;
+        history = resume(trainer, dir)?;
     }
+    let unit = match &task.algorithm {
+        Algorithm::Bptt => "iterations".to_string(),
+        Algorithm::Shac(s) => format!(
+            "windows of {} steps (short-horizon actor-critic: gamma {}, lambda {}, critic {:?})",
+            s.window, s.gamma, s.lambda, s.critic_hidden
+        ),
+    };
     println!(
-        "task '{}': {}; {} robots x {} steps, policy of {} parameters, {} iterations to {}",
+        "task '{}': {}; {} robots x {} steps, policy of {} parameters, {} {unit} to {}",
         task.name,
         task.description,
         instances,
         task.horizon,
-        trainer.layout().n_params,
+        trainer.n_params(),
         total,
         out.display()
     );
@@ -407,9 +515,15 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     }
     let (log_path, mut log) = open_log(&out, &history)?;
 
-    train_iterations(args, &mut trainer, total, &out, &mut log, &mut history)?;
+    train_iterations(args, trainer, total, &out, &mut log, &mut history)?;
     write_plots(&history, &out, &task.name, &log_path)?;
-    write_policy_viewer(&mut trainer, &task, instances, &out)
+    if let Some(line) = trainer
+        .evaluation()
+        .context("evaluating the trained policy")?
+    {
+        println!("{line}");
+    }
+    write_policy_viewer(trainer, &task, instances, &out)
 }
 
 #[cfg(test)]

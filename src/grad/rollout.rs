@@ -714,8 +714,16 @@ impl Rollout {
     /// steps, the initial state first. One submission per recorded step: meant for looking at a
     /// rollout, not for speed.
     pub fn forward_recording(&mut self, every: u32) -> Result<Vec<Vec<BodyState>>> {
-        let (_, frames) = self.run_forward(Some(every.max(1)), &mut |_, _| {})?;
+        let frames = self.forward_recording_raw(every)?;
         Ok(frames.iter().map(|raw| self.bodies_from_raw(raw)).collect())
+    }
+
+    /// [`Rollout::forward_recording`] as the raw state arrays (instance-major, `state_len`
+    /// floats per instance, as [`Rollout::set_initial_state`] takes them), for callers that
+    /// restart from a recorded state.
+    pub fn forward_recording_raw(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
+        let (_, frames) = self.run_forward(Some(every.max(1)), &mut |_, _| {})?;
+        Ok(frames)
     }
 
     fn run_forward(

@@ -7,6 +7,7 @@ pub mod gait;
 pub mod optim;
 pub mod policy;
 pub mod random;
+pub mod shac;
 pub mod task_file;
 pub mod tasks;
 pub mod train;

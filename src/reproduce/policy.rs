@@ -403,6 +403,22 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     methods.push(rb);
     methods.extend(baselines_not_run(p));
     methods.push(gaits);
+    let (shac, shac_horizon, robot_steps) = shac_run(gpu.clone(), options, budget)?;
+    let gait_budget = (robot_steps / u64::from(shac_horizon)).max(2);
+    let mut long_gaits =
+        open_loop_gait_search(gpu.clone(), &task_model, shac_horizon, gait_budget, options)?;
+    long_gaits.method = format!(
+        "{} over {} steps, as many robot-steps as the actor-critic",
+        long_gaits.method, shac_horizon
+    );
+    long_gaits.note = format!(
+        "{}; {} rollouts of {shac_horizon} steps = {} robot-steps",
+        long_gaits.note,
+        long_gaits.evaluations,
+        crate_thousands(long_gaits.evaluations * u64::from(shac_horizon))
+    );
+    methods.push(shac);
+    methods.push(long_gaits);
     Ok(ExperimentResult {
         name: "quadruped".into(),
         description: "gait: maximise the torso's average forward speed".into(),
@@ -415,6 +431,74 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
         adapter: gpu.describe(),
         methods,
     })
+}
+
+/// The short-horizon actor-critic on `quadruped-run` (10 s episodes, 64 robots, windows of 25
+/// steps; quick: 50-step episodes, 4 robots) for `budget` windows or the time limit. Its
+/// value is the average forward speed of the trained policy over one fresh episode of the
+/// batch. Returns the row, the episode length and the robot-steps of training, which the
+/// open-loop row beside it gets as its budget.
+fn shac_run(gpu: Arc<Gpu>, options: &Options, budget: u64) -> Result<(MethodResult, u32, u64)> {
+    use crate::learn::shac::ShacTrainer;
+    let mut task = tasks::builtin("quadruped-run")?;
+    let robots = if options.quick { 4 } else { task.instances };
+    if options.quick {
+        let crate::learn::algorithm::Algorithm::Shac(settings) = &task.algorithm else {
+            return Err(crate::error::Error::InvalidInput(
+                "the quadruped-run task does not use the actor-critic".into(),
+            ));
+        };
+        task.horizon = 2 * settings.window;
+    }
+    let horizon = task.horizon;
+    let started = Instant::now();
+    let mut trainer = ShacTrainer::new(
+        gpu,
+        task,
+        TrainOptions {
+            instances: robots,
+            seed: options.seed,
+            max_chunk: None,
+        },
+    )?;
+    let window = trainer.settings().window;
+    let bar = progress_bar(options.progress, budget, "short-horizon actor-critic");
+    let mut r = MethodResult {
+        method: format!("short-horizon actor-critic (quadruped-run), batch {robots}"),
+        source: "measured".into(),
+        ..Default::default()
+    };
+    while r.iterations < budget && !out_of_time(options, started) {
+        let s = match trainer.step() {
+            Ok(s) => s,
+            // As in the other rows: report how far it got instead of failing the experiment.
+            Err(crate::error::Error::NonFiniteGradient(_)) => {
+                r.note = format!(
+                    "stopped at window {}: non-finite gradient; ",
+                    r.iterations + 1
+                );
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        r.iterations += 1;
+        r.evaluations = trainer.robot_steps() / u64::from(horizon);
+        r.record_loss(f64::from(s.loss));
+        bar.set_position(r.iterations);
+    }
+    bar.finish_and_clear();
+    let robot_steps = trainer.robot_steps();
+    let speed = trainer.evaluate(1)?;
+    r.final_value = Some(speed);
+    r.finish_wall_time(started);
+    r.note = format!(
+        "{}{} windows of {window} steps over {robots} robots = {} robot-steps ({} rollouts of {horizon} steps); value: average forward speed of the trained policy over one fresh {horizon}-step episode of the batch (not charged); loss: the actor's window loss",
+        r.note,
+        r.iterations,
+        crate_thousands(robot_steps),
+        r.evaluations
+    );
+    Ok((r, horizon, robot_steps))
 }
 
 /// CMA-ES over open-loop 1.5 Hz gaits (three numbers per servo, [`crate::learn::gait`]) from standing
