@@ -7,8 +7,8 @@
 //! for w in &warnings {
 //!     eprintln!("warning: {w}");
 //! }
-//! // Models whose physics backdrive cannot reproduce (tendons, ...) are errors unless the
-//! // caller accepts the difference:
+//! // Models whose physics backdrive cannot reproduce (joint damping, armature...) are
+//! // errors unless the caller accepts the difference:
 //! let opts = MjcfOptions { ignore_unsupported: true, ..MjcfOptions::default() };
 //! let import = mjcf::load_mjcf_with("ant.xml", &opts).unwrap();
 //! println!("{} bodies", import.model.bodies.len());
@@ -32,13 +32,17 @@
 //!   axis in world coordinates at the model pose. The model pose is the zero of every joint
 //!   coordinate in both engines; joint `ref` is honoured by shifting the limits and
 //!   `springref` (so the model's joints have `reference` 0).
-//! * Joint `damping`, `stiffness` with `springref`, `frictionloss` and `armature` (on hinge,
-//!   slide and ball joints, from the joint or its default class) become the joint's passive
-//!   rows (see `models/README.md`): damping and the spring implicit, dry friction exact,
-//!   armature as a row resisting the change of the joint's speed. A ball joint's stiffness
+//! * Joint `stiffness` with `springref`, and `frictionloss` (on hinge, slide and ball joints,
+//!   from the joint or its default class) become the joint's passive rows (see
+//!   `models/README.md`): the spring implicit, dry friction exact. A ball joint's stiffness
 //!   acts on each rotation-vector component (a warning); its `springref` is unsupported.
-//!   Free joints carry no damping or armature in backdrive (their bodies have no joint), so
-//!   non-zero values there are unsupported; every suite model leaves them at zero.
+//!   Joint `damping` and `armature` are read but still unsupported: the model has them
+//!   (`Joint::damping`, `Joint::armature`), but backdrive's soft limits take their stiffness
+//!   from the bodies' own inertia, where MuJoCo's include the armature, so on the gymnasium
+//!   ant (damping 1, armature 1 on 0.04 kg legs) the limits give way while it lands and it
+//!   rests at 0.30 m (damping) or 0.41 m (both) instead of MuJoCo's 0.566 m. Free joints
+//!   carry no passive dynamics in backdrive (their bodies have no joint): non-zero values
+//!   there are unsupported; every suite model leaves them at zero.
 //! * A body with several joints (MuJoCo composes them in order) gets light intermediate
 //!   bodies, named `<body>__<joint>`, chained by one joint each; the last joint attaches the
 //!   body itself. The intermediates sit at the body's centre of mass and take a fraction
@@ -89,8 +93,8 @@
 //! cones, self-collision between bodies) are ignored or approximated with a [`Warning`]
 //! naming the element and its line. Backdrive's joints and contacts are soft constraints
 //! (`settings.joint_frequency`, `contact_frequency`); the importer keeps backdrive's defaults. Features whose absence
-//! would silently change the physics — a free joint's `damping`, `armature`, `stiffness`,
-//! `frictionloss`; joint `springdamper`; tendons, equality constraints, actuators other than `motor`, fluid forces,
+//! would silently change the physics — joint `damping` and `armature` (see above), a free
+//! joint's `stiffness` and `frictionloss`, joint `springdamper`; tendons, equality constraints, actuators other than `motor`, fluid forces,
 //! mocap bodies, static obstacles other than the ground plane, cylinder and ellipsoid contact
 //! shapes, meshes — are errors naming the element and line, unless
 //! [`MjcfOptions::ignore_unsupported`] is set, in which case they are dropped with a warning.
@@ -162,7 +166,7 @@ use tree::*;
 /// How to import an MJCF file.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MjcfOptions {
-    /// Drop features backdrive cannot simulate (tendons, equality constraints...) with a
+    /// Drop features backdrive cannot simulate (joint damping, armature, tendons...) with a
     /// warning instead of failing. The imported model then behaves differently from MuJoCo's.
     pub ignore_unsupported: bool,
     /// Merge bodies without joints into their parent's backdrive body (exactly rigid). When
