@@ -192,3 +192,84 @@ fn joint_limit_rows_adjoint(i: u32) {
         joint_axis_adjoint(j, k, i, row_jacobian_scaled(d.jac, sign), d_gap * sign);
     }
 }
+
+// ---- Passive rows: a joint's damping and spring, dry friction and armature on its free axes
+// (layout::PassiveRow). Each is a compliant row, m_c = 1 / (K + cfm) with an absolute cfm, so
+// that the solver's fixed point is the implicit impulse lambda = -(J v' + bias) / cfm at the
+// end-of-step velocity v'. The stage runs before gravity and the force actuators, so that an
+// armature row's bias holds the joint speed at the step's start.
+
+// Relative speed J v of a Jacobian at the bodies' current velocities.
+fn jacobian_speed(jac: RowJacobian, a: u32, b: u32, i: u32) -> f32 {
+    return dot(jac.lin_a, body_velocity(a, i)) + dot(jac.ang_a, body_angular_velocity(a, i))
+         + dot(jac.lin_b, body_velocity(b, i)) + dot(jac.ang_b, body_angular_velocity(b, i));
+}
+
+// K = J M^-1 J^T of row r from the fields row_write stored, in row_write's order of operations.
+fn row_inverse_effective_mass(r: u32, i: u32, jac: RowJacobian) -> f32 {
+    return max(dot(jac.lin_a, row_vec3(r, 12u, i)) + dot(jac.ang_a, row_vec3(r, 15u, i))
+             + dot(jac.lin_b, row_vec3(r, 18u, i)) + dot(jac.ang_b, row_vec3(r, 21u, i)), 1.0e-12);
+}
+
+// A rigid row_write whose m_c and cfm are then replaced by the compliant ones.
+fn row_write_compliant(r: u32, i: u32, jac: RowJacobian, bias: f32, lo: f32, hi: f32, cfm: f32) {
+    row_write(r, i, jac, bias, lo, hi, 0.0, 1.0, 0.0);
+    let k = row_inverse_effective_mass(r, i, jac);
+    row_set(r, 24u, i, 1.0 / (k + cfm));
+    row_set(r, 25u, i, cfm);
+}
+
+// Adjoint of row_write_compliant. row_write_adjoint with mass scale 1 differentiates m_c = 1 / K;
+// the adjoint of m_c is rescaled by K^2 / (K + cfm)^2 first, so that it applies
+// d(1 / (K + cfm)) / dK instead. cfm is a model constant.
+fn row_write_compliant_adjoint(r: u32, i: u32, jac: RowJacobian, cfm: f32) -> RowAdjoint {
+    let k = row_inverse_effective_mass(r, i, jac);
+    let d_m = row_adj_get(r, 24u, i);
+    let total = k + cfm;
+    row_adj_add(r, 24u, i, d_m * (k * k) / (total * total) - d_m);
+    return row_write_adjoint(r, i, jac, 1.0, 0.0);
+}
+
+fn joint_passive_rows_forward(i: u32) {
+    for (var p = 0u; p < hdr.n_passive; p++) {
+        let rec = hdr.off_passive + p * 8u;
+        let ax = joint_axis(model_u32(rec), model_u32(rec + 1u), i);
+        let r = hdr.row_passive + p;
+        let bodies = row_bodies(r);
+        let start_speed = jacobian_speed(ax.jac, bodies.x, bodies.y, i);
+        let bias = model_f32(rec + 5u) * (ax.coordinate - model_f32(rec + 6u))
+                 - model_f32(rec + 2u) * start_speed;
+        let bound = model_f32(rec + 7u);
+        row_write_compliant(r, i, ax.jac, bias, -bound, bound, model_f32(rec + 4u));
+    }
+}
+
+// Runs with the state at the step's start (the armature rows' start speed reads it).
+fn joint_passive_rows_adjoint(i: u32) {
+    for (var p_rev = 0u; p_rev < hdr.n_passive; p_rev++) {
+        let p = hdr.n_passive - 1u - p_rev;
+        let rec = hdr.off_passive + p * 8u;
+        let j = model_u32(rec);
+        let k = model_u32(rec + 1u);
+        let ax = joint_axis(j, k, i);
+        let r = hdr.row_passive + p;
+        let bodies = row_bodies(r);
+        let d = row_write_compliant_adjoint(r, i, ax.jac, model_f32(rec + 4u));
+        // bias = gain (coordinate - target) - weight J v_start
+        let d_speed = -d.bias * model_f32(rec + 2u);
+        let va = body_velocity(bodies.x, i);
+        let wa = body_angular_velocity(bodies.x, i);
+        let vb = body_velocity(bodies.y, i);
+        let wb = body_angular_velocity(bodies.y, i);
+        var d_jac = d.jac;
+        d_jac.lin_a += va * d_speed;
+        d_jac.ang_a += wa * d_speed;
+        d_jac.lin_b += vb * d_speed;
+        d_jac.ang_b += wb * d_speed;
+        state_adj_add_vec3(body_slot(bodies.x) + 7u, i, ax.jac.lin_a * d_speed);
+        state_adj_add_vec3(body_slot(bodies.x) + 10u, i, ax.jac.ang_a * d_speed);
+        state_adj_add_vec3(body_slot(bodies.y) + 7u, i, ax.jac.lin_b * d_speed);
+        state_adj_add_vec3(body_slot(bodies.y) + 10u, i, ax.jac.ang_b * d_speed);
+        joint_axis_adjoint(j, k, i, d_jac, d.bias * model_f32(rec + 5u));
+    }
+}

@@ -37,6 +37,7 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
         adj_set(hdr.adj_rows + k + 3u, i, 0.0);
     }
 
+    joint_passive_rows_forward(i);
     integrate_velocity_forward(i);
     force_actuators_forward(i);
     copy_state_to_adjoint(hdr.adj_saved, i);
@@ -60,6 +61,7 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     force_actuators_adjoint(i);
     integrate_velocity_adjoint(i);
     copy_adjoint_to_state(hdr.adj_start, i);
+    joint_passive_rows_adjoint(i);
 
     // The paper's per-step decay of the gradient flowing back in time, and a record of the
     // first step (counting back from the end) whose adjoint is not finite.

@@ -65,7 +65,13 @@ pub mod stride {
     /// is_cylinder, rounding, shape rotation xyzw, shape position xyz, 0, core half extents
     /// xyz, 0]` (see `world_contact_record`).
     pub const WORLD_CONTACT: usize = 20;
+    /// `[joint, axis, start_velocity_weight, 0, cfm, coordinate_gain, coordinate_target,
+    /// bound]`: a joint's passive row (see [`super::PassiveRow`]), packed after the row table.
+    pub const PASSIVE: usize = 8;
 }
+
+/// A contact's friction coefficient and restitution.
+type FrictionRestitution = (f32, f32);
 
 /// The uniform block every kernel reads; field order matches `struct Header` in
 /// `shaders/common.wgsl` (checked field by field against naga's reflection by a test).
@@ -145,6 +151,14 @@ pub struct Header {
     pub off_world_contact: u32,
     pub row_world_contact: u32,
     pub p_world_contact: u32,
+    /// Number of passive joint rows (damping and springs, dry friction, armature).
+    pub n_passive: u32,
+    /// Offset of the passive rows' records in the packed model.
+    pub off_passive: u32,
+    /// Index of the first passive row.
+    pub row_passive: u32,
+    /// Unused: pads the header to a multiple of 16 bytes, as a uniform block wants.
+    pub header_padding: u32,
 }
 
 /// Soft-constraint coefficients from a frequency and damping ratio (Catto's soft constraints):
@@ -159,6 +173,76 @@ pub fn softness(dt: f32, frequency: f32, damping_ratio: f32) -> (f32, f32, f32) 
         1.0 / s,
         h_omega / (2.0 * damping_ratio + h_omega),
     )
+}
+
+/// One passive row on a joint's free axis: a compliant velocity row (its constraint-force
+/// mixing `cfm` absolute, not scaled by the row's effective mass) whose bias is
+/// `coordinate_gain * (coordinate - coordinate_target) - start_velocity_weight * (J v at the
+/// step's start)` and whose impulse is clamped to `+-bound`. The solver's fixed point is then
+/// the impulse `lambda = -(J v' + bias) / cfm` at the end-of-step velocity `v'`:
+///
+/// - spring-damper (`damping` c, `stiffness` k): `cfm = 1 / (dt (c + dt k))`,
+///   `coordinate_gain = k / (c + dt k)`, the target `springref - reference`: the impulse is
+///   `dt (k (target - q - dt J v') - c J v')`, implicit Euler, stable at any step;
+/// - dry friction: `cfm = 0`, bias 0, bound `frictionloss * dt`;
+/// - armature `I`: `cfm = 1 / I`, weight 1: the impulse is `-I (J v' - J v_start)`, the
+///   generalized force of a rotor of inertia `I` turning with the joint, so the joint's
+///   effective inertia grows by `I` as MuJoCo's armature (added to the joint-space mass
+///   matrix's diagonal) makes it. The row is written before gravity and the force actuators
+///   act, so that their impulses are shared with the rotor too.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct PassiveRow {
+    /// Joint index.
+    pub joint: u32,
+    /// Joint-frame axis (0..6).
+    pub axis: u32,
+    /// 1 for armature rows, else 0.
+    pub start_velocity_weight: f32,
+    /// Absolute constraint-force mixing (velocity per impulse).
+    pub cfm: f32,
+    /// Bias per unit of coordinate error, 1/s.
+    pub coordinate_gain: f32,
+    /// Coordinate the spring pulls toward, measured from the initial pose.
+    pub coordinate_target: f32,
+    /// Impulse bound.
+    pub bound: f32,
+}
+
+/// The passive rows of a joint, on each free axis: spring-damper, dry friction, armature (only
+/// those whose coefficient is not zero).
+pub fn passive_rows(model: &Model, joint: usize) -> Vec<PassiveRow> {
+    let j = &model.joints[joint];
+    let dt = model.settings.dt;
+    let mut rows = Vec::new();
+    for &axis in j.kind.free_axes() {
+        let row =
+            |start_velocity_weight, cfm, coordinate_gain, coordinate_target, bound| PassiveRow {
+                joint: joint as u32,
+                axis,
+                start_velocity_weight,
+                cfm,
+                coordinate_gain,
+                coordinate_target,
+                bound,
+            };
+        let damper = j.damping + dt * j.stiffness;
+        if damper > 0.0 {
+            rows.push(row(
+                0.0,
+                1.0 / (dt * damper),
+                j.stiffness / damper,
+                j.springref - j.reference,
+                UNBOUNDED,
+            ));
+        }
+        if j.frictionloss > 0.0 {
+            rows.push(row(0.0, 0.0, 0.0, 0.0, j.frictionloss * dt));
+        }
+        if j.armature > 0.0 {
+            rows.push(row(1.0, 1.0 / j.armature, 0.0, 0.0, UNBOUNDED));
+        }
+    }
+    rows
 }
 
 /// What one parameter slot means, for randomisation and gradients.
@@ -254,6 +338,9 @@ struct Sections {
     row_world_contact: usize,
     n_world_contacts: usize,
     p_world_contact: usize,
+    off_passive: usize,
+    row_passive: usize,
+    n_passive: usize,
 }
 
 /// Start offsets of the parameter sections after the bodies'.
@@ -404,6 +491,8 @@ impl Packing {
     fn pack_limits(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
         for (ji, j) in model.joints.iter().enumerate() {
             if let Some([lo, hi]) = j.limits {
+                // Limits are in the joint coordinate, which is `reference` at the initial pose.
+                let (lo, hi) = (lo - j.reference, hi - j.reference);
                 for &axis in j.kind.free_axes() {
                     self.packed
                         .extend_from_slice(&[ji as u32, axis, lo.to_bits(), hi.to_bits()]);
@@ -487,7 +576,10 @@ impl Packing {
 
     /// One record and three rows for every body contact point against every world shape;
     /// returns each contact's (body, world shape) and its friction and restitution.
-    fn pack_world_contacts(&mut self, model: &Model) -> (Vec<(usize, usize)>, Vec<(f32, f32)>) {
+    fn pack_world_contacts(
+        &mut self,
+        model: &Model,
+    ) -> (Vec<(usize, usize)>, Vec<FrictionRestitution>) {
         let mut contacts = Vec::new();
         let mut params = Vec::new();
         for (bi, body) in model.bodies.iter().enumerate() {
@@ -521,6 +613,29 @@ impl Packing {
             }
         }
         (contacts, params)
+    }
+
+    /// The passive rows of every joint: their records (packed after the row table, returned)
+    /// and their rows.
+    fn pack_passive(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) -> Vec<u32> {
+        let mut records = Vec::new();
+        for (ji, &(a, b)) in joint_bodies.iter().enumerate() {
+            for row in passive_rows(model, ji) {
+                records.extend_from_slice(&[
+                    row.joint,
+                    row.axis,
+                    row.start_velocity_weight.to_bits(),
+                    0,
+                    row.cfm.to_bits(),
+                    row.coordinate_gain.to_bits(),
+                    row.coordinate_target.to_bits(),
+                    row.bound.to_bits(),
+                ]);
+                self.row_desc
+                    .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+            }
+        }
+        records
     }
 
     /// Sphere pairs between bodies that share no joint (three rows each); returns each pair's
@@ -716,6 +831,10 @@ fn build_header(
         off_world_contact: sections.off_world_contact as u32,
         row_world_contact: sections.row_world_contact as u32,
         p_world_contact: sections.p_world_contact as u32,
+        n_passive: sections.n_passive as u32,
+        off_passive: sections.off_passive as u32,
+        row_passive: sections.row_passive as u32,
+        header_padding: 0,
     }
 }
 
@@ -781,6 +900,9 @@ impl Compiled {
         };
         let (world_contacts, world_params) = world_packing.pack_world_contacts(model);
         p.row_desc = world_packing.row_desc;
+        let row_passive = p.row_desc.len();
+        let passive_records = p.pack_passive(model, &joint_bodies);
+        let n_passive = p.row_desc.len() - row_passive;
 
         let Packing {
             mut packed,
@@ -792,6 +914,8 @@ impl Compiled {
         }
         let off_world_contact = packed.len();
         packed.extend_from_slice(&world_packing.packed);
+        let off_passive = packed.len();
+        packed.extend_from_slice(&passive_records);
 
         let offsets = push_row_params(
             model,
@@ -839,6 +963,9 @@ impl Compiled {
             row_world_contact,
             n_world_contacts: world_contacts.len(),
             p_world_contact,
+            off_passive,
+            row_passive,
+            n_passive,
         };
         let header = build_header(model, &sections, row_desc.len(), state.len(), params.len());
         if packed.is_empty() {
@@ -885,6 +1012,7 @@ impl Compiled {
             h.n_contacts,
             h.n_pairs,
             h.n_world_contacts,
+            h.n_passive,
             rows.saturating_mul(2),
             bodies,
             1,

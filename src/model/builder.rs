@@ -104,6 +104,12 @@ impl ModelBuilder {
             anchor,
             axis,
             limits: None,
+            damping: 0.0,
+            stiffness: 0.0,
+            springref: 0.0,
+            frictionloss: 0.0,
+            armature: 0.0,
+            reference: 0.0,
         });
         self
     }
@@ -112,6 +118,14 @@ impl ModelBuilder {
     pub fn limits(mut self, lower: f32, upper: f32) -> Self {
         if let Some(j) = self.model.joints.last_mut() {
             j.limits = Some([lower, upper]);
+        }
+        self
+    }
+
+    /// Edits the last joint added (its damping, stiffness, armature, ...).
+    pub fn with_joint(mut self, edit: impl FnOnce(&mut Joint)) -> Self {
+        if let Some(j) = self.model.joints.last_mut() {
+            edit(j);
         }
         self
     }

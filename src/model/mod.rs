@@ -291,6 +291,44 @@ pub struct Joint {
         deserialize_with = "exact_array_option"
     )]
     pub limits: Option<[f32; 2]>,
+    /// Viscous damping on every free axis (N m s/rad for rotations, N s/m for translations):
+    /// a generalized force `-damping * velocity`, integrated implicitly (stable at any step).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub damping: f32,
+    /// Stiffness of a spring on every free axis toward `springref` (N m/rad or N/m), integrated
+    /// implicitly together with the damping.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub stiffness: f32,
+    /// Rest position of the spring, in the joint coordinate (see `reference`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub springref: f32,
+    /// Dry (Coulomb) friction on every free axis (N m or N): the joint's velocity row has its
+    /// impulse clamped to `+-frictionloss * dt`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub frictionloss: f32,
+    /// Rotor inertia about the joint axis (kg m^2), or reflected mass along it (kg), added to
+    /// the joint's generalized inertia as MuJoCo's `armature` is.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub armature: f32,
+    /// Value of the joint coordinate at the model's initial pose (MJCF `ref`; hinges and
+    /// sliders only). `limits` and `springref` are measured in this coordinate.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reference: f32,
+}
+
+fn is_zero(value: &f32) -> bool {
+    *value == 0.0
+}
+
+impl Joint {
+    /// Whether the joint has any of the passive axis dynamics (damping, spring, dry friction,
+    /// armature) and so gets passive rows on its free axes.
+    pub fn has_passive_dynamics(&self) -> bool {
+        self.damping != 0.0
+            || self.stiffness != 0.0
+            || self.frictionloss != 0.0
+            || self.armature != 0.0
+    }
 }
 
 fn default_axis() -> [f32; 3] {

@@ -273,8 +273,71 @@ fn validate_joints<'m>(
                 return Err(err(at("limits"), "a fixed joint has no free axis to limit"));
             }
         }
+        validate_passive(model, i)?;
     }
     Ok(joint_index)
+}
+
+/// A joint's passive dynamics: coefficients finite and non-negative, only on free axes, a
+/// reference only where the coordinate is one number, and the implicit rows' softness finite in
+/// the f32 the kernels use.
+fn validate_passive(model: &Model, i: usize) -> Result<(), ModelError> {
+    let j = &model.joints[i];
+    let at = |k: &str| FieldPath::item("joint", i, k);
+    for (key, value) in [
+        ("damping", j.damping),
+        ("stiffness", j.stiffness),
+        ("frictionloss", j.frictionloss),
+        ("armature", j.armature),
+    ] {
+        non_negative(value, at(key))?;
+        if value > 0.0 && j.kind == JointKind::Fixed {
+            return Err(err(at(key), "a fixed joint has no free axis"));
+        }
+    }
+    finite(&[j.springref], at("springref"))?;
+    finite(&[j.reference], at("reference"))?;
+    if j.kind == JointKind::Ball {
+        // A ball joint's coordinates are the three components of its rotation vector.
+        if j.springref != 0.0 {
+            return Err(err(
+                at("springref"),
+                "a ball joint's spring rests at its initial pose: springref must be 0",
+            ));
+        }
+        if j.reference != 0.0 {
+            return Err(err(
+                at("reference"),
+                "only hinges and sliders take a reference",
+            ));
+        }
+    }
+    let dt = model.settings.dt;
+    let damper = j.damping + dt * j.stiffness;
+    if damper > 0.0 && !(1.0 / (dt * damper)).is_finite() {
+        return Err(err(
+            at("damping"),
+            format!(
+                "damping + dt * stiffness = {damper} makes the spring-damper row's softness \
+                 1 / (dt (damping + dt stiffness)) overflow f32"
+            ),
+        ));
+    }
+    if j.armature > 0.0 && !(1.0 / j.armature).is_finite() {
+        return Err(err(
+            at("armature"),
+            format!("armature {} has no finite inverse in f32", j.armature),
+        ));
+    }
+    if !(j.springref - j.reference).is_finite() {
+        return Err(err(at("springref"), "springref - reference overflows f32"));
+    }
+    if let Some([lo, hi]) = j.limits
+        && !(lo - j.reference).is_finite() | !(hi - j.reference).is_finite()
+    {
+        return Err(err(at("limits"), "limits - reference overflows f32"));
+    }
+    Ok(())
 }
 
 /// The actuators, their names unique, their joints known and their axes free.
@@ -301,6 +364,18 @@ fn validate_actuators(model: &Model, joint_index: &HashMap<&str, usize>) -> Resu
                     a.joint,
                     free.len(),
                     a.axis
+                ),
+            ));
+        }
+        if a.kind == ActuatorKind::PositionServo && model.joints[j].reference != 0.0 {
+            // The servo's target is measured from the initial pose, the joint's limits and
+            // spring from its reference: refused rather than silently mixed.
+            return Err(err(
+                at("type"),
+                format!(
+                    "joint '{}' has a reference; position servos measure from the initial \
+                     pose, so they are not supported on it",
+                    a.joint
                 ),
             ));
         }

@@ -157,6 +157,7 @@ fn record_sizes_in_the_kernels_are_the_hosts() {
             stride::WORLD_CONTACT,
             "WORLD_CONTACT_RECORD_LEN",
         ),
+        ("passive", stride::PASSIVE, "PASSIVE_RECORD_LEN"),
     ];
     let mut seen = vec![0; records.len()];
     for source in SHARED.iter().chain([&STEP, &STEP_ADJOINT, &LOSS, &POLICY]) {
@@ -224,6 +225,12 @@ fn the_host_packs_records_with_the_prelude_sizes() {
             );
         }
         assert!(c.packed.len() >= h.off_row as usize + h.n_rows as usize * stride::ROW);
+        assert_eq!(
+            h.off_passive as usize,
+            h.off_row as usize + h.n_rows as usize * stride::ROW,
+            "{name}: the passive records follow the row table"
+        );
+        assert!(c.packed.len() >= h.off_passive as usize + h.n_passive as usize * stride::PASSIVE);
     }
     let prelude = prelude();
     assert!(prelude.contains(&format!(

@@ -259,3 +259,102 @@ pub fn joint_limit_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut supe
         joint_axis_adjoint(s, adj, j, k, d_jac.scaled(sign), d_gap * sign);
     }
 }
+
+/// Relative speed `J v` of a Jacobian at the bodies' current velocities.
+fn jacobian_speed<T: Real>(s: &Instance<'_, T>, jac: RowJacobian<T>, a: u32, b: u32) -> T {
+    jac.lin_a.dot(s.body_velocity(a))
+        + jac.ang_a.dot(s.body_angular_velocity(a))
+        + jac.lin_b.dot(s.body_velocity(b))
+        + jac.ang_b.dot(s.body_angular_velocity(b))
+}
+
+/// `K = J M^-1 J^T` of row `r` from the fields [`row_write`] stored, in its order of operations.
+fn row_inverse_effective_mass<T: Real>(s: &Instance<'_, T>, r: u32, jac: RowJacobian<T>) -> T {
+    (jac.lin_a.dot(s.row_vec3(r, 12))
+        + jac.ang_a.dot(s.row_vec3(r, 15))
+        + jac.lin_b.dot(s.row_vec3(r, 18))
+        + jac.ang_b.dot(s.row_vec3(r, 21)))
+    .max(T::of(1.0e-12))
+}
+
+/// Mirrors `row_write_compliant`: a rigid [`row_write`] whose `m_c` and CFM are then replaced
+/// by `1 / (K + cfm)` and the absolute `cfm`.
+#[allow(clippy::too_many_arguments)]
+fn row_write_compliant<T: Real>(
+    s: &mut Instance<'_, T>,
+    r: u32,
+    jac: RowJacobian<T>,
+    bias: T,
+    lo: T,
+    hi: T,
+    cfm: T,
+) {
+    row_write(s, r, jac, bias, lo, hi, T::zero(), T::one(), T::zero());
+    let k = row_inverse_effective_mass(s, r, jac);
+    s.row_set(r, 24, T::one() / (k + cfm));
+    s.row_set(r, 25, cfm);
+}
+
+/// Mirrors `row_write_compliant_adjoint`: the adjoint of `m_c` is rescaled by
+/// `K^2 / (K + cfm)^2` so that the rigid row's adjoint (which differentiates `1 / K`) applies
+/// the derivative of `1 / (K + cfm)`.
+fn row_write_compliant_adjoint<T: Real>(
+    s: &Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    r: u32,
+    jac: RowJacobian<T>,
+    cfm: T,
+) -> (RowJacobian<T>, [T; 4]) {
+    use super::solver::row_write_adjoint;
+    let k = row_inverse_effective_mass(s, r, jac);
+    let d_m = adj.row_get(r, 24);
+    let total = k + cfm;
+    adj.row_add(r, 24, d_m * (k * k) / (total * total) - d_m);
+    row_write_adjoint(s, adj, r, jac, T::one(), T::zero())
+}
+
+/// Mirrors `joint_passive_rows_forward`: damping and springs, dry friction and armature rows
+/// (see [`crate::engine::layout::PassiveRow`]), written at the step's start.
+pub fn joint_passive_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
+    let h = s.hdr;
+    for p in 0..h.n_passive {
+        let rec = h.off_passive + p * 8;
+        let ax = joint_axis(s, s.model_u32(rec), s.model_u32(rec + 1));
+        let r = h.row_passive + p;
+        let [a, b, _] = super::solver::row_bodies(s, r);
+        let start_speed = jacobian_speed(s, ax.jac, a, b);
+        let bias = s.model_f32(rec + 5) * (ax.coordinate - s.model_f32(rec + 6))
+            - s.model_f32(rec + 2) * start_speed;
+        let bound = s.model_f32(rec + 7);
+        let cfm = s.model_f32(rec + 4);
+        row_write_compliant(s, r, ax.jac, bias, -bound, bound, cfm);
+    }
+}
+
+/// Mirrors `joint_passive_rows_adjoint`; runs with the state at the step's start.
+pub fn joint_passive_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    let h = s.hdr;
+    for p in (0..h.n_passive).rev() {
+        let rec = h.off_passive + p * 8;
+        let (j, k) = (s.model_u32(rec), s.model_u32(rec + 1));
+        let ax = joint_axis(s, j, k);
+        let r = h.row_passive + p;
+        let [a, b, _] = super::solver::row_bodies(s, r);
+        let (d_jac, [d_bias, _, _, _]) =
+            row_write_compliant_adjoint(s, adj, r, ax.jac, s.model_f32(rec + 4));
+        // bias = gain (coordinate - target) - weight J v_start
+        let d_speed = -d_bias * s.model_f32(rec + 2);
+        let d_jac = RowJacobian {
+            lin_a: d_jac.lin_a + s.body_velocity(a) * d_speed,
+            ang_a: d_jac.ang_a + s.body_angular_velocity(a) * d_speed,
+            lin_b: d_jac.lin_b + s.body_velocity(b) * d_speed,
+            ang_b: d_jac.ang_b + s.body_angular_velocity(b) * d_speed,
+        };
+        let (sa, sb) = (Instance::<T>::body_slot(a), Instance::<T>::body_slot(b));
+        adj.state_add_vec3(sa + 7, ax.jac.lin_a * d_speed);
+        adj.state_add_vec3(sa + 10, ax.jac.ang_a * d_speed);
+        adj.state_add_vec3(sb + 7, ax.jac.lin_b * d_speed);
+        adj.state_add_vec3(sb + 10, ax.jac.ang_b * d_speed);
+        joint_axis_adjoint(s, adj, j, k, d_jac, d_bias * s.model_f32(rec + 5));
+    }
+}

@@ -27,7 +27,8 @@ pub use integrate::{
 };
 pub use joint::{
     joint_axis, joint_axis_adjoint, joint_limit_rows_adjoint, joint_limit_rows_forward,
-    joint_lock_rows_adjoint, joint_lock_rows_forward,
+    joint_lock_rows_adjoint, joint_lock_rows_forward, joint_passive_rows_adjoint,
+    joint_passive_rows_forward,
 };
 pub use solver::{RowJacobian, solve_adjoint, solve_forward, solve_forward_taped};
 
@@ -77,6 +78,7 @@ impl<'m, T: Real> Instance<'m, T> {
 
     /// Advances one step: the same stage sequence as `step_forward` in `shaders/step.wgsl`.
     pub fn step(&mut self) {
+        joint_passive_rows_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
         joint_lock_rows_forward(self);
@@ -95,6 +97,7 @@ impl<'m, T: Real> Instance<'m, T> {
     /// is unchanged.
     pub fn step_adjoint(&mut self, adj: &mut Adjoint<T>) {
         let start = self.state.clone();
+        joint_passive_rows_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
         adj.velocity_before_solve.copy_from_slice(&self.state);
@@ -118,6 +121,7 @@ impl<'m, T: Real> Instance<'m, T> {
         force_actuators_adjoint(self, adj);
         integrate_velocity_adjoint(self, adj);
         self.state.copy_from_slice(&start);
+        joint_passive_rows_adjoint(self, adj);
         let decay = T::of(self.hdr.gradient_decay);
         for g in adj.state.iter_mut() {
             *g = *g * decay;

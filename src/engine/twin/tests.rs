@@ -373,3 +373,195 @@ fn step_adjoint_matches_finite_differences_for_every_world_shape() {
         }
     }
 }
+/// `pendulum_with_everything` with passive dynamics on its ball, hinge and slider joints.
+fn chain_with_passive(edit: impl Fn(&mut crate::model::Joint)) -> Model {
+    let mut model = pendulum_with_everything();
+    for j in model
+        .joints
+        .iter_mut()
+        .filter(|j| j.kind != JointKind::Fixed)
+    {
+        edit(j);
+    }
+    model.validate().unwrap();
+    model
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_damped_springs() {
+    let model = chain_with_passive(|j| {
+        j.damping = 0.3;
+        j.stiffness = 4.0;
+        j.springref = if j.kind == JointKind::Ball { 0.0 } else { 0.2 };
+    });
+    for (warmup, seed) in [(0, 21), (5, 22), (30, 23)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_dry_joint_friction() {
+    // Small enough that some axes slide (their impulse at the bound) and some stick.
+    let model = chain_with_passive(|j| j.frictionloss = 0.05);
+    for (warmup, seed) in [(0, 24), (5, 25), (30, 26)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_armature() {
+    let model = chain_with_passive(|j| j.armature = 0.02);
+    for (warmup, seed) in [(0, 27), (5, 28), (30, 29)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_all_passive_rows_together() {
+    let model = chain_with_passive(|j| {
+        j.damping = 0.1;
+        j.stiffness = 1.0;
+        j.frictionloss = 0.02;
+        j.armature = 0.01;
+        if j.kind != JointKind::Ball {
+            j.springref = -0.1;
+        }
+        // Not on the hinge: its position servo measures from the initial pose, and validation
+        // refuses a reference there.
+        if j.kind == JointKind::Slider {
+            j.reference = 0.1;
+        }
+    });
+    for (warmup, seed) in [(0, 30), (8, 31), (30, 32)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+/// A sphere on a hinge through its centre about z, no gravity: only the passive rows act on
+/// the hinge's coordinate. Returns the model with `edit` applied to the joint.
+fn spinning_sphere(edit: impl Fn(&mut crate::model::Joint)) -> Model {
+    let mut model = ModelBuilder::new("spinner")
+        .with_settings(|s| {
+            s.gravity = [0.0; 3];
+            s.solver_iterations = 50;
+        })
+        .body("s", 2.0, [0.0, 0.0, 1.0])
+        .with_body(|b| b.inertia = Some([0.5, 0.5, 0.5]))
+        .joint(
+            "spin",
+            JointKind::Hinge,
+            None,
+            "s",
+            [0.0, 0.0, 1.0],
+            [0.0, 0.0, 1.0],
+        )
+        .actuator("torque", "spin", ActuatorKind::Force, 0.0, 100.0, 1.0)
+        .build()
+        .unwrap();
+    edit(&mut model.joints[0]);
+    model.validate().unwrap();
+    model
+}
+
+/// Steps the spinning sphere with an initial spin and a constant torque; returns its spin
+/// rate about z after `steps` steps.
+fn spin_after(model: &Model, spin: f64, torque: f64, steps: usize) -> f64 {
+    let compiled = Compiled::new(model);
+    let mut inst = Instance::<f64>::new(&compiled);
+    let w = Instance::<f64>::body_slot(1) as usize + 10;
+    inst.state[w + 2] = spin;
+    inst.commands[0] = torque;
+    for _ in 0..steps {
+        inst.step();
+    }
+    inst.state[w + 2]
+}
+
+#[test]
+fn damping_is_implicit_and_stable_at_any_step() {
+    // One step of an implicit damper: w1 = w0 I / (I + c dt).
+    let (inertia, dt) = (0.5, 0.01);
+    for c in [0.1, 5.0, 1.0e4] {
+        let model = spinning_sphere(|j| j.damping = c as f32);
+        let w1 = spin_after(&model, 2.0, 0.0, 1);
+        let expected = 2.0 * inertia / (inertia + c * dt);
+        assert!((w1 - expected).abs() < 1e-4, "c {c}: {w1} vs {expected}");
+        // Stiff dampers (c dt / I = 200) decay monotonically, without sign flips.
+        let w = spin_after(&model, 2.0, 0.0, 20);
+        assert!((-1e-12..=w1).contains(&w), "c {c}: {w}");
+    }
+}
+
+#[test]
+fn armature_adds_to_the_joints_inertia() {
+    // A torque tau for one step: w1 = tau dt / (I + armature), also with a damper.
+    let (inertia, dt, tau) = (0.5, 0.01, 3.0);
+    for armature in [0.0, 0.25, 2.0] {
+        let model = spinning_sphere(|j| j.armature = armature as f32);
+        let w1 = spin_after(&model, 0.0, tau, 1);
+        let expected = tau * dt / (inertia + armature);
+        assert!(
+            (w1 - expected).abs() < 1e-5 * expected,
+            "armature {armature}: {w1} vs {expected}"
+        );
+        // A spin decays under damping as if the inertia were I + armature.
+        let damped = spinning_sphere(|j| {
+            j.armature = armature as f32;
+            j.damping = 1.0;
+        });
+        let w = spin_after(&damped, 1.0, 0.0, 1);
+        let expected = (inertia + armature) / (inertia + armature + dt);
+        assert!(
+            (w - expected).abs() < 1e-5,
+            "armature {armature}: {w} vs {expected}"
+        );
+    }
+}
+
+#[test]
+fn dry_friction_holds_below_its_limit_and_slips_above() {
+    let dt = 0.01;
+    let model = spinning_sphere(|j| j.frictionloss = 2.0);
+    assert!(spin_after(&model, 0.0, 1.5, 10).abs() < 1e-9);
+    // Above it, the net torque is tau - frictionloss.
+    let w = spin_after(&model, 0.0, 3.0, 10);
+    let expected = 10.0 * (3.0 - 2.0) * dt / 0.5;
+    assert!((w - expected).abs() < 1e-6, "{w} vs {expected}");
+}
+
+#[test]
+fn a_spring_settles_at_springref_measured_from_the_reference() {
+    // Hinge coordinate 0.3 at the initial pose, spring rest at 0.8: it turns by 0.5 rad.
+    let model = spinning_sphere(|j| {
+        j.stiffness = 5.0;
+        j.damping = 2.0;
+        j.reference = 0.3;
+        j.springref = 0.8;
+    });
+    let compiled = Compiled::new(&model);
+    let mut inst = Instance::<f64>::new(&compiled);
+    for _ in 0..2000 {
+        inst.step();
+    }
+    let q = inst.body_orientation(1);
+    let angle = 2.0 * q.v.z.atan2(q.w);
+    assert!((angle - 0.5).abs() < 1e-3, "{angle}");
+}
+
+#[test]
+fn limits_are_measured_from_the_reference() {
+    // Reference 1.0, limits [0.9, 1.1]: the sphere turns at most 0.1 rad either way.
+    let model = spinning_sphere(|j| {
+        j.reference = 1.0;
+        j.limits = Some([0.9, 1.1]);
+    });
+    let compiled = Compiled::new(&model);
+    let mut inst = Instance::<f64>::new(&compiled);
+    inst.commands[0] = 5.0;
+    for _ in 0..300 {
+        inst.step();
+    }
+    let q = inst.body_orientation(1);
+    let angle = 2.0 * q.v.z.atan2(q.w);
+    assert!((angle - 0.1).abs() < 0.02, "{angle}");
+}

@@ -445,6 +445,13 @@ impl Ctx<'_, '_> {
                 anchor: j.anchor.as_vec3().to_array(),
                 axis: j.axis.as_vec3().to_array(),
                 limits: j.limits.map(|[lo, hi]| [lo as f32, hi as f32]),
+                damping: j.passive.damping as f32,
+                stiffness: j.passive.stiffness as f32,
+                springref: j.passive.springref as f32,
+                frictionloss: j.passive.frictionloss as f32,
+                armature: j.passive.armature as f32,
+                // The limits and springref are already measured from the model pose.
+                reference: 0.0,
             });
             out.joint_map.insert(j.name.clone(), (jname, j.kind));
             prev = Some(child_name);
@@ -460,6 +467,12 @@ impl Ctx<'_, '_> {
                 anchor: mass.com.as_vec3().to_array(),
                 axis: [1.0, 0.0, 0.0],
                 limits: None,
+                damping: 0.0,
+                stiffness: 0.0,
+                springref: 0.0,
+                frictionloss: 0.0,
+                armature: 0.0,
+                reference: 0.0,
             });
         }
         fraction

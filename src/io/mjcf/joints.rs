@@ -83,7 +83,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 "free" => {
                     let parent = world.bodies[index].parent;
                     self.free_joint(node, parent, index, world)?;
-                    self.joint_physics(el, &name, true)?;
+                    self.free_joint_physics(el, &name)?;
                     return Ok(());
                 }
                 other => {
@@ -179,19 +179,22 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 "ref on a ball joint is ignored",
             );
         }
-        self.joint_physics(el, &name, false)?;
+        let passive = self.joint_physics(el, &name, kind, reference)?;
         world.bodies[index].joints.push(MjJoint {
             name,
             kind,
             anchor,
             axis,
             limits,
+            passive,
         });
         Ok(())
     }
 
-    /// Joint attributes that add forces backdrive does not have.
-    pub(super) fn joint_physics(&mut self, el: &El, name: &str, free: bool) -> Result<()> {
+    /// A free joint's passive attributes: backdrive's free bodies have no joint to carry
+    /// damping or armature, so non-zero values are unsupported (every suite model sets them
+    /// to zero on its free joints, or uses `<freejoint/>`, which has none).
+    pub(super) fn free_joint_physics(&mut self, el: &El, name: &str) -> Result<()> {
         for (attr, what) in [
             ("damping", "viscous joint damping"),
             ("armature", "armature (rotor inertia)"),
@@ -223,9 +226,106 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 );
             }
         }
-        if free {
-            return Ok(());
+        Ok(())
+    }
+
+    /// A hinge, slide or ball joint's passive dynamics (`damping`, `stiffness`, `springref`,
+    /// `frictionloss`, `armature`; springref measured from the model pose, which is `ref`), and
+    /// warnings for the joint attributes backdrive models differently.
+    pub(super) fn joint_physics(
+        &mut self,
+        el: &El,
+        name: &str,
+        kind: JKind,
+        reference: f64,
+    ) -> Result<JointPassive> {
+        let mut passive = JointPassive::default();
+        for (attr, value) in [
+            ("damping", &mut passive.damping),
+            ("stiffness", &mut passive.stiffness),
+            ("frictionloss", &mut passive.frictionloss),
+            ("armature", &mut passive.armature),
+        ] {
+            if let Some(v) = self.get(el, attr)? {
+                let x = self.fixed::<1>(el, &v)?[0];
+                if x < 0.0 {
+                    return Err(self.error(
+                        v.line,
+                        "joint",
+                        format!(
+                            "joint '{name}': {attr}=\"{}\"{}: expected a non-negative number",
+                            v.text.trim(),
+                            v.origin()
+                        ),
+                    ));
+                }
+                *value = x;
+            }
         }
+        // Backdrive's damping and armature rows work (see models/README.md), but the soft
+        // joint limits on the same axis take their stiffness from the bodies' own inertia
+        // (MuJoCo's from the joint-space inertia, armature included). On the gymnasium ant
+        // (damping 1 and armature 1 on 0.04 kg legs) the limits then give way while the legs
+        // land: it rests at 0.30 m with the damping, 0.41 m with both, instead of MuJoCo's
+        // 0.566 m. Until the limits account for them, the importer refuses both.
+        for (attr, value) in [
+            ("damping", &mut passive.damping),
+            ("armature", &mut passive.armature),
+        ] {
+            if *value != 0.0 {
+                self.unsupported(
+                    self.line(el.node),
+                    "joint",
+                    format!(
+                        "joint '{name}': {attr}=\"{value}\" is not supported by the MJCF \
+                         importer yet: backdrive's soft joint limits do not stiffen with it as \
+                         MuJoCo's do (models/README.md)"
+                    ),
+                );
+                *value = 0.0;
+            }
+        }
+        let springref = self.num(el, "springref")?.unwrap_or(0.0);
+        passive.springref = match kind {
+            JKind::Hinge => self.angle(springref) - self.angle(reference),
+            JKind::Slide => springref - reference,
+            JKind::Ball => {
+                if springref != 0.0 {
+                    self.unsupported(
+                        self.attr_line(el.node, "springref"),
+                        "joint",
+                        format!("joint '{name}': springref on a ball joint is not supported"),
+                    );
+                }
+                0.0
+            }
+        };
+        if kind == JKind::Ball && passive.stiffness != 0.0 {
+            self.warn(
+                self.attr_line(el.node, "stiffness"),
+                "joint",
+                format!(
+                    "joint '{name}': a ball joint's stiffness acts on each component of the \
+                     rotation vector (MuJoCo's on the rotation angle)"
+                ),
+            );
+        }
+        if let Some(v) = self.get(el, "springdamper")? {
+            let [a, b] = self.fixed::<2>(el, &v)?;
+            if a != 0.0 || b != 0.0 {
+                self.unsupported(
+                    v.line,
+                    "joint",
+                    format!("joint '{name}': springdamper is not supported"),
+                );
+            }
+        }
+        self.joint_attribute_warnings(el, name)?;
+        Ok(passive)
+    }
+
+    /// Warnings for the joint attributes that backdrive models differently.
+    fn joint_attribute_warnings(&mut self, el: &El, name: &str) -> Result<()> {
         if self.tristate(el, "actuatorfrclimited")? == Some(true) {
             self.warn(
                 self.attr_line(el.node, "actuatorfrclimited"),

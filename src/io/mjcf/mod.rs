@@ -30,7 +30,19 @@
 //! * Each `hinge`, `slide` and `ball` joint becomes a backdrive `hinge`, `slider` and `ball`
 //!   joint between the parent's backdrive body (or the world) and this body, with anchor and
 //!   axis in world coordinates at the model pose. The model pose is the zero of every joint
-//!   coordinate in both engines; joint `ref` is honoured by shifting the limits.
+//!   coordinate in both engines; joint `ref` is honoured by shifting the limits and
+//!   `springref` (so the model's joints have `reference` 0).
+//! * Joint `stiffness` with `springref`, and `frictionloss` (on hinge, slide and ball joints,
+//!   from the joint or its default class) become the joint's passive rows (see
+//!   `models/README.md`): the spring implicit, dry friction exact. A ball joint's stiffness
+//!   acts on each rotation-vector component (a warning); its `springref` is unsupported.
+//!   Joint `damping` and `armature` are read but still unsupported: the model has them
+//!   (`Joint::damping`, `Joint::armature`), but backdrive's soft limits take their stiffness
+//!   from the bodies' own inertia, where MuJoCo's include the armature, so on the gymnasium
+//!   ant (damping 1, armature 1 on 0.04 kg legs) the limits give way while it lands and it
+//!   rests at 0.30 m (damping) or 0.41 m (both) instead of MuJoCo's 0.566 m. Free joints
+//!   carry no passive dynamics in backdrive (their bodies have no joint): non-zero values
+//!   there are unsupported; every suite model leaves them at zero.
 //! * A body with several joints (MuJoCo composes them in order) gets light intermediate
 //!   bodies, named `<body>__<joint>`, chained by one joint each; the last joint attaches the
 //!   body itself. The intermediates sit at the body's centre of mass and take a fraction
@@ -124,10 +136,11 @@
 //! naming the element and its line. Backdrive's joints and contacts are soft constraints
 //! (`settings.joint_frequency`, `contact_frequency`): the importer maps `solref`/`solimp`
 //! onto the contact ones (above) and keeps backdrive's joint defaults. Features whose absence
-//! would silently change the physics — joint `damping`, `armature`, `stiffness`,
-//! `frictionloss`; tendons, equality constraints, actuators other than `motor`, fluid forces,
-//! mocap bodies, static ellipsoids, colliding meshes and height fields, contact pairs between
-//! bodies — are errors naming the element and line, unless
+//! would silently change the physics — joint `damping` and `armature` (see above), a free
+//! joint's `stiffness` and `frictionloss`, joint `springdamper`; tendons, equality
+//! constraints, actuators other than `motor`, fluid forces, mocap bodies, static ellipsoids,
+//! colliding meshes and height fields, contact pairs between bodies — are errors naming the
+//! element and line, unless
 //! [`MjcfOptions::ignore_unsupported`] is set, in which case they are dropped with a warning.
 //! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
 //! unknown class are errors with the file and line.

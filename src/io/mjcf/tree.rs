@@ -17,6 +17,18 @@ pub(super) struct MjJoint {
     pub(super) anchor: DVec3,
     pub(super) axis: DVec3,
     pub(super) limits: Option<[f64; 2]>,
+    pub(super) passive: JointPassive,
+}
+
+/// A joint's passive dynamics as MuJoCo's attributes give them; `springref` already measured
+/// from the model pose (MuJoCo's `springref - ref`), like the limits.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct JointPassive {
+    pub(super) damping: f64,
+    pub(super) stiffness: f64,
+    pub(super) springref: f64,
+    pub(super) frictionloss: f64,
+    pub(super) armature: f64,
 }
 
 #[derive(Clone, Debug)]
