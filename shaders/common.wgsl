@@ -20,6 +20,8 @@ struct Header {
     adj_commands: u32, adj_rows: u32, adj_history: u32, adj_saved: u32,
     adj_start: u32, adj_len: u32, n_loss_terms: u32, loss_step: u32,
     horizon: u32, gradient_decay: f32, adj_nonfinite: u32, param_gradients: u32,
+    n_tendon: u32, n_tendon_terms: u32, off_tendon: u32, off_tendon_term: u32,
+    row_tendon: u32,
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,

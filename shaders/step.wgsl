@@ -1,5 +1,6 @@
 // The forward step kernel: one invocation per robot instance, `hdr.steps` steps per dispatch.
-// Stage order: gravity, force actuators, constraint rows (joints, limits, servos, contacts),
+// Stage order: gravity, force actuators, constraint rows (joints, limits, servos, contacts,
+// tendons),
 // Gauss-Seidel solve, position update.
 
 @compute @workgroup_size(64)
@@ -17,6 +18,7 @@ fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
         servo_rows_forward(i);
         ground_contact_rows_forward(i);
         sphere_pair_rows_forward(i);
+        tendon_rows_forward(i);
         solve_forward(i);
         integrate_position_forward(i);
     }

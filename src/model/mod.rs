@@ -10,10 +10,12 @@
 
 mod builder;
 mod file;
+mod tendon;
 mod validate;
 
 pub use builder::ModelBuilder;
 pub(crate) use file::{file_kind, read_model_text};
+pub use tendon::{Tendon, TendonChain, TendonTerm};
 
 use serde::{Deserialize, Serialize};
 
@@ -35,6 +37,9 @@ pub struct Model {
     /// Actuators driving joint axes; their order is the order of the command arrays.
     #[serde(default, rename = "actuator", skip_serializing_if = "Vec::is_empty")]
     pub actuators: Vec<Actuator>,
+    /// Linear combinations of joint coordinates held at a length or within limits.
+    #[serde(default, rename = "tendon", skip_serializing_if = "Vec::is_empty")]
+    pub tendons: Vec<Tendon>,
 }
 
 /// Integrator and solver settings shared by every instance of a model.

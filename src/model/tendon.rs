@@ -1,0 +1,156 @@
+//! Tendons: linear combinations of joint coordinates (MuJoCo's fixed tendons) and what holds
+//! them, and the check that a tendon's constraint row touches only two bodies.
+
+use serde::{Deserialize, Serialize};
+
+use super::{JointKind, Model};
+
+/// A linear combination of joint coordinates, `length = sum_t coefficient_t * q_t`, where
+/// `q_t` is a free coordinate of a joint, zero at the model's initial pose (radians for
+/// rotations, metres for translations). MuJoCo's fixed tendon and its joint equality are
+/// tendons.
+///
+/// The solver's rows act on two bodies, so a tendon is either one joint's coordinate, or a
+/// chain of hinges (each joint's child the next one's parent) whose axes, scaled by their
+/// coefficients, are the same vector: then the Jacobian terms of the bodies inside the chain
+/// cancel, and the row acts between the chain's first parent and its last child. A coupling
+/// of two hinges on the same parent (a gripper's two fingers) touches three bodies and is
+/// refused by the validation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tendon {
+    /// Unique name.
+    pub name: String,
+    /// The joint coordinates and their coefficients.
+    #[serde(rename = "term")]
+    pub terms: Vec<TendonTerm>,
+    /// Holds the length at this value (an equality row, soft like the joints').
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub length: Option<f32>,
+    /// Keeps the length within `[lower, upper]` (a one-sided row on the nearer bound, like a
+    /// joint limit).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::exact_array_option"
+    )]
+    pub limits: Option<[f32; 2]>,
+}
+
+/// One joint coordinate of a [`Tendon`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TendonTerm {
+    /// The joint.
+    pub joint: String,
+    /// Which free axis of the joint (0 for hinges and sliders; 0, 1, 2 for ball joints).
+    #[serde(default)]
+    pub axis: u32,
+    /// The coordinate's coefficient (non-zero).
+    pub coefficient: f32,
+}
+
+/// A tendon's terms in chain order and the two bodies its rows act on.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TendonChain {
+    /// Term indices, from the one whose joint's parent is [`TendonChain::parent`] to the one
+    /// whose joint's child is [`TendonChain::child`].
+    pub order: Vec<usize>,
+    /// The chain's first parent body (`None`: the world).
+    pub parent: Option<String>,
+    /// The chain's last child body.
+    pub child: String,
+}
+
+/// Relative tolerance on `c_t x_t = c_u x_u` for two hinges of a chain.
+const CHAIN_AXIS_TOLERANCE: f32 = 1e-4;
+
+impl Tendon {
+    /// Orders the terms into a chain and checks that its row touches two bodies; the error
+    /// says why not. Joints must exist and axes be free.
+    pub fn chain(&self, model: &Model) -> Result<TendonChain, String> {
+        let mut joints = Vec::with_capacity(self.terms.len());
+        for t in &self.terms {
+            let j = model
+                .joints
+                .iter()
+                .find(|j| j.name == t.joint)
+                .ok_or_else(|| format!("unknown joint '{}'", t.joint))?;
+            let free = j.kind.free_axes();
+            if t.axis as usize >= free.len() {
+                return Err(format!(
+                    "joint '{}' has {} free axes, so axis {} does not exist",
+                    t.joint,
+                    free.len(),
+                    t.axis
+                ));
+            }
+            if !(t.coefficient.is_finite() && t.coefficient != 0.0) {
+                return Err(format!(
+                    "the coefficient of joint '{}' is {}: expected a finite non-zero number",
+                    t.joint, t.coefficient
+                ));
+            }
+            joints.push(j);
+        }
+        match joints.as_slice() {
+            [] => return Err("a tendon needs at least one term".to_string()),
+            [j] => {
+                return Ok(TendonChain {
+                    order: vec![0],
+                    parent: j.parent.clone(),
+                    child: j.child.clone(),
+                });
+            }
+            _ => {}
+        }
+        let several = "a tendon over several joints must be a chain of hinges (each joint's \
+                       child the next one's parent) whose axes times coefficients are equal, \
+                       so that its row acts on two bodies";
+        if let Some(j) = joints.iter().find(|j| j.kind != JointKind::Hinge) {
+            return Err(format!("{several}; joint '{}' is not a hinge", j.name));
+        }
+        // The first term: the one whose parent is no other term's child.
+        let starts: Vec<usize> = (0..joints.len())
+            .filter(|&t| {
+                !joints
+                    .iter()
+                    .any(|u| Some(&u.child) == joints[t].parent.as_ref())
+            })
+            .collect();
+        let [start] = starts.as_slice() else {
+            return Err(format!("{several}; these joints do not form one chain"));
+        };
+        let mut order = vec![*start];
+        while order.len() < joints.len() {
+            let last = joints[*order.last().unwrap_or(start)];
+            let next = (0..joints.len())
+                .find(|&u| !order.contains(&u) && joints[u].parent.as_ref() == Some(&last.child));
+            let Some(next) = next else {
+                return Err(format!("{several}; these joints do not form one chain"));
+            };
+            order.push(next);
+        }
+        let scaled = |t: usize| {
+            let a = glam::Vec3::from_array(joints[t].axis).normalize_or_zero();
+            a * self.terms[t].coefficient
+        };
+        let first = scaled(order[0]);
+        for &t in &order[1..] {
+            if (scaled(t) - first).length() > CHAIN_AXIS_TOLERANCE * first.length() {
+                return Err(format!(
+                    "{several}; joint '{}' has axis x coefficient {:?} but joint '{}' {:?}",
+                    joints[t].name,
+                    scaled(t).to_array(),
+                    joints[order[0]].name,
+                    first.to_array()
+                ));
+            }
+        }
+        Ok(TendonChain {
+            parent: joints[order[0]].parent.clone(),
+            child: joints[*order.last().unwrap_or(start)].child.clone(),
+            order,
+        })
+    }
+}
