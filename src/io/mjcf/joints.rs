@@ -186,6 +186,10 @@ impl<'a, 'input> Ctx<'a, 'input> {
             anchor,
             axis,
             limits,
+            reference: match kind {
+                JKind::Hinge => self.angle(reference),
+                _ => reference,
+            },
         });
         Ok(())
     }
