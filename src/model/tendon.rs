@@ -154,3 +154,120 @@ impl Tendon {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::model::{JointKind, Model, ModelBuilder};
+
+    /// A hand on the world with a thumb and a finger, and a three-hinge leg.
+    fn robot() -> ModelBuilder {
+        let y = [0.0, 1.0, 0.0];
+        ModelBuilder::new("robot")
+            .body("hand", 1.0, [0.0, 0.0, 1.0])
+            .body("thumb", 1.0, [0.1, 0.0, 1.0])
+            .body("finger", 1.0, [0.1, 0.1, 1.0])
+            .body("thigh", 1.0, [0.0, 0.0, 0.8])
+            .body("shin", 1.0, [0.0, 0.0, 0.5])
+            .body("foot", 1.0, [0.0, 0.0, 0.2])
+            .joint("wrist", JointKind::Hinge, None, "hand", [0.0, 0.0, 1.0], y)
+            .joint(
+                "thumb",
+                JointKind::Hinge,
+                Some("hand"),
+                "thumb",
+                [0.05, 0.0, 1.0],
+                y,
+            )
+            .joint(
+                "finger",
+                JointKind::Hinge,
+                Some("hand"),
+                "finger",
+                [0.05, 0.1, 1.0],
+                y,
+            )
+            .joint("hip", JointKind::Hinge, None, "thigh", [0.0, 0.0, 0.9], y)
+            .joint(
+                "knee",
+                JointKind::Hinge,
+                Some("thigh"),
+                "shin",
+                [0.0, 0.0, 0.6],
+                y,
+            )
+            .joint(
+                "ankle",
+                JointKind::Hinge,
+                Some("shin"),
+                "foot",
+                [0.0, 0.0, 0.3],
+                [0.0, -1.0, 0.0],
+            )
+            .joint(
+                "slide",
+                JointKind::Slider,
+                Some("foot"),
+                "hand",
+                [0.0; 3],
+                [1.0, 0.0, 0.0],
+            )
+    }
+
+    fn refusal(terms: &[(&str, f32)]) -> String {
+        robot()
+            .tendon("t", terms, Some(0.0))
+            .build()
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn a_chain_is_ordered_from_its_first_parent_to_its_last_child() {
+        let model = robot()
+            .tendon(
+                "leg",
+                &[("ankle", -2.0), ("hip", 2.0), ("knee", 2.0)],
+                Some(0.0),
+            )
+            .build()
+            .unwrap();
+        let chain = model.tendons[0].chain(&model).unwrap();
+        assert_eq!(chain.order, vec![1, 2, 0]);
+        assert_eq!(chain.parent, None);
+        assert_eq!(chain.child, "foot");
+    }
+
+    #[test]
+    fn couplings_off_two_bodies_are_refused_with_the_reason() {
+        let fingers = refusal(&[("thumb", 1.0), ("finger", 1.0)]);
+        assert!(fingers.contains("tendon[0].term"), "{fingers}");
+        assert!(fingers.contains("do not form one chain"), "{fingers}");
+        let unequal = refusal(&[("hip", 1.0), ("knee", 2.0)]);
+        assert!(unequal.contains("axis x coefficient"), "{unequal}");
+        let flipped = refusal(&[("knee", 1.0), ("ankle", 1.0)]);
+        assert!(flipped.contains("axis x coefficient"), "{flipped}");
+        let slider = refusal(&[("ankle", 1.0), ("slide", 1.0)]);
+        assert!(slider.contains("'slide' is not a hinge"), "{slider}");
+        let zero = refusal(&[("hip", 0.0)]);
+        assert!(zero.contains("non-zero"), "{zero}");
+        let unknown = refusal(&[("elbow", 1.0)]);
+        assert!(unknown.contains("unknown joint 'elbow'"), "{unknown}");
+        let none = refusal(&[]);
+        assert!(none.contains("at least one term"), "{none}");
+    }
+
+    #[test]
+    fn tendons_round_trip_through_toml_and_bad_limits_name_the_field() {
+        let model = robot()
+            .tendon("leg", &[("hip", 1.0), ("knee", 1.0)], Some(0.25))
+            .tendon("reach", &[("slide", -3.0)], None)
+            .tendon_limits(-0.5, 0.5)
+            .build()
+            .unwrap();
+        let again = Model::from_toml_str(&model.to_toml(), None).unwrap();
+        assert_eq!(model, again);
+        let text = model.to_toml().replace("-0.5", "0.75");
+        let e = Model::from_toml_str(&text, None).unwrap_err().to_string();
+        assert!(e.contains("tendon[1].limits"), "{e}");
+    }
+}
