@@ -119,6 +119,20 @@ impl Tendon {
             })
             .collect();
         let [start] = starts.as_slice() else {
+            // Name the usual case: two joints on one parent (a gripper's two fingers).
+            for (t, j) in joints.iter().enumerate() {
+                if let Some(u) = joints[t + 1..].iter().find(|u| u.parent == j.parent) {
+                    return Err(format!(
+                        "{several}; joints '{}' and '{}' both hang off {}, so the row would act \
+                         on three bodies",
+                        j.name,
+                        u.name,
+                        j.parent
+                            .as_deref()
+                            .map_or("the world".to_string(), |p| format!("'{p}'"))
+                    ));
+                }
+            }
             return Err(format!("{several}; these joints do not form one chain"));
         };
         let mut order = vec![*start];
@@ -241,7 +255,12 @@ mod tests {
     fn couplings_off_two_bodies_are_refused_with_the_reason() {
         let fingers = refusal(&[("thumb", 1.0), ("finger", 1.0)]);
         assert!(fingers.contains("tendon[0].term"), "{fingers}");
-        assert!(fingers.contains("do not form one chain"), "{fingers}");
+        assert!(
+            fingers.contains("'thumb' and 'finger' both hang off 'hand'"),
+            "{fingers}"
+        );
+        let apart = refusal(&[("thumb", 1.0), ("knee", 1.0)]);
+        assert!(apart.contains("do not form one chain"), "{apart}");
         let unequal = refusal(&[("hip", 1.0), ("knee", 2.0)]);
         assert!(unequal.contains("axis x coefficient"), "{unequal}");
         let flipped = refusal(&[("knee", 1.0), ("ankle", 1.0)]);
