@@ -1,6 +1,7 @@
 // The forward step kernel: one invocation per robot instance, `hdr.steps` steps per dispatch.
 // Stage order: passive joint rows (written first: an armature row needs the joint speed at
-// the step's start), gravity, force actuators, constraint rows (joints, limits, servos, contacts),
+// the step's start), gravity, force actuators, constraint rows (joints, limits, servos,
+// contacts, world contacts, tendons),
 // Gauss-Seidel solve, position update.
 
 @compute @workgroup_size(64)
@@ -20,6 +21,7 @@ fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
         ground_contact_rows_forward(i);
         sphere_pair_rows_forward(i);
         world_contact_rows_forward(i);
+        tendon_rows_forward(i);
         solve_forward(i);
         integrate_position_forward(i);
     }

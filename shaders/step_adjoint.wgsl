@@ -47,11 +47,13 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     ground_contact_rows_forward(i);
     sphere_pair_rows_forward(i);
     world_contact_rows_forward(i);
+    tendon_rows_forward(i);
     solve_forward_taped(i);
 
     integrate_position_adjoint(i);
     solve_adjoint(i);
     copy_adjoint_to_state(hdr.adj_saved, i);
+    tendon_rows_adjoint(i);
     world_contact_rows_adjoint(i);
     sphere_pair_rows_adjoint(i);
     ground_contact_rows_adjoint(i);

@@ -532,7 +532,7 @@ fn other_bad_input_is_located() {
 
 #[test]
 fn unsupported_physics_is_an_error_unless_ignored() {
-    let text = "<mujoco>\n<worldbody>\n<body>\n<joint damping=\"0.5\"/>\n<geom size=\"0.1\"/>\n</body>\n</worldbody>\n<tendon>\n<fixed name=\"t\"/>\n</tendon>\n</mujoco>";
+    let text = "<mujoco>\n<worldbody>\n<body>\n<joint damping=\"0.5\"/>\n<geom size=\"0.1\"/>\n</body>\n</worldbody>\n<tendon>\n<spatial name=\"t\"/>\n</tendon>\n</mujoco>";
     let msg = parse_err(text);
     assert!(
         msg.contains("robot.xml:4:") && msg.contains("damping"),
@@ -542,11 +542,11 @@ fn unsupported_physics_is_an_error_unless_ignored() {
     let imp = mjcf::from_str(text, None, &lenient()).unwrap();
     let lines: Vec<usize> = imp.warnings.iter().map(|w| w.line).collect();
     assert!(
-        lines.contains(&4) && lines.contains(&8),
+        lines.contains(&4) && lines.contains(&9),
         "{:?}",
         imp.warnings
     );
-    assert!(imp.warnings.iter().any(|w| w.element == "tendon"));
+    assert!(imp.warnings.iter().any(|w| w.element == "spatial"));
 }
 
 #[test]

@@ -68,6 +68,10 @@ pub mod stride {
     /// `[joint, axis, start_velocity_weight, 0, cfm, coordinate_gain, coordinate_target,
     /// bound]`: a joint's passive row (see [`super::PassiveRow`]), packed after the row table.
     pub const PASSIVE: usize = 8;
+    /// `[first_term, n_terms, lower, upper]` (lower == upper: held at that length)
+    pub const TENDON: usize = 4;
+    /// `[joint, axis, coefficient, 0]`
+    pub const TENDON_TERM: usize = 4;
 }
 
 /// A contact's friction coefficient and restitution.
@@ -157,8 +161,13 @@ pub struct Header {
     pub off_passive: u32,
     /// Index of the first passive row.
     pub row_passive: u32,
-    /// Unused: pads the header to a multiple of 16 bytes, as a uniform block wants.
-    pub header_padding: u32,
+    /// Tendon rows (one per held length and one per limited tendon).
+    pub n_tendon: u32,
+    /// Tendon terms summed by all tendon rows together (loop iterations per step).
+    pub n_tendon_terms: u32,
+    pub off_tendon: u32,
+    pub off_tendon_term: u32,
+    pub row_tendon: u32,
 }
 
 /// Soft-constraint coefficients from a frequency and damping ratio (Catto's soft constraints):
@@ -329,6 +338,7 @@ struct Sections {
     row_pair: usize,
     n_pairs: usize,
     off_row: usize,
+    tendons: TendonSections,
     p_contact: usize,
     p_actuator: usize,
     p_joint: usize,
@@ -341,6 +351,16 @@ struct Sections {
     off_passive: usize,
     row_passive: usize,
     n_passive: usize,
+}
+
+/// Where the tendon records, their terms and their rows start, and how many there are.
+#[derive(Default)]
+struct TendonSections {
+    off_tendon: usize,
+    off_tendon_term: usize,
+    row_tendon: usize,
+    n_tendon: usize,
+    n_tendon_terms: usize,
 }
 
 /// Start offsets of the parameter sections after the bodies'.
@@ -675,6 +695,60 @@ impl Packing {
         }
         pair_params
     }
+
+    /// One tendon record and row per held length and per limited tendon (rows on the chain's
+    /// end bodies, see [`crate::model::Tendon`]), then every record's terms in chain order.
+    fn pack_tendons(
+        &mut self,
+        model: &Model,
+        joint_indices: &std::collections::HashMap<&str, usize>,
+        body_slot: &dyn Fn(&str) -> usize,
+    ) -> TendonSections {
+        let off_tendon = self.packed.len();
+        let row_tendon = self.row_desc.len();
+        let mut terms: Vec<[u32; 4]> = Vec::new();
+        for t in &model.tendons {
+            // A validated model's tendons chain; an unchainable one gets no row.
+            let Ok(chain) = t.chain(model) else { continue };
+            let a = chain.parent.as_deref().map(body_slot).unwrap_or(0);
+            let b = body_slot(&chain.child);
+            let first_term = terms.len() as u32;
+            for &k in &chain.order {
+                let term = &t.terms[k];
+                let ji = joint_indices.get(term.joint.as_str()).copied().unwrap_or(0);
+                let axis = model.joints[ji].kind.free_axes()[term.axis as usize];
+                terms.push([ji as u32, axis, term.coefficient.to_bits(), 0]);
+            }
+            let n_terms = chain.order.len() as u32;
+            let bounds = t.length.map(|l| [l, l]).into_iter().chain(t.limits);
+            for [lower, upper] in bounds {
+                self.packed.extend_from_slice(&[
+                    first_term,
+                    n_terms,
+                    lower.to_bits(),
+                    upper.to_bits(),
+                ]);
+                self.row_desc
+                    .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+            }
+        }
+        let n_tendon = self.row_desc.len() - row_tendon;
+        let n_tendon_terms = (off_tendon..self.packed.len())
+            .step_by(stride::TENDON)
+            .map(|k| self.packed[k + 1] as usize)
+            .sum();
+        let off_tendon_term = self.packed.len();
+        for r in &terms {
+            self.packed.extend_from_slice(r);
+        }
+        TendonSections {
+            off_tendon,
+            off_tendon_term,
+            row_tendon,
+            n_tendon,
+            n_tendon_terms,
+        }
+    }
 }
 
 /// Parameters after the bodies': contacts, actuators, joint anchors, sphere pairs.
@@ -834,7 +908,11 @@ fn build_header(
         n_passive: sections.n_passive as u32,
         off_passive: sections.off_passive as u32,
         row_passive: sections.row_passive as u32,
-        header_padding: 0,
+        n_tendon: sections.tendons.n_tendon as u32,
+        n_tendon_terms: sections.tendons.n_tendon_terms as u32,
+        off_tendon: sections.tendons.off_tendon as u32,
+        off_tendon_term: sections.tendons.off_tendon_term as u32,
+        row_tendon: sections.tendons.row_tendon as u32,
     }
 }
 
@@ -867,7 +945,8 @@ impl Compiled {
             anchors,
         } = pack_joints(model, &body_slot, &mut p.packed);
 
-        // Row groups, in solve order: locks, limits, servos, ground contacts, sphere pairs.
+        // Row groups, in solve order: locks, limits, servos, ground contacts, sphere pairs,
+        // tendons.
         let off_lock = p.packed.len();
         p.pack_locks(model, &joint_bodies);
         let n_lock = p.row_desc.len();
@@ -891,6 +970,7 @@ impl Compiled {
         let pair_params = p.pack_sphere_pairs(model, &contacts.spheres, &joint_bodies);
         let n_pairs = pair_params.len();
 
+        let tendons = p.pack_tendons(model, &joint_indices, &body_slot);
         // Contacts with world shapes come last, records after the row table, so that every
         // earlier section keeps its place.
         let row_world_contact = p.row_desc.len();
@@ -954,6 +1034,7 @@ impl Compiled {
             row_pair,
             n_pairs,
             off_row,
+            tendons,
             p_contact: offsets.p_contact,
             p_actuator: offsets.p_actuator,
             p_joint: offsets.p_joint,
@@ -1013,6 +1094,8 @@ impl Compiled {
             h.n_pairs,
             h.n_world_contacts,
             h.n_passive,
+            h.n_tendon,
+            h.n_tendon_terms,
             rows.saturating_mul(2),
             bodies,
             1,

@@ -1,8 +1,8 @@
 //! Building a [`Model`] in Rust.
 
 use super::{
-    Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind, WorldShape,
-    WorldShapeKind,
+    Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind, Tendon,
+    TendonTerm, WorldShape, WorldShapeKind,
 };
 use crate::error::Result;
 
@@ -34,6 +34,7 @@ impl ModelBuilder {
                 joints: Vec::new(),
                 actuators: Vec::new(),
                 world_shapes: Vec::new(),
+                tendons: Vec::new(),
             },
         }
     }
@@ -149,6 +150,32 @@ impl ModelBuilder {
             max_force,
             max_velocity,
         });
+        self
+    }
+
+    /// Adds a tendon over axis 0 of each `(joint, coefficient)`, held at `length` when given.
+    pub fn tendon(mut self, name: &str, terms: &[(&str, f32)], length: Option<f32>) -> Self {
+        self.model.tendons.push(Tendon {
+            name: name.to_string(),
+            terms: terms
+                .iter()
+                .map(|&(joint, coefficient)| TendonTerm {
+                    joint: joint.to_string(),
+                    axis: 0,
+                    coefficient,
+                })
+                .collect(),
+            length,
+            limits: None,
+        });
+        self
+    }
+
+    /// Sets limits on the last tendon added.
+    pub fn tendon_limits(mut self, lower: f32, upper: f32) -> Self {
+        if let Some(t) = self.model.tendons.last_mut() {
+            t.limits = Some([lower, upper]);
+        }
         self
     }
 

@@ -10,10 +10,12 @@
 
 mod builder;
 mod file;
+mod tendon;
 mod validate;
 
 pub use builder::ModelBuilder;
 pub(crate) use file::{file_kind, line_of, locate, path_at, read_model_text};
+pub use tendon::{Tendon, TendonChain, TendonTerm};
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +41,9 @@ pub struct Model {
     /// bodies' contact points touch, besides the ground plane z = 0.
     #[serde(default, rename = "world_shape", skip_serializing_if = "Vec::is_empty")]
     pub world_shapes: Vec<WorldShape>,
+    /// Linear combinations of joint coordinates held at a length or within limits.
+    #[serde(default, rename = "tendon", skip_serializing_if = "Vec::is_empty")]
+    pub tendons: Vec<Tendon>,
 }
 
 /// Integrator and solver settings shared by every instance of a model.

@@ -66,6 +66,7 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
     let joint_index = validate_joints(model, &body_index)?;
     validate_actuators(model, &joint_index)?;
     validate_world_shapes(model)?;
+    validate_tendons(model)?;
     validate_derived(model, &body_index)
 }
 
@@ -386,6 +387,34 @@ fn validate_actuators(model: &Model, joint_index: &HashMap<&str, usize>) -> Resu
         } else {
             non_negative(a.gain, at("gain"))?;
         }
+    }
+    Ok(())
+}
+
+/// The tendons: names unique, bounds finite and ordered, rows on two bodies.
+fn validate_tendons(model: &Model) -> Result<(), ModelError> {
+    let mut names: HashSet<&str> = HashSet::with_capacity(model.tendons.len());
+    for (i, t) in model.tendons.iter().enumerate() {
+        let at = |k: &str| FieldPath::item("tendon", i, k);
+        if !names.insert(&t.name) {
+            return Err(err(
+                at("name"),
+                format!("duplicate tendon name '{}'", t.name),
+            ));
+        }
+        if let Some(length) = t.length {
+            finite(&[length], at("length"))?;
+        }
+        if let Some([lo, hi]) = t.limits {
+            finite(&[lo, hi], at("limits"))?;
+            if lo > hi {
+                return Err(err(
+                    at("limits"),
+                    format!("expected lower <= upper, found [{lo}, {hi}]"),
+                ));
+            }
+        }
+        t.chain(model).map_err(|m| err(at("term"), m))?;
     }
     Ok(())
 }

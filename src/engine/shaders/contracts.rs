@@ -158,6 +158,8 @@ fn record_sizes_in_the_kernels_are_the_hosts() {
             "WORLD_CONTACT_RECORD_LEN",
         ),
         ("passive", stride::PASSIVE, "PASSIVE_RECORD_LEN"),
+        ("tendon", stride::TENDON, "TENDON_RECORD_LEN"),
+        ("tendon_term", stride::TENDON_TERM, "TENDON_TERM_RECORD_LEN"),
     ];
     let mut seen = vec![0; records.len()];
     for source in SHARED.iter().chain([&STEP, &STEP_ADJOINT, &LOSS, &POLICY]) {
@@ -215,7 +217,21 @@ fn the_host_packs_records_with_the_prelude_sizes() {
                 h.n_contacts,
                 stride::CONTACT,
             ),
-            ("pair", h.off_pair, h.off_row, h.n_pairs, stride::PAIR),
+            ("pair", h.off_pair, h.off_tendon, h.n_pairs, stride::PAIR),
+            (
+                "tendon",
+                h.off_tendon,
+                h.off_tendon_term,
+                h.n_tendon,
+                stride::TENDON,
+            ),
+            (
+                "tendon term",
+                h.off_tendon_term,
+                h.off_row,
+                h.n_tendon_terms,
+                stride::TENDON_TERM,
+            ),
         ];
         for (record, start, end, count, size) in sections {
             assert_eq!(

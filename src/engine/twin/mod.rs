@@ -12,6 +12,7 @@ pub mod math;
 pub mod optimizer;
 pub mod policy;
 mod solver;
+mod tendon;
 pub mod throughput;
 
 pub use actuator::{
@@ -31,6 +32,7 @@ pub use joint::{
     joint_passive_rows_forward,
 };
 pub use solver::{RowJacobian, solve_adjoint, solve_forward, solve_forward_taped};
+pub use tendon::{tendon_rows_adjoint, tendon_rows_forward};
 
 /// A zero row Jacobian (for adjoints that only involve a joint coordinate).
 pub fn solver_zero_jacobian<T: Real>() -> RowJacobian<T> {
@@ -87,6 +89,7 @@ impl<'m, T: Real> Instance<'m, T> {
         ground_contact_rows_forward(self);
         sphere_pair_rows_forward(self);
         world_contact_rows_forward(self);
+        tendon_rows_forward(self);
         solve_forward(self);
         integrate_position_forward(self);
     }
@@ -107,11 +110,13 @@ impl<'m, T: Real> Instance<'m, T> {
         ground_contact_rows_forward(self);
         sphere_pair_rows_forward(self);
         world_contact_rows_forward(self);
+        tendon_rows_forward(self);
         solve_forward_taped(self, adj);
         adj.rows.fill(T::zero());
         integrate_position_adjoint(self, adj);
         solve_adjoint(self, adj, &start);
         self.state.copy_from_slice(&adj.velocity_before_solve);
+        tendon_rows_adjoint(self, adj);
         world_contact_rows_adjoint(self, adj);
         sphere_pair_rows_adjoint(self, adj);
         ground_contact_rows_adjoint(self, adj);

@@ -565,3 +565,82 @@ fn limits_are_measured_from_the_reference() {
     let angle = 2.0 * q.v.z.atan2(q.w);
     assert!((angle - 0.1).abs() < 0.02, "{angle}");
 }
+
+/// A hinge chain and a slider with tendons: a length held over two hinges (one axis flipped
+/// with its coefficient), limits over two hinges and over one slider.
+pub(crate) fn chain_with_tendons() -> Model {
+    ModelBuilder::new("tendons")
+        .with_settings(|s| s.solver_iterations = 4)
+        .body("a", 1.0, [0.2, 0.0, 2.0])
+        .shape(
+            ShapeKind::Box {
+                half_extents: [0.2, 0.05, 0.05],
+            },
+            [0.0; 3],
+        )
+        .with_body(|b| b.angular_velocity = [0.0, 1.5, 0.0])
+        .body("b", 0.7, [0.6, 0.0, 2.0])
+        .shape(
+            ShapeKind::Capsule {
+                radius: 0.05,
+                half_length: 0.15,
+            },
+            [0.0; 3],
+        )
+        .body("c", 0.5, [1.0, 0.0, 2.0])
+        .shape(ShapeKind::Sphere { radius: 0.1 }, [0.0; 3])
+        .body("d", 0.4, [0.0, 1.0, 1.0])
+        .shape(ShapeKind::Sphere { radius: 0.1 }, [0.0; 3])
+        .with_body(|b| b.linear_velocity = [0.3, 0.0, 0.0])
+        .joint(
+            "h1",
+            JointKind::Hinge,
+            None,
+            "a",
+            [0.0, 0.0, 2.0],
+            [0.0, 1.0, 0.0],
+        )
+        .joint(
+            "h2",
+            JointKind::Hinge,
+            Some("a"),
+            "b",
+            [0.4, 0.0, 2.0],
+            [0.0, 1.0, 0.0],
+        )
+        .joint(
+            "h3",
+            JointKind::Hinge,
+            Some("b"),
+            "c",
+            [0.8, 0.0, 2.0],
+            [0.0, -1.0, 0.0],
+        )
+        .joint(
+            "s",
+            JointKind::Slider,
+            None,
+            "d",
+            [0.0, 1.0, 1.0],
+            [1.0, 0.0, 0.0],
+        )
+        .actuator("m", "h1", ActuatorKind::Force, 0.0, 2.0, 1.0)
+        .tendon("couple", &[("h3", -0.5), ("h2", 0.5)], Some(0.1))
+        .tendon("bound", &[("h1", 1.0), ("h2", 1.0)], None)
+        .tendon_limits(-0.2, 0.05)
+        .tendon("slide", &[("s", 2.0)], None)
+        .tendon_limits(-0.1, 0.02)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_tendons() {
+    let model = chain_with_tendons();
+    let compiled = Compiled::new(&model);
+    assert_eq!(compiled.header.n_tendon, 3);
+    assert_eq!(compiled.header.n_tendon_terms, 5);
+    for (warmup, seed) in [(0, 31), (4, 32), (15, 33), (40, 34)] {
+        check_model(&model, warmup, seed);
+    }
+}

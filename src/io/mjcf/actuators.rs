@@ -3,11 +3,13 @@
 use super::*;
 
 impl<'a, 'input> Ctx<'a, 'input> {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn actuators(
         &mut self,
         node: Node<'a, 'input>,
         world: &World,
         joint_map: &HashMap<String, (String, JKind)>,
+        tendons: &[constraints::FixedTendon],
         model: &mut Model,
         gears: &mut Vec<f32>,
         actuator_names: &mut HashSet<String>,
@@ -18,7 +20,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 self.non_motor_actuator(c);
                 continue;
             }
-            self.motor(c, world, joint_map, model, gears, actuator_names)?;
+            self.motor(c, world, joint_map, tendons, model, gears, actuator_names)?;
         }
         Ok(())
     }
@@ -50,11 +52,15 @@ impl<'a, 'input> Ctx<'a, 'input> {
     }
 
     /// One `<motor>`: appended to the model's actuators with its gear, unless it is dropped.
+    /// A motor on a fixed tendon over one joint is a motor on that joint, its gear times the
+    /// joint's coefficient.
+    #[allow(clippy::too_many_arguments)]
     fn motor(
         &self,
         c: Node<'a, 'input>,
         world: &World,
         joint_map: &HashMap<String, (String, JKind)>,
+        tendons: &[constraints::FixedTendon],
         model: &mut Model,
         gears: &mut Vec<f32>,
         actuator_names: &mut HashSet<String>,
@@ -91,8 +97,18 @@ impl<'a, 'input> Ctx<'a, 'input> {
             Some(n) => format!("motor '{n}'"),
             None => format!("motor at {}", self.place(line)),
         };
+        let mut tendon_coefficient = 1.0;
+        let on_tendon = c
+            .attribute("tendon")
+            .and_then(|t| tendons.iter().find(|x| x.name == t))
+            .and_then(|t| t.single_joint());
         let joint = match c.attribute("joint").or(c.attribute("jointinparent")) {
             Some(j) => j,
+            None if on_tendon.is_some() => {
+                let (j, coefficient) = on_tendon.unwrap_or_default();
+                tendon_coefficient = coefficient;
+                j
+            }
             None => {
                 if ["tendon", "site", "body"]
                     .iter()
@@ -101,7 +117,10 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     self.unsupported(
                         line,
                         "motor",
-                        format!("{label}: only joint transmissions are supported; dropped"),
+                        format!(
+                            "{label}: only joint transmissions and fixed tendons over one \
+                             joint are supported; dropped"
+                        ),
                     );
                     return Ok(());
                 }
@@ -146,7 +165,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 g[0]
             }
             None => 1.0,
-        };
+        } * tendon_coefficient;
         if gear == 0.0 {
             return Err(self.error(line, "motor.gear", format!("{label}: gear is zero")));
         }

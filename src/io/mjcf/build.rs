@@ -71,6 +71,7 @@ impl Ctx<'_, '_> {
                 joints: Vec::new(),
                 actuators: Vec::new(),
                 world_shapes: Vec::new(),
+                tendons: Vec::new(),
             },
             body_names: UniqueNames::default(),
             joint_names: UniqueNames::default(),

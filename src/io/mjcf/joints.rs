@@ -187,6 +187,10 @@ impl<'a, 'input> Ctx<'a, 'input> {
             axis,
             limits,
             passive,
+            reference: match kind {
+                JKind::Hinge => self.angle(reference),
+                _ => reference,
+            },
         });
         Ok(())
     }

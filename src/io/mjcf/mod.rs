@@ -137,11 +137,25 @@
 //! (`settings.joint_frequency`, `contact_frequency`): the importer maps `solref`/`solimp`
 //! onto the contact ones (above) and keeps backdrive's joint defaults. Features whose absence
 //! would silently change the physics — joint `damping` and `armature` (see above), a free
-//! joint's `stiffness` and `frictionloss`, joint `springdamper`; tendons, equality
-//! constraints, actuators other than `motor`, fluid forces, mocap bodies, static ellipsoids,
-//! colliding meshes and height fields, contact pairs between bodies — are errors naming the
-//! element and line, unless
-//! [`MjcfOptions::ignore_unsupported`] is set, in which case they are dropped with a warning.
+//! joint's `stiffness` and `frictionloss`, joint `springdamper`; spatial tendons, tendon
+//! stiffness, damping and friction, couplings that backdrive's two-body rows cannot hold (see
+//! below), `distance` and flex equalities, actuators other than `motor`, fluid forces, mocap
+//! bodies, static ellipsoids, colliding meshes and height fields, contact pairs between bodies
+//! — are errors naming the element and line, unless [`MjcfOptions::ignore_unsupported`] is
+//! set, in which case they are dropped with a warning.
+//!
+//! Tendons and equalities (`constraints.rs`): a limited `<fixed>` tendon becomes a
+//! [`crate::model::Tendon`] with limits (MuJoCo's length counts from the joints' `ref`, so the
+//! bounds are shifted by `sum(coef * ref)`); `<equality><tendon>` and `<equality><joint>` with
+//! a linear `polycoef` (`c0 c1 0 0 0`) become a tendon held at `c0` over the first object's
+//! terms minus `c1` times the second's. A tendon must be one joint's coordinate or a chain of
+//! hinges with equal `axis * coef` (the quadruped's coupled leg joints are); a coupling of two
+//! hinges on one parent (a gripper's fingers) touches three bodies and is refused. `<connect>`
+//! and `<weld>` between bodies (or a body and the world) become loop-closing `ball` and `fixed`
+//! joints; a weld with `relpose` or `torquescale` is refused. Equality `solref`/`solimp` are not
+//! mapped (a warning): every row is as soft as backdrive's joints. A fixed tendon without
+//! limits has no force of its own and makes no row; a `<motor>` on a tendon over one joint
+//! (the others' coefficients zero) drives that joint with its gear times the coefficient.
 //! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
 //! unknown class are errors with the file and line.
 //!
@@ -195,6 +209,7 @@ use crate::model::{
 
 mod actuators;
 mod build;
+mod constraints;
 mod defaults;
 mod diagnostics;
 mod geometry;

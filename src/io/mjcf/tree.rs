@@ -17,6 +17,8 @@ pub(super) struct MjJoint {
     pub(super) anchor: DVec3,
     pub(super) axis: DVec3,
     pub(super) limits: Option<[f64; 2]>,
+    /// MuJoCo's `ref`: the joint value at the model's pose (tendon lengths count from it).
+    pub(super) reference: f64,
     pub(super) passive: JointPassive,
 }
 
@@ -293,11 +295,15 @@ impl<'a, 'input> Ctx<'a, 'input> {
 
         // Second pass over the other top-level sections, now that joints exist.
         let mut actuator_nodes = Vec::new();
+        let mut tendons = Vec::new();
+        let mut equality_nodes = Vec::new();
         for c in root.children().filter(|n| n.is_element()) {
             let tag = c.tag_name().name();
             match tag {
                 "actuator" => actuator_nodes.push(c),
-                "tendon" | "equality" | "deformable" if c.children().any(|n| n.is_element()) => {
+                "tendon" => self.tendon_section(c, &mut tendons)?,
+                "equality" => equality_nodes.push(c),
+                "deformable" if c.children().any(|n| n.is_element()) => {
                     self.unsupported(
                         self.line(c),
                         tag,
@@ -318,6 +324,14 @@ impl<'a, 'input> Ctx<'a, 'input> {
         if !world.contact_off {
             model.world_shapes = std::mem::take(&mut world.world_shapes);
         }
+        self.constraints(
+            &tendons,
+            &equality_nodes,
+            &world,
+            &joint_map,
+            &frames,
+            &mut model,
+        )?;
         let mut gears = Vec::new();
         // Names taken so far, across every <actuator> section (a scan per motor is quadratic).
         let mut actuator_names = HashSet::new();
@@ -326,6 +340,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 a,
                 &world,
                 &joint_map,
+                &tendons,
                 &mut model,
                 &mut gears,
                 &mut actuator_names,

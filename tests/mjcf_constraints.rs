@@ -1,0 +1,199 @@
+//! MJCF `<tendon>` and `<equality>`: what becomes a tendon or a loop joint, and the errors
+//! (element, line, reason) for what backdrive's two-body rows cannot hold.
+
+use std::path::Path;
+
+use backdrive::io::mjcf::{self, MjcfImport, MjcfOptions};
+use backdrive::model::JointKind;
+
+/// A torso on a slider with a three-hinge leg (parallel axes) and a two-finger hand.
+fn robot(extra: &str) -> String {
+    format!(
+        r#"<mujoco>
+  <worldbody>
+    <body name="torso" pos="0 0 1">
+      <joint name="slide" type="slide" axis="1 0 0" ref="0.5"/>
+      <geom type="sphere" size="0.1"/>
+      <body name="thigh" pos="0 0 -0.1">
+        <joint name="hip" axis="0 1 0"/>
+        <geom type="capsule" fromto="0 0 0 0 0 -0.3" size="0.04"/>
+        <body name="shin" pos="0 0 -0.3">
+          <joint name="knee" axis="0 1 0"/>
+          <geom type="capsule" fromto="0 0 0 0 0 -0.3" size="0.04"/>
+          <body name="foot" pos="0 0 -0.3">
+            <joint name="ankle" axis="0 -1 0"/>
+            <geom type="sphere" size="0.05"/>
+          </body>
+        </body>
+      </body>
+      <body name="hand" pos="0.3 0 0">
+        <joint name="wrist" axis="0 0 1"/>
+        <geom type="sphere" size="0.05"/>
+        <body name="thumb" pos="0.1 0 0">
+          <joint name="thumb" axis="0 1 0"/>
+          <geom type="sphere" size="0.02"/>
+        </body>
+        <body name="finger" pos="0.1 0.05 0">
+          <joint name="finger" axis="0 1 0"/>
+          <geom type="sphere" size="0.02"/>
+        </body>
+      </body>
+    </body>
+  </worldbody>
+{extra}
+</mujoco>"#
+    )
+}
+
+fn import(text: &str) -> backdrive::Result<MjcfImport> {
+    mjcf::from_str(text, Some(Path::new("robot.xml")), &MjcfOptions::default())
+}
+
+#[test]
+fn a_tendon_equality_over_a_parallel_chain_is_a_held_tendon() {
+    let text = robot(
+        r#"  <tendon>
+    <fixed name="coupling">
+      <joint joint="hip" coef="0.333"/>
+      <joint joint="knee" coef="0.333"/>
+      <joint joint="ankle" coef="-0.333"/>
+    </fixed>
+  </tendon>
+  <equality>
+    <tendon name="couple" tendon1="coupling" solref="0.005 0.5"/>
+  </equality>"#,
+    );
+    let imp = import(&text).unwrap();
+    let t = &imp.model.tendons[0];
+    assert_eq!(t.name, "couple");
+    assert_eq!(t.length, Some(0.0));
+    assert_eq!(t.terms.len(), 3);
+    let chain = t.chain(&imp.model).unwrap();
+    assert_eq!(chain.parent.as_deref(), Some("torso"));
+    assert_eq!(chain.child, "foot");
+    assert!(
+        imp.warnings
+            .iter()
+            .any(|w| w.line == 40 && w.message.contains("solref")),
+        "{:?}",
+        imp.warnings
+    );
+}
+
+#[test]
+fn fixed_tendon_limits_count_from_the_joints_ref() {
+    let text = robot(
+        r#"  <tendon>
+    <fixed name="reach" limited="true" range="0.4 1.5">
+      <joint joint="slide" coef="2"/>
+    </fixed>
+    <fixed name="inert"><joint joint="hip" coef="1"/><joint joint="thumb" coef="1"/></fixed>
+  </tendon>"#,
+    );
+    let imp = import(&text).unwrap();
+    assert_eq!(imp.model.tendons.len(), 1, "an inert tendon makes no row");
+    let t = &imp.model.tendons[0];
+    // Length 2 * qpos, qpos = ref + coordinate: 2 * 0.5 = 1 at the model's pose.
+    assert_eq!(t.limits, Some([-0.6, 0.5]));
+}
+
+#[test]
+fn a_joint_equality_with_a_linear_polycoef_is_a_held_tendon() {
+    let text = robot(
+        r#"  <equality>
+    <joint joint1="knee" joint2="hip" polycoef="0.1 -1 0 0 0"/>
+  </equality>"#,
+    );
+    let imp = import(&text).unwrap();
+    let t = &imp.model.tendons[0];
+    assert_eq!(t.length, Some(0.1));
+    let coefficients: Vec<(String, f32)> = t
+        .terms
+        .iter()
+        .map(|t| (t.joint.clone(), t.coefficient))
+        .collect();
+    assert_eq!(
+        coefficients,
+        vec![("knee".to_string(), 1.0), ("hip".to_string(), 1.0)]
+    );
+}
+
+#[test]
+fn couplings_backdrive_cannot_hold_are_errors_with_element_and_line() {
+    // The two fingers hang off one hand: the row would act on three bodies.
+    let fingers = robot(
+        r#"  <tendon>
+    <fixed name="grip"><joint joint="thumb" coef="-0.5"/><joint joint="finger" coef="0.5"/></fixed>
+  </tendon>
+  <equality>
+    <tendon tendon1="grip"/>
+  </equality>"#,
+    );
+    let e = import(&fingers).unwrap_err().to_string();
+    assert!(e.contains("robot.xml:36: tendon:"), "{e}");
+    assert!(e.contains("two-body rows"), "{e}");
+    let quadratic = robot(
+        r#"  <equality>
+    <joint joint1="knee" joint2="hip" polycoef="0 1 0.5 0 0"/>
+  </equality>"#,
+    );
+    let e = import(&quadratic).unwrap_err().to_string();
+    assert!(e.contains("robot.xml:33: joint:"), "{e}");
+    assert!(e.contains("linear polycoef"), "{e}");
+    let spatial = robot(
+        r#"  <tendon>
+    <spatial name="rope" limited="true" range="0 0.3"><site site="a"/><site site="b"/></spatial>
+  </tendon>"#,
+    );
+    let e = import(&spatial).unwrap_err().to_string();
+    assert!(e.contains("robot.xml:33: spatial:"), "{e}");
+    let spring = robot(
+        r#"  <tendon>
+    <fixed name="spring" stiffness="3"><joint joint="hip" coef="1"/></fixed>
+  </tendon>"#,
+    );
+    let e = import(&spring).unwrap_err().to_string();
+    assert!(e.contains("tendon stiffness"), "{e}");
+}
+
+#[test]
+fn connect_and_weld_close_loops_with_ball_and_fixed_joints() {
+    let text = robot(
+        r#"  <equality>
+    <connect name="loop" body1="foot" body2="hand" anchor="0 0 -0.05"/>
+    <weld body1="thumb" body2="world"/>
+  </equality>"#,
+    );
+    let imp = import(&text).unwrap();
+    let ball = imp.model.joints.iter().find(|j| j.name == "loop").unwrap();
+    assert_eq!(ball.kind, JointKind::Ball);
+    assert_eq!(ball.parent.as_deref(), Some("foot"));
+    assert_eq!(ball.child, "hand");
+    // foot at (0, 0, 0.3) in the world; the anchor 5 cm below it.
+    let expected = [0.0, 0.0, 0.25];
+    for (a, e) in ball.anchor.iter().zip(expected) {
+        assert!((a - e).abs() < 1e-6, "{:?}", ball.anchor);
+    }
+    let weld = imp
+        .model
+        .joints
+        .iter()
+        .find(|j| j.kind == JointKind::Fixed && j.child == "thumb")
+        .unwrap();
+    assert_eq!(weld.parent, None);
+}
+
+#[test]
+fn a_motor_on_a_tendon_over_one_joint_drives_that_joint() {
+    let text = robot(
+        r#"  <tendon>
+    <fixed name="t1"><joint joint="slide" coef="2"/><joint joint="hip" coef="0"/></fixed>
+  </tendon>
+  <actuator>
+    <motor tendon="t1" gear="3" ctrlrange="-1 1"/>
+  </actuator>"#,
+    );
+    let imp = import(&text).unwrap();
+    assert_eq!(imp.model.actuators[0].joint, "slide");
+    assert_eq!(imp.gears, vec![6.0]);
+}
