@@ -74,9 +74,6 @@ pub mod stride {
     pub const TENDON_TERM: usize = 4;
 }
 
-/// A contact's friction coefficient and restitution.
-type FrictionRestitution = (f32, f32);
-
 /// The uniform block every kernel reads; field order matches `struct Header` in
 /// `shaders/common.wgsl` (checked field by field against naga's reflection by a test).
 #[repr(C)]
@@ -378,6 +375,13 @@ struct ContactShapes {
     spheres: Vec<(usize, Vec3, f32)>,
 }
 
+/// Each contact against a world shape: its (model body, world shape) and its friction and
+/// restitution.
+struct WorldContacts {
+    contacts: Vec<(usize, usize)>,
+    params: Vec<(f32, f32)>,
+}
+
 /// Each joint's body slots (parent, child) and its anchor in both bodies' frames.
 struct JointPacking {
     joint_bodies: Vec<(usize, usize)>,
@@ -594,12 +598,8 @@ impl Packing {
         }
     }
 
-    /// One record and three rows for every body contact point against every world shape;
-    /// returns each contact's (body, world shape) and its friction and restitution.
-    fn pack_world_contacts(
-        &mut self,
-        model: &Model,
-    ) -> (Vec<(usize, usize)>, Vec<FrictionRestitution>) {
+    /// One record and three rows for every body contact point against every world shape.
+    fn pack_world_contacts(&mut self, model: &Model) -> WorldContacts {
         let mut contacts = Vec::new();
         let mut params = Vec::new();
         for (bi, body) in model.bodies.iter().enumerate() {
@@ -632,7 +632,7 @@ impl Packing {
                 }
             }
         }
-        (contacts, params)
+        WorldContacts { contacts, params }
     }
 
     /// The passive rows of every joint: their records (packed after the row table, returned)
@@ -978,7 +978,10 @@ impl Compiled {
             packed: Vec::new(),
             row_desc: std::mem::take(&mut p.row_desc),
         };
-        let (world_contacts, world_params) = world_packing.pack_world_contacts(model);
+        let WorldContacts {
+            contacts: world_contacts,
+            params: world_params,
+        } = world_packing.pack_world_contacts(model);
         p.row_desc = world_packing.row_desc;
         let row_passive = p.row_desc.len();
         let passive_records = p.pack_passive(model, &joint_bodies);
