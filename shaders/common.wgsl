@@ -20,6 +20,7 @@ struct Header {
     adj_commands: u32, adj_rows: u32, adj_history: u32, adj_saved: u32,
     adj_start: u32, adj_len: u32, n_loss_terms: u32, loss_step: u32,
     horizon: u32, gradient_decay: f32, adj_nonfinite: u32, param_gradients: u32,
+    n_world_contacts: u32, off_world_contact: u32, row_world_contact: u32, p_world_contact: u32,
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,

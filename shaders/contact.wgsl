@@ -1,7 +1,7 @@
 // Contacts: points with a radius (sphere centres, capsule segment ends, box corners) against
-// the ground plane z = 0, and sphere-sphere pairs between bodies. Each contact owns three
-// consecutive rows: the normal (lambda >= 0) and two Coulomb friction rows clamped to
-// +-mu * lambda_normal.
+// the ground plane z = 0 and against shapes fixed to the world, and sphere-sphere pairs between
+// bodies. Each contact owns three consecutive rows: the normal (lambda >= 0) and two Coulomb
+// friction rows clamped to +-mu * lambda_normal.
 //
 // The normal row is speculative while separated (it only forbids reaching the surface within
 // this step) and corrects penetration with the ERP once penetrating. It is soft (CFM from the
@@ -260,5 +260,158 @@ fn sphere_pair_rows_adjoint(i: u32) {
         state_adj_add_vec3(sb, i, d_cb - d_arm_b);
         state_adj_add_quat(sa + 3u, i, quat_rotate_adjoint(qa, offset_a, d_ca).q);
         state_adj_add_quat(sb + 3u, i, quat_rotate_adjoint(qb, offset_b, d_cb).q);
+    }
+}
+
+// ---- Contacts with world shapes: a body's contact point against a shape fixed to the world.
+//
+// The signed distance is taken in the shape's frame. Spheres, capsules and boxes are a box
+// core (a point, a segment along z, a box) grown by a rounding radius; a cylinder is a box in
+// (radial distance, 0, axial) coordinates whose middle extent is unbounded, which makes its
+// distance exact (radial and axial distances combined); a plane's distance is its local z.
+// Every kind runs the same arithmetic and `select`s its result, so instances never diverge.
+
+struct WorldShapeGeometry { is_plane: bool, is_cylinder: bool, rounding: f32, half: vec3<f32>, }
+
+fn world_shape_geometry(rec: u32) -> WorldShapeGeometry {
+    var g: WorldShapeGeometry;
+    g.is_plane = model_f32(rec + 5u) != 0.0;
+    g.is_cylinder = model_f32(rec + 6u) != 0.0;
+    g.rounding = model_f32(rec + 7u);
+    g.half = model_vec3(rec + 16u);
+    return g;
+}
+
+// +1 or -1 per component, +1 at zero.
+fn sign_or_plus(p: vec3<f32>) -> vec3<f32> {
+    return select(vec3<f32>(-1.0), vec3<f32>(1.0), p >= vec3<f32>(0.0));
+}
+
+// One-hot of the largest component (x before y before z on ties).
+fn largest_axis(q: vec3<f32>) -> vec3<f32> {
+    let x = q.x >= q.y && q.x >= q.z;
+    let y = !x && q.y >= q.z;
+    return vec3<f32>(select(0.0, 1.0, x), select(0.0, 1.0, y), select(0.0, 1.0, !x && !y));
+}
+
+struct WorldDistance { dist: f32, normal: vec3<f32>, }
+
+// Signed distance from a point `l` (shape frame) to the shape's surface, and the outward unit
+// normal there (shape frame).
+fn world_distance(l: vec3<f32>, g: WorldShapeGeometry) -> WorldDistance {
+    let rho = length(l.xy);
+    let u = l.xy / max(rho, 1.0e-9);
+    let p = select(l, vec3<f32>(rho, 0.0, l.z), g.is_cylinder);
+    let s = sign_or_plus(p);
+    let q = abs(p) - g.half;
+    let m = max(q, vec3<f32>(0.0));
+    let len = length(m);
+    let outside = len > 0.0;
+    let inner = min(max(q.x, max(q.y, q.z)), 0.0);
+    let nq = select(largest_axis(q), m / max(len, 1.0e-30), outside);
+    let np = s * nq;
+    var out: WorldDistance;
+    out.dist = select(len + inner - g.rounding, l.z, g.is_plane);
+    out.normal = select(select(np, vec3<f32>(np.x * u, np.z), g.is_cylinder), vec3<f32>(0.0, 0.0, 1.0), g.is_plane);
+    return out;
+}
+
+fn world_contact_rows_forward(i: u32) {
+    for (var c = 0u; c < hdr.n_world_contacts; c++) {
+        let rec = hdr.off_world_contact + c * WORLD_CONTACT_RECORD_LEN;
+        let b = model_u32(rec);
+        let radius = model_f32(rec + 4u);
+        let shape = world_shape_geometry(rec);
+        let shape_rot = model_quat(rec + 8u);
+        let x = body_position(b, i);
+        let centre = x + quat_rotate(body_orientation(b, i), model_vec3(rec + 1u));
+        let local = quat_rotate(quat_conj(shape_rot), centre - model_vec3(rec + 12u));
+        let wd = world_distance(local, shape);
+        let n = quat_rotate(shape_rot, wd.normal);
+        let arm = centre - radius * n - x;
+        let t = tangent_basis(n);
+        var frame: ContactFrame;
+        // The world is body 0: its arm is irrelevant (zero inverse mass, zero velocity).
+        frame.normal = point_jacobian(n, vec3<f32>(0.0), arm);
+        frame.tangent1 = point_jacobian(t[0], vec3<f32>(0.0), arm);
+        frame.tangent2 = point_jacobian(t[1], vec3<f32>(0.0), arm);
+        frame.gap = wd.dist - radius;
+        frame.approach_speed = dot(body_velocity(b, i) + cross(body_angular_velocity(b, i), arm), n);
+        let p = hdr.p_world_contact + c * 2u;
+        contact_rows_write(hdr.row_world_contact + 3u * c, i, frame, param(p, i), param(p + 1u, i));
+    }
+}
+
+// Adjoint of `world_distance`: the adjoint of the point from those of the distance and normal.
+fn world_distance_adjoint(l: vec3<f32>, g: WorldShapeGeometry, d_dist: f32, d_normal: vec3<f32>) -> vec3<f32> {
+    let rho = length(l.xy);
+    let u = l.xy / max(rho, 1.0e-9);
+    let p = select(l, vec3<f32>(rho, 0.0, l.z), g.is_cylinder);
+    let s = sign_or_plus(p);
+    let q = abs(p) - g.half;
+    let m = max(q, vec3<f32>(0.0));
+    let len = length(m);
+    let outside = len > 0.0;
+    let axis = largest_axis(q);
+    let nq = select(axis, m / max(len, 1.0e-30), outside);
+    let np = s * nq;
+    let d_box_dist = select(d_dist, 0.0, g.is_plane);
+    let d_nl = select(d_normal, vec3<f32>(0.0), g.is_plane);
+    let d_np = select(d_nl, vec3<f32>(dot(d_nl.xy, u), 0.0, d_nl.z), g.is_cylinder);
+    let d_u = np.x * d_nl.xy;
+    let d_nq = s * d_np;
+    let d_m = (d_nq - nq * dot(nq, d_nq)) / max(len, 1.0e-30) + nq * d_box_dist;
+    let d_q = select(axis * d_box_dist, select(vec3<f32>(0.0), d_m, q > vec3<f32>(0.0)), outside);
+    let d_p = s * d_q;
+    let d_rho_dl = select(vec2<f32>(0.0), l.xy / rho, rho > 0.0);
+    let d_u_dl = select(d_u / 1.0e-9, (d_u - u * dot(u, d_u)) / rho, rho > 1.0e-9);
+    let radial = vec3<f32>(d_p.x * d_rho_dl + d_u_dl, d_p.z);
+    return select(d_p, radial, g.is_cylinder) + vec3<f32>(0.0, 0.0, select(0.0, d_dist, g.is_plane));
+}
+
+fn world_contact_rows_adjoint(i: u32) {
+    for (var c_rev = 0u; c_rev < hdr.n_world_contacts; c_rev++) {
+        let c = hdr.n_world_contacts - 1u - c_rev;
+        let rec = hdr.off_world_contact + c * WORLD_CONTACT_RECORD_LEN;
+        let b = model_u32(rec);
+        let offset = model_vec3(rec + 1u);
+        let radius = model_f32(rec + 4u);
+        let shape = world_shape_geometry(rec);
+        let shape_rot = model_quat(rec + 8u);
+        let x = body_position(b, i);
+        let q = body_orientation(b, i);
+        let w = body_angular_velocity(b, i);
+        let centre = x + quat_rotate(q, offset);
+        let local = quat_rotate(quat_conj(shape_rot), centre - model_vec3(rec + 12u));
+        let wd = world_distance(local, shape);
+        let n = quat_rotate(shape_rot, wd.normal);
+        let arm = centre - radius * n - x;
+        let t = tangent_basis(n);
+        let relative = body_velocity(b, i) + cross(w, arm);
+        let zero = vec3<f32>(0.0);
+        var frame: ContactFrame;
+        frame.normal = point_jacobian(n, zero, arm);
+        frame.tangent1 = point_jacobian(t[0], zero, arm);
+        frame.tangent2 = point_jacobian(t[1], zero, arm);
+        frame.gap = wd.dist - radius;
+        frame.approach_speed = dot(relative, n);
+        let p = hdr.p_world_contact + c * 2u;
+        let d = contact_rows_write_adjoint(hdr.row_world_contact + 3u * c, i, frame, param(p + 1u, i));
+        param_adj_add(p, i, d.friction);
+        param_adj_add(p + 1u, i, d.restitution);
+        let j0 = point_jacobian_adjoint(n, zero, arm, d.frame.normal);
+        let j1 = point_jacobian_adjoint(t[0], zero, arm, d.frame.tangent1);
+        let j2 = point_jacobian_adjoint(t[1], zero, arm, d.frame.tangent2);
+        let d_rel = n * d.frame.approach_speed;
+        let d_arm = j0.arm_b + j1.arm_b + j2.arm_b + cross(d_rel, w);
+        let d_n = j0.dir + tangent_basis_adjoint(n, j1.dir, j2.dir) + relative * d.frame.approach_speed
+                - radius * d_arm;
+        let slot = body_slot(b);
+        state_adj_add_vec3(slot + 7u, i, d_rel);
+        state_adj_add_vec3(slot + 10u, i, cross(arm, d_rel));
+        let d_local = world_distance_adjoint(local, shape, d.frame.gap, quat_rotate(quat_conj(shape_rot), d_n));
+        let d_centre = d_arm + quat_rotate(shape_rot, d_local);
+        state_adj_add_vec3(slot, i, d_centre - d_arm);
+        state_adj_add_quat(slot + 3u, i, quat_rotate_adjoint(q, offset, d_centre).q);
     }
 }

@@ -17,6 +17,7 @@ fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
         servo_rows_forward(i);
         ground_contact_rows_forward(i);
         sphere_pair_rows_forward(i);
+        world_contact_rows_forward(i);
         solve_forward(i);
         integrate_position_forward(i);
     }

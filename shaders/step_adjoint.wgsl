@@ -45,11 +45,13 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     servo_rows_forward(i);
     ground_contact_rows_forward(i);
     sphere_pair_rows_forward(i);
+    world_contact_rows_forward(i);
     solve_forward_taped(i);
 
     integrate_position_adjoint(i);
     solve_adjoint(i);
     copy_adjoint_to_state(hdr.adj_saved, i);
+    world_contact_rows_adjoint(i);
     sphere_pair_rows_adjoint(i);
     ground_contact_rows_adjoint(i);
     servo_rows_adjoint(i);

@@ -11,7 +11,7 @@
 use bytemuck::{Pod, Zeroable};
 use glam::{Quat, Vec3};
 
-use crate::model::{ActuatorKind, Model, ShapeKind};
+use crate::model::{ActuatorKind, Model, ShapeKind, WorldShapeKind};
 
 /// Floats of state per body: position (3), orientation quaternion xyzw (4), linear velocity (3),
 /// angular velocity (3).
@@ -61,6 +61,10 @@ pub mod stride {
     pub const PAIR: usize = 12;
     /// `[body_a, body_b, reference_row, 0]`
     pub const ROW: usize = 4;
+    /// A body's contact point against a world shape: `[body, offset xyz, radius, is_plane,
+    /// is_cylinder, rounding, shape rotation xyzw, shape position xyz, 0, core half extents
+    /// xyz, 0]` (see `world_contact_record`).
+    pub const WORLD_CONTACT: usize = 20;
 }
 
 /// The uniform block every kernel reads; field order matches `struct Header` in
@@ -136,6 +140,11 @@ pub struct Header {
     pub adj_nonfinite: u32,
     /// 1 to accumulate parameter adjoints, 0 to skip them (they then cost nothing).
     pub param_gradients: u32,
+    /// Contacts between body contact points and world shapes (three rows each).
+    pub n_world_contacts: u32,
+    pub off_world_contact: u32,
+    pub row_world_contact: u32,
+    pub p_world_contact: u32,
 }
 
 /// Soft-constraint coefficients from a frequency and damping ratio (Catto's soft constraints):
@@ -177,6 +186,10 @@ pub enum ParamSlot {
     PairFriction(usize),
     /// Restitution of a sphere pair.
     PairRestitution(usize),
+    /// Friction of a contact point against a world shape (index of the candidate contact).
+    WorldContactFriction(usize),
+    /// Restitution of a contact point against a world shape.
+    WorldContactRestitution(usize),
     /// The world body's slots (always zero).
     World,
 }
@@ -196,6 +209,8 @@ pub struct Compiled {
     pub param_slots: Vec<ParamSlot>,
     /// Model body index of each ground contact point.
     pub contact_body: Vec<usize>,
+    /// Model body index and world shape index of each contact against a world shape.
+    pub world_contacts: Vec<(usize, usize)>,
 }
 
 fn push_f32(v: &mut Vec<u32>, x: f32) {
@@ -235,6 +250,10 @@ struct Sections {
     p_joint: usize,
     p_pair: usize,
     state_lambda: usize,
+    off_world_contact: usize,
+    row_world_contact: usize,
+    n_world_contacts: usize,
+    p_world_contact: usize,
 }
 
 /// Start offsets of the parameter sections after the bodies'.
@@ -252,10 +271,59 @@ struct ContactShapes {
     spheres: Vec<(usize, Vec3, f32)>,
 }
 
+/// Each contact against a world shape: its (model body, world shape) and its friction and
+/// restitution.
+struct WorldContacts {
+    contacts: Vec<(usize, usize)>,
+    params: Vec<(f32, f32)>,
+}
+
 /// Each joint's body slots (parent, child) and its anchor in both bodies' frames.
 struct JointPacking {
     joint_bodies: Vec<(usize, usize)>,
     anchors: Vec<(Vec3, Vec3)>,
+}
+
+/// A shape's contact points in its body's frame, with their radii: a sphere's centre, a
+/// capsule's two segment ends, a box's eight corners (radius 0).
+fn shape_contact_points(kind: &ShapeKind, centre: Vec3, rot: Quat) -> Vec<(Vec3, f32)> {
+    match *kind {
+        ShapeKind::Sphere { radius } => vec![(centre, radius)],
+        ShapeKind::Capsule {
+            radius,
+            half_length,
+        } => {
+            let half = rot * Vec3::new(0.0, 0.0, half_length);
+            vec![(centre + half, radius), (centre - half, radius)]
+        }
+        ShapeKind::Box { half_extents: h } => (0..8)
+            .map(|corner| {
+                let sign = |bit: usize| if corner >> bit & 1 == 1 { 1.0 } else { -1.0 };
+                let local = Vec3::new(sign(0) * h[0], sign(1) * h[1], sign(2) * h[2]);
+                (centre + rot * local, 0.0)
+            })
+            .collect(),
+    }
+}
+
+/// A world shape as the kernels see it: `(is_plane, is_cylinder, rounding, core half
+/// extents)`. Spheres, capsules and boxes are a box core (a point, a segment, a box) grown by
+/// the rounding radius; a cylinder is a box in (radial distance, unused, axial) coordinates
+/// whose unused extent is unbounded.
+fn world_shape_core(kind: &WorldShapeKind) -> (f32, f32, f32, [f32; 3]) {
+    match *kind {
+        WorldShapeKind::Plane => (1.0, 0.0, 0.0, [0.0; 3]),
+        WorldShapeKind::Sphere { radius } => (0.0, 0.0, radius, [0.0; 3]),
+        WorldShapeKind::Capsule {
+            radius,
+            half_length,
+        } => (0.0, 0.0, radius, [0.0, 0.0, half_length]),
+        WorldShapeKind::Box { half_extents } => (0.0, 0.0, 0.0, half_extents),
+        WorldShapeKind::Cylinder {
+            radius,
+            half_length,
+        } => (0.0, 1.0, 0.0, [radius, UNBOUNDED, half_length]),
+    }
 }
 
 /// Initial position and orientation of a body slot (slot 0 is the world).
@@ -395,27 +463,12 @@ impl Packing {
             for shape in &body.shapes {
                 let rot = Quat::from_array(shape.rotation).normalize();
                 let centre = Vec3::from_array(shape.offset);
-                let mut points: Vec<(Vec3, f32)> = Vec::new();
-                match shape.kind {
-                    ShapeKind::Sphere { radius } => {
-                        points.push((centre, radius));
-                        spheres.push((bi + 1, centre, radius));
-                    }
-                    ShapeKind::Capsule {
-                        radius,
-                        half_length,
-                    } => {
-                        let half = rot * Vec3::new(0.0, 0.0, half_length);
-                        points.push((centre + half, radius));
-                        points.push((centre - half, radius));
-                    }
-                    ShapeKind::Box { half_extents: h } => {
-                        for corner in 0..8 {
-                            let sign = |bit: usize| if corner >> bit & 1 == 1 { 1.0 } else { -1.0 };
-                            let local = Vec3::new(sign(0) * h[0], sign(1) * h[1], sign(2) * h[2]);
-                            points.push((centre + rot * local, 0.0));
-                        }
-                    }
+                let points = shape_contact_points(&shape.kind, centre, rot);
+                if let ShapeKind::Sphere { radius } = shape.kind {
+                    spheres.push((bi + 1, centre, radius));
+                }
+                if !model.settings.ground {
+                    continue;
                 }
                 for (p, r) in points {
                     self.packed.extend_from_slice(&[(bi + 1) as u32]);
@@ -437,6 +490,43 @@ impl Packing {
             contact_params,
             spheres,
         }
+    }
+
+    /// One record and three rows for every body contact point against every world shape.
+    fn pack_world_contacts(&mut self, model: &Model) -> WorldContacts {
+        let mut contacts = Vec::new();
+        let mut params = Vec::new();
+        for (bi, body) in model.bodies.iter().enumerate() {
+            for shape in &body.shapes {
+                let rot = Quat::from_array(shape.rotation).normalize();
+                let centre = Vec3::from_array(shape.offset);
+                for (p, r) in shape_contact_points(&shape.kind, centre, rot) {
+                    for (wi, world) in model.world_shapes.iter().enumerate() {
+                        let (plane, cylinder, rounding, h) = world_shape_core(&world.kind);
+                        let q = Quat::from_array(world.rotation).normalize();
+                        self.packed.push((bi + 1) as u32);
+                        for x in [p.x, p.y, p.z, r, plane, cylinder, rounding] {
+                            push_f32(&mut self.packed, x);
+                        }
+                        for x in q.to_array().into_iter().chain(world.position) {
+                            push_f32(&mut self.packed, x);
+                        }
+                        self.packed.push(0);
+                        for x in h {
+                            push_f32(&mut self.packed, x);
+                        }
+                        self.packed.push(0);
+                        let normal = self.row_desc.len() as u32;
+                        for _ in 0..3 {
+                            self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                        }
+                        contacts.push((bi, wi));
+                        params.push((body.friction, body.restitution));
+                    }
+                }
+            }
+        }
+        WorldContacts { contacts, params }
     }
 
     /// Sphere pairs between bodies that share no joint (three rows each); returns each pair's
@@ -628,6 +718,10 @@ fn build_header(
         gradient_decay: 1.0,
         adj_nonfinite,
         param_gradients: 1,
+        n_world_contacts: sections.n_world_contacts as u32,
+        off_world_contact: sections.off_world_contact as u32,
+        row_world_contact: sections.row_world_contact as u32,
+        p_world_contact: sections.p_world_contact as u32,
     }
 }
 
@@ -684,6 +778,19 @@ impl Compiled {
         let pair_params = p.pack_sphere_pairs(model, &contacts.spheres, &joint_bodies);
         let n_pairs = pair_params.len();
 
+        // Contacts with world shapes come last, records after the row table, so that every
+        // earlier section keeps its place.
+        let row_world_contact = p.row_desc.len();
+        let mut world_packing = Packing {
+            packed: Vec::new(),
+            row_desc: std::mem::take(&mut p.row_desc),
+        };
+        let WorldContacts {
+            contacts: world_contacts,
+            params: world_params,
+        } = world_packing.pack_world_contacts(model);
+        p.row_desc = world_packing.row_desc;
+
         let Packing {
             mut packed,
             row_desc,
@@ -692,6 +799,8 @@ impl Compiled {
         for r in &row_desc {
             packed.extend_from_slice(r);
         }
+        let off_world_contact = packed.len();
+        packed.extend_from_slice(&world_packing.packed);
 
         let offsets = push_row_params(
             model,
@@ -701,6 +810,14 @@ impl Compiled {
             &mut params,
             &mut slots,
         );
+        let p_world_contact = params.len();
+        for (c, (mu, e)) in world_params.iter().enumerate() {
+            params.extend_from_slice(&[*mu, *e]);
+            slots.extend([
+                ParamSlot::WorldContactFriction(c),
+                ParamSlot::WorldContactRestitution(c),
+            ]);
+        }
         let (state, state_lambda) = initial_state(model, row_desc.len());
 
         let sections = Sections {
@@ -727,6 +844,10 @@ impl Compiled {
             p_joint: offsets.p_joint,
             p_pair: offsets.p_pair,
             state_lambda,
+            off_world_contact,
+            row_world_contact,
+            n_world_contacts: world_contacts.len(),
+            p_world_contact,
         };
         let header = build_header(model, &sections, row_desc.len(), state.len(), params.len());
         if packed.is_empty() {
@@ -740,6 +861,7 @@ impl Compiled {
             default_params: params,
             param_slots: slots,
             contact_body: contacts.contact_body,
+            world_contacts,
         }
     }
 
@@ -771,6 +893,7 @@ impl Compiled {
             h.n_servo,
             h.n_contacts,
             h.n_pairs,
+            h.n_world_contacts,
             rows.saturating_mul(2),
             bodies,
             1,

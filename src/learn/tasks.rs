@@ -45,7 +45,7 @@ impl Randomization {
                     let u = unit_random(key, instance, body_slot as u64) as f32;
                     p[k] /= 1.0 + self.mass * (2.0 * u - 1.0);
                 }
-                ParamSlot::ContactFriction(_) => {
+                ParamSlot::ContactFriction(_) | ParamSlot::WorldContactFriction(_) => {
                     if let Some((lo, hi)) = self.friction {
                         p[k] = lo + (hi - lo) * u;
                     }

@@ -1,6 +1,9 @@
 //! Building a [`Model`] in Rust.
 
-use super::{Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind};
+use super::{
+    Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind, WorldShape,
+    WorldShapeKind,
+};
 use crate::error::Result;
 
 /// Fluent construction of a [`Model`]; [`ModelBuilder::build`] validates it.
@@ -30,6 +33,7 @@ impl ModelBuilder {
                 bodies: Vec::new(),
                 joints: Vec::new(),
                 actuators: Vec::new(),
+                world_shapes: Vec::new(),
             },
         }
     }
@@ -135,6 +139,21 @@ impl ModelBuilder {
     }
 
     /// Validates and returns the model.
+    /// Adds a shape fixed to the world at `position` with orientation `rotation` (`[x, y, z, w]`).
+    pub fn world_shape(
+        mut self,
+        kind: WorldShapeKind,
+        position: [f32; 3],
+        rotation: [f32; 4],
+    ) -> Self {
+        self.model.world_shapes.push(WorldShape {
+            kind,
+            position,
+            rotation,
+        });
+        self
+    }
+
     pub fn build(self) -> Result<Model> {
         self.model.validate()?;
         Ok(self.model)

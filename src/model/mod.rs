@@ -35,6 +35,10 @@ pub struct Model {
     /// Actuators driving joint axes; their order is the order of the command arrays.
     #[serde(default, rename = "actuator", skip_serializing_if = "Vec::is_empty")]
     pub actuators: Vec<Actuator>,
+    /// Shapes fixed to the world (planes, spheres, capsules, boxes, cylinders) that the
+    /// bodies' contact points touch, besides the ground plane z = 0.
+    #[serde(default, rename = "world_shape", skip_serializing_if = "Vec::is_empty")]
+    pub world_shapes: Vec<WorldShape>,
 }
 
 /// Integrator and solver settings shared by every instance of a model.
@@ -62,6 +66,9 @@ pub struct Settings {
     pub restitution_threshold: f32,
     /// Whether spheres on different bodies that share no joint collide with each other.
     pub sphere_collisions: bool,
+    /// Whether the ground plane z = 0 exists. Without it, only the world shapes are static
+    /// geometry (an MJCF model whose floor is not at z = 0 imports its floor as a world shape).
+    pub ground: bool,
 }
 
 impl Default for Settings {
@@ -77,6 +84,7 @@ impl Default for Settings {
             contact_damping_ratio: 1.0,
             restitution_threshold: 0.2,
             sphere_collisions: false,
+            ground: true,
         }
     }
 }
@@ -189,6 +197,71 @@ pub enum ShapeKind {
         half_extents: [f32; 3],
     },
 }
+
+impl ShapeKind {
+    /// Contact points of the shape: 1 for a sphere, 2 for a capsule, 8 for a box.
+    pub fn contact_point_count(&self) -> usize {
+        match self {
+            ShapeKind::Sphere { .. } => 1,
+            ShapeKind::Capsule { .. } => 2,
+            ShapeKind::Box { .. } => 8,
+        }
+    }
+}
+
+/// A shape fixed to the world. Every contact point of every body (sphere centres, capsule
+/// segment ends, box corners, each with its radius) is a candidate contact with every world
+/// shape, with the friction and restitution of the point's body, as on the ground.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorldShape {
+    /// Geometry.
+    #[serde(flatten)]
+    pub kind: WorldShapeKind,
+    /// Position of the shape's centre in the world (for a plane: a point on it).
+    #[serde(default, deserialize_with = "exact_array")]
+    pub position: [f32; 3],
+    /// Orientation `[x, y, z, w]`. A plane's normal, a capsule's and a cylinder's axis are
+    /// the shape's local z axis.
+    #[serde(default = "identity_quat", deserialize_with = "exact_array")]
+    pub rotation: [f32; 4],
+}
+
+/// Geometry of a [`WorldShape`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase", deny_unknown_fields)]
+pub enum WorldShapeKind {
+    /// An unbounded plane through `position`, solid below it (against its local z axis).
+    Plane,
+    /// A sphere.
+    Sphere {
+        /// Radius in m.
+        radius: f32,
+    },
+    /// A capsule along the local z axis.
+    Capsule {
+        /// Radius in m.
+        radius: f32,
+        /// Half the length of the central segment in m.
+        half_length: f32,
+    },
+    /// A box.
+    Box {
+        /// Half extents along x, y, z in m.
+        #[serde(deserialize_with = "exact_array")]
+        half_extents: [f32; 3],
+    },
+    /// A solid cylinder along the local z axis, with flat ends.
+    Cylinder {
+        /// Radius in m.
+        radius: f32,
+        /// Half the length in m.
+        half_length: f32,
+    },
+}
+
+/// Most candidate contacts (body contact points times world shapes) a model may have: each
+/// owns three constraint rows in every instance.
+pub const MAX_WORLD_CONTACTS: usize = 4096;
 
 /// A joint between a parent (or the world) and a child body.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -312,6 +385,18 @@ impl Model {
     /// Index of a joint by name.
     pub fn joint_index(&self, name: &str) -> Option<usize> {
         self.joints.iter().position(|j| j.name == name)
+    }
+
+    /// Candidate contacts between the bodies' contact points and the world shapes (each is
+    /// three constraint rows); at most [`MAX_WORLD_CONTACTS`].
+    pub fn world_contact_count(&self) -> usize {
+        let points: usize = self
+            .bodies
+            .iter()
+            .flat_map(|b| &b.shapes)
+            .map(|s| s.kind.contact_point_count())
+            .sum();
+        points.saturating_mul(self.world_shapes.len())
     }
 
     /// Total mass of all bodies.

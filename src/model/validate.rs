@@ -2,7 +2,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::{ActuatorKind, Body, JointKind, Model, ShapeKind, inertia_from_shapes};
+use super::{
+    ActuatorKind, Body, JointKind, MAX_WORLD_CONTACTS, Model, ShapeKind, WorldShapeKind,
+    inertia_from_shapes,
+};
 use crate::error::{FieldPath, ModelError, PathSegment};
 
 fn err(field: FieldPath, message: impl Into<String>) -> ModelError {
@@ -62,6 +65,7 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
     let body_index = validate_bodies(model)?;
     let joint_index = validate_joints(model, &body_index)?;
     validate_actuators(model, &joint_index)?;
+    validate_world_shapes(model)?;
     validate_derived(model, &body_index)
 }
 
@@ -175,6 +179,51 @@ fn validate_shapes(i: usize, b: &Body) -> Result<(), ModelError> {
                 }
             }
         }
+    }
+    Ok(())
+}
+
+/// The world shapes: finite placement, unit rotation, positive sizes, and a bounded number of
+/// candidate contacts.
+fn validate_world_shapes(model: &Model) -> Result<(), ModelError> {
+    for (k, shape) in model.world_shapes.iter().enumerate() {
+        let at = |f: &str| FieldPath::item("world_shape", k, f);
+        finite(&shape.position, at("position"))?;
+        unit_quat(shape.rotation, at("rotation"))?;
+        match shape.kind {
+            WorldShapeKind::Plane => {}
+            WorldShapeKind::Sphere { radius } => positive(radius, at("radius"))?,
+            WorldShapeKind::Capsule {
+                radius,
+                half_length,
+            } => {
+                positive(radius, at("radius"))?;
+                non_negative(half_length, at("half_length"))?;
+            }
+            WorldShapeKind::Box { half_extents } => {
+                for v in half_extents {
+                    positive(v, at("half_extents"))?;
+                }
+            }
+            WorldShapeKind::Cylinder {
+                radius,
+                half_length,
+            } => {
+                positive(radius, at("radius"))?;
+                positive(half_length, at("half_length"))?;
+            }
+        }
+    }
+    let n = model.world_contact_count();
+    if n > MAX_WORLD_CONTACTS {
+        return Err(err(
+            FieldPath::key("world_shape"),
+            format!(
+                "{n} candidate contacts between the bodies' contact points and the {} world \
+                 shapes; at most {MAX_WORLD_CONTACTS} are allowed",
+                model.world_shapes.len()
+            ),
+        ));
     }
     Ok(())
 }

@@ -152,6 +152,11 @@ fn record_sizes_in_the_kernels_are_the_hosts() {
         ("contact", stride::CONTACT, "CONTACT_RECORD_LEN"),
         ("pair", stride::PAIR, "PAIR_RECORD_LEN"),
         ("row", stride::ROW, "ROW_RECORD_LEN"),
+        (
+            "world_contact",
+            stride::WORLD_CONTACT,
+            "WORLD_CONTACT_RECORD_LEN",
+        ),
     ];
     let mut seen = vec![0; records.len()];
     for source in SHARED.iter().chain([&STEP, &STEP_ADJOINT, &LOSS, &POLICY]) {

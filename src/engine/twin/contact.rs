@@ -345,3 +345,237 @@ pub fn sphere_pair_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut supe
         adj.state_add_quat(sb + 3, dqb);
     }
 }
+
+/// Mirrors `struct WorldShapeGeometry`.
+#[derive(Clone, Copy, Debug)]
+struct WorldShapeGeometry<T> {
+    is_plane: bool,
+    is_cylinder: bool,
+    rounding: T,
+    half: V3<T>,
+}
+
+fn world_shape_geometry<T: Real>(s: &Instance<'_, T>, rec: u32) -> WorldShapeGeometry<T> {
+    WorldShapeGeometry {
+        is_plane: s.model_f32(rec + 5) != T::zero(),
+        is_cylinder: s.model_f32(rec + 6) != T::zero(),
+        rounding: s.model_f32(rec + 7),
+        half: s.model_vec3(rec + 16),
+    }
+}
+
+fn sign_or_plus<T: Real>(p: V3<T>) -> V3<T> {
+    let sg = |x: T| select(-T::one(), T::one(), x >= T::zero());
+    V3::new(sg(p.x), sg(p.y), sg(p.z))
+}
+
+fn largest_axis<T: Real>(q: V3<T>) -> V3<T> {
+    let x = q.x >= q.y && q.x >= q.z;
+    let y = !x && q.y >= q.z;
+    let one = |b: bool| select(T::zero(), T::one(), b);
+    V3::new(one(x), one(y), one(!x && !y))
+}
+
+fn select_v3<T: Real>(f: V3<T>, t: V3<T>, cond: bool) -> V3<T> {
+    if cond { t } else { f }
+}
+
+/// The intermediate values of `world_distance`, shared with its adjoint.
+struct WorldDistanceParts<T> {
+    rho: T,
+    u: (T, T),
+    s: V3<T>,
+    q: V3<T>,
+    len: T,
+    outside: bool,
+    nq: V3<T>,
+    np: V3<T>,
+    dist: T,
+    normal: V3<T>,
+}
+
+/// Twin of `world_distance`: signed distance and outward normal, both in the shape's frame.
+fn world_distance<T: Real>(l: V3<T>, g: &WorldShapeGeometry<T>) -> WorldDistanceParts<T> {
+    let zero = T::zero();
+    let rho = (l.x * l.x + l.y * l.y).sqrt();
+    let r = rho.max(T::of(1.0e-9));
+    let u = (l.x / r, l.y / r);
+    let p = select_v3(l, V3::new(rho, zero, l.z), g.is_cylinder);
+    let s = sign_or_plus(p);
+    let q = V3::new(p.x.abs(), p.y.abs(), p.z.abs()) - g.half;
+    let m = V3::new(q.x.max(zero), q.y.max(zero), q.z.max(zero));
+    let len = m.length();
+    let outside = len > zero;
+    let inner = q.x.max(q.y.max(q.z)).min(zero);
+    let nq = select_v3(
+        largest_axis(q),
+        m * (T::one() / len.max(T::of(1.0e-30))),
+        outside,
+    );
+    let np = s.mul_elem(nq);
+    let n_local = select_v3(np, V3::new(np.x * u.0, np.x * u.1, np.z), g.is_cylinder);
+    WorldDistanceParts {
+        rho,
+        u,
+        s,
+        q,
+        len,
+        outside,
+        nq,
+        np,
+        dist: select(len + inner - g.rounding, l.z, g.is_plane),
+        normal: select_v3(n_local, V3::new(zero, zero, T::one()), g.is_plane),
+    }
+}
+
+/// Twin of `world_distance_adjoint`.
+fn world_distance_adjoint<T: Real>(
+    l: V3<T>,
+    g: &WorldShapeGeometry<T>,
+    d_dist: T,
+    d_normal: V3<T>,
+) -> V3<T> {
+    let zero = T::zero();
+    let eps = T::of(1.0e-9);
+    let w = world_distance(l, g);
+    let (u, nq, np, s, q, rho) = (w.u, w.nq, w.np, w.s, w.q, w.rho);
+    let axis = largest_axis(q);
+    let d_box_dist = select(d_dist, zero, g.is_plane);
+    let d_nl = select_v3(d_normal, V3::zero(), g.is_plane);
+    let d_np = select_v3(
+        d_nl,
+        V3::new(d_nl.x * u.0 + d_nl.y * u.1, zero, d_nl.z),
+        g.is_cylinder,
+    );
+    let d_u = (np.x * d_nl.x, np.x * d_nl.y);
+    let d_nq = s.mul_elem(d_np);
+    let d_m = (d_nq - nq * nq.dot(d_nq)) * (T::one() / w.len.max(T::of(1.0e-30))) + nq * d_box_dist;
+    let positive = |x: T, d: T| select(zero, d, x > zero);
+    let d_q = select_v3(
+        axis * d_box_dist,
+        V3::new(
+            positive(q.x, d_m.x),
+            positive(q.y, d_m.y),
+            positive(q.z, d_m.z),
+        ),
+        w.outside,
+    );
+    let d_p = s.mul_elem(d_q);
+    let d_rho_dl = if rho > zero {
+        (l.x / rho, l.y / rho)
+    } else {
+        (zero, zero)
+    };
+    let d_u_dl = if rho > eps {
+        let k = u.0 * d_u.0 + u.1 * d_u.1;
+        ((d_u.0 - u.0 * k) / rho, (d_u.1 - u.1 * k) / rho)
+    } else {
+        (d_u.0 / eps, d_u.1 / eps)
+    };
+    let radial = V3::new(
+        d_p.x * d_rho_dl.0 + d_u_dl.0,
+        d_p.x * d_rho_dl.1 + d_u_dl.1,
+        d_p.z,
+    );
+    select_v3(d_p, radial, g.is_cylinder) + V3::new(zero, zero, select(zero, d_dist, g.is_plane))
+}
+
+/// The contact of record `rec` at the current state: the contact point's centre in the
+/// shape's frame, its signed distance, the world normal and the arm from the body's centre.
+struct WorldContactPose<T> {
+    local: V3<T>,
+    dist: T,
+    normal: V3<T>,
+    arm: V3<T>,
+}
+
+fn world_contact_pose<T: Real>(
+    s: &Instance<'_, T>,
+    rec: u32,
+    g: &WorldShapeGeometry<T>,
+) -> WorldContactPose<T> {
+    let b = s.model_u32(rec);
+    let radius = s.model_f32(rec + 4);
+    let shape_rot = s.model_quat(rec + 8);
+    let x = s.body_position(b);
+    let centre = x + s.body_orientation(b).rotate(s.model_vec3(rec + 1));
+    let local = shape_rot.conj().rotate(centre - s.model_vec3(rec + 12));
+    let wd = world_distance(local, g);
+    let normal = shape_rot.rotate(wd.normal);
+    WorldContactPose {
+        local,
+        dist: wd.dist,
+        normal,
+        arm: centre - normal * radius - x,
+    }
+}
+
+pub fn world_contact_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
+    let h = s.hdr;
+    for c in 0..h.n_world_contacts {
+        let rec = h.off_world_contact + c * crate::engine::layout::stride::WORLD_CONTACT as u32;
+        let b = s.model_u32(rec);
+        let radius = s.model_f32(rec + 4);
+        let g = world_shape_geometry(s, rec);
+        let pose = world_contact_pose(s, rec, &g);
+        let (n, arm) = (pose.normal, pose.arm);
+        let t = tangent_basis(n);
+        let frame = ContactFrame {
+            normal: point_jacobian(n, V3::zero(), arm),
+            tangent1: point_jacobian(t[0], V3::zero(), arm),
+            tangent2: point_jacobian(t[1], V3::zero(), arm),
+            gap: pose.dist - radius,
+            approach_speed: (s.body_velocity(b) + s.body_angular_velocity(b).cross(arm)).dot(n),
+        };
+        let p = h.p_world_contact + c * 2;
+        let (mu, e) = (s.param(p), s.param(p + 1));
+        contact_rows_write(s, h.row_world_contact + 3 * c, frame, mu, e);
+    }
+}
+
+pub fn world_contact_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    use super::math::Q;
+    let h = s.hdr;
+    for c in (0..h.n_world_contacts).rev() {
+        let rec = h.off_world_contact + c * crate::engine::layout::stride::WORLD_CONTACT as u32;
+        let b = s.model_u32(rec);
+        let offset = s.model_vec3(rec + 1);
+        let radius = s.model_f32(rec + 4);
+        let shape_rot = s.model_quat(rec + 8);
+        let g = world_shape_geometry(s, rec);
+        let pose = world_contact_pose(s, rec, &g);
+        let (n, arm) = (pose.normal, pose.arm);
+        let q = s.body_orientation(b);
+        let w = s.body_angular_velocity(b);
+        let relative = s.body_velocity(b) + w.cross(arm);
+        let t = tangent_basis(n);
+        let frame = ContactFrame {
+            normal: point_jacobian(n, V3::zero(), arm),
+            tangent1: point_jacobian(t[0], V3::zero(), arm),
+            tangent2: point_jacobian(t[1], V3::zero(), arm),
+            gap: pose.dist - radius,
+            approach_speed: relative.dot(n),
+        };
+        let p = h.p_world_contact + c * 2;
+        let (d_frame, d_mu, d_e) =
+            contact_rows_write_adjoint(s, adj, h.row_world_contact + 3 * c, frame, s.param(p + 1));
+        adj.param_add(p, d_mu);
+        adj.param_add(p + 1, d_e);
+        let (dn0, _, dab0) = point_jacobian_adjoint(n, V3::zero(), arm, d_frame.normal);
+        let (dt1, _, dab1) = point_jacobian_adjoint(t[0], V3::zero(), arm, d_frame.tangent1);
+        let (dt2, _, dab2) = point_jacobian_adjoint(t[1], V3::zero(), arm, d_frame.tangent2);
+        let d_rel = n * d_frame.approach_speed;
+        let d_arm = dab0 + dab1 + dab2 + d_rel.cross(w);
+        let d_n = dn0 + tangent_basis_adjoint(n, [dt1, dt2]) + relative * d_frame.approach_speed
+            - d_arm * radius;
+        let slot = Instance::<T>::body_slot(b);
+        adj.state_add_vec3(slot + 7, d_rel);
+        adj.state_add_vec3(slot + 10, arm.cross(d_rel));
+        let d_local =
+            world_distance_adjoint(pose.local, &g, d_frame.gap, shape_rot.conj().rotate(d_n));
+        let d_centre = d_arm + shape_rot.rotate(d_local);
+        adj.state_add_vec3(slot, d_centre - d_arm);
+        let (dq, _) = Q::rotate_adjoint(q, offset, d_centre);
+        adj.state_add_quat(slot + 3, dq);
+    }
+}

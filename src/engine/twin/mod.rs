@@ -19,7 +19,7 @@ pub use actuator::{
 };
 pub use contact::{
     ground_contact_rows_adjoint, ground_contact_rows_forward, sphere_pair_rows_adjoint,
-    sphere_pair_rows_forward,
+    sphere_pair_rows_forward, world_contact_rows_adjoint, world_contact_rows_forward,
 };
 pub use integrate::{
     integrate_position_adjoint, integrate_position_forward, integrate_velocity_adjoint,
@@ -84,6 +84,7 @@ impl<'m, T: Real> Instance<'m, T> {
         servo_rows_forward(self);
         ground_contact_rows_forward(self);
         sphere_pair_rows_forward(self);
+        world_contact_rows_forward(self);
         solve_forward(self);
         integrate_position_forward(self);
     }
@@ -102,11 +103,13 @@ impl<'m, T: Real> Instance<'m, T> {
         servo_rows_forward(self);
         ground_contact_rows_forward(self);
         sphere_pair_rows_forward(self);
+        world_contact_rows_forward(self);
         solve_forward_taped(self, adj);
         adj.rows.fill(T::zero());
         integrate_position_adjoint(self, adj);
         solve_adjoint(self, adj, &start);
         self.state.copy_from_slice(&adj.velocity_before_solve);
+        world_contact_rows_adjoint(self, adj);
         sphere_pair_rows_adjoint(self, adj);
         ground_contact_rows_adjoint(self, adj);
         servo_rows_adjoint(self, adj);

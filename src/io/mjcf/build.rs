@@ -62,6 +62,7 @@ impl Ctx<'_, '_> {
                 bodies: Vec::new(),
                 joints: Vec::new(),
                 actuators: Vec::new(),
+                world_shapes: Vec::new(),
             },
             body_names: UniqueNames::default(),
             joint_names: UniqueNames::default(),
