@@ -42,51 +42,65 @@ fn warmed_states(model: &Model, n: usize, steps: u32, seed: &mut u64) -> (Vec<f3
 
 #[test]
 fn one_step_adjoint_matches_the_f64_twin_on_every_shipped_model() {
-    let gpu = common::gpu();
     let mut seed = 42u64;
     for name in models::names() {
-        let model = models::builtin(name).unwrap();
-        let compiled = Compiled::new(&model);
-        let n = 4;
-        let (states, commands) = warmed_states(&model, n, 25, &mut seed);
-        let len = compiled.header.state_len as usize;
-        let state_seed: Vec<f32> = (0..n * len).map(|_| lcg(&mut seed)).collect();
-        let mut options = RolloutOptions::new(1);
-        options.checkpoint_every = Some(1);
-        let mut rollout = Rollout::new(gpu.clone(), &model, n, &Loss::new(), options).unwrap();
-        rollout.set_initial_state(&states).unwrap();
-        rollout.set_commands(&commands).unwrap();
-        rollout.forward().unwrap();
-        let g = rollout
-            .backward_from(Some(&state_seed), &mut |_, _| {})
-            .unwrap();
-        let a = model.actuators.len();
-        let p = compiled.header.param_len as usize;
-        for i in 0..n {
-            let mut twin = Instance::<f64>::new(&compiled);
-            twin.state = states[i * len..(i + 1) * len]
-                .iter()
-                .map(|&v| v.into())
-                .collect();
-            twin.commands = commands[i * a..(i + 1) * a]
-                .iter()
-                .map(|&v| v.into())
-                .collect();
-            let mut adj = Adjoint::<f64>::new(&compiled);
-            adj.state = state_seed[i * len..(i + 1) * len]
-                .iter()
-                .map(|&v| v.into())
-                .collect();
-            twin.step_adjoint(&mut adj);
-            let es = rel_err(&g.initial_state[i * len..(i + 1) * len], &adj.state);
-            let ep = rel_err(&g.params[i * p..(i + 1) * p], &adj.params);
-            let ec = rel_err(
-                &g.commands.as_ref().unwrap()[i * a..(i + 1) * a],
-                &adj.commands,
-            );
-            println!("{name} instance {i}: state {es:.2e} params {ep:.2e} commands {ec:.2e}");
-            assert!(es < 1e-3 && ep < 1e-3 && ec < 1e-3, "{name} instance {i}");
-        }
+        one_step_adjoint_matches_twin(name, &models::builtin(name).unwrap(), 25, &mut seed);
+    }
+}
+
+/// Contacts with every kind of world shape: the GPU adjoint as the twin's, at states while
+/// the bodies land (8 steps) and after (40 steps).
+#[test]
+fn one_step_adjoint_matches_the_f64_twin_against_every_world_shape() {
+    let mut seed = 7u64;
+    let model = common::world_shapes::world_shapes_model();
+    for warmup in [8, 40] {
+        one_step_adjoint_matches_twin("world shapes", &model, warmup, &mut seed);
+    }
+}
+
+fn one_step_adjoint_matches_twin(name: &str, model: &Model, warmup: u32, seed: &mut u64) {
+    let gpu = common::gpu();
+    let compiled = Compiled::new(model);
+    let n = 4;
+    let (states, commands) = warmed_states(model, n, warmup, seed);
+    let len = compiled.header.state_len as usize;
+    let state_seed: Vec<f32> = (0..n * len).map(|_| lcg(seed)).collect();
+    let mut options = RolloutOptions::new(1);
+    options.checkpoint_every = Some(1);
+    let mut rollout = Rollout::new(gpu.clone(), model, n, &Loss::new(), options).unwrap();
+    rollout.set_initial_state(&states).unwrap();
+    rollout.set_commands(&commands).unwrap();
+    rollout.forward().unwrap();
+    let g = rollout
+        .backward_from(Some(&state_seed), &mut |_, _| {})
+        .unwrap();
+    let a = model.actuators.len();
+    let p = compiled.header.param_len as usize;
+    for i in 0..n {
+        let mut twin = Instance::<f64>::new(&compiled);
+        twin.state = states[i * len..(i + 1) * len]
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        twin.commands = commands[i * a..(i + 1) * a]
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        let mut adj = Adjoint::<f64>::new(&compiled);
+        adj.state = state_seed[i * len..(i + 1) * len]
+            .iter()
+            .map(|&v| v.into())
+            .collect();
+        twin.step_adjoint(&mut adj);
+        let es = rel_err(&g.initial_state[i * len..(i + 1) * len], &adj.state);
+        let ep = rel_err(&g.params[i * p..(i + 1) * p], &adj.params);
+        let ec = rel_err(
+            &g.commands.as_ref().unwrap()[i * a..(i + 1) * a],
+            &adj.commands,
+        );
+        println!("{name} instance {i}: state {es:.2e} params {ep:.2e} commands {ec:.2e}");
+        assert!(es < 1e-3 && ep < 1e-3 && ec < 1e-3, "{name} instance {i}");
     }
 }
 

@@ -26,3 +26,4 @@ pub fn storage_buffer(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
         })
 }
 pub mod large_models;
+pub mod world_shapes;

@@ -200,18 +200,8 @@ impl Ctx<'_, '_> {
                 });
             }
             let Some(floor) = &world.floor else { continue };
+            // A static body's geoms are world shapes (`static_body_geoms`).
             if world.contact_off || group_of[*b].is_none() {
-                if group_of[*b].is_none() && (g.contype != 0 || g.conaffinity != 0) {
-                    self.unsupported(
-                        g.line,
-                        "geom",
-                        format!(
-                            "geom on the static body '{}': static obstacles are not supported \
-                             (only the ground plane); it was dropped",
-                            body.name
-                        ),
-                    );
-                }
                 continue;
             }
             let touches =

@@ -301,46 +301,110 @@ impl<'a, 'input> Ctx<'a, 'input> {
         } else {
             format!("geom '{}'", g.name)
         };
-        if g.kind == GeomType::Plane {
-            let normal = g.rot * DVec3::Z;
-            if g.pos.z.abs() > 1e-9 || normal.z < 1.0 - 1e-9 {
+        // A visual-only geom makes nothing.
+        if g.contype == 0 && g.conaffinity == 0 {
+            return;
+        }
+        let normal = g.rot * DVec3::Z;
+        let is_ground =
+            g.kind == GeomType::Plane && g.pos.z.abs() <= 1e-9 && normal.z >= 1.0 - 1e-9;
+        if !is_ground {
+            self.static_world_geom(g, world);
+            return;
+        }
+        if world.ground_plane {
+            self.warn(
+                g.line,
+                "geom",
+                format!("{label}: a second ground plane was ignored"),
+            );
+            return;
+        }
+        // The ground is the contact partner that decides which geoms get contact shapes,
+        // even if another static geom came first.
+        world.ground_plane = true;
+        world.floor = Some(floor_of(&g));
+    }
+
+    /// A colliding static geom other than the ground plane z = 0 becomes a world shape:
+    /// planes (infinite for collision, as in MuJoCo) at any height and orientation, spheres,
+    /// capsules, boxes and cylinders, with exact signed distances. The first one is the
+    /// contact partner deciding which geoms get contact shapes when there is no ground plane.
+    fn static_world_geom(&mut self, g: Geom, world: &mut World) {
+        use crate::model::{WorldShape, WorldShapeKind};
+        let s = |k: usize| g.size.get(k).copied().unwrap_or(0.0) as f32;
+        let kind = match g.kind {
+            GeomType::Plane => WorldShapeKind::Plane,
+            GeomType::Sphere => WorldShapeKind::Sphere { radius: s(0) },
+            GeomType::Capsule => WorldShapeKind::Capsule {
+                radius: s(0),
+                half_length: s(1),
+            },
+            GeomType::Box => WorldShapeKind::Box {
+                half_extents: [s(0), s(1), s(2)],
+            },
+            GeomType::Cylinder => WorldShapeKind::Cylinder {
+                radius: s(0),
+                half_length: s(1),
+            },
+            GeomType::Ellipsoid => {
                 self.unsupported(
                     g.line,
                     "geom",
                     format!(
-                        "{label}: only a ground plane at z = 0 facing +z is supported (this \
-                         one is at z = {} with normal {:?})",
-                        g.pos.z,
-                        normal.to_array()
+                        "{}: static ellipsoids have no backdrive shape; it was dropped",
+                        if g.name.is_empty() {
+                            "a geom".to_string()
+                        } else {
+                            format!("geom '{}'", g.name)
+                        }
                     ),
                 );
                 return;
             }
-            if world.floor.is_some() {
-                self.warn(
-                    g.line,
-                    "geom",
-                    format!("{label}: a second ground plane was ignored"),
-                );
-                return;
-            }
-            world.floor = Some(Floor {
-                friction: if g.condim == 1 { 0.0 } else { g.friction },
-                contype: g.contype,
-                conaffinity: g.conaffinity,
-                margin: g.margin,
-                gap: g.gap,
-            });
-        } else if g.contype != 0 || g.conaffinity != 0 {
-            self.unsupported(
-                g.line,
-                "geom",
-                format!(
-                    "{label}: static obstacles are not supported (backdrive's only static \
-                     geometry is the ground plane z = 0); it was dropped"
-                ),
-            );
+        };
+        world.world_shapes.push(WorldShape {
+            kind,
+            position: g.pos.as_vec3().to_array(),
+            rotation: g.rot.normalize().as_quat().to_array(),
+        });
+        if world.floor.is_none() {
+            world.floor = Some(floor_of(&g));
         }
+    }
+
+    /// The geoms of static bodies (jointless bodies whose ancestors are all jointless) become
+    /// world shapes like the world body's own geoms.
+    pub(super) fn static_body_geoms(&mut self, world: &mut World) {
+        let mut is_static = vec![false; world.bodies.len()];
+        for (i, b) in world.bodies.iter().enumerate() {
+            let parent_static = b.parent.is_none_or(|p| p < i && is_static[p]);
+            is_static[i] = parent_static && !b.free && b.joints.is_empty();
+        }
+        let geoms: Vec<Geom> = world
+            .geoms
+            .iter()
+            .filter(|(b, g)| is_static[*b] && (g.contype != 0 || g.conaffinity != 0))
+            .map(|(_, g)| g.clone())
+            .collect();
+        for g in geoms {
+            if g.kind == GeomType::Plane {
+                // Planes on bodies stay refused as before (`attach_geoms`).
+                continue;
+            }
+            self.static_world_geom(g, world);
+        }
+    }
+}
+
+/// The contact properties of a static geom, as the partner of the bodies' geoms.
+fn floor_of(g: &Geom) -> Floor {
+    Floor {
+        friction: if g.condim == 1 { 0.0 } else { g.friction },
+        contype: g.contype,
+        conaffinity: g.conaffinity,
+        margin: g.margin,
+        gap: g.gap,
     }
 }
 

@@ -46,11 +46,16 @@
 //!   from `mass` or `density` (default 1000) with MuJoCo's volume and inertia formulas, or from
 //!   `<inertial>` (`mass`, `diaginertia` or `fullinertia`) following `<compiler
 //!   inertiafromgeom>`.
-//! * The ground: backdrive's ground is always the plane z = 0. A `plane` geom on the world
-//!   body at z = 0 facing up is that ground; any other plane is unsupported. When the model
-//!   has no such plane nothing collides in MuJoCo, so no shape is created. A geom gets a
-//!   backdrive contact shape only if its `contype`/`conaffinity` let it collide with the
-//!   plane. MuJoCo's contact margin (`margin` minus `gap`, summed over the geom and the plane,
+//! * Static geometry: a colliding `plane` geom of the world body at z = 0 facing up is
+//!   backdrive's ground. Every other colliding geom of the world body or of a static body
+//!   (planes at any height and orientation, unbounded as in MuJoCo; spheres, capsules, boxes,
+//!   cylinders) becomes a [`crate::model::WorldShape`]; when there is no ground plane,
+//!   `settings.ground` is off. Visual-only geoms (`contype` = `conaffinity` = 0) make
+//!   nothing; a static ellipsoid is unsupported. When the model has no colliding static geom
+//!   nothing collides in MuJoCo, so no shape is created. A geom gets a backdrive contact
+//!   shape only if its `contype`/`conaffinity` let it collide with the ground plane or, without
+//!   one, with the first colliding static geom (the other static geoms are assumed to
+//!   collide with the same geoms). MuJoCo's contact margin (`margin` minus `gap`, summed over the geom and the plane,
 //!   as MuJoCo 3 and 4 combine them) makes bodies rest that far above the ground; backdrive has
 //!   no margin, so contact shapes are inflated by it (spheres and capsules exactly, boxes by
 //!   their half sizes). The body's friction is the largest sliding friction of its geoms
@@ -83,8 +88,8 @@
 //! (`settings.joint_frequency`, `contact_frequency`); the importer keeps backdrive's defaults. Features whose absence
 //! would silently change the physics — joint `damping`, `armature`, `stiffness`,
 //! `frictionloss`; tendons, equality constraints, actuators other than `motor`, fluid forces,
-//! mocap bodies, static obstacles other than the ground plane, cylinder and ellipsoid contact
-//! shapes, meshes — are errors naming the element and line, unless
+//! mocap bodies, static ellipsoids, cylinder and ellipsoid contact shapes on moving bodies,
+//! meshes — are errors naming the element and line, unless
 //! [`MjcfOptions::ignore_unsupported`] is set, in which case they are dropped with a warning.
 //! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
 //! unknown class are errors with the file and line.

@@ -53,6 +53,7 @@ pub(super) struct MjBody {
 }
 
 /// A geom as parsed, before deciding whether it touches the ground.
+#[derive(Clone)]
 pub(super) struct Geom {
     pub(super) line: usize,
     pub(super) kind: GeomType,
@@ -102,6 +103,10 @@ pub(super) struct World {
     pub(super) gravity_off: bool,
     pub(super) contact_off: bool,
     pub(super) limit_off: bool,
+    /// Colliding static geoms other than the ground plane z = 0 (see `static_world_geom`).
+    pub(super) world_shapes: Vec<crate::model::WorldShape>,
+    /// Whether a colliding plane at z = 0 facing up (backdrive's ground) was found.
+    pub(super) ground_plane: bool,
 }
 
 pub(super) const BODY_KNOWN: &[&str] = &[
@@ -226,6 +231,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
             gravity_off: false,
             contact_off: false,
             limit_off: false,
+            world_shapes: Vec::new(),
+            ground_plane: false,
         };
         let mut worldbody_seen = false;
         for c in root.children().filter(|n| n.is_element()) {
@@ -288,8 +295,13 @@ impl<'a, 'input> Ctx<'a, 'input> {
         if world.gravity_off {
             settings.gravity = [0.0; 3];
         }
+        self.static_body_geoms(&mut world);
+        settings.ground = world.ground_plane || world.floor.is_none();
         let built = self.build(&world, &name, settings)?;
         let (mut model, frames, joint_map) = built;
+        if !world.contact_off {
+            model.world_shapes = std::mem::take(&mut world.world_shapes);
+        }
         let mut gears = Vec::new();
         // Names taken so far, across every <actuator> section (a scan per motor is quadratic).
         let mut actuator_names = HashSet::new();
