@@ -203,7 +203,8 @@ rotation = [0.0, 0.0, 0.0, 1.0]
     assert!(plain.settings.ground && plain.world_shapes.is_empty());
 }
 
-/// MJCF world geoms: a raised floor (a plane at z = 0.5), a tilted plane far away, a wall box,
+/// MJCF world geoms: a raised floor (a plane at z = 0.5), a tilted plane (unbounded: it passes
+/// 6 m below the ball), a wall box,
 /// a rail cylinder and a capsule become world shapes; a visual-only geom makes nothing; the
 /// ground z = 0 is off because the file has no floor there. A ball of radius 0.1 dropped on
 /// the raised floor rests at z = 0.6 (2 mm).
@@ -213,7 +214,7 @@ fn mjcf_world_geoms_become_world_shapes_and_a_ball_rests_on_the_raised_floor() {
     let text = r#"<mujoco>
   <worldbody>
     <geom name="floor" type="plane" pos="0 0 0.5" size="5 5 0.1"/>
-    <geom name="slope" type="plane" pos="20 0 0" zaxis="0.3 0 1" size="1 1 0.1"/>
+    <geom name="slope" type="plane" pos="-20 0 0" zaxis="0.3 0 1" size="1 1 0.1"/>
     <geom name="wall" type="box" pos="2 0 1" size="0.1 2 0.5"/>
     <geom name="rail" type="cylinder" fromto="-3 -1 0.6 -3 1 0.6" size="0.05"/>
     <geom name="bar" type="capsule" fromto="3 -1 0.6 3 1 0.6" size="0.05"/>

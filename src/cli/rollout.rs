@@ -194,6 +194,15 @@ fn open_simulator(model: &Model, n: usize) -> anyhow::Result<Simulator> {
         model.actuators.len(),
         model.settings.dt
     );
+    if !model.world_shapes.is_empty() {
+        println!(
+            "static geometry: {} world shape(s), {} candidate contact(s) with the bodies' \
+             contact points (3 rows each), ground plane z = 0 {}",
+            model.world_shapes.len(),
+            model.world_contact_count(),
+            if model.settings.ground { "on" } else { "off" }
+        );
+    }
     let mut sim = Simulator::new(gpu, model, n)
         .with_context(|| format!("creating {n} instances of '{}'", model.name))?;
     println!(
