@@ -1,6 +1,7 @@
 //! Loading and compiling a model takes time linear in its size (issue 18 item 15: it was
-//! quadratic, 246 s for 100k bodies). Timed against itself in one run: a model 8 times larger
-//! must take well under 64 times (quadratic) as long.
+//! quadratic, 246 s for 100k bodies). Timed against itself in one run: a model 16 times larger
+//! must take under 64 times as long, four times the linear 16 and a quarter of the quadratic
+//! 256, so that load on a shared machine (which stretched a run to 4x linear) does not decide.
 
 mod common;
 
@@ -43,19 +44,19 @@ fn mjcf_time(n: usize) -> Duration {
 
 fn assert_linear(what: &str, small: Duration, large: Duration) {
     let ratio = large.as_secs_f64() / small.as_secs_f64().max(1e-6);
-    println!("{what}: 2,000 bodies {small:?}, 16,000 bodies {large:?}, ratio {ratio:.1}");
+    println!("{what}: 1,000 bodies {small:?}, 16,000 bodies {large:?}, ratio {ratio:.1}");
     assert!(
-        ratio < 24.0,
-        "{what}: 8 times the bodies took {ratio:.1} times as long (linear: 8, quadratic: 64)"
+        ratio < 64.0,
+        "{what}: 16 times the bodies took {ratio:.1} times as long (linear: 16, quadratic: 256)"
     );
 }
 
 #[test]
 fn toml_loading_is_linear_in_the_model_size() {
-    assert_linear("TOML", toml_time(2_000), toml_time(16_000));
+    assert_linear("TOML", toml_time(1_000), toml_time(16_000));
 }
 
 #[test]
 fn mjcf_loading_is_linear_in_the_model_size() {
-    assert_linear("MJCF", mjcf_time(2_000), mjcf_time(16_000));
+    assert_linear("MJCF", mjcf_time(1_000), mjcf_time(16_000));
 }
