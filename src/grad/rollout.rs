@@ -226,6 +226,7 @@ struct ChunkBuffers {
     adjoint: wgpu::BindGroup,
     loss_forward: wgpu::BindGroup,
     loss_adjoint: wgpu::BindGroup,
+    loss_command_adjoint: wgpu::BindGroup,
 }
 
 /// A batch of differentiable rollouts of one model over a fixed horizon.
@@ -250,6 +251,10 @@ pub struct Rollout {
     step_adjoint: wgpu::ComputePipeline,
     loss_forward: wgpu::ComputePipeline,
     loss_adjoint: wgpu::ComputePipeline,
+    loss_command_adjoint: wgpu::ComputePipeline,
+    /// Whether a loss term depends on the commands (a control cost), so that
+    /// `loss_command_adjoint` has to run after every step adjoint.
+    loss_has_command_terms: bool,
     model_buf: wgpu::Buffer,
     loss_buf: wgpu::Buffer,
     hook: Option<Box<dyn StepHook>>,
@@ -289,6 +294,7 @@ struct ChunkInputs<'a> {
     step_adjoint: &'a wgpu::ComputePipeline,
     loss_forward: &'a wgpu::ComputePipeline,
     loss_adjoint: &'a wgpu::ComputePipeline,
+    loss_command_adjoint: &'a wgpu::ComputePipeline,
     model_buf: &'a wgpu::Buffer,
     loss_buf: &'a wgpu::Buffer,
     state: &'a PerInstance,
@@ -352,6 +358,7 @@ impl ChunkInputs<'_> {
                 (1, self.model_buf),
                 (2, self.state.buffer(c)),
                 (3, self.params.buffer(c)),
+                (4, self.commands.buffer(c)),
                 (7, self.loss_buf),
                 (8, self.loss_values.buffer(c)),
             ],
@@ -368,6 +375,16 @@ impl ChunkInputs<'_> {
                 (7, self.loss_buf),
             ],
         );
+        let loss_command_adjoint_bg = buffers::bind_group(
+            self.gpu,
+            self.loss_command_adjoint,
+            &[
+                (0, &header),
+                (4, self.commands.buffer(c)),
+                (6, self.adjoint.buffer(c)),
+                (7, self.loss_buf),
+            ],
+        );
         ChunkBuffers {
             header,
             header_sequence,
@@ -375,6 +392,7 @@ impl ChunkInputs<'_> {
             adjoint: adjoint_bg,
             loss_forward: loss_forward_bg,
             loss_adjoint: loss_adjoint_bg,
+            loss_command_adjoint: loss_command_adjoint_bg,
         }
     }
 }
@@ -459,6 +477,11 @@ impl Rollout {
         let step_adjoint = buffers::pipeline(&gpu, shaders::STEP_ADJOINT, "step_adjoint")?;
         let loss_forward = buffers::pipeline(&gpu, shaders::LOSS, "loss_forward")?;
         let loss_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_adjoint")?;
+        let loss_command_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_command_adjoint")?;
+        let loss_has_command_terms = loss
+            .terms
+            .iter()
+            .any(|t| matches!(t.quantity, crate::grad::loss::Quantity::ControlCost));
 
         let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
             PerInstance::new(&gpu, &chunking, width as usize, label, one)
@@ -500,6 +523,7 @@ impl Rollout {
             step_adjoint: &step_adjoint,
             loss_forward: &loss_forward,
             loss_adjoint: &loss_adjoint,
+            loss_command_adjoint: &loss_command_adjoint,
             model_buf: &model_buf,
             loss_buf: &loss_buf,
             state: &state,
@@ -536,6 +560,8 @@ impl Rollout {
             step_adjoint,
             loss_forward,
             loss_adjoint,
+            loss_command_adjoint,
+            loss_has_command_terms,
             model_buf,
             loss_buf,
             hook: None,
@@ -884,6 +910,11 @@ impl Rollout {
                     0,
                 );
                 self.encode_dispatch(&mut encoder, t, &self.step_adjoint, |c| &c.adjoint);
+                if self.loss_has_command_terms {
+                    self.encode_dispatch(&mut encoder, t, &self.loss_command_adjoint, |c| {
+                        &c.loss_command_adjoint
+                    });
+                }
                 if let Some(hook) = &self.hook {
                     hook.after_step_adjoint(&mut encoder, t);
                 }
