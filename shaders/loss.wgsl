@@ -8,6 +8,11 @@
 //   kind 5: weight * (mask . position)            kind 6: weight * (mask . linear velocity)
 //   kind 7: weight * (1 if target_x <= position_z <= target_y, else 0): a healthy bonus; a step
 //           function of the state, so its adjoint is zero (none of the adjoint's cases fire)
+//   kind 8: weight * sum_a command_a^2: the control cost of the step's commands (Ant-v5's
+//           ctrl_cost); no state adjoint. Its command adjoint is added by loss_command_adjoint,
+//           dispatched after step_adjoint: step_adjoint clears the commands' adjoint at its start
+//           and the policy adjoint reads it right after, so loss_adjoint (which runs before the
+//           step adjoint) cannot carry it.
 //   when: bit 0 every step, bit 1 the last step of the rollout (loss_step == horizon).
 // To add a term kind: add a branch-free case in loss_term_value and loss_term_adjoint, its
 // twin in src/grad/loss.rs, and a variant of LossTerm; the finite-difference test covers it.
@@ -24,6 +29,15 @@ fn loss_term_weight(t: u32) -> f32 {
     let every = (when & 1u) != 0u;
     let last = (when & 2u) != 0u && hdr.loss_step == hdr.horizon;
     return loss_float(t, 4u) * (select(0.0, 1.0, every) + select(0.0, 1.0, last));
+}
+
+fn command_squared_norm(i: u32) -> f32 {
+    var sum = 0.0;
+    for (var a = 0u; a < hdr.n_commands; a++) {
+        let c = command(a, i);
+        sum += c * c;
+    }
+    return sum;
 }
 
 fn loss_term_value(t: u32, i: u32) -> f32 {
@@ -53,6 +67,7 @@ fn loss_term_value(t: u32, i: u32) -> f32 {
     let height = state_vec3(slot, i).z;
     let healthy = height >= target_vec.x && height <= target_vec.y;
     value = select(value, select(0.0, 1.0, healthy), kind == 7u);
+    value = select(value, command_squared_norm(i), kind == 8u);
     return value;
 }
 
@@ -67,6 +82,7 @@ fn loss_term_adjoint(t: u32, i: u32, weight: f32) {
     let vector = select(select(state_vec3(slot, i), state_vec3(slot + 7u, i), on_velocity),
                         state_vec3(slot + 10u, i), kind == 2u);
     let squared_kind = kind <= 2u;
+    // Kinds 7 and 8 add no state adjoint (7 is a step function, 8 depends on commands only).
     let linear_kind = kind == 5u || kind == 6u;
     let d_vector = select(vec3<f32>(0.0), 2.0 * weight * mask * (vector - target_vec), squared_kind)
                  + select(vec3<f32>(0.0), weight * mask, linear_kind);
@@ -108,5 +124,22 @@ fn loss_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     for (var t = 0u; t < hdr.n_loss_terms; t++) {
         loss_term_adjoint(t, i, loss_term_weight(t));
+    }
+}
+
+// The control-cost terms' (kind 8) gradient with respect to this step's commands, added into the
+// commands' adjoint after step_adjoint has cleared and filled it (see the header comment).
+@compute @workgroup_size(64)
+fn loss_command_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= hdr.n_instances) {
+        return;
+    }
+    var weight = 0.0;
+    for (var t = 0u; t < hdr.n_loss_terms; t++) {
+        weight += select(0.0, loss_term_weight(t), loss_word(t, 0u) == 8u);
+    }
+    for (var a = 0u; a < hdr.n_commands; a++) {
+        command_adj_add(a, i, 2.0 * weight * command(a, i));
     }
 }

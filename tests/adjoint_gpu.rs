@@ -565,3 +565,136 @@ fn healthy_height_counts_like_the_twin_and_has_no_gradient() {
     assert!(grads.initial_state.iter().all(|&g| g == 0.0));
     assert!(grads.params.iter().all(|&g| g == 0.0));
 }
+
+/// The control cost (`Quantity::ControlCost`, kernel kind 8): its value is the twin's, and its
+/// command gradient, added by `loss_command_adjoint` after the step adjoint, matches the f64
+/// twin's whole-rollout gradient and central differences of the twin, alone and mixed with a
+/// state term (so that the two command gradients add). The `Final` term checks that only the
+/// last step's commands pay it.
+#[test]
+fn control_cost_matches_the_twin_and_finite_differences() {
+    let model = models::builtin("arm").unwrap();
+    let compiled = Compiled::new(&model);
+    let tip = model.bodies.last().unwrap().name.clone();
+    let horizon = 60;
+    let commands = sine_commands(&model, horizon, 0.5);
+    let control = Loss::new()
+        .term("", Quantity::ControlCost, 0.5, When::EveryStep)
+        .term("", Quantity::ControlCost, 3.0, When::Final);
+    let mixed = Loss {
+        terms: control.terms.clone(),
+    }
+    .term(
+        &tip,
+        Quantity::PositionError {
+            target: [0.5, 0.5, 0.5],
+            mask: [1.0; 3],
+        },
+        0.01,
+        When::EveryStep,
+    );
+    let a = model.actuators.len();
+    // Alone: the value is 0.5 sum_t |a_t|^2 + 3 |a_last|^2 and the gradient 2 w a, no state
+    // gradient at all.
+    let expected: f64 = commands
+        .iter()
+        .map(|&c| 0.5 * f64::from(c) * f64::from(c))
+        .sum::<f64>()
+        + commands[(horizon as usize - 1) * a..]
+            .iter()
+            .map(|&c| 3.0 * f64::from(c) * f64::from(c))
+            .sum::<f64>();
+    for (name, loss) in [("control", &control), ("mixed", &mixed)] {
+        let packed = loss.pack(&model).unwrap();
+        let state = compiled.initial_state.clone();
+        let twin = backdrive::grad::gradcheck::twin_loss(
+            &compiled,
+            &packed,
+            loss.terms.len(),
+            horizon,
+            &state,
+            &compiled.default_params,
+            &commands,
+        );
+        let mut options = RolloutOptions::new(horizon);
+        options.command_gradients = true;
+        let mut rollout = Rollout::new(common::gpu(), &model, 1, loss, options).unwrap();
+        rollout.set_initial_state(&state).unwrap();
+        rollout.set_commands(&commands).unwrap();
+        let gpu = f64::from(rollout.forward().unwrap()[0]);
+        assert!(
+            (gpu - twin).abs() <= 1e-5 * twin.abs(),
+            "{name}: GPU {gpu} twin {twin}"
+        );
+        let grads = rollout.backward().unwrap();
+        let gpu_commands = grads.commands.unwrap();
+        let (twin_state, _, twin_commands) = backdrive::grad::gradcheck::twin_rollout_gradient(
+            &compiled,
+            &packed,
+            loss.terms.len(),
+            horizon,
+            &state,
+            &compiled.default_params,
+            &commands,
+        );
+        let err = rel_err(&gpu_commands, &twin_commands);
+        println!("{name}: command gradient relative error against the twin {err:.2e}");
+        assert!(err <= 1e-4, "{name}: {err}");
+        if name == "control" {
+            assert!(
+                (twin - expected).abs() <= 1e-9 * expected,
+                "{twin} {expected}"
+            );
+            for (k, (&g, &c)) in gpu_commands.iter().zip(&commands).enumerate() {
+                let last = k / a == horizon as usize - 1;
+                let want = 2.0 * (0.5 + if last { 3.0 } else { 0.0 }) * c;
+                assert!(
+                    (g - want).abs() <= 1e-6 * want.abs().max(1.0),
+                    "{k}: {g} {want}"
+                );
+            }
+            assert!(grads.initial_state.iter().all(|&g| g == 0.0));
+            assert!(twin_state.iter().all(|&g| g == 0.0));
+        }
+    }
+    let setup = GradcheckSetup {
+        options: RolloutOptions::new(horizon),
+        loss: mixed,
+        initial_state: None,
+        commands: Some(commands),
+        relative_step: 1e-3,
+        max_inputs: 48,
+    };
+    let reports = gradcheck_against_twin(
+        common::gpu(),
+        &model,
+        &setup,
+        &[Group::InitialVelocities, Group::Commands],
+        1e-6,
+    )
+    .unwrap();
+    report("control cost", &reports);
+    for r in &reports {
+        assert!(
+            r.cosine() >= 0.999 && r.relative_error() <= 1e-3,
+            "{:?}",
+            r.group
+        );
+    }
+}
+
+/// ant-run pays Ant-v5's control cost: a `control_cost` loss of weight 0.5, averaged over the
+/// episode, that packs as kernel kind 8.
+#[test]
+fn ant_run_has_the_control_cost() {
+    let task = backdrive::learn::tasks::builtin("ant-run").unwrap();
+    let terms: Vec<_> = task
+        .loss
+        .terms
+        .iter()
+        .filter(|t| t.quantity == Quantity::ControlCost)
+        .collect();
+    assert_eq!(terms.len(), 1);
+    assert_eq!(terms[0].weight, 0.5 / task.horizon as f32);
+    assert_eq!(terms[0].when, When::EveryStep);
+}

@@ -80,6 +80,7 @@ pub const PIPELINES: &[(Source, &str)] = &[
     (STEP_ADJOINT, "step_adjoint"),
     (LOSS, "loss_forward"),
     (LOSS, "loss_adjoint"),
+    (LOSS, "loss_command_adjoint"),
     (POLICY, "policy_observe_forward"),
     (POLICY, "dense_forward_wide"),
     (POLICY, "dense_forward_narrow"),

@@ -459,6 +459,7 @@ pub fn twin_rollout_gradient(
     let mut command_grads = vec![0.0; commands.len()];
     for t in (0..horizon as usize).rev() {
         inst.state = states[t + 1].clone();
+        inst.commands = conv(&commands[t * a..(t + 1) * a]);
         loss_twin(
             packed_loss,
             n_terms,
@@ -471,6 +472,14 @@ pub fn twin_rollout_gradient(
         inst.commands = conv(&commands[t * a..(t + 1) * a]);
         adj.commands.fill(0.0);
         inst.step_adjoint(&mut adj);
+        crate::engine::twin::loss::loss_command_adjoint_twin(
+            packed_loss,
+            n_terms,
+            &inst,
+            t as u32 + 1,
+            horizon,
+            &mut adj,
+        );
         command_grads[t * a..(t + 1) * a].copy_from_slice(&adj.commands);
     }
     (adj.state, adj.params, command_grads)

@@ -44,6 +44,10 @@ pub enum Quantity {
     /// healthy bonus as reward (Gymnasium's `healthy_reward`). Its gradient is zero wherever
     /// it is defined, so it shapes the reported return, not the policy gradient.
     HealthyHeight { min_height: f32, max_height: f32 },
+    /// `sum_a command_a^2` over the step's actuator commands: a control cost (Ant-v5's
+    /// `ctrl_cost` with its `ctrl_cost_weight` as the term's weight). The term's body name is
+    /// not used. Its gradient flows to the commands (and through them to a policy).
+    ControlCost,
 }
 
 /// One weighted term on a named body or joint.
@@ -107,8 +111,11 @@ impl Loss {
                     min_height,
                     max_height,
                 } => (7, 0, [*min_height, *max_height, 0.0, 0.0], [0.0; 3]),
+                Quantity::ControlCost => (8, 0, [0.0; 4], [0.0; 3]),
             };
-            let index = if kind == 4 {
+            let index = if kind == 8 {
+                0
+            } else if kind == 4 {
                 if axis >= 6 {
                     return Err(Error::InvalidInput(format!(
                         "loss term {k}: joint axis {axis} out of range 0..6"

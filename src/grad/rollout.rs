@@ -233,6 +233,7 @@ struct ChunkBuffers {
     adjoint: wgpu::BindGroup,
     loss_forward: wgpu::BindGroup,
     loss_adjoint: wgpu::BindGroup,
+    loss_command_adjoint: wgpu::BindGroup,
 }
 
 /// A batch of differentiable rollouts of one model over a fixed horizon.
@@ -252,6 +253,10 @@ pub struct Rollout {
     step_adjoint: wgpu::ComputePipeline,
     loss_forward: wgpu::ComputePipeline,
     loss_adjoint: wgpu::ComputePipeline,
+    loss_command_adjoint: wgpu::ComputePipeline,
+    /// Whether a loss term depends on the commands (a control cost), so that
+    /// `loss_command_adjoint` has to run after every step adjoint.
+    loss_has_command_terms: bool,
     loss_buf: wgpu::Buffer,
     hook: Option<Box<dyn StepHook>>,
     forward_done: bool,
@@ -290,6 +295,7 @@ struct ChunkInputs<'a> {
     step_adjoint: &'a wgpu::ComputePipeline,
     loss_forward: &'a wgpu::ComputePipeline,
     loss_adjoint: &'a wgpu::ComputePipeline,
+    loss_command_adjoint: &'a wgpu::ComputePipeline,
     loss_buf: &'a wgpu::Buffer,
     adjoint: &'a PerInstance,
     loss_values: &'a PerInstance,
@@ -322,6 +328,7 @@ impl ChunkInputs<'_> {
                 step[1],
                 step[2],
                 step[3],
+                step[4],
                 (7, self.loss_buf),
                 (8, self.loss_values.buffer(c)),
             ],
@@ -338,6 +345,16 @@ impl ChunkInputs<'_> {
                 (7, self.loss_buf),
             ],
         );
+        let loss_command_adjoint_bg = buffers::bind_group(
+            gpu,
+            self.loss_command_adjoint,
+            &[
+                step[0],
+                step[4],
+                (6, self.adjoint.buffer(c)),
+                (7, self.loss_buf),
+            ],
+        );
         ChunkBuffers {
             header,
             header_sequence,
@@ -345,6 +362,7 @@ impl ChunkInputs<'_> {
             adjoint: adjoint_bg,
             loss_forward: loss_forward_bg,
             loss_adjoint: loss_adjoint_bg,
+            loss_command_adjoint: loss_command_adjoint_bg,
         }
     }
 }
@@ -436,6 +454,11 @@ impl Rollout {
         let step_adjoint = buffers::pipeline(&gpu, shaders::STEP_ADJOINT, "step_adjoint")?;
         let loss_forward = buffers::pipeline(&gpu, shaders::LOSS, "loss_forward")?;
         let loss_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_adjoint")?;
+        let loss_command_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_command_adjoint")?;
+        let loss_has_command_terms = loss
+            .terms
+            .iter()
+            .any(|t| matches!(t.quantity, crate::grad::loss::Quantity::ControlCost));
 
         let command_floats = u64::from(options.horizon) * u64::from(h.n_commands);
         let batch = Batch::allocate(gpu.clone(), compiled, chunking, command_floats);
@@ -474,6 +497,7 @@ impl Rollout {
             step_adjoint: &step_adjoint,
             loss_forward: &loss_forward,
             loss_adjoint: &loss_adjoint,
+            loss_command_adjoint: &loss_command_adjoint,
             loss_buf: &loss_buf,
             adjoint: &adjoint,
             loss_values: &loss_values,
@@ -503,6 +527,8 @@ impl Rollout {
             step_adjoint,
             loss_forward,
             loss_adjoint,
+            loss_command_adjoint,
+            loss_has_command_terms,
             loss_buf,
             hook: None,
             forward_done: false,
@@ -893,6 +919,13 @@ impl Rollout {
         self.encode_dispatch(encoder, t, &self.loss_adjoint, |c| &c.loss_adjoint);
         self.encode_state_copy(encoder, &self.segment, u64::from(t - t0), state, 0);
         self.encode_dispatch(encoder, t, &self.step_adjoint, |c| &c.adjoint);
+        if self.loss_has_command_terms {
+            // The step adjoint starts the commands' adjoint afresh: a control cost's gradient
+            // is added after it, before a policy reads it.
+            self.encode_dispatch(encoder, t, &self.loss_command_adjoint, |c| {
+                &c.loss_command_adjoint
+            });
+        }
         if let Some(hook) = &self.hook {
             hook.after_step_adjoint(encoder, t);
         }

@@ -200,6 +200,7 @@ enum TermKind {
     Velocity,
     ForwardVelocity,
     HealthyHeight,
+    ControlCost,
 }
 
 #[derive(Debug, Deserialize, Clone, Copy, Default, PartialEq, Eq)]
@@ -640,6 +641,7 @@ fn loss_term(
                 false,
             )
         }
+        TermKind::ControlCost => (String::new(), Quantity::ControlCost, false),
         TermKind::Velocity | TermKind::ForwardVelocity => {
             let direction = match (t.direction, t.kind) {
                 (Some(d), _) => d,
@@ -659,14 +661,20 @@ fn loss_term(
     };
     let unused = [
         ("joint", t.joint.is_some() && t.kind != TermKind::JointError),
-        ("body", t.body.is_some() && t.kind == TermKind::JointError),
+        (
+            "body",
+            t.body.is_some() && matches!(t.kind, TermKind::JointError | TermKind::ControlCost),
+        ),
         (
             "mask",
             t.mask.is_some()
                 && (linear_kind
                     || matches!(
                         t.kind,
-                        TermKind::OrientationError | TermKind::JointError | TermKind::HealthyHeight
+                        TermKind::OrientationError
+                            | TermKind::JointError
+                            | TermKind::HealthyHeight
+                            | TermKind::ControlCost
                     )),
         ),
         (
@@ -675,7 +683,7 @@ fn loss_term(
         ),
         (
             "target",
-            t.target.is_some() && t.kind == TermKind::HealthyHeight,
+            t.target.is_some() && matches!(t.kind, TermKind::HealthyHeight | TermKind::ControlCost),
         ),
         ("direction", t.direction.is_some() && !linear_kind),
         ("target", t.target.is_some() && linear_kind),

@@ -76,6 +76,12 @@ pub fn loss_twin<T: Real>(
                     total += weight;
                 }
             }
+            8 => {
+                // Depends on the commands only; its command adjoint is added by
+                // `loss_command_adjoint_twin` after the step adjoint, as on the GPU.
+                let norm = inst.commands.iter().fold(T::zero(), |s, &c| s + c * c);
+                total += weight * norm;
+            }
             _ => {
                 let v = inst.state_vec3(vslot);
                 total += weight * mask.dot(v);
@@ -86,4 +92,34 @@ pub fn loss_twin<T: Real>(
         }
     }
     total
+}
+
+/// CPU twin of `loss_command_adjoint`: adds the control-cost terms' (kind 8) gradient with
+/// respect to `inst.commands` (the commands of the step that led to loss step `step`) into
+/// `adj.commands`. Call it after the step adjoint, which clears `adj.commands` first.
+pub fn loss_command_adjoint_twin<T: Real>(
+    packed: &[u32],
+    n_terms: usize,
+    inst: &Instance<'_, T>,
+    step: u32,
+    horizon: u32,
+    adj: &mut Adjoint<T>,
+) {
+    let mut weight = T::zero();
+    for t in 0..n_terms {
+        if packed[t * LOSS_TERM_LEN] != 8 {
+            continue;
+        }
+        let w = packed[t * LOSS_TERM_LEN + 3];
+        let every = if w & 1 != 0 { T::one() } else { T::zero() };
+        let last = if w & 2 != 0 && step == horizon {
+            T::one()
+        } else {
+            T::zero()
+        };
+        weight += T::of(f32::from_bits(packed[t * LOSS_TERM_LEN + 4])) * (every + last);
+    }
+    for (a, &c) in adj.commands.iter_mut().zip(&inst.commands) {
+        *a += T::of(2.0) * weight * c;
+    }
 }
