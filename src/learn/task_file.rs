@@ -889,6 +889,113 @@ weight = 2.0
     }
 
     #[test]
+    fn every_term_type_reports_its_own_errors() {
+        let cases = [
+            (
+                "type = \"position_error\"\nbody = \"cart\"",
+                "target: missing: this term needs a target",
+            ),
+            (
+                "type = \"velocity_error\"\nbody = \"cart\"\ntarget = [1.0, 2.0]",
+                "target: expected 3 numbers, found 2",
+            ),
+            (
+                "type = \"angular_velocity_error\"\nbody = \"kart\"",
+                "body: no body 'kart'",
+            ),
+            // The quaternion is checked before the body.
+            (
+                "type = \"orientation_error\"\ntarget = [0.0, 1.0]",
+                "target: expected a quaternion [x, y, z, w], found 2 numbers",
+            ),
+            (
+                "type = \"orientation_error\"",
+                "type: this term needs a body",
+            ),
+            (
+                "type = \"orientation_error\"\nbody = \"pole\"\nmask = [1.0, 1.0, 0.0]",
+                "mask: not used",
+            ),
+            ("type = \"joint_error\"", "type: this term needs a joint"),
+            (
+                "type = \"joint_error\"\njoint = \"elbow\"",
+                "joint: no joint 'elbow'",
+            ),
+            (
+                "type = \"joint_error\"\njoint = \"hinge\"\naxis = 6",
+                "axis: 6 is not an axis 0..6",
+            ),
+            (
+                "type = \"joint_error\"\njoint = \"hinge\"\ntarget = [0.1, 0.2]",
+                "target: expected [coordinate], found 2 numbers",
+            ),
+            (
+                "type = \"joint_error\"\njoint = \"hinge\"\nbody = \"pole\"",
+                "body: not used",
+            ),
+            (
+                "type = \"position\"\nbody = \"cart\"",
+                "type: this term needs a direction",
+            ),
+            (
+                "type = \"position\"\nbody = \"cart\"\ndirection = [1.0, 0.0, 0.0]\ntarget = [1.0, 0.0, 0.0]",
+                "target: not used",
+            ),
+            (
+                "type = \"velocity\"\nbody = \"cart\"",
+                "type: this term needs a direction",
+            ),
+            (
+                "type = \"forward_velocity\"\nbody = \"kart\"",
+                "body: no body 'kart'",
+            ),
+            (
+                "type = \"healthy_height\"\nbody = \"pole\"",
+                "type: this term needs a range [min, max]",
+            ),
+            (
+                "type = \"healthy_height\"\nbody = \"pole\"\nrange = [0.5, 1.0]\ndirection = [1.0, 0.0, 0.0]",
+                "direction: not used",
+            ),
+            (
+                "type = \"control_cost\"\nweight = nan",
+                "weight: must be a finite number",
+            ),
+            ("type = \"control_cost\"\naxis = 1", "axis: not used"),
+            (
+                "type = \"control_cost\"\nrange = [0.0, 1.0]",
+                "range: not used",
+            ),
+            (
+                "type = \"velocity_error\"\nbody = \"cart\"\njoint = \"rail\"",
+                "joint: not used",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let text = format!("{SMALL}\n[[loss]]\n{entry}\n");
+            let message = parse_text(&text).unwrap_err().to_string();
+            let expected = format!("loss[0].{expected}");
+            assert!(
+                message.contains(&expected),
+                "{entry}: expected '{expected}', got '{message}'"
+            );
+        }
+        let text = format!(
+            "{SMALL}\n[[loss]]\ntype = \"joint_error\"\njoint = \"hinge\"\naxis = 3\nweight = 2.0\naverage = true\n"
+        );
+        let term = &parse_text(&text).unwrap().loss.terms[0];
+        assert_eq!(term.target, "hinge");
+        assert_eq!(
+            term.quantity,
+            Quantity::JointError {
+                axis: 3,
+                target: 0.0
+            }
+        );
+        assert_eq!(term.weight, 0.2);
+    }
+
+    #[test]
     fn the_algorithm_table_gives_the_shared_settings() {
         let text = format!("{SMALL}\n[algorithm]\nalgorithm = \"shac\"\nwindow = 16\n");
         let Algorithm::Shac(settings) = parse_text(&text).unwrap().algorithm else {
