@@ -42,7 +42,7 @@ fi
 
 # The private arrays in shaders/solver.wgsl: forward 2 x BODIES vec3 (16-byte stride) and
 # ROWS f32; the adjoint twice the velocities.
-consts=$(grep -E 'pub const PRIVATE_SOLVER_(BODIES|ROWS)' src/engine/layout.rs | sed -E 's/.*(BODIES|ROWS): u32 = ([0-9]+);/\1=\2/')
+consts=$(grep -E 'pub const PRIVATE_SOLVER_(BODIES|ROWS)' src/engine/layout/mod.rs | sed -E 's/.*(BODIES|ROWS): u32 = ([0-9]+);/\1=\2/')
 eval "$consts"
 echo "private memory per invocation: forward $((2 * BODIES * 16 + ROWS * 4)) bytes, adjoint \
 $((4 * BODIES * 16 + ROWS * 4)) bytes (bodies <= $BODIES, rows <= $ROWS)" | tee "$out/private_memory.txt"

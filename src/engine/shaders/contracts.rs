@@ -102,7 +102,7 @@ fn check_struct(rust_source: &str, rust_name: &str, rust_size: usize, entry: Sou
 #[test]
 fn host_structs_match_their_wgsl_declarations_field_by_field() {
     check_struct(
-        include_str!("../layout.rs"),
+        include_str!("../layout/header.rs"),
         "Header",
         std::mem::size_of::<layout::Header>(),
         STEP,
@@ -126,7 +126,8 @@ fn host_structs_match_their_wgsl_declarations_field_by_field() {
 
 #[test]
 fn a_renamed_field_is_caught() {
-    let source = include_str!("../layout.rs").replacen("pub n_bodies: u32", "pub n_body: u32", 1);
+    let source =
+        include_str!("../layout/header.rs").replacen("pub n_bodies: u32", "pub n_body: u32", 1);
     let result = std::panic::catch_unwind(|| {
         check_struct(
             &source,

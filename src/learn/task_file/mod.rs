@@ -10,18 +10,22 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::error::{Error, FieldPath, ModelError, Result};
-use crate::grad::loss::{Loss, LossTerm, Quantity, When};
+use crate::grad::loss::Loss;
 use crate::learn::algorithm::Algorithm;
 use crate::learn::optim::{Method, OptimizerConfig, Schedule};
 use crate::learn::policy::{Activation, PolicySpec, Sensor};
 use crate::learn::tasks::{Randomization, Task};
 use crate::model::{Model, line_of, locate, path_at};
 
+mod terms;
+
+use terms::loss_term;
+
 /// Model files that shipped task files name by a path relative to `tasks/`: a shipped task has
 /// no directory to resolve against, so the text is compiled in.
 const EMBEDDED_MODEL_FILES: &[(&str, &str)] = &[(
     "../tests/fixtures/mjcf/gymnasium_ant.xml",
-    include_str!("../../tests/fixtures/mjcf/gymnasium_ant.xml"),
+    include_str!("../../../tests/fixtures/mjcf/gymnasium_ant.xml"),
 )];
 
 /// Where a task file's relative model paths are resolved.
@@ -505,209 +509,6 @@ fn sensors(list: &[FileSensor], model: &Model, at: &Locator<'_>) -> Result<Vec<S
     Ok(out)
 }
 
-/// One `[[loss]]` or `[[reward]]` entry as a loss term. A reward is a loss with the opposite
-/// sign, and `average` divides by the horizon; both act on the direction of a linear term
-/// (position, velocity) and on the weight of the others, so that a term keeps weight 1 where
-/// it had it.
-fn loss_term(
-    t: &TermSection,
-    section: &str,
-    k: usize,
-    reward: bool,
-    horizon: u32,
-    model: &Model,
-    at: &Locator<'_>,
-) -> Result<LossTerm> {
-    let field = |key: &str| FieldPath::item(section, k, key);
-    let need_body = || -> Result<String> {
-        let name = t
-            .body
-            .clone()
-            .ok_or_else(|| at.error(field("type"), "this term needs a body"))?;
-        model
-            .body_index(&name)
-            .ok_or_else(|| at.error(field("body"), format!("no body '{name}'")))?;
-        Ok(name)
-    };
-    let vec3 =
-        |key: &str, value: &Option<Vec<f32>>, default: Option<[f32; 3]>| match (value, default) {
-            (Some(v), _) if v.len() == 3 => Ok([v[0], v[1], v[2]]),
-            (Some(v), _) => {
-                Err(at.error(field(key), format!("expected 3 numbers, found {}", v.len())))
-            }
-            (None, Some(d)) => Ok(d),
-            (None, None) => Err(at.error(field(key), "missing: this term needs a target")),
-        };
-    if !t.weight.is_finite() {
-        return Err(at.error(field("weight"), "must be a finite number"));
-    }
-    let h = horizon as f32;
-    // `0.0 - x` rather than `-x`: a zero stays +0.0, so a file gives the same numbers, bit for
-    // bit, as the hand-written tasks did.
-    let flip = |x: f32| if reward { 0.0 - x } else { x };
-    let scale = |x: f32| if t.average { x / h } else { x };
-    let linear = |d: [f32; 3]| d.map(|x| scale(flip(x)));
-    let mask = t.mask.unwrap_or([1.0; 3]);
-    let (target, quantity, linear_kind) = match t.kind {
-        TermKind::PositionError => (
-            need_body()?,
-            Quantity::PositionError {
-                target: vec3("target", &t.target, None)?,
-                mask,
-            },
-            false,
-        ),
-        TermKind::VelocityError => (
-            need_body()?,
-            Quantity::VelocityError {
-                target: vec3("target", &t.target, Some([0.0; 3]))?,
-                mask,
-            },
-            false,
-        ),
-        TermKind::AngularVelocityError => (
-            need_body()?,
-            Quantity::AngularVelocityError {
-                target: vec3("target", &t.target, Some([0.0; 3]))?,
-                mask,
-            },
-            false,
-        ),
-        TermKind::OrientationError => {
-            let target = match &t.target {
-                Some(v) if v.len() == 4 => [v[0], v[1], v[2], v[3]],
-                Some(v) => {
-                    return Err(at.error(
-                        field("target"),
-                        format!(
-                            "expected a quaternion [x, y, z, w], found {} numbers",
-                            v.len()
-                        ),
-                    ));
-                }
-                None => [0.0, 0.0, 0.0, 1.0],
-            };
-            (need_body()?, Quantity::OrientationError { target }, false)
-        }
-        TermKind::JointError => {
-            let name = t
-                .joint
-                .clone()
-                .ok_or_else(|| at.error(field("type"), "this term needs a joint"))?;
-            model
-                .joint_index(&name)
-                .ok_or_else(|| at.error(field("joint"), format!("no joint '{name}'")))?;
-            let axis = t.axis.unwrap_or(0);
-            if axis >= 6 {
-                return Err(at.error(field("axis"), format!("{axis} is not an axis 0..6")));
-            }
-            let target = match &t.target {
-                Some(v) if v.len() == 1 => v[0],
-                None => 0.0,
-                Some(v) => {
-                    return Err(at.error(
-                        field("target"),
-                        format!("expected [coordinate], found {} numbers", v.len()),
-                    ));
-                }
-            };
-            (name, Quantity::JointError { axis, target }, false)
-        }
-        TermKind::Position => {
-            let direction = t
-                .direction
-                .ok_or_else(|| at.error(field("type"), "this term needs a direction"))?;
-            (
-                need_body()?,
-                Quantity::Position {
-                    direction: linear(direction),
-                },
-                true,
-            )
-        }
-        TermKind::HealthyHeight => {
-            let [min_height, max_height] = t
-                .range
-                .ok_or_else(|| at.error(field("type"), "this term needs a range [min, max]"))?;
-            if !(min_height.is_finite() && max_height.is_finite() && min_height <= max_height) {
-                return Err(at.error(field("range"), "must be [min, max] with min <= max"));
-            }
-            (
-                need_body()?,
-                Quantity::HealthyHeight {
-                    min_height,
-                    max_height,
-                },
-                false,
-            )
-        }
-        TermKind::ControlCost => (String::new(), Quantity::ControlCost, false),
-        TermKind::Velocity | TermKind::ForwardVelocity => {
-            let direction = match (t.direction, t.kind) {
-                (Some(d), _) => d,
-                (None, TermKind::ForwardVelocity) => [1.0, 0.0, 0.0],
-                (None, _) => {
-                    return Err(at.error(field("type"), "this term needs a direction"));
-                }
-            };
-            (
-                need_body()?,
-                Quantity::Velocity {
-                    direction: linear(direction),
-                },
-                true,
-            )
-        }
-    };
-    let unused = [
-        ("joint", t.joint.is_some() && t.kind != TermKind::JointError),
-        (
-            "body",
-            t.body.is_some() && matches!(t.kind, TermKind::JointError | TermKind::ControlCost),
-        ),
-        (
-            "mask",
-            t.mask.is_some()
-                && (linear_kind
-                    || matches!(
-                        t.kind,
-                        TermKind::OrientationError
-                            | TermKind::JointError
-                            | TermKind::HealthyHeight
-                            | TermKind::ControlCost
-                    )),
-        ),
-        (
-            "range",
-            t.range.is_some() && t.kind != TermKind::HealthyHeight,
-        ),
-        (
-            "target",
-            t.target.is_some() && matches!(t.kind, TermKind::HealthyHeight | TermKind::ControlCost),
-        ),
-        ("direction", t.direction.is_some() && !linear_kind),
-        ("target", t.target.is_some() && linear_kind),
-        ("axis", t.axis.is_some() && t.kind != TermKind::JointError),
-    ];
-    if let Some((key, _)) = unused.iter().find(|(_, bad)| *bad) {
-        return Err(at.error(field(key), "not used by a term of this type"));
-    }
-    let weight = if linear_kind {
-        t.weight
-    } else {
-        scale(flip(t.weight))
-    };
-    Ok(LossTerm {
-        target,
-        quantity,
-        weight,
-        when: match t.when {
-            WhenName::EveryStep => When::EveryStep,
-            WhenName::Final => When::Final,
-        },
-    })
-}
-
 fn optimizer(o: &OptimizerSection, iterations: u32, at: &Locator<'_>) -> Result<OptimizerConfig> {
     let field = |key: &str| FieldPath::key(&format!("optimizer.{key}"));
     if !(o.learning_rate.is_finite() && o.learning_rate > 0.0) {
@@ -769,6 +570,7 @@ fn check_randomization(r: &Randomization, at: &Locator<'_>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::grad::loss::Quantity;
 
     const SMALL: &str = r#"name = "small"
 description = "a test task"
@@ -886,6 +688,113 @@ weight = 2.0
         };
         assert!((30..=32).contains(&line), "{message}");
         assert!(rest.starts_with("algorithm"), "{message}");
+    }
+
+    #[test]
+    fn every_term_type_reports_its_own_errors() {
+        let cases = [
+            (
+                "type = \"position_error\"\nbody = \"cart\"",
+                "target: missing: this term needs a target",
+            ),
+            (
+                "type = \"velocity_error\"\nbody = \"cart\"\ntarget = [1.0, 2.0]",
+                "target: expected 3 numbers, found 2",
+            ),
+            (
+                "type = \"angular_velocity_error\"\nbody = \"kart\"",
+                "body: no body 'kart'",
+            ),
+            // The quaternion is checked before the body.
+            (
+                "type = \"orientation_error\"\ntarget = [0.0, 1.0]",
+                "target: expected a quaternion [x, y, z, w], found 2 numbers",
+            ),
+            (
+                "type = \"orientation_error\"",
+                "type: this term needs a body",
+            ),
+            (
+                "type = \"orientation_error\"\nbody = \"pole\"\nmask = [1.0, 1.0, 0.0]",
+                "mask: not used",
+            ),
+            ("type = \"joint_error\"", "type: this term needs a joint"),
+            (
+                "type = \"joint_error\"\njoint = \"elbow\"",
+                "joint: no joint 'elbow'",
+            ),
+            (
+                "type = \"joint_error\"\njoint = \"hinge\"\naxis = 6",
+                "axis: 6 is not an axis 0..6",
+            ),
+            (
+                "type = \"joint_error\"\njoint = \"hinge\"\ntarget = [0.1, 0.2]",
+                "target: expected [coordinate], found 2 numbers",
+            ),
+            (
+                "type = \"joint_error\"\njoint = \"hinge\"\nbody = \"pole\"",
+                "body: not used",
+            ),
+            (
+                "type = \"position\"\nbody = \"cart\"",
+                "type: this term needs a direction",
+            ),
+            (
+                "type = \"position\"\nbody = \"cart\"\ndirection = [1.0, 0.0, 0.0]\ntarget = [1.0, 0.0, 0.0]",
+                "target: not used",
+            ),
+            (
+                "type = \"velocity\"\nbody = \"cart\"",
+                "type: this term needs a direction",
+            ),
+            (
+                "type = \"forward_velocity\"\nbody = \"kart\"",
+                "body: no body 'kart'",
+            ),
+            (
+                "type = \"healthy_height\"\nbody = \"pole\"",
+                "type: this term needs a range [min, max]",
+            ),
+            (
+                "type = \"healthy_height\"\nbody = \"pole\"\nrange = [0.5, 1.0]\ndirection = [1.0, 0.0, 0.0]",
+                "direction: not used",
+            ),
+            (
+                "type = \"control_cost\"\nweight = nan",
+                "weight: must be a finite number",
+            ),
+            ("type = \"control_cost\"\naxis = 1", "axis: not used"),
+            (
+                "type = \"control_cost\"\nrange = [0.0, 1.0]",
+                "range: not used",
+            ),
+            (
+                "type = \"velocity_error\"\nbody = \"cart\"\njoint = \"rail\"",
+                "joint: not used",
+            ),
+        ];
+        for (entry, expected) in cases {
+            let text = format!("{SMALL}\n[[loss]]\n{entry}\n");
+            let message = parse_text(&text).unwrap_err().to_string();
+            let expected = format!("loss[0].{expected}");
+            assert!(
+                message.contains(&expected),
+                "{entry}: expected '{expected}', got '{message}'"
+            );
+        }
+        let text = format!(
+            "{SMALL}\n[[loss]]\ntype = \"joint_error\"\njoint = \"hinge\"\naxis = 3\nweight = 2.0\naverage = true\n"
+        );
+        let term = &parse_text(&text).unwrap().loss.terms[0];
+        assert_eq!(term.target, "hinge");
+        assert_eq!(
+            term.quantity,
+            Quantity::JointError {
+                axis: 3,
+                target: 0.0
+            }
+        );
+        assert_eq!(term.weight, 0.2);
     }
 
     #[test]

@@ -1,0 +1,129 @@
+//! The packed model's record strides and the uniform header every kernel reads.
+
+use bytemuck::{Pod, Zeroable};
+
+/// Record strides (in `u32` words) in the packed model array. `src/engine/shaders.rs` emits them into
+/// every kernel's prelude as `JOINT_RECORD_LEN`, `LOCK_RECORD_LEN`, ...; a test checks that
+/// [`Compiled::new`](super::Compiled::new) packs with them and that the kernels index with them.
+pub mod stride {
+    /// `[body_a, body_b, is_hinge, 0, frame_a xyzw, frame_b xyzw]`
+    pub const JOINT: usize = 12;
+    /// `[joint, axis, 0, 0]`
+    pub const LOCK: usize = 4;
+    /// `[joint, axis, lower, upper]`
+    pub const LIMIT: usize = 4;
+    /// `[actuator, joint, axis, kind]` (kind 0: position servo, 1: velocity servo)
+    pub const SERVO: usize = 4;
+    /// `[actuator, joint, axis, 0]`
+    pub const FORCE: usize = 4;
+    /// `[body, offset xyz, radius, 0, 0, 0]`
+    pub const CONTACT: usize = 8;
+    /// `[body_a, body_b, offset_a xyz, radius_a, offset_b xyz, radius_b, 0, 0]`
+    pub const PAIR: usize = 12;
+    /// `[body_a, body_b, reference_row, 0]`
+    pub const ROW: usize = 4;
+    /// A body's contact point against a world shape: `[body, offset xyz, radius, is_plane,
+    /// is_cylinder, rounding, shape rotation xyzw, shape position xyz, 0, core half extents
+    /// xyz, 0]` (see `world_contact_record`).
+    pub const WORLD_CONTACT: usize = 20;
+    /// `[joint, axis, start_velocity_weight, 0, cfm, coordinate_gain, coordinate_target,
+    /// bound]`: a joint's passive row (see [`crate::engine::layout::PassiveRow`]), packed after the row table.
+    pub const PASSIVE: usize = 8;
+    /// `[first_term, n_terms, lower, upper]` (lower == upper: held at that length)
+    pub const TENDON: usize = 4;
+    /// `[joint, axis, coefficient, 0]`
+    pub const TENDON_TERM: usize = 4;
+}
+
+/// The uniform block every kernel reads; field order matches `struct Header` in
+/// `shaders/common.wgsl` (checked field by field against naga's reflection by a test).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Pod, Zeroable)]
+pub struct Header {
+    pub n_instances: u32,
+    pub n_bodies: u32,
+    pub n_joints: u32,
+    pub n_lock: u32,
+    pub n_limit: u32,
+    pub n_servo: u32,
+    pub n_force: u32,
+    pub n_contacts: u32,
+    pub n_pairs: u32,
+    pub n_rows: u32,
+    pub sweeps: u32,
+    pub steps: u32,
+    pub state_len: u32,
+    pub param_len: u32,
+    pub n_commands: u32,
+    pub off_joint: u32,
+    pub off_lock: u32,
+    pub off_limit: u32,
+    pub off_servo: u32,
+    pub off_force: u32,
+    pub off_contact: u32,
+    pub off_pair: u32,
+    pub off_row: u32,
+    pub row_limit: u32,
+    pub row_servo: u32,
+    pub row_contact: u32,
+    pub row_pair: u32,
+    pub p_contact: u32,
+    pub p_actuator: u32,
+    pub p_joint: u32,
+    pub p_pair: u32,
+    pub state_lambda: u32,
+    pub dt: f32,
+    pub gravity_x: f32,
+    pub gravity_y: f32,
+    pub gravity_z: f32,
+    pub warm_start: f32,
+    pub joint_mass_scale: f32,
+    pub joint_cfm_scale: f32,
+    pub joint_erp: f32,
+    pub contact_mass_scale: f32,
+    pub contact_cfm_scale: f32,
+    pub contact_erp: f32,
+    pub restitution_threshold: f32,
+    /// Step of the command sequence that a dispatch starts on.
+    pub command_base_step: u32,
+    /// 1 when commands are a sequence over steps, 0 when one set is held.
+    pub command_step_stride: u32,
+    pub adj_state: u32,
+    pub adj_params: u32,
+    pub adj_commands: u32,
+    pub adj_rows: u32,
+    pub adj_history: u32,
+    pub adj_saved: u32,
+    pub adj_start: u32,
+    /// Floats per instance in the adjoint buffer.
+    pub adj_len: u32,
+    pub n_loss_terms: u32,
+    /// The step whose state the loss kernels see (its index in the rollout).
+    pub loss_step: u32,
+    /// Number of steps of a differentiable rollout.
+    pub horizon: u32,
+    /// Factor applied to the state adjoint after each adjoint step (1: exact gradient).
+    pub gradient_decay: f32,
+    /// Slot of the adjoint buffer recording the first step (plus one) with a non-finite adjoint.
+    pub adj_nonfinite: u32,
+    /// 1 to accumulate parameter adjoints, 0 to skip them (they then cost nothing).
+    pub param_gradients: u32,
+    /// Contacts between body contact points and world shapes (three rows each).
+    pub n_world_contacts: u32,
+    pub off_world_contact: u32,
+    pub row_world_contact: u32,
+    pub p_world_contact: u32,
+    /// Number of passive joint rows (damping and springs, dry friction, armature).
+    pub n_passive: u32,
+    /// Offset of the passive rows' records in the packed model.
+    pub off_passive: u32,
+    /// Index of the first passive row.
+    pub row_passive: u32,
+    /// Tendon rows (one per held length and one per limited tendon).
+    pub n_tendon: u32,
+    /// Tendon terms summed by all tendon rows together (loop iterations per step).
+    pub n_tendon_terms: u32,
+    pub off_tendon: u32,
+    pub off_tendon_term: u32,
+    pub row_tendon: u32,
+}

@@ -1,0 +1,427 @@
+//! Packing the model's records and constraint rows section by section: joints, locks,
+//! limits, actuators, contacts, passive rows, sphere pairs and tendons.
+
+use glam::{Quat, Vec3};
+
+use super::{
+    BODY_PARAM_LEN, ContactShapes, JointPacking, Packing, ParamOffsets, ParamSlot, TendonSections,
+    UNBOUNDED, WorldContacts, passive_rows, stride,
+};
+use crate::model::{ActuatorKind, Model, ShapeKind, WorldShapeKind};
+
+fn push_f32(v: &mut Vec<u32>, x: f32) {
+    v.push(x.to_bits());
+}
+
+/// A shape's contact points in its body's frame, with their radii: a sphere's centre, a
+/// capsule's two segment ends, a box's eight corners (radius 0).
+fn shape_contact_points(kind: &ShapeKind, centre: Vec3, rot: Quat) -> Vec<(Vec3, f32)> {
+    match *kind {
+        ShapeKind::Sphere { radius } => vec![(centre, radius)],
+        ShapeKind::Capsule {
+            radius,
+            half_length,
+        } => {
+            let half = rot * Vec3::new(0.0, 0.0, half_length);
+            vec![(centre + half, radius), (centre - half, radius)]
+        }
+        ShapeKind::Box { half_extents: h } => (0..8)
+            .map(|corner| {
+                let sign = |bit: usize| if corner >> bit & 1 == 1 { 1.0 } else { -1.0 };
+                let local = Vec3::new(sign(0) * h[0], sign(1) * h[1], sign(2) * h[2]);
+                (centre + rot * local, 0.0)
+            })
+            .collect(),
+    }
+}
+
+/// A world shape as the kernels see it: `(is_plane, is_cylinder, rounding, core half
+/// extents)`. Spheres, capsules and boxes are a box core (a point, a segment, a box) grown by
+/// the rounding radius; a cylinder is a box in (radial distance, unused, axial) coordinates
+/// whose unused extent is unbounded.
+fn world_shape_core(kind: &WorldShapeKind) -> (f32, f32, f32, [f32; 3]) {
+    match *kind {
+        WorldShapeKind::Plane => (1.0, 0.0, 0.0, [0.0; 3]),
+        WorldShapeKind::Sphere { radius } => (0.0, 0.0, radius, [0.0; 3]),
+        WorldShapeKind::Capsule {
+            radius,
+            half_length,
+        } => (0.0, 0.0, radius, [0.0, 0.0, half_length]),
+        WorldShapeKind::Box { half_extents } => (0.0, 0.0, 0.0, half_extents),
+        WorldShapeKind::Cylinder {
+            radius,
+            half_length,
+        } => (0.0, 1.0, 0.0, [radius, UNBOUNDED, half_length]),
+    }
+}
+
+/// Initial position and orientation of a body slot (slot 0 is the world).
+fn body_pose(model: &Model, slot: usize) -> (Vec3, Quat) {
+    if slot == 0 {
+        (Vec3::ZERO, Quat::IDENTITY)
+    } else {
+        let b = &model.bodies[slot - 1];
+        (
+            Vec3::from_array(b.position),
+            Quat::from_array(b.orientation).normalize(),
+        )
+    }
+}
+
+/// Inverse mass and inverse principal inertias of every body, the world's zeros first.
+pub(super) fn push_body_params(model: &Model, params: &mut Vec<f32>, slots: &mut Vec<ParamSlot>) {
+    params.extend_from_slice(&[0.0; BODY_PARAM_LEN]);
+    slots.extend(std::iter::repeat_n(ParamSlot::World, BODY_PARAM_LEN));
+    for (i, b) in model.bodies.iter().enumerate() {
+        let inertia = b
+            .inertia
+            .unwrap_or_else(|| crate::model::inertia_from_shapes(b.mass, &b.shapes));
+        params.push(1.0 / b.mass);
+        slots.push(ParamSlot::InverseMass(i));
+        for (k, moment) in inertia.iter().enumerate() {
+            params.push(1.0 / moment);
+            slots.push(ParamSlot::InverseInertia(i, k));
+        }
+    }
+}
+
+/// Joint records (bodies, hinge flag, frames in both bodies).
+pub(super) fn pack_joints(
+    model: &Model,
+    body_slot: &dyn Fn(&str) -> usize,
+    packed: &mut Vec<u32>,
+) -> JointPacking {
+    let mut joint_bodies = Vec::new();
+    let mut anchors = Vec::new();
+    for j in &model.joints {
+        let a = j.parent.as_deref().map(body_slot).unwrap_or(0);
+        let b = body_slot(&j.child);
+        joint_bodies.push((a, b));
+        let axis = Vec3::from_array(j.axis).normalize();
+        let frame = Quat::from_rotation_arc(Vec3::X, axis);
+        let (xa, qa) = body_pose(model, a);
+        let (xb, qb) = body_pose(model, b);
+        let anchor = Vec3::from_array(j.anchor);
+        let frame_a = (qa.conjugate() * frame).normalize();
+        let frame_b = (qb.conjugate() * frame).normalize();
+        let hinge = u32::from(j.kind == crate::model::JointKind::Hinge);
+        packed.extend_from_slice(&[a as u32, b as u32, hinge, 0]);
+        for x in frame_a.to_array().into_iter().chain(frame_b.to_array()) {
+            push_f32(packed, x);
+        }
+        anchors.push((
+            qa.conjugate() * (anchor - xa),
+            qb.conjugate() * (anchor - xb),
+        ));
+    }
+    JointPacking {
+        joint_bodies,
+        anchors,
+    }
+}
+
+impl Packing {
+    /// One lock record and row per locked axis of every joint.
+    pub(super) fn pack_locks(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
+        for (ji, j) in model.joints.iter().enumerate() {
+            for (axis, locked) in j.kind.locked_axes().iter().enumerate() {
+                if *locked {
+                    self.packed
+                        .extend_from_slice(&[ji as u32, axis as u32, 0, 0]);
+                    let (a, b) = joint_bodies[ji];
+                    self.row_desc
+                        .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+                }
+            }
+        }
+    }
+
+    /// One limit record and row per free axis of every limited joint.
+    pub(super) fn pack_limits(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
+        for (ji, j) in model.joints.iter().enumerate() {
+            if let Some([lo, hi]) = j.limits {
+                // Limits are in the joint coordinate, which is `reference` at the initial pose.
+                let (lo, hi) = (lo - j.reference, hi - j.reference);
+                for &axis in j.kind.free_axes() {
+                    self.packed
+                        .extend_from_slice(&[ji as u32, axis, lo.to_bits(), hi.to_bits()]);
+                    let (a, b) = joint_bodies[ji];
+                    self.row_desc
+                        .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+                }
+            }
+        }
+    }
+
+    /// Servo records and rows, then the force actuators' records (which have no row); returns
+    /// the offset and count of the force records.
+    pub(super) fn pack_actuators(
+        &mut self,
+        model: &Model,
+        joint_indices: &std::collections::HashMap<&str, usize>,
+        joint_bodies: &[(usize, usize)],
+    ) -> (usize, usize) {
+        let mut force_records = Vec::new();
+        for (ai, act) in model.actuators.iter().enumerate() {
+            let ji = joint_indices.get(act.joint.as_str()).copied().unwrap_or(0);
+            let axis = model.joints[ji].kind.free_axes()[act.axis as usize];
+            let (a, b) = joint_bodies[ji];
+            match act.kind {
+                ActuatorKind::PositionServo | ActuatorKind::VelocityServo => {
+                    let kind = u32::from(act.kind == ActuatorKind::VelocityServo);
+                    self.packed
+                        .extend_from_slice(&[ai as u32, ji as u32, axis, kind]);
+                    self.row_desc
+                        .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+                }
+                ActuatorKind::Force => force_records.push([ai as u32, ji as u32, axis, 0]),
+            }
+        }
+        let off_force = self.packed.len();
+        for r in &force_records {
+            self.packed.extend_from_slice(r);
+        }
+        (off_force, force_records.len())
+    }
+
+    /// Ground contact points from every shape (three rows each), collecting the spheres for
+    /// the pair section.
+    pub(super) fn pack_ground_contacts(&mut self, model: &Model) -> ContactShapes {
+        let mut contact_body = Vec::new();
+        let mut contact_params = Vec::new();
+        let mut spheres: Vec<(usize, Vec3, f32)> = Vec::new();
+        for (bi, body) in model.bodies.iter().enumerate() {
+            for shape in &body.shapes {
+                let rot = Quat::from_array(shape.rotation).normalize();
+                let centre = Vec3::from_array(shape.offset);
+                let points = shape_contact_points(&shape.kind, centre, rot);
+                if let ShapeKind::Sphere { radius } = shape.kind {
+                    spheres.push((bi + 1, centre, radius));
+                }
+                if !model.settings.ground {
+                    continue;
+                }
+                for (p, r) in points {
+                    self.packed.extend_from_slice(&[(bi + 1) as u32]);
+                    for x in [p.x, p.y, p.z, r] {
+                        push_f32(&mut self.packed, x);
+                    }
+                    self.packed.extend_from_slice(&[0, 0, 0]);
+                    let normal = self.row_desc.len() as u32;
+                    self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                    self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                    self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                    contact_body.push(bi);
+                    contact_params.push((body.friction, body.restitution));
+                }
+            }
+        }
+        ContactShapes {
+            contact_body,
+            contact_params,
+            spheres,
+        }
+    }
+
+    /// One record and three rows for every body contact point against every world shape.
+    pub(super) fn pack_world_contacts(&mut self, model: &Model) -> WorldContacts {
+        let mut contacts = Vec::new();
+        let mut params = Vec::new();
+        for (bi, body) in model.bodies.iter().enumerate() {
+            for shape in &body.shapes {
+                let rot = Quat::from_array(shape.rotation).normalize();
+                let centre = Vec3::from_array(shape.offset);
+                for (p, r) in shape_contact_points(&shape.kind, centre, rot) {
+                    for (wi, world) in model.world_shapes.iter().enumerate() {
+                        let (plane, cylinder, rounding, h) = world_shape_core(&world.kind);
+                        let q = Quat::from_array(world.rotation).normalize();
+                        self.packed.push((bi + 1) as u32);
+                        for x in [p.x, p.y, p.z, r, plane, cylinder, rounding] {
+                            push_f32(&mut self.packed, x);
+                        }
+                        for x in q.to_array().into_iter().chain(world.position) {
+                            push_f32(&mut self.packed, x);
+                        }
+                        self.packed.push(0);
+                        for x in h {
+                            push_f32(&mut self.packed, x);
+                        }
+                        self.packed.push(0);
+                        let normal = self.row_desc.len() as u32;
+                        for _ in 0..3 {
+                            self.row_desc.push([0, (bi + 1) as u32, normal, 0]);
+                        }
+                        contacts.push((bi, wi));
+                        params.push((body.friction, body.restitution));
+                    }
+                }
+            }
+        }
+        WorldContacts { contacts, params }
+    }
+
+    /// The passive rows of every joint: their records (packed after the row table, returned)
+    /// and their rows.
+    pub(super) fn pack_passive(
+        &mut self,
+        model: &Model,
+        joint_bodies: &[(usize, usize)],
+    ) -> Vec<u32> {
+        let mut records = Vec::new();
+        for (ji, &(a, b)) in joint_bodies.iter().enumerate() {
+            for row in passive_rows(model, ji) {
+                records.extend_from_slice(&[
+                    row.joint,
+                    row.axis,
+                    row.start_velocity_weight.to_bits(),
+                    0,
+                    row.cfm.to_bits(),
+                    row.coordinate_gain.to_bits(),
+                    row.coordinate_target.to_bits(),
+                    row.bound.to_bits(),
+                ]);
+                self.row_desc
+                    .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+            }
+        }
+        records
+    }
+
+    /// Sphere pairs between bodies that share no joint (three rows each); returns each pair's
+    /// friction and restitution.
+    pub(super) fn pack_sphere_pairs(
+        &mut self,
+        model: &Model,
+        spheres: &[(usize, Vec3, f32)],
+        joint_bodies: &[(usize, usize)],
+    ) -> Vec<(f32, f32)> {
+        let mut pair_params = Vec::new();
+        if model.settings.sphere_collisions {
+            for (ia, &(a, oa, ra)) in spheres.iter().enumerate() {
+                for &(b, ob, rb) in &spheres[ia + 1..] {
+                    let jointed = joint_bodies
+                        .iter()
+                        .any(|&(p, c)| (p == a && c == b) || (p == b && c == a));
+                    if a == b || jointed {
+                        continue;
+                    }
+                    self.packed.extend_from_slice(&[a as u32, b as u32]);
+                    for x in [oa.x, oa.y, oa.z, ra, ob.x, ob.y, ob.z, rb] {
+                        push_f32(&mut self.packed, x);
+                    }
+                    self.packed.extend_from_slice(&[0, 0]);
+                    let normal = self.row_desc.len() as u32;
+                    for _ in 0..3 {
+                        self.row_desc.push([a as u32, b as u32, normal, 0]);
+                    }
+                    let (ba, bb) = (&model.bodies[a - 1], &model.bodies[b - 1]);
+                    pair_params.push((
+                        0.5 * (ba.friction + bb.friction),
+                        ba.restitution.max(bb.restitution),
+                    ));
+                }
+            }
+        }
+        pair_params
+    }
+
+    /// One tendon record and row per held length and per limited tendon (rows on the chain's
+    /// end bodies, see [`crate::model::Tendon`]), then every record's terms in chain order.
+    pub(super) fn pack_tendons(
+        &mut self,
+        model: &Model,
+        joint_indices: &std::collections::HashMap<&str, usize>,
+        body_slot: &dyn Fn(&str) -> usize,
+    ) -> TendonSections {
+        let off_tendon = self.packed.len();
+        let row_tendon = self.row_desc.len();
+        let mut terms: Vec<[u32; 4]> = Vec::new();
+        for t in &model.tendons {
+            // A validated model's tendons chain; an unchainable one gets no row.
+            let Ok(chain) = t.chain(model) else { continue };
+            let a = chain.parent.as_deref().map(body_slot).unwrap_or(0);
+            let b = body_slot(&chain.child);
+            let first_term = terms.len() as u32;
+            for &k in &chain.order {
+                let term = &t.terms[k];
+                let ji = joint_indices.get(term.joint.as_str()).copied().unwrap_or(0);
+                let axis = model.joints[ji].kind.free_axes()[term.axis as usize];
+                terms.push([ji as u32, axis, term.coefficient.to_bits(), 0]);
+            }
+            let n_terms = chain.order.len() as u32;
+            let bounds = t.length.map(|l| [l, l]).into_iter().chain(t.limits);
+            for [lower, upper] in bounds {
+                self.packed.extend_from_slice(&[
+                    first_term,
+                    n_terms,
+                    lower.to_bits(),
+                    upper.to_bits(),
+                ]);
+                self.row_desc
+                    .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+            }
+        }
+        let n_tendon = self.row_desc.len() - row_tendon;
+        let n_tendon_terms = (off_tendon..self.packed.len())
+            .step_by(stride::TENDON)
+            .map(|k| self.packed[k + 1] as usize)
+            .sum();
+        let off_tendon_term = self.packed.len();
+        for r in &terms {
+            self.packed.extend_from_slice(r);
+        }
+        TendonSections {
+            off_tendon,
+            off_tendon_term,
+            row_tendon,
+            n_tendon,
+            n_tendon_terms,
+        }
+    }
+}
+
+/// Parameters after the bodies': contacts, actuators, joint anchors, sphere pairs.
+pub(super) fn push_row_params(
+    model: &Model,
+    contact_params: &[(f32, f32)],
+    anchors: &[(Vec3, Vec3)],
+    pair_params: &[(f32, f32)],
+    params: &mut Vec<f32>,
+    slots: &mut Vec<ParamSlot>,
+) -> ParamOffsets {
+    let p_contact = params.len();
+    for (c, (mu, e)) in contact_params.iter().enumerate() {
+        params.extend_from_slice(&[*mu, *e]);
+        slots.extend([
+            ParamSlot::ContactFriction(c),
+            ParamSlot::ContactRestitution(c),
+        ]);
+    }
+    let p_actuator = params.len();
+    for (ai, a) in model.actuators.iter().enumerate() {
+        params.extend_from_slice(&[a.gain, a.max_force, a.max_velocity]);
+        slots.extend([
+            ParamSlot::ServoGain(ai),
+            ParamSlot::MaxForce(ai),
+            ParamSlot::MaxVelocity(ai),
+        ]);
+    }
+    let p_joint = params.len();
+    for (ji, (aa, ab)) in anchors.iter().enumerate() {
+        params.extend_from_slice(&aa.to_array());
+        params.extend_from_slice(&ab.to_array());
+        slots.extend((0..3).map(|k| ParamSlot::AnchorParent(ji, k)));
+        slots.extend((0..3).map(|k| ParamSlot::AnchorChild(ji, k)));
+    }
+    let p_pair = params.len();
+    for (p, (mu, e)) in pair_params.iter().enumerate() {
+        params.extend_from_slice(&[*mu, *e]);
+        slots.extend([ParamSlot::PairFriction(p), ParamSlot::PairRestitution(p)]);
+    }
+    ParamOffsets {
+        p_contact,
+        p_actuator,
+        p_joint,
+        p_pair,
+    }
+}
