@@ -1,8 +1,11 @@
 //! `backdrive gradcheck`: the adjoint gradient against central finite differences.
 
+use std::sync::Arc;
+
 use backdrive::engine::layout::{BODY_STATE_LEN, Compiled};
 use backdrive::grad::gradcheck::{
-    GradcheckSetup, Group, GroupReport, gradcheck, gradcheck_against_twin,
+    GradcheckSetup, Group, GroupReport, gradcheck_against_twin_with_compiled,
+    gradcheck_with_compiled,
 };
 use backdrive::grad::loss::{Loss, Quantity, When};
 use backdrive::grad::rollout::RolloutOptions;
@@ -175,7 +178,8 @@ fn print(report: &GroupReport, noise: (f64, f64), verdict: Verdict) {
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let model = super::load_model(&args.model)?;
     let gpu = super::open_gpu()?;
-    let compiled = Compiled::new(&model);
+    // One layout for the state set-up and both checks (the step and twice the step).
+    let compiled = Arc::new(Compiled::new(&model));
     let a = model.actuators.len();
     let commands: Vec<f32> = (0..args.steps as usize * a)
         .map(|k| 0.3 * ((k / a.max(1)) as f32 * 0.05 + (k % a.max(1)) as f32).sin())
@@ -225,10 +229,17 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     );
     let check = |setup: &GradcheckSetup| match args.reference {
-        Reference::Device => gradcheck(gpu.clone(), &model, setup, &groups),
-        Reference::Twin => {
-            gradcheck_against_twin(gpu.clone(), &model, setup, &groups, setup.relative_step)
+        Reference::Device => {
+            gradcheck_with_compiled(gpu.clone(), &model, compiled.clone(), setup, &groups)
         }
+        Reference::Twin => gradcheck_against_twin_with_compiled(
+            gpu.clone(),
+            &model,
+            compiled.clone(),
+            setup,
+            &groups,
+            setup.relative_step,
+        ),
     };
     let reports = check(&setup)?;
     let mut coarse_setup = setup.clone();

@@ -245,7 +245,18 @@ impl PerturbedBatch {
         setup: &GradcheckSetup,
         groups: &[Group],
     ) -> Result<PerturbedBatch> {
-        let compiled = Arc::new(Compiled::new(model));
+        PerturbedBatch::with_compiled(gpu, model, Arc::new(Compiled::new(model)), setup, groups)
+    }
+
+    /// [`PerturbedBatch::new`] over a layout already compiled from `model`, so that a run
+    /// that checks several times compiles its model once.
+    pub fn with_compiled(
+        gpu: Arc<Gpu>,
+        model: &Model,
+        compiled: Arc<Compiled>,
+        setup: &GradcheckSetup,
+        groups: &[Group],
+    ) -> Result<PerturbedBatch> {
         let inp = inputs(&compiled, model, setup, groups)?;
         let n_inputs: usize = inp.targets.iter().map(|(_, l)| l.len()).sum();
         let n = 1 + 2 * n_inputs;
@@ -352,6 +363,17 @@ pub fn gradcheck(
     PerturbedBatch::new(gpu, model, setup, groups)?.check()
 }
 
+/// [`gradcheck`] over a layout already compiled from `model`.
+pub fn gradcheck_with_compiled(
+    gpu: Arc<Gpu>,
+    model: &Model,
+    compiled: Arc<Compiled>,
+    setup: &GradcheckSetup,
+    groups: &[Group],
+) -> Result<Vec<GroupReport>> {
+    PerturbedBatch::with_compiled(gpu, model, compiled, setup, groups)?.check()
+}
+
 fn adjoint_of(grads: &crate::grad::rollout::Gradients, target: &Target) -> f64 {
     f64::from(match target {
         Target::State(k) => grads.initial_state[*k],
@@ -395,6 +417,18 @@ pub fn gradcheck_against_twin(
     h: f32,
 ) -> Result<Vec<GroupReport>> {
     let compiled = Arc::new(Compiled::new(model));
+    gradcheck_against_twin_with_compiled(gpu, model, compiled, setup, groups, h)
+}
+
+/// [`gradcheck_against_twin`] over a layout already compiled from `model`.
+pub fn gradcheck_against_twin_with_compiled(
+    gpu: Arc<Gpu>,
+    model: &Model,
+    compiled: Arc<Compiled>,
+    setup: &GradcheckSetup,
+    groups: &[Group],
+    h: f32,
+) -> Result<Vec<GroupReport>> {
     let inp = inputs(&compiled, model, setup, groups)?;
     let packed = setup.loss.pack(model)?;
     let n_terms = setup.loss.terms.len();
