@@ -182,6 +182,8 @@ fn slot_name(model: &backdrive::Model, slot: &ParamSlot) -> String {
         ParamSlot::AnchorChild(j, k) => format!("anchor_child[{}][{k}]", joint(j)),
         ParamSlot::PairFriction(p) => format!("pair_friction[{p}]"),
         ParamSlot::PairRestitution(p) => format!("pair_restitution[{p}]"),
+        ParamSlot::WorldContactFriction(c) => format!("world_contact_friction[{c}]"),
+        ParamSlot::WorldContactRestitution(c) => format!("world_contact_restitution[{c}]"),
         ParamSlot::World => "world".into(),
     }
 }
