@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use backdrive::Simulator;
 use backdrive::engine::gpu::Gpu;
+use backdrive::engine::layout::Compiled;
 use backdrive::grad::measure::{
     FiniteDifferenceTiming, GradientTiming, gradient_options, time_finite_differences,
     time_gradient,
@@ -219,8 +220,11 @@ fn forward_cases(
                 continue;
             }
         };
+        // One layout for every batch size of the model.
+        let compiled = Arc::new(Compiled::new(&model));
         for &n in instances {
-            if let Some(case) = forward_case(gpu, spec, &model, n, plan, &mut skipped)? {
+            let sized = (&model, &compiled, n);
+            if let Some(case) = forward_case(gpu, spec, sized, plan, &mut skipped)? {
                 results.push(case);
             }
         }
@@ -234,8 +238,7 @@ fn forward_cases(
 fn forward_case(
     gpu: &Arc<Gpu>,
     spec: &String,
-    model: &backdrive::Model,
-    n: usize,
+    (model, compiled, n): (&backdrive::Model, &Arc<Compiled>, usize),
     plan: &ForwardPlan,
     skipped: &mut Vec<Skipped>,
 ) -> anyhow::Result<Option<Case>> {
@@ -245,7 +248,7 @@ fn forward_case(
         budget,
     } = plan;
     let n = n.max(1);
-    let mut sim = match Simulator::new(gpu.clone(), model, n) {
+    let mut sim = match Simulator::with_compiled(gpu.clone(), model, compiled.clone(), n) {
         Ok(sim) => sim,
         Err(e) => {
             println!("{spec:<12} {:>6} {n:>7} skipped: {e}", model.bodies.len());
