@@ -3,24 +3,14 @@
 
 mod common;
 
+use common::one_step::{one_step_adjoint_errors, rel_err};
+
 use backdrive::engine::layout::Compiled;
-use backdrive::engine::twin::{Adjoint, Instance};
 use backdrive::grad::loss::{Loss, Quantity, When};
 use backdrive::grad::rollout::{Rollout, RolloutOptions};
 use backdrive::learn::random::Lcg;
 use backdrive::model::Model;
 use backdrive::{Simulator, io::models};
-
-fn rel_err(a: &[f32], b: &[f64]) -> f64 {
-    let diff: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    diff / norm.max(1e-3)
-}
 
 /// A state reached by stepping the model with small commands, for every instance.
 fn warmed_states(model: &Model, n: usize, steps: u32, rng: &mut Lcg) -> (Vec<f32>, Vec<f32>) {
@@ -53,45 +43,13 @@ fn one_step_adjoint_matches_the_f64_twin_against_every_world_shape() {
 }
 
 fn one_step_adjoint_matches_twin(name: &str, model: &Model, warmup: u32, rng: &mut Lcg) {
-    let gpu = common::gpu();
-    let compiled = Compiled::new(model);
     let n = 4;
     let (states, commands) = warmed_states(model, n, warmup, rng);
-    let len = compiled.header.state_len as usize;
+    let len = Compiled::new(model).header.state_len as usize;
     let state_seed: Vec<f32> = (0..n * len).map(|_| rng.signed_f32()).collect();
-    let mut options = RolloutOptions::new(1);
-    options.checkpoint_every = Some(1);
-    let mut rollout = Rollout::new(gpu.clone(), model, n, &Loss::new(), options).unwrap();
-    rollout.set_initial_state(&states).unwrap();
-    rollout.set_commands(&commands).unwrap();
-    rollout.forward().unwrap();
-    let g = rollout
-        .backward_from(Some(&state_seed), &mut |_, _| {})
-        .unwrap();
-    let a = model.actuators.len();
-    let p = compiled.header.param_len as usize;
-    for i in 0..n {
-        let mut twin = Instance::<f64>::new(&compiled);
-        twin.state = states[i * len..(i + 1) * len]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        twin.commands = commands[i * a..(i + 1) * a]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        let mut adj = Adjoint::<f64>::new(&compiled);
-        adj.state = state_seed[i * len..(i + 1) * len]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        twin.step_adjoint(&mut adj);
-        let es = rel_err(&g.initial_state[i * len..(i + 1) * len], &adj.state);
-        let ep = rel_err(&g.params[i * p..(i + 1) * p], &adj.params);
-        let ec = rel_err(
-            &g.commands.as_ref().unwrap()[i * a..(i + 1) * a],
-            &adj.commands,
-        );
+    let errors = one_step_adjoint_errors(model, &states, &commands, &state_seed);
+    for (i, e) in errors.iter().enumerate() {
+        let (es, ep, ec) = (e.state, e.params, e.commands);
         println!("{name} instance {i}: state {es:.2e} params {ep:.2e} commands {ec:.2e}");
         assert!(es < 1e-3 && ep < 1e-3 && ec < 1e-3, "{name} instance {i}");
     }

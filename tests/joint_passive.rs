@@ -6,13 +6,13 @@
 
 mod common;
 
+use common::one_step::one_step_adjoint_errors;
+
 use std::path::PathBuf;
 
 use backdrive::Simulator;
 use backdrive::engine::layout::Compiled;
-use backdrive::engine::twin::{Adjoint, Instance};
-use backdrive::grad::loss::Loss;
-use backdrive::grad::rollout::{Rollout, RolloutOptions};
+use backdrive::engine::twin::Instance;
 use backdrive::io::mjcf;
 use backdrive::model::{ActuatorKind, JointKind, Model, ModelBuilder, ShapeKind};
 use glam::{Quat, Vec3};
@@ -135,44 +135,9 @@ fn gpu_adjoint_matches_the_twin_with_passive_rows() {
     let states = sim.read_state_raw().unwrap();
     let len = compiled.header.state_len as usize;
     let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).cos()).collect();
-    let mut options = RolloutOptions::new(1);
-    options.checkpoint_every = Some(1);
-    let mut rollout = Rollout::new(common::gpu(), &model, n, &Loss::new(), options).unwrap();
-    rollout.set_initial_state(&states).unwrap();
-    rollout.set_commands(&commands).unwrap();
-    rollout.forward().unwrap();
-    let g = rollout.backward_from(Some(&seed), &mut |_, _| {}).unwrap();
-    let a = model.actuators.len();
-    let rel_err = |gpu: &[f32], twin: &[f64]| {
-        let diff: f64 = gpu
-            .iter()
-            .zip(twin)
-            .map(|(x, y)| (f64::from(*x) - y).powi(2))
-            .sum::<f64>()
-            .sqrt();
-        diff / twin.iter().map(|y| y * y).sum::<f64>().sqrt().max(1e-3)
-    };
-    for i in 0..n {
-        let mut twin = Instance::<f64>::new(&compiled);
-        twin.state = states[i * len..(i + 1) * len]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        twin.commands = commands[i * a..(i + 1) * a]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        let mut adj = Adjoint::<f64>::new(&compiled);
-        adj.state = seed[i * len..(i + 1) * len]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        twin.step_adjoint(&mut adj);
-        let es = rel_err(&g.initial_state[i * len..(i + 1) * len], &adj.state);
-        let ec = rel_err(
-            &g.commands.as_ref().unwrap()[i * a..(i + 1) * a],
-            &adj.commands,
-        );
+    let errors = one_step_adjoint_errors(&model, &states, &commands, &seed);
+    for (i, e) in errors.iter().enumerate() {
+        let (es, ec) = (e.state, e.commands);
         println!("instance {i}: state {es:.2e} commands {ec:.2e}");
         assert!(
             es < 1e-3 && ec < 1e-3,

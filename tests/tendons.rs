@@ -3,10 +3,10 @@
 
 mod common;
 
+use common::one_step::one_step_adjoint_errors;
+
 use backdrive::engine::layout::Compiled;
-use backdrive::engine::twin::{Adjoint, Instance};
-use backdrive::grad::loss::Loss;
-use backdrive::grad::rollout::{Rollout, RolloutOptions};
+use backdrive::engine::twin::Instance;
 use backdrive::model::{ActuatorKind, JointKind, ModelBuilder, ShapeKind};
 use backdrive::{BodyState, Model, Simulator};
 use glam::Quat;
@@ -118,46 +118,15 @@ fn the_gpu_tendon_adjoint_matches_the_f64_twin() {
     let states = sim.read_state_raw().unwrap();
     let len = compiled.header.state_len as usize;
     let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).sin()).collect();
-    let mut options = RolloutOptions::new(1);
-    options.checkpoint_every = Some(1);
-    let mut rollout = Rollout::new(common::gpu(), &model, n, &Loss::new(), options).unwrap();
-    rollout.set_initial_state(&states).unwrap();
-    rollout.set_commands(&commands).unwrap();
-    rollout.forward().unwrap();
-    let g = rollout.backward_from(Some(&seed), &mut |_, _| {}).unwrap();
-    let p = compiled.header.param_len as usize;
-    for i in 0..n {
-        let mut twin = Instance::<f64>::new(&compiled);
-        twin.state = states[i * len..(i + 1) * len]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        twin.commands = vec![commands[i].into()];
-        let mut adj = Adjoint::<f64>::new(&compiled);
-        adj.state = seed[i * len..(i + 1) * len]
-            .iter()
-            .map(|&v| v.into())
-            .collect();
-        twin.step_adjoint(&mut adj);
-        let es = rel_err(&g.initial_state[i * len..(i + 1) * len], &adj.state);
-        let ep = rel_err(&g.params[i * p..(i + 1) * p], &adj.params);
+    let errors = one_step_adjoint_errors(&model, &states, &commands, &seed);
+    for (i, e) in errors.iter().enumerate() {
+        let (es, ep) = (e.state, e.params);
         eprintln!("instance {i}: state {es:.2e} params {ep:.2e}");
         assert!(
             es < 1e-3 && ep < 1e-3,
             "instance {i}: state {es} params {ep}"
         );
     }
-}
-
-fn rel_err(a: &[f32], b: &[f64]) -> f64 {
-    let diff: f64 = a
-        .iter()
-        .zip(b)
-        .map(|(x, y)| (f64::from(*x) - y).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let norm: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
-    diff / norm.max(1e-3)
 }
 
 /// A horizontal chain of three links along x, hinged about y, falling from rest. The links

@@ -26,4 +26,5 @@ pub fn storage_buffer(gpu: &Gpu, data: &[f32]) -> wgpu::Buffer {
         })
 }
 pub mod large_models;
+pub mod one_step;
 pub mod world_shapes;
