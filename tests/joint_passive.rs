@@ -177,18 +177,21 @@ fn hinge_angle(q0: Quat, q: Quat, axis: Vec3) -> f32 {
 fn passive_joints_follow_mujoco_for_one_second() {
     let text = std::fs::read_to_string(fixture("passive_reference.json")).unwrap();
     let reference: Value = serde_json::from_str(&text).unwrap();
-    // The importer refuses damping and armature for now (see src/io/mjcf/joints.rs): the
-    // file's values are set on the imported model's joints.
+    // The importer refuses armature for now (see src/io/mjcf/joints.rs): the file's values
+    // are set on the imported model's joints.
     let import = mjcf::load_mjcf_with(fixture("passive_joints.xml"), &lenient()).unwrap();
     let mut model = import.model;
-    assert_eq!(import.warnings.len(), 5, "{:?}", import.warnings);
+    assert_eq!(import.warnings.len(), 2, "{:?}", import.warnings);
     for (joint, damping, armature) in [
         ("swing", 0.1, 0.02),
         ("slide", 2.0, 0.1),
         ("twist", 0.01, 0.0),
     ] {
         let j = model.joint_index(joint).unwrap();
-        model.joints[j].damping = damping;
+        assert_eq!(
+            model.joints[j].damping, damping,
+            "{joint}: imported damping"
+        );
         model.joints[j].armature = armature;
     }
     let spin = reference["spin_initial_speed"].as_f64().unwrap() as f32;
@@ -343,7 +346,7 @@ fn mjcf_passive_attributes_are_read_in_the_files_units() {
     let e = mjcf::load_mjcf(fixture("passive_joints.xml")).unwrap_err();
     let msg = e.to_string();
     assert!(
-        msg.contains("passive_joints.xml:10:") && msg.contains("damping"),
+        msg.contains("passive_joints.xml:10:") && msg.contains("armature"),
         "{msg}"
     );
     let model = mjcf::load_mjcf_with(fixture("passive_joints.xml"), &lenient())
@@ -351,10 +354,10 @@ fn mjcf_passive_attributes_are_read_in_the_files_units() {
         .model;
     let joint = |name: &str| model.joints[model.joint_index(name).unwrap()].clone();
     let swing = joint("swing");
-    assert_eq!((swing.damping, swing.armature), (0.0, 0.0));
+    assert_eq!((swing.damping, swing.armature), (0.1, 0.0));
     // springref - ref, measured from the model pose: metres, or degrees turned to radians.
     let slide = joint("slide");
-    assert_eq!((slide.stiffness, slide.damping), (50.0, 0.0));
+    assert_eq!((slide.stiffness, slide.damping), (50.0, 2.0));
     assert!((slide.springref - 0.2).abs() < 1e-6, "{}", slide.springref);
     let twist = joint("twist");
     assert!((twist.springref - 30f32.to_radians()).abs() < 1e-6);

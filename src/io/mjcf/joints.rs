@@ -266,28 +266,26 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 *value = x;
             }
         }
-        // Backdrive's damping and armature rows work (see models/README.md), but the soft
-        // joint limits on the same axis take their stiffness from the bodies' own inertia
-        // (MuJoCo's from the joint-space inertia, armature included). On the gymnasium ant
-        // (damping 1 and armature 1 on 0.04 kg legs) the limits then give way while the legs
-        // land: it rests at 0.30 m with the damping, 0.41 m with both, instead of MuJoCo's
-        // 0.566 m. Until the limits account for them, the importer refuses both.
-        for (attr, value) in [
-            ("damping", &mut passive.damping),
-            ("armature", &mut passive.armature),
-        ] {
-            if *value != 0.0 {
-                self.unsupported(
-                    self.line(el.node),
-                    "joint",
-                    format!(
-                        "joint '{name}': {attr}=\"{value}\" is not supported by the MJCF \
-                         importer yet: backdrive's soft joint limits do not stiffen with it as \
-                         MuJoCo's do (models/README.md)"
-                    ),
-                );
-                *value = 0.0;
-            }
+        // Damping is an implicit velocity row on the joint's axis (models/README.md); a joint
+        // limit's resting overshoot does not depend on it, in MuJoCo as here. Armature is a
+        // row too, but a rotor heavy against a light body (the gymnasium ant: armature 1 on
+        // legs of 0.04 kg) makes it far stiffer than the rows that push that body: the solver's
+        // sweeps then barely converge between it and the limit and contact rows, whose impulse
+        // it cancels, so the legs give way (the ant rests at 0.41 m instead of MuJoCo's 0.566
+        // m) or, with the limits stiffened for the rotor, bounce. Until those rows are solved
+        // together, the importer refuses it.
+        if passive.armature != 0.0 {
+            self.unsupported(
+                self.line(el.node),
+                "joint",
+                format!(
+                    "joint '{name}': armature=\"{}\" is not supported by the MJCF importer \
+                     yet: the solver does not converge between a heavy rotor row and the limit \
+                     and contact rows of a light body (models/README.md)",
+                    passive.armature
+                ),
+            );
+            passive.armature = 0.0;
         }
         let springref = self.num(el, "springref")?.unwrap_or(0.0);
         passive.springref = match kind {
