@@ -1,0 +1,138 @@
+//! The constraint residual the Gauss-Seidel sweeps leave, per row kind, against the sweep
+//! count, row order and over-relaxation, averaged over a rollout of each model with sine
+//! commands on its actuators (the CPU twin, `backdrive::engine::twin::residual`):
+//!
+//! `cargo run --release --example solver_residual -- --models quadruped,ant,arm --sweeps
+//! 5,10,15,20,30,40 --orders kernel,symmetric --relaxation 1 --steps 500`
+//!
+//! `ant` is the gymnasium ant (`tests/fixtures/mjcf/gymnasium_ant.xml`, unsupported
+//! attributes ignored); other names are shipped models or model files. `--precision f32`
+//! measures with the f32 twin (the GPU's arithmetic) instead of f64.
+
+use anyhow::{Context, bail};
+use backdrive::engine::layout::Compiled;
+use backdrive::engine::twin::residual::{
+    KindResidual, RowKind, RowOrder, SweepPlan, measure_rollout,
+};
+use clap::Parser;
+
+#[derive(Parser)]
+struct Args {
+    /// Models: shipped names, `ant`, or model files.
+    #[arg(long, value_delimiter = ',', default_value = "quadruped,ant,arm")]
+    models: Vec<String>,
+    /// Sweep counts to measure.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,15,20,25,30,40")]
+    sweeps: Vec<u32>,
+    /// Row orders: kernel, reversed, symmetric, contacts-first.
+    #[arg(long, value_delimiter = ',', default_value = "kernel")]
+    orders: Vec<String>,
+    /// Over-relaxation factors.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    relaxation: Vec<f64>,
+    /// Steps of each rollout.
+    #[arg(long, default_value_t = 500)]
+    steps: u32,
+    /// f64 or f32 twin.
+    #[arg(long, default_value = "f64")]
+    precision: String,
+}
+
+fn load(name: &str) -> anyhow::Result<backdrive::Model> {
+    if name == "ant" {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mjcf/gymnasium_ant.xml"
+        );
+        return Ok(backdrive::io::models::load_with_warnings(path, true)?.model);
+    }
+    Ok(backdrive::io::models::load(name)?)
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let orders = args
+        .orders
+        .iter()
+        .map(|o| {
+            RowOrder::ALL
+                .into_iter()
+                .find(|k| k.name() == o)
+                .with_context(|| format!("unknown order '{o}'"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    if !matches!(args.precision.as_str(), "f64" | "f32") {
+        bail!("--precision: expected f64 or f32");
+    }
+    println!(
+        "| model | order | omega | sweeps | {} | all rows | finite |",
+        RowKind::ALL.map(RowKind::name).join(" | ")
+    );
+    println!(
+        "|---|---|---:|---:|{}---:|---|",
+        "---:|".repeat(RowKind::ALL.len())
+    );
+    for name in &args.models {
+        let model = load(name).with_context(|| format!("loading {name}"))?;
+        let compiled = Compiled::new(&model);
+        let amplitudes: Vec<f64> = model
+            .actuators
+            .iter()
+            .map(|a| match a.kind {
+                backdrive::model::ActuatorKind::PositionServo => 0.4,
+                backdrive::model::ActuatorKind::VelocityServo => {
+                    0.5 * f64::from(a.max_velocity.min(4.0))
+                }
+                backdrive::model::ActuatorKind::Force => 0.5 * f64::from(a.max_force),
+            })
+            .collect();
+        let dt = f64::from(model.settings.dt);
+        let phase = |step: u32, a: usize| {
+            std::f64::consts::TAU * 1.5 * dt * f64::from(step)
+                + std::f64::consts::FRAC_PI_2 * a as f64
+        };
+        for &order in &orders {
+            for &omega in &args.relaxation {
+                for &sweeps in &args.sweeps {
+                    let plan = SweepPlan {
+                        sweeps,
+                        order,
+                        relaxation: omega,
+                    };
+                    let report = if args.precision == "f64" {
+                        measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {
+                            for (a, c) in u.iter_mut().enumerate() {
+                                *c = amplitudes[a] * phase(step, a).sin();
+                            }
+                        })
+                    } else {
+                        measure_rollout::<f32>(&compiled, &plan, args.steps, |step, u| {
+                            for (a, c) in u.iter_mut().enumerate() {
+                                *c = (amplitudes[a] * phase(step, a).sin()) as f32;
+                            }
+                        })
+                    };
+                    let cells: Vec<String> = RowKind::ALL
+                        .iter()
+                        .map(|k| {
+                            report
+                                .kinds
+                                .get(k)
+                                .map_or("-".into(), |KindResidual { mean, .. }| {
+                                    format!("{mean:.2e}")
+                                })
+                        })
+                        .collect();
+                    println!(
+                        "| {name} | {} | {omega} | {sweeps} | {} | {:.2e} | {} |",
+                        order.name(),
+                        cells.join(" | "),
+                        report.mean,
+                        report.finite
+                    );
+                }
+            }
+        }
+    }
+    Ok(())
+}
