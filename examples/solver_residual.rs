@@ -30,6 +30,13 @@ struct Args {
     /// Over-relaxation factors.
     #[arg(long, value_delimiter = ',', default_value = "1")]
     relaxation: Vec<f64>,
+    /// Row kinds the relaxation applies to (lock, limit, servo, contact, tendon, passive).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "lock,limit,servo,contact,tendon,passive"
+    )]
+    relax_kinds: Vec<String>,
     /// Steps of each rollout.
     #[arg(long, default_value_t = 500)]
     steps: u32,
@@ -61,11 +68,19 @@ fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("unknown order '{o}'"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    let mut relaxed_kinds = [false; RowKind::ALL.len()];
+    for name in &args.relax_kinds {
+        let kind = RowKind::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .with_context(|| format!("unknown row kind '{name}'"))?;
+        relaxed_kinds[kind.index()] = true;
+    }
     if !matches!(args.precision.as_str(), "f64" | "f32") {
         bail!("--precision: expected f64 or f32");
     }
     println!(
-        "| model | order | omega | sweeps | {} | all rows | finite |",
+        "| model | order | omega | sweeps | {} | all rows | max | finite |",
         RowKind::ALL.map(RowKind::name).join(" | ")
     );
     println!(
@@ -98,6 +113,7 @@ fn main() -> anyhow::Result<()> {
                         sweeps,
                         order,
                         relaxation: omega,
+                        relaxed_kinds,
                     };
                     let report = if args.precision == "f64" {
                         measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {
@@ -124,10 +140,11 @@ fn main() -> anyhow::Result<()> {
                         })
                         .collect();
                     println!(
-                        "| {name} | {} | {omega} | {sweeps} | {} | {:.2e} | {} |",
+                        "| {name} | {} | {omega} | {sweeps} | {} | {:.2e} | {:.2e} | {} |",
                         order.name(),
                         cells.join(" | "),
                         report.mean,
+                        report.kinds.values().map(|k| k.max).fold(0.0, f64::max),
                         report.finite
                     );
                 }

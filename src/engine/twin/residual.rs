@@ -70,6 +70,11 @@ impl RowKind {
         }
     }
 
+    /// Position in [`RowKind::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Lower-case name, for tables.
     pub fn name(self) -> &'static str {
         match self {
@@ -157,8 +162,10 @@ pub struct SweepPlan {
     pub sweeps: u32,
     /// Order of the rows within each sweep.
     pub order: RowOrder,
-    /// Over-relaxation factor of every row update (1: plain projected Gauss-Seidel).
+    /// Over-relaxation factor of the relaxed rows' updates (1: plain projected Gauss-Seidel).
     pub relaxation: f64,
+    /// Which row kinds are over-relaxed, by [`RowKind::index`].
+    pub relaxed_kinds: [bool; RowKind::ALL.len()],
 }
 
 impl SweepPlan {
@@ -168,6 +175,7 @@ impl SweepPlan {
             sweeps,
             order: RowOrder::Kernel,
             relaxation: 1.0,
+            relaxed_kinds: [true; RowKind::ALL.len()],
         }
     }
 }
@@ -196,7 +204,8 @@ pub fn solve_with_plan<T: Real>(s: &mut Instance<'_, T>, plan: &SweepPlan) {
     let omega = T::from(plan.relaxation).unwrap_or_else(T::one);
     for sweep in 0..plan.sweeps {
         for r in plan.order.rows(s.hdr, sweep) {
-            if plan.relaxation == 1.0 {
+            let relaxed = plan.relaxed_kinds[RowKind::of_row(s.hdr, r).index()];
+            if plan.relaxation == 1.0 || !relaxed {
                 solve_row(s, r);
             } else {
                 solve_row_relaxed(s, r, omega);
@@ -381,8 +390,7 @@ mod tests {
     }
 
     #[test]
-    fn relaxation_one_and_orders_are_distinct_plans() {
-        // Over-relaxation 1 takes solve_row's path; another order changes the result.
+    fn orders_and_relaxed_kinds_change_the_sweeps() {
         let c = quadruped();
         let n = c.header.n_commands as usize;
         let kernel = measure_rollout(&c, &SweepPlan::kernel(10), 50, sine(n));
@@ -393,5 +401,22 @@ mod tests {
         let reversed = measure_rollout(&c, &reversed, 50, sine(n));
         assert!(kernel.finite && reversed.finite);
         assert_ne!(kernel.mean, reversed.mean);
+        let relaxed = |relaxed_kinds| SweepPlan {
+            relaxation: 1.3,
+            relaxed_kinds,
+            ..SweepPlan::kernel(10)
+        };
+        let none = measure_rollout(&c, &relaxed([false; 6]), 50, sine(n));
+        // No relaxed kind: the kernel's updates, bit for bit.
+        assert_eq!((&none.kinds, none.mean), (&kernel.kinds, kernel.mean));
+        let locks = measure_rollout(
+            &c,
+            &relaxed([true, false, false, false, false, false]),
+            50,
+            sine(n),
+        );
+        let all = measure_rollout(&c, &relaxed([true; 6]), 50, sine(n));
+        assert_ne!(locks.mean, kernel.mean);
+        assert_ne!(locks.mean, all.mean);
     }
 }
