@@ -37,6 +37,9 @@ struct Args {
         default_value = "lock,limit,servo,contact,tendon,passive"
     )]
     relax_kinds: Vec<String>,
+    /// Warm-start factors to measure (default: each model's own).
+    #[arg(long, value_delimiter = ',')]
+    warm_start: Vec<f32>,
     /// Steps of each rollout.
     #[arg(long, default_value_t = 500)]
     steps: u32,
@@ -80,73 +83,82 @@ fn main() -> anyhow::Result<()> {
         bail!("--precision: expected f64 or f32");
     }
     println!(
-        "| model | order | omega | sweeps | {} | all rows | max | finite |",
+        "| model | warm start | order | omega | sweeps | {} | all rows | max | finite |",
         RowKind::ALL.map(RowKind::name).join(" | ")
     );
     println!(
-        "|---|---|---:|---:|{}---:|---|",
+        "|---|---:|---|---:|---:|{}---:|---|",
         "---:|".repeat(RowKind::ALL.len())
     );
     for name in &args.models {
         let model = load(name).with_context(|| format!("loading {name}"))?;
-        let compiled = Compiled::new(&model);
-        let amplitudes: Vec<f64> = model
-            .actuators
-            .iter()
-            .map(|a| match a.kind {
-                backdrive::model::ActuatorKind::PositionServo => 0.4,
-                backdrive::model::ActuatorKind::VelocityServo => {
-                    0.5 * f64::from(a.max_velocity.min(4.0))
-                }
-                backdrive::model::ActuatorKind::Force => 0.5 * f64::from(a.max_force),
-            })
-            .collect();
-        let dt = f64::from(model.settings.dt);
-        let phase = |step: u32, a: usize| {
-            std::f64::consts::TAU * 1.5 * dt * f64::from(step)
-                + std::f64::consts::FRAC_PI_2 * a as f64
+        let warm_starts = if args.warm_start.is_empty() {
+            vec![model.settings.warm_start]
+        } else {
+            args.warm_start.clone()
         };
-        for &order in &orders {
-            for &omega in &args.relaxation {
-                for &sweeps in &args.sweeps {
-                    let plan = SweepPlan {
-                        sweeps,
-                        order,
-                        relaxation: omega,
-                        relaxed_kinds,
-                    };
-                    let report = if args.precision == "f64" {
-                        measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {
-                            for (a, c) in u.iter_mut().enumerate() {
-                                *c = amplitudes[a] * phase(step, a).sin();
-                            }
-                        })
-                    } else {
-                        measure_rollout::<f32>(&compiled, &plan, args.steps, |step, u| {
-                            for (a, c) in u.iter_mut().enumerate() {
-                                *c = (amplitudes[a] * phase(step, a).sin()) as f32;
-                            }
-                        })
-                    };
-                    let cells: Vec<String> = RowKind::ALL
-                        .iter()
-                        .map(|k| {
-                            report
-                                .kinds
-                                .get(k)
-                                .map_or("-".into(), |KindResidual { mean, .. }| {
-                                    format!("{mean:.2e}")
-                                })
-                        })
-                        .collect();
-                    println!(
-                        "| {name} | {} | {omega} | {sweeps} | {} | {:.2e} | {:.2e} | {} |",
-                        order.name(),
-                        cells.join(" | "),
-                        report.mean,
-                        report.kinds.values().map(|k| k.max).fold(0.0, f64::max),
-                        report.finite
-                    );
+        for &warm_start in &warm_starts {
+            let mut model = model.clone();
+            model.settings.warm_start = warm_start;
+            let compiled = Compiled::new(&model);
+            let amplitudes: Vec<f64> = model
+                .actuators
+                .iter()
+                .map(|a| match a.kind {
+                    backdrive::model::ActuatorKind::PositionServo => 0.4,
+                    backdrive::model::ActuatorKind::VelocityServo => {
+                        0.5 * f64::from(a.max_velocity.min(4.0))
+                    }
+                    backdrive::model::ActuatorKind::Force => 0.5 * f64::from(a.max_force),
+                })
+                .collect();
+            let dt = f64::from(model.settings.dt);
+            let phase = |step: u32, a: usize| {
+                std::f64::consts::TAU * 1.5 * dt * f64::from(step)
+                    + std::f64::consts::FRAC_PI_2 * a as f64
+            };
+            for &order in &orders {
+                for &omega in &args.relaxation {
+                    for &sweeps in &args.sweeps {
+                        let plan = SweepPlan {
+                            sweeps,
+                            order,
+                            relaxation: omega,
+                            relaxed_kinds,
+                        };
+                        let report = if args.precision == "f64" {
+                            measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {
+                                for (a, c) in u.iter_mut().enumerate() {
+                                    *c = amplitudes[a] * phase(step, a).sin();
+                                }
+                            })
+                        } else {
+                            measure_rollout::<f32>(&compiled, &plan, args.steps, |step, u| {
+                                for (a, c) in u.iter_mut().enumerate() {
+                                    *c = (amplitudes[a] * phase(step, a).sin()) as f32;
+                                }
+                            })
+                        };
+                        let cells: Vec<String> = RowKind::ALL
+                            .iter()
+                            .map(|k| {
+                                report
+                                    .kinds
+                                    .get(k)
+                                    .map_or("-".into(), |KindResidual { mean, .. }| {
+                                        format!("{mean:.2e}")
+                                    })
+                            })
+                            .collect();
+                        println!(
+                            "| {name} | {warm_start} | {} | {omega} | {sweeps} | {} | {:.2e} | {:.2e} | {} |",
+                            order.name(),
+                            cells.join(" | "),
+                            report.mean,
+                            report.kinds.values().map(|k| k.max).fold(0.0, f64::max),
+                            report.finite
+                        );
+                    }
                 }
             }
         }
