@@ -3,7 +3,10 @@
 //! commands on its actuators (the CPU twin, `backdrive::engine::twin::residual`):
 //!
 //! `cargo run --release --example solver_residual -- --models quadruped,ant,arm --sweeps
-//! 5,10,15,20,30,40 --orders kernel,symmetric --relaxation 1 --steps 500`
+//! 5,10,15,20,30,40 --orders kernel,symmetric --relaxation 1 --steps 1000 --instances 8`
+//!
+//! Each cell is the mean row residual of that kind (m/s or rad/s) over every step of
+//! `--instances` rollouts; `max` is the largest single row residual seen.
 //!
 //! `ant` is the gymnasium ant (`tests/fixtures/mjcf/gymnasium_ant.xml`, unsupported
 //! attributes ignored); other names are shipped models or model files. `--precision f32`
@@ -40,6 +43,10 @@ struct Args {
     /// Warm-start factors to measure (default: each model's own).
     #[arg(long, value_delimiter = ',')]
     warm_start: Vec<f32>,
+    /// Rollouts per case, each with its own command phase (as `backdrive rollout` shifts
+    /// instances); the table averages them.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..))]
+    instances: u32,
     /// Steps of each rollout.
     #[arg(long, default_value_t = 500)]
     steps: u32,
@@ -113,9 +120,11 @@ fn main() -> anyhow::Result<()> {
                 })
                 .collect();
             let dt = f64::from(model.settings.dt);
-            let phase = |step: u32, a: usize| {
+            // The phases of `backdrive rollout`'s sine commands, shifted per instance.
+            let phase = |step: u32, a: usize, instance: u32| {
                 std::f64::consts::TAU * 1.5 * dt * f64::from(step)
                     + std::f64::consts::FRAC_PI_2 * a as f64
+                    + std::f64::consts::TAU * f64::from(instance) / f64::from(args.instances)
             };
             for &order in &orders {
                 for &omega in &args.relaxation {
@@ -126,19 +135,39 @@ fn main() -> anyhow::Result<()> {
                             relaxation: omega,
                             relaxed_kinds,
                         };
-                        let report = if args.precision == "f64" {
-                            measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {
-                                for (a, c) in u.iter_mut().enumerate() {
-                                    *c = amplitudes[a] * phase(step, a).sin();
-                                }
-                            })
-                        } else {
-                            measure_rollout::<f32>(&compiled, &plan, args.steps, |step, u| {
-                                for (a, c) in u.iter_mut().enumerate() {
-                                    *c = (amplitudes[a] * phase(step, a).sin()) as f32;
-                                }
-                            })
+                        let run = |instance: u32| {
+                            if args.precision == "f64" {
+                                measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {
+                                    for (a, c) in u.iter_mut().enumerate() {
+                                        *c = amplitudes[a] * phase(step, a, instance).sin();
+                                    }
+                                })
+                            } else {
+                                measure_rollout::<f32>(&compiled, &plan, args.steps, |step, u| {
+                                    for (a, c) in u.iter_mut().enumerate() {
+                                        *c =
+                                            (amplitudes[a] * phase(step, a, instance).sin()) as f32;
+                                    }
+                                })
+                            }
                         };
+                        // Every instance has the same rows, so the mean of the instances'
+                        // means is the mean over all of them.
+                        let reports: Vec<_> = (0..args.instances).map(run).collect();
+                        let k = f64::from(args.instances);
+                        let mut report = reports[0].clone();
+                        for kind in report.kinds.values_mut() {
+                            kind.mean = 0.0;
+                        }
+                        report.mean = reports.iter().map(|r| r.mean).sum::<f64>() / k;
+                        report.finite = reports.iter().all(|r| r.finite);
+                        for r in &reports {
+                            for (kind, residual) in &r.kinds {
+                                let total = report.kinds.entry(*kind).or_default();
+                                total.mean += residual.mean / k;
+                                total.max = total.max.max(residual.max);
+                            }
+                        }
                         let cells: Vec<String> = RowKind::ALL
                             .iter()
                             .map(|k| {
