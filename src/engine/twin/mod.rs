@@ -11,6 +11,7 @@ pub mod loss;
 pub mod math;
 pub mod optimizer;
 pub mod policy;
+pub mod residual;
 mod solver;
 mod tendon;
 pub mod throughput;
@@ -80,6 +81,15 @@ impl<'m, T: Real> Instance<'m, T> {
 
     /// Advances one step: the same stage sequence as `step_forward` in `shaders/step.wgsl`.
     pub fn step(&mut self) {
+        self.write_rows();
+        solve_forward(self);
+        integrate_position_forward(self);
+    }
+
+    /// The stages of [`Instance::step`] before the solve: passive rows, gravity, force
+    /// actuators and every constraint row's write. Public so that the residual measurement can
+    /// solve the rows itself ([`residual`]).
+    pub fn write_rows(&mut self) {
         joint_passive_rows_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
@@ -90,8 +100,6 @@ impl<'m, T: Real> Instance<'m, T> {
         sphere_pair_rows_forward(self);
         world_contact_rows_forward(self);
         tendon_rows_forward(self);
-        solve_forward(self);
-        integrate_position_forward(self);
     }
 
     /// Recomputes the step from the current state and pulls `adj.state` (the adjoint of the

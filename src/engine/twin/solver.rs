@@ -74,14 +74,20 @@ pub fn row_write<T: Real>(
     s.row_set(r, 29, mu);
 }
 
-fn row_velocity<T: Real>(s: &Instance<'_, T>, r: u32, a: u32, b: u32) -> T {
+pub(crate) fn row_velocity<T: Real>(s: &Instance<'_, T>, r: u32, a: u32, b: u32) -> T {
     s.row_vec3(r, 0).dot(s.body_velocity(a))
         + s.row_vec3(r, 3).dot(s.body_angular_velocity(a))
         + s.row_vec3(r, 6).dot(s.body_velocity(b))
         + s.row_vec3(r, 9).dot(s.body_angular_velocity(b))
 }
 
-fn row_apply_impulse<T: Real>(s: &mut Instance<'_, T>, r: u32, a: u32, b: u32, impulse: T) {
+pub(crate) fn row_apply_impulse<T: Real>(
+    s: &mut Instance<'_, T>,
+    r: u32,
+    a: u32,
+    b: u32,
+    impulse: T,
+) {
     let sa = Instance::<T>::body_slot(a) + 7;
     let sb = Instance::<T>::body_slot(b) + 7;
     let v = s.state_vec3(sa) + s.row_vec3(r, 12) * impulse;
@@ -94,7 +100,7 @@ fn row_apply_impulse<T: Real>(s: &mut Instance<'_, T>, r: u32, a: u32, b: u32, i
     s.state_set_vec3(sb + 3, v);
 }
 
-fn solve_warm_start<T: Real>(s: &mut Instance<'_, T>) {
+pub(crate) fn solve_warm_start<T: Real>(s: &mut Instance<'_, T>) {
     let h = s.hdr;
     for r in 0..h.n_rows {
         let [a, b, _] = row_bodies(s, r);
@@ -106,7 +112,7 @@ fn solve_warm_start<T: Real>(s: &mut Instance<'_, T>) {
 }
 
 /// One projected Gauss-Seidel update of row `r` (mirrors `solve_row`); returns the new impulse.
-fn solve_row<T: Real>(s: &mut Instance<'_, T>, r: u32) -> T {
+pub(crate) fn solve_row<T: Real>(s: &mut Instance<'_, T>, r: u32) -> T {
     let h = s.hdr;
     let lam = |r: u32| (h.state_lambda + r) as usize;
     let [a, b, reference] = row_bodies(s, r);
