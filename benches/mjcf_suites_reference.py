@@ -6,8 +6,9 @@ Writes tests/fixtures/mjcf/suites_reference.json. Every model runs with MuJoCo's
 integrator at the file's own time step, zero control, from the model pose with every hinge and
 slide joint turned or moved by the same small PERTURBATION (free joints untouched):
 
-* contact-free models (dm_control pendulum, acrobot, cartpole; gymnasium inverted_pendulum,
-  inverted_double_pendulum, reacher): every hinge and slide joint's coordinate after 1 s;
+* contact-free models (dm_control pendulum, acrobot, cartpole, swimmer, fish; gymnasium
+  inverted_pendulum, inverted_double_pendulum, reacher, swimmer): every hinge and slide
+  joint's coordinate after 1 s;
 * legged models (dm_control hopper, walker, cheetah, quadruped; gymnasium ant, half_cheetah,
   walker2d, humanoid): the root body's height (MuJoCo's `xpos`) once it rests (every joint
   speed below REST_SPEED for the last REST_SPAN seconds of MAX_TIME), or at 1 s when MuJoCo
@@ -46,6 +47,9 @@ CONTACT_FREE = [
     ("gymnasium", "inverted_pendulum.xml"),
     ("gymnasium", "inverted_double_pendulum.xml"),
     ("gymnasium", "reacher.xml"),
+    ("dm_control", "swimmer.xml"),
+    ("gymnasium", "swimmer.xml"),
+    ("dm_control", "fish.xml"),
 ]
 LEGGED = [
     ("dm_control", "hopper.xml"),

@@ -23,6 +23,7 @@ struct Header {
     n_world_contacts: u32, off_world_contact: u32, row_world_contact: u32, p_world_contact: u32,
     n_passive: u32, off_passive: u32, row_passive: u32, n_tendon: u32,
     n_tendon_terms: u32, off_tendon: u32, off_tendon_term: u32, row_tendon: u32,
+    n_fluid: u32, off_fluid: u32, fluid_density: f32, fluid_viscosity: f32,
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,

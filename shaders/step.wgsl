@@ -1,7 +1,7 @@
 // The forward step kernel: one invocation per robot instance, `hdr.steps` steps per dispatch.
 // Stage order: passive joint rows (written first: an armature row needs the joint speed at
-// the step's start), gravity, force actuators, constraint rows (joints, limits, servos,
-// contacts, world contacts, tendons),
+// the step's start), fluid forces (from the velocities at the step's start), gravity, force
+// actuators, constraint rows (joints, limits, servos, contacts, world contacts, tendons),
 // Gauss-Seidel solve, position update.
 
 @compute @workgroup_size(64)
@@ -13,6 +13,7 @@ fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var s = 0u; s < hdr.steps; s++) {
         step_in_dispatch = s;
         joint_passive_rows_forward(i);
+        fluid_forces_forward(i);
         integrate_velocity_forward(i);
         force_actuators_forward(i);
         joint_lock_rows_forward(i);

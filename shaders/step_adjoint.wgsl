@@ -38,6 +38,7 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 
     joint_passive_rows_forward(i);
+    fluid_forces_forward(i);
     integrate_velocity_forward(i);
     force_actuators_forward(i);
     copy_state_to_adjoint(hdr.adj_saved, i);
@@ -63,6 +64,7 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     force_actuators_adjoint(i);
     integrate_velocity_adjoint(i);
     copy_adjoint_to_state(hdr.adj_start, i);
+    fluid_forces_adjoint(i);
     joint_passive_rows_adjoint(i);
 
     // The paper's per-step decay of the gradient flowing back in time, and a record of the

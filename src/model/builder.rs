@@ -64,6 +64,7 @@ impl ModelBuilder {
             friction: 1.0,
             restitution: 0.0,
             shapes: Vec::new(),
+            fluid_drag: true,
         });
         self
     }

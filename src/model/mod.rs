@@ -74,6 +74,11 @@ pub struct Settings {
     /// Whether the ground plane z = 0 exists. Without it, only the world shapes are static
     /// geometry (an MJCF model whose floor is not at z = 0 imports its floor as a world shape).
     pub ground: bool,
+    /// Density of the fluid the bodies move in (kg/m^3; 0: none): quadratic drag on each
+    /// body's equivalent-inertia box (see `shaders/fluid.wgsl`, MuJoCo's inertia model).
+    pub fluid_density: f32,
+    /// Dynamic viscosity of that fluid (Pa s; 0: none): Stokes drag on the box's mean size.
+    pub fluid_viscosity: f32,
 }
 
 impl Default for Settings {
@@ -90,6 +95,8 @@ impl Default for Settings {
             restitution_threshold: 0.2,
             sphere_collisions: false,
             ground: true,
+            fluid_density: 0.0,
+            fluid_viscosity: 0.0,
         }
     }
 }
@@ -131,6 +138,19 @@ pub struct Body {
     /// Collision shapes, placed in the body frame.
     #[serde(default, rename = "shape", skip_serializing_if = "Vec::is_empty")]
     pub shapes: Vec<Shape>,
+    /// Whether the settings' fluid acts on this body (when the fluid density or viscosity is
+    /// not zero). The MJCF importer turns it off on the intermediate bodies that chain a
+    /// multi-joint body, so that the fluid acts once, on the body itself.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub fluid_drag: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 /// Reads a fixed-size array of numbers, refusing extra elements: serde's array impl stops after

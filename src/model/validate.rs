@@ -71,7 +71,7 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
 }
 
 /// The settings: a positive time step and frequencies, finite gravity, a bounded number of
-/// sweeps, a warm-start factor in [0, 1].
+/// sweeps, a warm-start factor in [0, 1], a fluid of finite non-negative density and viscosity.
 fn validate_settings(model: &Model) -> Result<(), ModelError> {
     let s = &model.settings;
     positive(s.dt, FieldPath::key("settings.dt"))?;
@@ -107,6 +107,11 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
     non_negative(
         s.restitution_threshold,
         FieldPath::key("settings.restitution_threshold"),
+    )?;
+    non_negative(s.fluid_density, FieldPath::key("settings.fluid_density"))?;
+    non_negative(
+        s.fluid_viscosity,
+        FieldPath::key("settings.fluid_viscosity"),
     )?;
     Ok(())
 }

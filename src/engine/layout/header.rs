@@ -29,6 +29,9 @@ pub mod stride {
     /// `[joint, axis, start_velocity_weight, 0, cfm, coordinate_gain, coordinate_target,
     /// bound]`: a joint's passive row (see [`crate::engine::layout::PassiveRow`]), packed after the row table.
     pub const PASSIVE: usize = 8;
+    /// `[body, box side x, y, z]`: a body under the fluid and its equivalent-inertia box
+    /// (see [`crate::engine::layout::inertia_box`]), packed after the passive records.
+    pub const FLUID: usize = 4;
     /// `[first_term, n_terms, lower, upper]` (lower == upper: held at that length)
     pub const TENDON: usize = 4;
     /// `[joint, axis, coefficient, 0]`
@@ -126,4 +129,12 @@ pub struct Header {
     pub off_tendon: u32,
     pub off_tendon_term: u32,
     pub row_tendon: u32,
+    /// Bodies under the fluid (0 when the fluid's density and viscosity are both zero).
+    pub n_fluid: u32,
+    /// Offset of the fluid records in the packed model.
+    pub off_fluid: u32,
+    /// Fluid density, kg/m^3.
+    pub fluid_density: f32,
+    /// Fluid dynamic viscosity, Pa s.
+    pub fluid_viscosity: f32,
 }

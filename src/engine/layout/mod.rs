@@ -40,10 +40,12 @@ pub const PRIVATE_SOLVER_BODIES: u32 = 32;
 /// Constraint rows up to which the sweeps keep accumulated impulses in private memory.
 pub const PRIVATE_SOLVER_ROWS: u32 = 256;
 
+mod fluid;
 mod header;
 mod pack;
 mod passive;
 
+pub use fluid::inertia_box;
 pub use header::{Header, stride};
 use pack::{pack_joints, push_body_params, push_row_params};
 pub use passive::{PassiveRow, passive_rows};
@@ -155,6 +157,8 @@ struct Sections {
     off_passive: usize,
     row_passive: usize,
     n_passive: usize,
+    off_fluid: usize,
+    n_fluid: usize,
 }
 
 /// Where the tendon records, their terms and their rows start, and how many there are.
@@ -311,6 +315,10 @@ fn build_header(
         off_tendon: sections.tendons.off_tendon as u32,
         off_tendon_term: sections.tendons.off_tendon_term as u32,
         row_tendon: sections.tendons.row_tendon as u32,
+        n_fluid: sections.n_fluid as u32,
+        off_fluid: sections.off_fluid as u32,
+        fluid_density: s.fluid_density,
+        fluid_viscosity: s.fluid_viscosity,
     }
 }
 
@@ -397,6 +405,10 @@ impl Compiled {
         packed.extend_from_slice(&world_packing.packed);
         let off_passive = packed.len();
         packed.extend_from_slice(&passive_records);
+        let off_fluid = packed.len();
+        let fluid_records = fluid::pack_fluid(model);
+        let n_fluid = fluid_records.len() / stride::FLUID;
+        packed.extend_from_slice(&fluid_records);
 
         let offsets = push_row_params(
             model,
@@ -448,6 +460,8 @@ impl Compiled {
             off_passive,
             row_passive,
             n_passive,
+            off_fluid,
+            n_fluid,
         };
         let header = build_header(model, &sections, row_desc.len(), state.len(), params.len());
         if packed.is_empty() {
@@ -495,6 +509,7 @@ impl Compiled {
             h.n_pairs,
             h.n_world_contacts,
             h.n_passive,
+            h.n_fluid,
             h.n_tendon,
             h.n_tendon_terms,
             rows.saturating_mul(2),

@@ -159,6 +159,7 @@ fn record_sizes_in_the_kernels_are_the_hosts() {
             "WORLD_CONTACT_RECORD_LEN",
         ),
         ("passive", stride::PASSIVE, "PASSIVE_RECORD_LEN"),
+        ("fluid", stride::FLUID, "FLUID_RECORD_LEN"),
         ("tendon", stride::TENDON, "TENDON_RECORD_LEN"),
         ("tendon_term", stride::TENDON_TERM, "TENDON_TERM_RECORD_LEN"),
     ];
@@ -248,6 +249,7 @@ fn the_host_packs_records_with_the_prelude_sizes() {
             "{name}: the passive records follow the row table"
         );
         assert!(c.packed.len() >= h.off_passive as usize + h.n_passive as usize * stride::PASSIVE);
+        assert!(c.packed.len() >= h.off_fluid as usize + h.n_fluid as usize * stride::FLUID);
     }
     let prelude = prelude();
     assert!(prelude.contains(&format!(

@@ -5,6 +5,7 @@
 
 mod actuator;
 mod contact;
+mod fluid;
 mod integrate;
 mod joint;
 pub mod loss;
@@ -23,6 +24,7 @@ pub use contact::{
     ground_contact_rows_adjoint, ground_contact_rows_forward, sphere_pair_rows_adjoint,
     sphere_pair_rows_forward, world_contact_rows_adjoint, world_contact_rows_forward,
 };
+pub use fluid::{fluid_forces_adjoint, fluid_forces_forward};
 pub use integrate::{
     integrate_position_adjoint, integrate_position_forward, integrate_velocity_adjoint,
     integrate_velocity_forward,
@@ -91,6 +93,7 @@ impl<'m, T: Real> Instance<'m, T> {
     /// solve the rows itself ([`residual`]).
     pub fn write_rows(&mut self) {
         joint_passive_rows_forward(self);
+        fluid_forces_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
         joint_lock_rows_forward(self);
@@ -109,6 +112,7 @@ impl<'m, T: Real> Instance<'m, T> {
     pub fn step_adjoint(&mut self, adj: &mut Adjoint<T>) {
         let start = self.state.clone();
         joint_passive_rows_forward(self);
+        fluid_forces_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
         adj.velocity_before_solve.copy_from_slice(&self.state);
@@ -134,6 +138,7 @@ impl<'m, T: Real> Instance<'m, T> {
         force_actuators_adjoint(self, adj);
         integrate_velocity_adjoint(self, adj);
         self.state.copy_from_slice(&start);
+        fluid_forces_adjoint(self, adj);
         joint_passive_rows_adjoint(self, adj);
         let decay = T::of(self.hdr.gradient_decay);
         for g in adj.state.iter_mut() {

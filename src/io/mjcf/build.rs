@@ -116,6 +116,7 @@ impl Ctx<'_, '_> {
                 friction: friction.unwrap_or(1.0) as f32,
                 restitution: 0.0,
                 shapes,
+                fluid_drag: true,
             });
             for &m in &g.members {
                 let b = &bodies[m];
@@ -416,6 +417,8 @@ impl Ctx<'_, '_> {
                     friction: 1.0,
                     restitution: 0.0,
                     shapes: Vec::new(),
+                    // The fluid acts on the body itself, whose box is the whole body's.
+                    fluid_drag: false,
                 });
                 if k == 0 && root.joints.len() > 1 {
                     self.warn(

@@ -246,15 +246,21 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 ),
             );
         }
+        // MuJoCo's inertia-box fluid model (shaders/fluid.wgsl); a geom's `fluidshape`
+        // (the ellipsoid model) is refused where the geom is read.
         for name in ["density", "viscosity"] {
-            if let Some(x) = self.num(&el, name)?
-                && x != 0.0
-            {
-                self.unsupported(
-                    self.attr_line(node, name),
-                    "option",
-                    format!("fluid forces ({name} = {x}) are not supported"),
-                );
+            if let Some(x) = self.num(&el, name)? {
+                if !(x.is_finite() && x >= 0.0) {
+                    return Err(self.error(
+                        self.attr_line(node, name),
+                        "option",
+                        format!("{name}: expected a number >= 0, found {x}"),
+                    ));
+                }
+                match name {
+                    "density" => settings.fluid_density = x as f32,
+                    _ => settings.fluid_viscosity = x as f32,
+                }
             }
         }
         if let Some(w) = self.vec3(&el, "wind")?

@@ -115,6 +115,14 @@
 //! * `<option timestep gravity>` set `settings.dt` and `settings.gravity`; `<flag
 //!   gravity="disable" contact="disable" limit="disable"/>` are honoured. Backdrive always
 //!   integrates with semi-implicit Euler (MuJoCo's `Euler`); another `integrator` is a warning.
+//! * `<option density viscosity>` set `settings.fluid_density` and `settings.fluid_viscosity`:
+//!   MuJoCo's default (inertia-box) fluid model, the same formulas on the same box per MuJoCo
+//!   body (`shaders/fluid.wgsl`). The intermediate bodies of a multi-joint body are left out
+//!   of the fluid (`Body::fluid_drag` false) and the body itself, whose mass and inertia are
+//!   the whole body's scaled together, keeps the whole body's box: the full drag acts on it and
+//!   reaches the intermediates through the joints. Bodies MuJoCo welds into one group get one
+//!   box, of the group's inertia, where MuJoCo gives each its own. `wind` and a geom's
+//!   `fluidshape` (the ellipsoid model) are unsupported.
 //! * `<motor joint gear ctrlrange ctrllimited forcerange forcelimited>` becomes a backdrive
 //!   `force` actuator with `max_force = |gear| * max|ctrlrange|` (further bounded by
 //!   `forcerange`). **Command scaling:** a backdrive force command is the joint torque (N m)
@@ -139,7 +147,7 @@
 //! would silently change the physics — joint `damping` and `armature` (see above), a free
 //! joint's `stiffness` and `frictionloss`, joint `springdamper`; spatial tendons, tendon
 //! stiffness, damping and friction, couplings that backdrive's two-body rows cannot hold (see
-//! below), `distance` and flex equalities, actuators other than `motor`, fluid forces, mocap
+//! below), `distance` and flex equalities, actuators other than `motor`, wind and the ellipsoid fluid model, mocap
 //! bodies, static ellipsoids, colliding meshes and height fields, contact pairs between bodies
 //! — are errors naming the element and line, unless [`MjcfOptions::ignore_unsupported`] is
 //! set, in which case they are dropped with a warning.
