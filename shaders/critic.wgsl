@@ -6,7 +6,8 @@
 //
 // Per row, `units` holds every layer's output (the input first) and `deltas` the derivative of
 // the output with respect to each unit's pre-activation (with respect to the input itself for
-// the input units). Parameters: per layer W (out x in, row-major) then b (out). Weight
+// the input units), unit-major with the row innermost (`array[unit * rows + row]`), so that
+// neighbouring invocations of the per-row kernel touch neighbouring addresses. Parameters: per layer W (out x in, row-major) then b (out). Weight
 // gradients are sums over rows in row order inside one invocation per parameter (no atomics),
 // continuing the running sum already in `grads`, so a batch split into chunks of rows gives the
 // bits of the whole batch.
@@ -38,10 +39,10 @@ const MODE_REGRESSION: u32 = 2u; // seeded with error_scale * 2 (V - target); sq
 @group(0) @binding(9) var<storage, read_write> critic_errors: array<f32>;
 @group(0) @binding(10) var<storage, read> critic_source: array<f32>;
 
-fn unit_get(row: u32, u: u32) -> f32 { return critic_units[row * critic.n_units + u]; }
-fn unit_set(row: u32, u: u32, v: f32) { critic_units[row * critic.n_units + u] = v; }
-fn delta_get(row: u32, u: u32) -> f32 { return critic_deltas[row * critic.n_units + u]; }
-fn delta_set(row: u32, u: u32, v: f32) { critic_deltas[row * critic.n_units + u] = v; }
+fn unit_get(row: u32, u: u32) -> f32 { return critic_units[u * critic.rows + row]; }
+fn unit_set(row: u32, u: u32, v: f32) { critic_units[u * critic.rows + row] = v; }
+fn delta_get(row: u32, u: u32) -> f32 { return critic_deltas[u * critic.rows + row]; }
+fn delta_set(row: u32, u: u32, v: f32) { critic_deltas[u * critic.rows + row] = v; }
 
 // tanh of an argument clamped to +-20 (tanh is +-1 in f32 well before): some implementations
 // compute it from exponentials that overflow to inf / inf = NaN for large arguments.
@@ -86,7 +87,9 @@ fn critic_forward_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let out = critic_layers[critic.n_layers - 1u];
     delta_set(row, out.y_unit, seed);
-    for (var l = critic.n_layers; l > 0u; l--) {
+    // The regression needs no dV/dx: its backward pass stops above the input layer.
+    let lowest = select(0u, 1u, critic.mode == MODE_REGRESSION);
+    for (var l = critic.n_layers; l > lowest; l--) {
         let layer = critic_layers[l - 1u];
         for (var k = 0u; k < layer.in_size; k++) {
             var d = 0.0;

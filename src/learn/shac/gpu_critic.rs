@@ -391,16 +391,17 @@ impl GpuCritic {
         network: Network,
         inputs: &[f32],
     ) -> Result<(Vec<f32>, Vec<f32>)> {
-        let (w, units) = (self.n_inputs(), self.n_units);
+        let w = self.n_inputs();
         let mut values = Vec::with_capacity(inputs.len() / w.max(1));
         let mut gradients = Vec::with_capacity(inputs.len());
         self.forward_chunks(network, MODE_GRADIENT, inputs, None, 0.0, |c, _, count| {
             buffers::read_buffer_with(&c.gpu, &c.scratch().values, |v| {
                 values.extend_from_slice(&v[..count])
             })?;
+            // Unit-major: input k of row r at k * count + r.
             buffers::read_buffer_with(&c.gpu, &c.scratch().deltas, |d| {
                 for r in 0..count {
-                    gradients.extend_from_slice(&d[r * units..r * units + w]);
+                    gradients.extend((0..w).map(|k| d[k * count + r]));
                 }
             })
         })?;
