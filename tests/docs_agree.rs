@@ -169,6 +169,13 @@ fn readme_command_summary_agrees_with_the_help() {
             "task {task} missing from README's train entry"
         );
     }
+    let reproduce = &summary.iter().find(|(n, _)| n == "reproduce").unwrap().1;
+    for experiment in backdrive::reproduce::names() {
+        assert!(
+            reproduce.contains(experiment),
+            "experiment {experiment} missing from README's reproduce entry"
+        );
+    }
     let models = &summary.iter().find(|(n, _)| n == "models").unwrap().1;
     for model in backdrive::io::models::names() {
         assert!(

@@ -319,3 +319,33 @@ fn arm_reach_random_gradient_learns() {
 /// The stated learning factors of the two tests above.
 const FACTOR_CARTPOLE: f64 = 1.05;
 const FACTOR_RANDOM: f64 = 1.3;
+
+/// `reproduce ant --quick`: the actor-critic (4 windows of 25 steps over 4 robots = 400
+/// robot-steps), backpropagation and the open-loop search beside it with as many robot-steps,
+/// each charged in robot-steps and wall time, each valued by the torso's forward speed.
+#[test]
+fn ant_rows_share_one_budget_of_robot_steps() {
+    let r = reproduce::run(common::gpu(), "ant", &options(4)).unwrap();
+    assert_eq!(r.name, "ant");
+    let row = |prefix: &str| {
+        let m = r
+            .methods
+            .iter()
+            .find(|m| m.method.starts_with(prefix))
+            .unwrap_or_else(|| panic!("no row '{prefix}' in {:?}", r.methods));
+        report(m);
+        assert_eq!(m.source, "measured");
+        assert!(m.final_value.is_some_and(f64::is_finite), "{m:?}");
+        assert!(m.wall_seconds.is_some_and(|s| s > 0.0), "{m:?}");
+        m
+    };
+    let s = row("short-horizon actor-critic (ant-run), batch 4");
+    assert_eq!((s.iterations, s.evaluations), (4, 8));
+    assert!(s.note.contains("400 robot-steps"), "{}", s.note);
+    let g = row("backdrive gradient (BPTT, Adam), batch 4");
+    assert_eq!((g.iterations, g.evaluations), (2, 8));
+    assert!(g.note.contains("400 robot-steps"), "{}", g.note);
+    let o = row("CMA-ES, open-loop gait");
+    assert_eq!(o.evaluations, 8);
+    assert!(o.note.contains("400 robot-steps"), "{}", o.note);
+}

@@ -431,7 +431,8 @@ fn f32_list(d: &Bound<'_, PyDict>, key: &str, default: [f32; 3]) -> PyResult<[f3
 }
 
 /// Reads one loss term from a dict: `{"body": NAME | "joint": NAME, "quantity": KIND,
-/// "weight": W, "when": "every_step" | "final", ...}`.
+/// "weight": W, "when": "every_step" | "final", ...}`; `healthy_height` takes `"range": [min,
+/// max]`, and `control_cost` names no body (it sums the squared commands).
 fn loss_term(k: usize, d: &Bound<'_, PyDict>) -> PyResult<LossTerm> {
     let get_str = |key: &str| -> PyResult<Option<String>> {
         d.get_item(key)?.map(|v| v.extract::<String>()).transpose()
@@ -493,14 +494,51 @@ fn loss_term(k: usize, d: &Bound<'_, PyDict>) -> PyResult<LossTerm> {
         "velocity" => Quantity::Velocity {
             direction: f32_list(d, "direction", [1.0, 0.0, 0.0])?,
         },
+        "healthy_height" => {
+            let range = d.get_item("range")?.ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "loss term {k}: healthy_height needs 'range': [min, max]"
+                ))
+            })?;
+            let r = input_array(&range, "range", &[2])?;
+            if !(r[0].is_finite() && r[1].is_finite() && r[0] <= r[1]) {
+                return Err(PyValueError::new_err(format!(
+                    "loss term {k}: 'range' must be [min, max] with min <= max, got [{}, {}]",
+                    r[0], r[1]
+                )));
+            }
+            Quantity::HealthyHeight {
+                min_height: r[0],
+                max_height: r[1],
+            }
+        }
+        "control_cost" => Quantity::ControlCost,
         other => {
             return Err(PyValueError::new_err(format!(
                 "loss term {k}: unknown quantity '{other}': expected position_error, \
                  velocity_error, angular_velocity_error, orientation_error, joint_error, \
-                 position or velocity"
+                 position, velocity, healthy_height or control_cost"
             )));
         }
     };
+    if matches!(quantity, Quantity::ControlCost) {
+        // The squared commands of every actuator: no body or joint to name.
+        if let Some(key) = ["body", "joint"]
+            .into_iter()
+            .find(|key| d.contains(*key).unwrap_or(false))
+        {
+            return Err(PyValueError::new_err(format!(
+                "loss term {k}: control_cost takes no '{key}' (it sums every actuator's \
+                 squared command)"
+            )));
+        }
+        return Ok(LossTerm {
+            target: String::new(),
+            quantity,
+            weight,
+            when,
+        });
+    }
     let target = if matches!(quantity, Quantity::JointError { .. }) {
         get_str("joint")?
     } else {

@@ -7,7 +7,7 @@ use backdrive::reproduce::{self, ExperimentResult, Options};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Experiment: ball-throw, arm-reach, arm-reach-random, quadruped, cartpole, all, or
+    /// Experiment: ball-throw, arm-reach, arm-reach-random, quadruped, cartpole, ant, all, or
     /// table1 (the paper's Table 1 timings; `--json` and `--quick` apply, the methods' options
     /// do not).
     pub experiment: String,

@@ -52,6 +52,9 @@ pub const POLICY: Source = source!("policy.wgsl");
 /// The optimiser's file: standalone, without the shared physics modules.
 pub const OPTIMIZER: Source = source!("optimizer.wgsl");
 
+/// The actor-critic's value network and its adjoint: standalone, like the optimiser.
+pub const CRITIC: Source = source!("critic.wgsl");
+
 /// The stages of one step, in the order `step_forward` runs them: each is a WGSL function
 /// `<stage>_forward` with its adjoint `<stage>_adjoint` (run in reverse order by
 /// `step_adjoint`) and a CPU twin of the same names in [`crate::engine::twin`]. The kernels and the twin
@@ -95,6 +98,9 @@ pub const PIPELINES: &[(Source, &str)] = &[
     (POLICY, "policy_backward_fused"),
     (OPTIMIZER, "gradient_norm"),
     (OPTIMIZER, "apply_update"),
+    (CRITIC, "critic_forward_backward"),
+    (CRITIC, "critic_weight_gradient"),
+    (CRITIC, "critic_target_average"),
     (FINITE_CHECK, "finite_check"),
 ];
 
@@ -171,16 +177,17 @@ pub fn prelude() -> String {
     text
 }
 
-/// Concatenates the prelude, the shared modules and an entry file (the optimiser and the finite
-/// check stand alone, after the prelude).
+/// Concatenates the prelude, the shared modules and an entry file (the optimiser, the critic
+/// and the finite check stand alone, after the prelude).
 pub fn assemble(entry: Source) -> Assembled {
     let mut text = String::new();
     let mut spans = Vec::new();
-    let shared: &[Source] = if entry.name == OPTIMIZER.name || entry.name == FINITE_CHECK.name {
-        &[]
-    } else {
-        SHARED
-    };
+    let shared: &[Source] =
+        if [OPTIMIZER.name, CRITIC.name, FINITE_CHECK.name].contains(&entry.name) {
+            &[]
+        } else {
+            SHARED
+        };
     let prelude = prelude();
     let parts = std::iter::once((PRELUDE_NAME, prelude.as_str())).chain(
         shared

@@ -9,6 +9,7 @@
 
 pub mod table1;
 
+pub mod ant;
 pub mod ball;
 pub mod policy;
 
@@ -175,6 +176,7 @@ pub fn names() -> Vec<&'static str> {
         "arm-reach-random",
         "quadruped",
         "cartpole",
+        "ant",
     ]
 }
 
@@ -186,6 +188,7 @@ pub fn run(gpu: Arc<Gpu>, name: &str, options: &Options) -> Result<ExperimentRes
         "arm-reach-random" => policy::arm_reach_random(gpu, options),
         "quadruped" => policy::quadruped(gpu, options),
         "cartpole" => policy::cartpole(gpu, options),
+        "ant" => ant::ant(gpu, options),
         other => Err(Error::InvalidInput(format!(
             "unknown experiment '{other}': expected one of {} or all",
             names().join(", ")

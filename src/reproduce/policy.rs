@@ -36,7 +36,7 @@ fn baselines_not_run(p: usize) -> Vec<MethodResult> {
     ]
 }
 
-fn crate_thousands(x: u64) -> String {
+pub(super) fn crate_thousands(x: u64) -> String {
     let digits = x.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
@@ -57,7 +57,7 @@ type Check<'a> = &'a mut dyn FnMut(&mut Trainer, f64) -> Result<(f64, bool)>;
 /// measured before the update (the policy of the previous update), 0 when it measures the
 /// updated policy itself.
 #[allow(clippy::too_many_arguments)]
-fn train(
+pub(super) fn train(
     trainer: &mut Trainer,
     instances: usize,
     options: &Options,
@@ -245,7 +245,12 @@ fn finite_differences(
     Ok(r)
 }
 
-fn new_trainer(gpu: Arc<Gpu>, task: Task, instances: usize, seed: u64) -> Result<Trainer> {
+pub(super) fn new_trainer(
+    gpu: Arc<Gpu>,
+    task: Task,
+    instances: usize,
+    seed: u64,
+) -> Result<Trainer> {
     Trainer::new(
         gpu,
         task,
@@ -391,7 +396,7 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
         ),
     )?;
     rb.method = format!("backdrive gradient (Adam), batch {robots}");
-    let gaits = open_loop_gait_search(gpu.clone(), &task_model, horizon, budget, options)?;
+    let gaits = open_loop_gait_search(gpu.clone(), &task_model, horizon, budget, 1.17, options)?;
     let mut methods = vec![MethodResult::paper(
         "paper: gradient (BPTT, Adam)",
         None,
@@ -403,10 +408,23 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     methods.push(rb);
     methods.extend(baselines_not_run(p));
     methods.push(gaits);
-    let (shac, shac_horizon, robot_steps) = shac_run(gpu.clone(), options, budget)?;
+    let (shac, shac_horizon, robot_steps) = shac_run(
+        gpu.clone(),
+        options,
+        budget,
+        tasks::builtin("quadruped-run")?,
+        &mut |t| t.evaluate(1),
+        "average forward speed of the trained policy over one fresh episode of the batch",
+    )?;
     let gait_budget = (robot_steps / u64::from(shac_horizon)).max(2);
-    let mut long_gaits =
-        open_loop_gait_search(gpu.clone(), &task_model, shac_horizon, gait_budget, options)?;
+    let mut long_gaits = open_loop_gait_search(
+        gpu.clone(),
+        &task_model,
+        shac_horizon,
+        gait_budget,
+        1.17,
+        options,
+    )?;
     long_gaits.method = format!(
         "{} over {} steps, as many robot-steps as the actor-critic",
         long_gaits.method, shac_horizon
@@ -433,23 +451,35 @@ pub fn quadruped(gpu: Arc<Gpu>, options: &Options) -> Result<ExperimentResult> {
     })
 }
 
-/// The short-horizon actor-critic on `quadruped-run` (10 s episodes, 64 robots, windows of 25
-/// steps; quick: 50-step episodes, 4 robots) for `budget` windows or the time limit. Its
-/// value is the average forward speed of the trained policy over one fresh episode of the
-/// batch. Returns the row, the episode length and the robot-steps of training, which the
-/// open-loop row beside it gets as its budget.
-fn shac_run(gpu: Arc<Gpu>, options: &Options, budget: u64) -> Result<(MethodResult, u32, u64)> {
+/// What the actor-critic's row reports of its trained policy.
+pub(super) type ShacValue<'a> =
+    &'a mut dyn FnMut(&mut crate::learn::shac::ShacTrainer) -> Result<f64>;
+
+/// The short-horizon actor-critic on `task` (for `quadruped-run`: 10 s episodes, 64 robots,
+/// windows of 25 steps; quick: episodes of two windows, 4 robots) for `budget` windows or the
+/// time limit. Its value is what `value` measures of the trained policy (not charged), which
+/// `value_note` says in words. Returns the row, the episode length and the robot-steps of
+/// training, which the open-loop row beside it gets as its budget.
+pub(super) fn shac_run(
+    gpu: Arc<Gpu>,
+    options: &Options,
+    budget: u64,
+    mut task: Task,
+    value: ShacValue<'_>,
+    value_note: &str,
+) -> Result<(MethodResult, u32, u64)> {
     use crate::learn::shac::ShacTrainer;
-    let mut task = tasks::builtin("quadruped-run")?;
     let robots = if options.quick { 4 } else { task.instances };
+    let crate::learn::algorithm::Algorithm::Shac(settings) = &task.algorithm else {
+        return Err(crate::error::Error::InvalidInput(format!(
+            "the {} task does not use the actor-critic",
+            task.name
+        )));
+    };
     if options.quick {
-        let crate::learn::algorithm::Algorithm::Shac(settings) = &task.algorithm else {
-            return Err(crate::error::Error::InvalidInput(
-                "the quadruped-run task does not use the actor-critic".into(),
-            ));
-        };
         task.horizon = 2 * settings.window;
     }
+    let name = task.name.clone();
     let horizon = task.horizon;
     let started = Instant::now();
     let mut trainer = ShacTrainer::new(
@@ -464,7 +494,7 @@ fn shac_run(gpu: Arc<Gpu>, options: &Options, budget: u64) -> Result<(MethodResu
     let window = trainer.settings().window;
     let bar = progress_bar(options.progress, budget, "short-horizon actor-critic");
     let mut r = MethodResult {
-        method: format!("short-horizon actor-critic (quadruped-run), batch {robots}"),
+        method: format!("short-horizon actor-critic ({name}), batch {robots}"),
         source: "measured".into(),
         ..Default::default()
     };
@@ -488,11 +518,10 @@ fn shac_run(gpu: Arc<Gpu>, options: &Options, budget: u64) -> Result<(MethodResu
     }
     bar.finish_and_clear();
     let robot_steps = trainer.robot_steps();
-    let speed = trainer.evaluate(1)?;
-    r.final_value = Some(speed);
+    r.final_value = Some(value(&mut trainer)?);
     r.finish_wall_time(started);
     r.note = format!(
-        "{}{} windows of {window} steps over {robots} robots = {} robot-steps ({} rollouts of {horizon} steps); value: average forward speed of the trained policy over one fresh {horizon}-step episode of the batch (not charged); loss: the actor's window loss",
+        "{}{} windows of {window} steps over {robots} robots = {} robot-steps ({} rollouts of {horizon} steps); value: {value_note} ({horizon} steps, not charged); loss: the actor's window loss",
         r.note,
         r.iterations,
         crate_thousands(robot_steps),
@@ -504,11 +533,12 @@ fn shac_run(gpu: Arc<Gpu>, options: &Options, budget: u64) -> Result<(MethodResu
 /// CMA-ES over open-loop 1.5 Hz gaits (three numbers per servo, [`crate::learn::gait`]) from standing
 /// still, with the same budget and horizon as the policy: what the robot can do without a
 /// policy or gradients at all.
-fn open_loop_gait_search(
+pub(super) fn open_loop_gait_search(
     gpu: Arc<Gpu>,
     model: &crate::model::Model,
     horizon: u32,
     budget: u64,
+    target_speed: f64,
     options: &Options,
 ) -> Result<MethodResult> {
     use crate::learn::gait::{GaitEvaluator, SearchOptions, search};
@@ -526,7 +556,7 @@ fn open_loop_gait_search(
         sigma: 0.2,
         seed: options.seed,
         time_limit: options.time_limit,
-        target_speed: Some(1.17),
+        target_speed: Some(target_speed),
     };
     let found = search(&mut evaluator, &start, &search_options, &mut |g| {
         bar.set_position(g.evaluations);

@@ -91,8 +91,10 @@ class Rollout:
     ``loss`` is a list of dicts: ``{"body": NAME, "quantity": "position_error" |
     "velocity_error" | "angular_velocity_error" | "orientation_error" | "position" |
     "velocity", "target": [..], "mask": [..], "direction": [..], "weight": W, "when":
-    "every_step" | "final"}``, or ``{"joint": NAME, "quantity": "joint_error", "axis": K,
-    "target": X, ...}``.
+    "every_step" | "final"}``, ``{"body": NAME, "quantity": "healthy_height", "range": [MIN,
+    MAX], ...}`` (1 while the body's height is within the range), ``{"quantity":
+    "control_cost", ...}`` (the sum of the squared commands, no body), or ``{"joint": NAME,
+    "quantity": "joint_error", "axis": K, "target": X, ...}``.
     """
 
     def __init__(

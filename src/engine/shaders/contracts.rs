@@ -122,6 +122,20 @@ fn host_structs_match_their_wgsl_declarations_field_by_field() {
         POLICY,
         "Layer",
     );
+    check_struct(
+        include_str!("../../learn/shac/gpu_critic.rs"),
+        "CriticUniform",
+        std::mem::size_of::<crate::learn::shac::gpu_critic::CriticUniform>(),
+        CRITIC,
+        "Critic",
+    );
+    check_struct(
+        include_str!("../../learn/shac/gpu_critic.rs"),
+        "CriticLayer",
+        std::mem::size_of::<crate::learn::shac::gpu_critic::CriticLayer>(),
+        CRITIC,
+        "CriticLayer",
+    );
 }
 
 #[test]

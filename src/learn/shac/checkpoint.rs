@@ -27,8 +27,13 @@ struct ShacCheckpointMeta {
     checksum: u64,
 }
 
-/// The first bytes of a SHAC checkpoint file.
-pub const SHAC_CHECKPOINT_MAGIC: &[u8; 8] = b"BDSHAC01";
+/// The first bytes of a SHAC checkpoint file (format 2: the critic, its target and its Adam
+/// moments are the GPU critic's f32 numbers).
+pub const SHAC_CHECKPOINT_MAGIC: &[u8; 8] = b"BDSHAC02";
+
+/// The first bytes of format 1, whose critic ran on the host in f64: refused with a clear
+/// error, as its critic's numbers cannot continue bit for bit on the GPU critic.
+const SHAC_CHECKPOINT_MAGIC_V1: &[u8; 8] = b"BDSHAC01";
 
 fn io_err(path: &Path, source: std::io::Error) -> Error {
     Error::Io {
@@ -47,14 +52,15 @@ impl ShacTrainer {
     fn numbers(&self) -> Result<Vec<Vec<f64>>> {
         let (m, v) = self.optimizer.moments()?;
         let f = |x: &[f32]| x.iter().map(|&v| f64::from(v)).collect::<Vec<f64>>();
+        let (critic_m, critic_v) = self.critic.moments()?;
         Ok(vec![
             f(&self.theta),
             f(&m),
             f(&v),
-            self.critic.params.clone(),
-            self.critic_adam.m.clone(),
-            self.critic_adam.v.clone(),
-            self.target_critic.clone(),
+            f(&self.critic.params()?),
+            f(&critic_m),
+            f(&critic_v),
+            f(&self.critic.target_params()?),
             self.obs_stats.mean.clone(),
             self.obs_stats.var.clone(),
             self.feature_stats.mean.clone(),
@@ -83,7 +89,7 @@ impl ShacTrainer {
             episode: self.episode,
             episode_step: self.episode_step,
             optimizer_step: self.optimizer.step,
-            critic_step: self.critic_adam.step,
+            critic_step: self.critic.updates(),
             obs_count: self.obs_stats.count,
             feature_count: self.feature_stats.count,
             lengths: arrays.iter().map(Vec::len).collect(),
@@ -108,6 +114,13 @@ impl ShacTrainer {
                 path.display()
             ))
         };
+        if bytes.starts_with(SHAC_CHECKPOINT_MAGIC_V1) {
+            return Err(Error::InvalidInput(format!(
+                "{}: an actor-critic checkpoint of format 1 (critic on the host in f64), which this \
+                 version cannot resume: its critic runs on the GPU (format 2); start a new run",
+                path.display()
+            )));
+        }
         let rest = bytes
             .strip_prefix(SHAC_CHECKPOINT_MAGIC)
             .ok_or_else(|| damaged("no actor-critic header; is it a backpropagation run's?"))?;
@@ -181,11 +194,12 @@ impl ShacTrainer {
             .write_buffer(&self.params, 0, bytemuck::cast_slice(&self.theta));
         self.optimizer
             .restore(&f(&arrays[1]), &f(&arrays[2]), meta.optimizer_step);
-        self.critic.params = arrays[3].clone();
-        self.critic_adam.m = arrays[4].clone();
-        self.critic_adam.v = arrays[5].clone();
-        self.critic_adam.step = meta.critic_step;
-        self.target_critic = arrays[6].clone();
+        self.critic.restore(
+            &f(&arrays[3]),
+            &f(&arrays[6]),
+            (&f(&arrays[4]), &f(&arrays[5])),
+            meta.critic_step,
+        )?;
         self.obs_stats = RunningStats {
             count: meta.obs_count,
             mean: arrays[7].clone(),

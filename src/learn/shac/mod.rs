@@ -19,9 +19,10 @@
 //!    frozen within a window and updated after it. It is applied exactly by rewriting the first
 //!    layer (and the skip path) of the policy ([`effective_params`]), so the GPU policy kernels
 //!    run unchanged; the gradient is mapped back by the chain rule ([`normalized_gradient`]).
-//! 4. The critic, an MLP on the host in f64 ([`Mlp`]), is regressed on TD(lambda) targets
-//!    ([`td_lambda_targets`]) computed from the window's rewards and the target critic's values,
-//!    with Adam over shuffled minibatches; the target critic follows it by Polyak averaging.
+//! 4. The critic, an MLP on the GPU ([`GpuCritic`], `shaders/critic.wgsl`; the host f64 [`Mlp`]
+//!    is its CPU reference), is regressed on TD(lambda) targets ([`td_lambda_targets`])
+//!    computed from the window's rewards and the target critic's values, with Adam on the GPU
+//!    over shuffled minibatches; the target critic follows it by Polyak averaging.
 //!    Its input is the raw state of every body except the horizontal position (height,
 //!    orientation, linear and angular velocity), normalised by running statistics too, so
 //!    `dV/ds_H` is a gather.
@@ -52,11 +53,13 @@ use crate::learn::train::{IterationStats, TrainOptions};
 
 mod checkpoint;
 mod critic;
+pub(crate) mod gpu_critic;
 mod normalize;
 mod targets;
 
 pub use checkpoint::SHAC_CHECKPOINT_MAGIC;
 pub use critic::{HostAdam, Mlp, critic_state_slots};
+pub use gpu_critic::{GpuCritic, Network};
 pub use normalize::{MIN_STD, RunningStats, effective_params, normalized_gradient};
 pub use targets::td_lambda_targets;
 
@@ -99,9 +102,7 @@ pub struct ShacTrainer {
     obs_stats: RunningStats,
     feature_stats: RunningStats,
     feature_slots: Vec<usize>,
-    critic: Mlp,
-    target_critic: Vec<f64>,
-    critic_adam: HostAdam,
+    critic: GpuCritic,
     states: Vec<f32>,
     episode_reward: Vec<f64>,
     episode: u64,
@@ -186,10 +187,13 @@ impl ShacTrainer {
         )?;
         let feature_slots = critic_state_slots(task.model.bodies.len());
         let hidden: Vec<usize> = settings.critic_hidden.iter().map(|&w| w as usize).collect();
-        let critic = Mlp::new(feature_slots.len(), &hidden, options.seed ^ 0xC417_1C00);
-        let target_critic = critic.params.clone();
-        let critic_adam =
-            HostAdam::new(critic.n_params(), f64::from(settings.critic_learning_rate));
+        let critic = GpuCritic::new(
+            gpu.clone(),
+            feature_slots.len(),
+            &hidden,
+            options.seed ^ 0xC417_1C00,
+            settings.critic_learning_rate,
+        )?;
         let loss_packed = task.loss.pack(&task.model)?;
         Ok(ShacTrainer {
             obs_stats: RunningStats::new(layout.n_obs),
@@ -207,8 +211,6 @@ impl ShacTrainer {
             theta,
             feature_slots,
             critic,
-            target_critic,
-            critic_adam,
             states: Vec::new(),
             episode: 0,
             episode_step: 0,
@@ -264,8 +266,8 @@ impl ShacTrainer {
         &self.obs_stats
     }
 
-    /// The critic.
-    pub fn critic(&self) -> &Mlp {
+    /// The critic (on the GPU).
+    pub fn critic(&self) -> &GpuCritic {
         &self.critic
     }
 
@@ -341,6 +343,14 @@ impl ShacTrainer {
         Ok((frames, rewards))
     }
 
+    /// The critic's normalised inputs of instance `i` in `frame`, in f32 (as the GPU takes them).
+    fn critic_row(&self, frame: &[f32], i: usize) -> impl Iterator<Item = f32> {
+        self.feature_stats
+            .normalize(&self.features(frame, i))
+            .into_iter()
+            .map(|v| v as f32)
+    }
+
     fn features(&self, frame: &[f32], i: usize) -> Vec<f64> {
         let state_len = self.compiled.header.state_len as usize;
         let s = &frame[i * state_len..(i + 1) * state_len];
@@ -366,17 +376,14 @@ impl ShacTrainer {
         let last = &frames[h];
         let bootstrap = gamma.powi(h as i32) / h as f64;
         let mut seed = vec![0.0f32; n * state_len];
-        let mut values = 0.0;
-        let mut scratch = vec![0.0; self.critic.n_params()];
+        let rows: Vec<f32> = (0..n).flat_map(|i| self.critic_row(last, i)).collect();
+        let (end_values, dx) = self.critic.value_gradients(Network::Target, &rows)?;
+        let values: f64 = end_values.iter().map(|&v| f64::from(v)).sum();
+        let w = self.feature_slots.len();
         for i in 0..n {
-            let x = self.feature_stats.normalize(&self.features(last, i));
-            let (v, dx) = self
-                .critic
-                .backward_with(&self.target_critic, &x, 1.0, &mut scratch);
-            values += v;
             for (k, &slot) in self.feature_slots.iter().enumerate() {
                 seed[i * state_len + slot] =
-                    (-bootstrap * dx[k] / self.feature_stats.std(k)) as f32;
+                    (-bootstrap * f64::from(dx[i * w + k]) / self.feature_stats.std(k)) as f32;
             }
         }
         let gradients = self.rollout.backward_from(Some(&seed), &mut |_, _| {})?;
@@ -517,30 +524,40 @@ impl ShacTrainer {
         let h = self.settings.window as usize;
         let w = self.feature_slots.len();
         let at = |t: usize, i: usize| &features[(t * n + i) * w..(t * n + i + 1) * w];
-        let mut inputs = Vec::with_capacity(n * h);
+        let normalized = |t: usize, i: usize| {
+            self.feature_stats
+                .normalize(at(t, i))
+                .into_iter()
+                .map(|v| v as f32)
+        };
+        // The target critic's values of every instance's states at steps 1..=H, in one pass.
+        let next_rows: Vec<f32> = (0..n)
+            .flat_map(|i| (1..=h).flat_map(move |t| normalized(t, i)))
+            .collect();
+        let next_values = self.critic.values(Network::Target, &next_rows)?;
+        let mut inputs = Vec::with_capacity(n * h * w);
         let mut targets = Vec::with_capacity(n * h);
         for i in 0..n {
-            let next_values: Vec<f64> = (1..=h)
-                .map(|t| {
-                    let x = self.feature_stats.normalize(at(t, i));
-                    self.critic.value_with(&self.target_critic, &x)
-                })
+            let next: Vec<f64> = next_values[i * h..(i + 1) * h]
+                .iter()
+                .map(|&v| f64::from(v))
                 .collect();
             let g = td_lambda_targets(
                 &rewards[i * h..(i + 1) * h],
-                &next_values,
+                &next,
                 f64::from(self.settings.gamma),
                 f64::from(self.settings.lambda),
             );
             for (t, target) in g.into_iter().enumerate() {
-                inputs.push(self.feature_stats.normalize(at(t, i)));
-                targets.push(target);
+                inputs.extend(normalized(t, i));
+                targets.push(target as f32);
             }
         }
-        let samples = inputs.len();
+        let samples = targets.len();
         let batches = (self.settings.critic_minibatches as usize).clamp(1, samples);
         let mut last_loss = 0.0;
-        let mut grad = vec![0.0; self.critic.n_params()];
+        let mut batch_inputs = Vec::with_capacity((samples / batches + 1) * w);
+        let mut batch_targets = Vec::with_capacity(samples / batches + 1);
         for pass in 0..self.settings.critic_iterations {
             // A shuffle keyed by (seed, iteration, pass): the same on a resumed run.
             let key = self.options.seed
@@ -562,33 +579,30 @@ impl ShacTrainer {
                 if lo == hi {
                     continue;
                 }
-                grad.iter_mut().for_each(|g| *g = 0.0);
-                let scale = 1.0 / (hi - lo) as f64;
+                batch_inputs.clear();
+                batch_targets.clear();
                 for &(_, k) in &order[lo..hi] {
-                    let v = self.critic.value_with(&self.critic.params, &inputs[k]);
-                    let e = v - targets[k];
-                    total += e * e;
-                    self.critic.backward_with(
-                        &self.critic.params,
-                        &inputs[k],
-                        2.0 * e * scale,
-                        &mut grad,
-                    );
+                    batch_inputs.extend_from_slice(&inputs[k * w..(k + 1) * w]);
+                    batch_targets.push(targets[k]);
                 }
-                self.critic_adam.update(&mut self.critic.params, &grad);
+                // The minibatch's mean squared error: each row's error scaled by 1 / rows.
+                total += self.critic.add_regression_gradient(
+                    &batch_inputs,
+                    &batch_targets,
+                    1.0 / (hi - lo) as f32,
+                )?;
+                self.critic.update()?;
             }
             last_loss = total / samples as f64;
         }
-        if !last_loss.is_finite() || self.critic.params.iter().any(|p| !p.is_finite()) {
+        if !last_loss.is_finite() || self.critic.params()?.iter().any(|p| !p.is_finite()) {
             return Err(Error::InvalidInput(format!(
                 "the critic diverged at window {} (mean squared error {last_loss})",
                 self.iteration + 1
             )));
         }
-        let alpha = f64::from(self.settings.target_critic_alpha);
-        for (t, c) in self.target_critic.iter_mut().zip(&self.critic.params) {
-            *t = alpha * *t + (1.0 - alpha) * c;
-        }
+        self.critic
+            .average_target(self.settings.target_critic_alpha);
         Ok(last_loss)
     }
 
