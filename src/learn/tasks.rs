@@ -76,6 +76,28 @@ impl Randomization {
     }
 }
 
+/// When a robot's episode ends early (Gymnasium's "unhealthy" termination): the first step after
+/// which the body's height is outside the range. What follows that step earns no reward, its
+/// value is not bootstrapped, and the robot is reset at the next window (the actor-critic;
+/// `tasks/README.md`, "Termination").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Termination {
+    /// Index of the watched body in the model's body list.
+    pub body: usize,
+    /// The healthy range `[low, high]` of the body's height z (m); outside it, or not finite,
+    /// the robot is terminated.
+    pub height: [f32; 2],
+}
+
+impl Termination {
+    /// Whether a robot whose raw state (one instance, [`Compiled`]'s layout) is `state` has
+    /// left the healthy range.
+    pub fn terminated(&self, state: &[f32]) -> bool {
+        let z = state[(self.body + 1) * crate::engine::layout::BODY_STATE_LEN + 2];
+        !(z >= self.height[0] && z <= self.height[1])
+    }
+}
+
 /// A training task.
 #[derive(Clone, Debug)]
 pub struct Task {
@@ -106,6 +128,8 @@ pub struct Task {
     pub randomization: Randomization,
     /// The learning algorithm and its settings.
     pub algorithm: Algorithm,
+    /// The early termination of a robot's episode, if the task has one.
+    pub termination: Option<Termination>,
 }
 
 /// The shipped task files (`tasks/*.toml`): name and text.
