@@ -241,6 +241,7 @@ fn a_terminated_robot_is_masked_not_bootstrapped_and_reset() {
     task.termination = Some(Termination {
         body: torso,
         height: [floor, 10.0],
+        min_upright: None,
     });
     let expected: Vec<Option<usize>> = (0..n)
         .map(|i| (1..=h).find(|&t| !(floor..=10.0).contains(&z(&frames[t], i))))

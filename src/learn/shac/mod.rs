@@ -897,6 +897,7 @@ mod tests {
         let watch = Termination {
             body: 1,
             height: [0.2, 1.0],
+            min_upright: None,
         };
         // Robot 0 dips below 0.2 at state 2 and comes back (still terminated at 2); robot 1
         // goes above 1.0 at state 2. The initial state is never checked.
@@ -907,6 +908,7 @@ mod tests {
         let high = Termination {
             body: 1,
             height: [0.0, 1.1],
+            min_upright: None,
         };
         // A non-finite height ends the episode too.
         assert_eq!(
@@ -916,12 +918,40 @@ mod tests {
         let low = Termination {
             body: 1,
             height: [0.0, 2.0],
+            min_upright: None,
         };
         assert_eq!(
             terminal_steps(Some(&low), &frames, 2, state_len),
             [None, Some(3)]
         );
         assert_eq!(terminal_steps(None, &frames, 2, state_len), [None, None]);
+        // Tilted: robot 1's body turned by 90 degrees about x at state 1 (quaternion
+        // [sin 45, 0, 0, cos 45]: its z axis horizontal, cosine 0 with the world's up).
+        let mut tilted = frames.clone();
+        let q = 2 * BODY_STATE_LEN + 3;
+        for f in &mut tilted {
+            f[q + 3] = 1.0;
+            f[state_len + q + 3] = 1.0;
+        }
+        tilted[1][state_len + q] = std::f32::consts::FRAC_1_SQRT_2;
+        tilted[1][state_len + q + 3] = std::f32::consts::FRAC_1_SQRT_2;
+        let upright = Termination {
+            body: 1,
+            height: [0.0, 2.0],
+            min_upright: Some(0.5),
+        };
+        assert_eq!(
+            terminal_steps(Some(&upright), &tilted, 2, state_len),
+            [None, Some(1)]
+        );
+        let any_tilt = Termination {
+            min_upright: Some(-0.5),
+            ..upright
+        };
+        assert_eq!(
+            terminal_steps(Some(&any_tilt), &tilted, 2, state_len),
+            [None, Some(3)]
+        );
     }
 
     #[test]

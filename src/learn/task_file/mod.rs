@@ -70,6 +70,7 @@ struct TaskFile {
 struct TerminationSection {
     body: String,
     height: [f32; 2],
+    min_upright: Option<f32>,
 }
 
 fn one() -> f32 {
@@ -373,6 +374,14 @@ fn termination(
             "must be [low, high] with finite low < high (m)",
         ));
     }
+    if let Some(m) = t.min_upright
+        && !(-1.0..=1.0).contains(&m)
+    {
+        return Err(at.error(
+            field("min_upright"),
+            "must be a cosine in [-1, 1] (1: upright)",
+        ));
+    }
     if !matches!(algorithm, Algorithm::Shac(_)) {
         // Backpropagation through whole episodes has no reset between windows yet.
         return Err(at.error(
@@ -383,6 +392,7 @@ fn termination(
     Ok(Termination {
         body,
         height: [lo, hi],
+        min_upright: t.min_upright,
     })
 }
 
@@ -864,8 +874,14 @@ weight = 2.0
             task.termination,
             Some(Termination {
                 body: pole,
-                height: [0.5, 3.0]
+                height: [0.5, 3.0],
+                min_upright: None,
             })
+        );
+        let tilt = text.replace("[0.5, 3.0]", "[0.5, 3.0]\nmin_upright = 0.5");
+        assert_eq!(
+            parse_text(&tilt).unwrap().termination.unwrap().min_upright,
+            Some(0.5)
         );
         assert_eq!(parse_text(SMALL).unwrap().termination, None);
         let cases = [
@@ -884,6 +900,10 @@ weight = 2.0
             (
                 text.replace("height = [0.5, 3.0]", "height = [0.5, 3.0]\nheigth = 1"),
                 "dir/task.toml:37: termination.heigth: unknown field",
+            ),
+            (
+                text.replace("[0.5, 3.0]", "[0.5, 3.0]\nmin_upright = 2.0"),
+                "dir/task.toml:37: termination.min_upright: must be a cosine",
             ),
             (
                 text.replace(shac, ""),
