@@ -26,6 +26,14 @@
 //!    orientation, linear and angular velocity), normalised by running statistics too, so
 //!    `dV/ds_H` is a gather.
 //!
+//! 5. Terminations ([`crate::learn::tasks::Termination`]): a robot whose watched body leaves
+//!    its healthy range is "terminated at step N" ([`terminal_steps`], on the recorded states):
+//!    its later rewards are masked ([`mask_after_termination`]), its critic targets end there
+//!    with no bootstrap, its actor bootstrap and seed are 0, and it restarts from the initial
+//!    state with new physical parameters at the next window. The GPU loss has no per-robot
+//!    mask, so the actor's gradient still includes the loss terms of its remaining steps in
+//!    that window.
+//!
 //! Everything is deterministic: the batch randomisation and the critic's minibatches are drawn
 //! from counter-based generators keyed by the seed, and a checkpoint holds every number the next
 //! window depends on (the batch's states included), so a resumed run is bit for bit the
