@@ -641,8 +641,8 @@ fn control_cost_matches_the_twin_and_finite_differences() {
     }
 }
 
-/// ant-run pays Ant-v5's control cost: a `control_cost` loss of weight 0.5, averaged over the
-/// episode, that packs as kernel kind 8.
+/// ant-run pays Ant-v5's control cost: a `control_cost` loss of weight 0.5 per step (the
+/// actor-critic's per-step reward, as Gymnasium's), that packs as kernel kind 8.
 #[test]
 fn ant_run_has_the_control_cost() {
     let task = backdrive::learn::tasks::builtin("ant-run").unwrap();
@@ -653,6 +653,6 @@ fn ant_run_has_the_control_cost() {
         .filter(|t| t.quantity == Quantity::ControlCost)
         .collect();
     assert_eq!(terms.len(), 1);
-    assert_eq!(terms[0].weight, 0.5 / task.horizon as f32);
+    assert_eq!(terms[0].weight, 0.5);
     assert_eq!(terms[0].when, When::EveryStep);
 }

@@ -380,6 +380,14 @@ fn train_runs_the_actor_critic_for_quadruped_run_and_resumes_it() {
     let stdout = text(&run.stdout);
     assert!(run.status.success(), "{stdout}\n{}", text(&run.stderr));
     assert!(stdout.contains("windows of 25 steps"), "{stdout}");
+    // Every window's diagnostics.
+    for window in ["window 1: reward/step", "window 2: reward/step"] {
+        assert!(stdout.contains(window), "{stdout}");
+    }
+    assert!(
+        stdout.contains("V(s) ") && stdout.contains(" vs targets "),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("the trained policy: mean reward per step"),
         "{stdout}"

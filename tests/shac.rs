@@ -7,7 +7,8 @@ use backdrive::engine::layout::Compiled;
 use backdrive::engine::twin::Instance;
 use backdrive::learn::algorithm::{Algorithm, ShacSettings};
 use backdrive::learn::shac::ShacTrainer;
-use backdrive::learn::tasks::{self, Task};
+use backdrive::learn::shac::critic_state_slots;
+use backdrive::learn::tasks::{self, Task, Termination};
 use backdrive::learn::train::TrainOptions;
 
 fn options(instances: usize, seed: u64) -> TrainOptions {
@@ -203,5 +204,151 @@ fn checkpoints_of_the_host_critic_format_are_refused_clearly() {
     let mut trainer = ShacTrainer::new(common::gpu(), small_run(10, 5), options(1, 1)).unwrap();
     let message = trainer.load(&dir).unwrap_err().to_string();
     assert!(message.contains("format 1"), "{message}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The critic's final-state seed of the actor's adjoint is the gradient of the target critic's
+/// value of the raw state: against central differences of that value in each critic input.
+#[test]
+fn the_bootstrap_seed_is_the_gradient_of_the_target_critics_value() {
+    let task = small_run(12, 4);
+    let mut trainer = ShacTrainer::new(common::gpu(), task.clone(), options(2, 5)).unwrap();
+    // Two windows: the feature statistics and the target critic move off their initial values.
+    trainer.step().unwrap();
+    trainer.step().unwrap();
+    let state_len = Compiled::new(&task.model).header.state_len as usize;
+    let state = trainer.states()[..state_len].to_vec();
+    let (value, ds) = trainer.bootstrap_gradient(&state).unwrap();
+    assert_eq!(value, trainer.target_value(&state).unwrap());
+    let slots = critic_state_slots(task.model.bodies.len());
+    assert_eq!(ds.len(), slots.len());
+    let mut checked = 0;
+    for (k, &slot) in slots.iter().enumerate() {
+        // A step of 1% of the input's scale: the value's curvature stays out of the 1e-3.
+        let h = (1e-2 * trainer.feature_stats().std(k)) as f32;
+        let mut plus = state.clone();
+        plus[slot] += h;
+        let mut minus = state.clone();
+        minus[slot] -= h;
+        let step = f64::from(plus[slot]) - f64::from(minus[slot]);
+        let fd = (trainer.target_value(&plus).unwrap() - trainer.target_value(&minus).unwrap()) / step;
+        assert!(
+            (fd - ds[k]).abs() < 1e-3 * fd.abs().max(ds[k].abs()) + 1e-6,
+            "input {k} (raw slot {slot}): seed {} vs differences {fd}",
+            ds[k]
+        );
+        checked += usize::from(fd.abs() > 1e-4);
+    }
+    assert!(checked > slots.len() / 2, "the value depends on its inputs");
+}
+
+/// A robot whose torso leaves the termination range earns nothing after it, is not
+/// bootstrapped, and starts the next window from the initial state with new parameters; the
+/// others go on. Checked against the rewards, terminations and values recomputed from the same
+/// window's recorded states.
+#[test]
+fn a_terminated_robot_is_masked_not_bootstrapped_and_reset() {
+    let mut task = small_run(12, 4);
+    let torso = task.model.body_index("torso").unwrap();
+    let compiled = Compiled::new(&task.model);
+    let state_len = compiled.header.state_len as usize;
+    let n = 6;
+    let h = 4;
+    let z = |frame: &[f32], i: usize| frame[i * state_len + (torso + 1) * 13 + 2];
+    // The untrained policy's first window, as training will run it.
+    let recorded = ShacTrainer::new(common::gpu(), task.clone(), options(n, 9))
+        .unwrap()
+        .record_raw(1)
+        .unwrap();
+    let frames = &recorded[..=h];
+    // A floor between the robots' torso heights at the window's end: the settling torsos of
+    // some cross it within the window, others' not (their masses and frictions differ).
+    let mut at_end: Vec<f32> = (0..n).map(|i| z(&frames[h], i)).collect();
+    at_end.sort_by(f32::total_cmp);
+    let floor = 0.5 * (at_end[n / 2 - 1] + at_end[n / 2]);
+    task.termination = Some(Termination {
+        body: torso,
+        height: [floor, 10.0],
+        min_upright: None,
+    });
+    let expected: Vec<Option<usize>> = (0..n)
+        .map(|i| (1..=h).find(|&t| !(floor..=10.0).contains(&z(&frames[t], i))))
+        .collect();
+    let ended = expected.iter().filter(|t| t.is_some()).count();
+    assert!(
+        ended > 0 && ended < n,
+        "the floor {floor} splits the batch: {expected:?}"
+    );
+
+    let mut trainer = ShacTrainer::new(common::gpu(), task.clone(), options(n, 9)).unwrap();
+    let values: Vec<f64> = (0..n)
+        .map(|i| {
+            trainer
+                .target_value(&frames[h][i * state_len..(i + 1) * state_len])
+                .unwrap()
+        })
+        .collect();
+    let stats = trainer.step().unwrap();
+    let report = trainer.last_report();
+    assert_eq!(report.terminated, ended);
+    let resets: Vec<u32> = expected.iter().map(|t| u32::from(t.is_some())).collect();
+    assert_eq!(trainer.resets(), resets);
+    // The reward is the torso's forward speed: masked from the step after the terminal state.
+    let speed = |t: usize, i: usize| f64::from(frames[t][i * state_len + (torso + 1) * 13 + 7]);
+    let mut masked = 0.0;
+    let mut unmasked = 0.0;
+    for (i, end) in expected.iter().enumerate() {
+        for s in 0..h {
+            unmasked += speed(s + 1, i);
+            if end.is_none_or(|t| s < t) {
+                masked += speed(s + 1, i);
+            }
+        }
+    }
+    let mean = masked / (n * h) as f64;
+    assert!(
+        (report.mean_reward - mean).abs() < 1e-6,
+        "reward {} vs {mean}",
+        report.mean_reward
+    );
+    // The bootstrap averages the target critic over the robots still running only.
+    let alive: Vec<f64> = (0..n)
+        .filter(|&i| expected[i].is_none())
+        .map(|i| values[i])
+        .collect();
+    let end_value = alive.iter().sum::<f64>() / alive.len() as f64;
+    // The GPU critic values in f32; the reference is its weights evaluated in f64.
+    assert!(
+        (report.end_value_mean - end_value).abs() < 1e-5 * (1.0 + end_value.abs()),
+        "{} vs {end_value}",
+        report.end_value_mean
+    );
+    // The actor's loss: minus the window's rewards (the GPU's loss terms, which do not stop
+    // at a termination: only the bootstrap does) over H, minus gamma^H V'(s_H) / H of the
+    // robots still running, averaged over the batch.
+    let gamma = 0.99f64;
+    let loss = -unmasked / (h * n) as f64
+        - gamma.powi(h as i32) / h as f64 * alive.iter().sum::<f64>() / n as f64;
+    assert!(
+        (f64::from(stats.loss) - loss).abs() < 1e-5 * (1.0 + loss.abs()),
+        "actor loss {} vs {loss}",
+        stats.loss
+    );
+    // The next window starts from the initial state for the terminated robots.
+    for i in 0..n {
+        let next = &trainer.states()[i * state_len..(i + 1) * state_len];
+        if expected[i].is_some() {
+            assert_eq!(next, &compiled.initial_state[..], "robot {i} reset");
+        } else {
+            assert_eq!(next, &frames[h][i * state_len..(i + 1) * state_len]);
+        }
+    }
+    // Its next life draws new physical parameters, and a resumed run keeps the count.
+    trainer.step().unwrap();
+    let dir = std::env::temp_dir().join(format!("backdrive-shac-term-{}", std::process::id()));
+    trainer.save(&dir).unwrap();
+    let mut resumed = ShacTrainer::new(common::gpu(), task, options(n, 9)).unwrap();
+    resumed.load(&dir).unwrap();
+    assert_eq!(resumed.resets(), trainer.resets());
     std::fs::remove_dir_all(&dir).unwrap();
 }

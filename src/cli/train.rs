@@ -72,15 +72,18 @@ impl Learner for ShacTrainer {
         self.layout().n_params
     }
     fn note(&self) -> Option<String> {
+        // Every window's diagnostics: whether the critic tracks the returns, the actor's
+        // gradient scale, terminations and the observation normaliser.
         let r = self.last_report();
-        r.episode_mean_reward.map(|e| {
-            format!(
-                "window {}: episode done, mean reward per step {e:.4} over it ({} robot-steps so far); critic error {:.3e}",
+        let mut line = r.line(self.iteration());
+        if let Some(e) = r.episode_mean_reward {
+            line.push_str(&format!(
+                "\nwindow {}: episode done, mean reward per step {e:.4} over it ({} robot-steps so far)",
                 self.iteration(),
                 self.robot_steps(),
-                r.critic_loss
-            )
-        })
+            ));
+        }
+        Some(line)
     }
     fn evaluation(&mut self) -> backdrive::error::Result<Option<String>> {
         let started = std::time::Instant::now();

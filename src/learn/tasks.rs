@@ -76,6 +76,37 @@ impl Randomization {
     }
 }
 
+/// When a robot's episode ends early (Gymnasium's "unhealthy" termination): the first step after
+/// which the body's height is outside the range. What follows that step earns no reward, its
+/// value is not bootstrapped, and the robot is reset at the next window (the actor-critic;
+/// `tasks/README.md`, "Termination").
+#[derive(Clone, Debug, PartialEq)]
+pub struct Termination {
+    /// Index of the watched body in the model's body list.
+    pub body: usize,
+    /// The healthy range `[low, high]` of the body's height z (m); outside it, or not finite,
+    /// the robot is terminated.
+    pub height: [f32; 2],
+    /// The smallest healthy cosine between the body's z axis and the world's up (1 upright, 0
+    /// on its side, -1 upside down); below it the robot is terminated. `None`: any tilt.
+    pub min_upright: Option<f32>,
+}
+
+impl Termination {
+    /// Whether a robot whose raw state (one instance, [`Compiled`]'s layout) is `state` has
+    /// left the healthy range.
+    pub fn terminated(&self, state: &[f32]) -> bool {
+        let base = (self.body + 1) * crate::engine::layout::BODY_STATE_LEN;
+        let z = state[base + 2];
+        let (qx, qy) = (state[base + 3], state[base + 4]);
+        // The world z component of the body's z axis, from the unit quaternion [x, y, z, w].
+        let upright = 1.0 - 2.0 * (qx * qx + qy * qy);
+        // Written as containment so that a NaN is outside.
+        let tilted = self.min_upright.is_some_and(|m| !(m..).contains(&upright));
+        !(self.height[0]..=self.height[1]).contains(&z) || tilted
+    }
+}
+
 /// A training task.
 #[derive(Clone, Debug)]
 pub struct Task {
@@ -106,6 +137,8 @@ pub struct Task {
     pub randomization: Randomization,
     /// The learning algorithm and its settings.
     pub algorithm: Algorithm,
+    /// The early termination of a robot's episode, if the task has one.
+    pub termination: Option<Termination>,
 }
 
 /// The shipped task files (`tasks/*.toml`): name and text.

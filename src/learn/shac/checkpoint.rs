@@ -67,6 +67,7 @@ impl ShacTrainer {
             self.feature_stats.var.clone(),
             f(&self.states),
             self.episode_reward.clone(),
+            self.resets.iter().map(|&r| f64::from(r)).collect(),
         ])
     }
 
@@ -165,9 +166,12 @@ impl ShacTrainer {
         let (meta, arrays) = Self::read_checkpoint(dir)?;
         let current = self.numbers()?;
         let lengths: Vec<usize> = current.iter().map(Vec::len).collect();
+        // Checkpoints written before terminations lack the last array (every robot's resets,
+        // zero without terminations).
+        let before_terminations = meta.lengths.len() + 1 == lengths.len();
         if meta.task != self.task.name
             || meta.instances != self.options.instances
-            || meta.lengths.len() != lengths.len()
+            || !(meta.lengths.len() == lengths.len() || before_terminations)
         {
             return Err(Error::InvalidInput(format!(
                 "{}: checkpoint of task '{}' with {} robots, but this is task '{}' with {} (a resumed run keeps its batch)",
@@ -212,6 +216,10 @@ impl ShacTrainer {
         };
         self.states = f(&arrays[11]);
         self.episode_reward = arrays[12].clone();
+        self.resets = match arrays.get(13) {
+            Some(r) => r.iter().map(|&v| v as u32).collect(),
+            None => vec![0; self.options.instances],
+        };
         self.episode = meta.episode;
         self.episode_step = meta.episode_step;
         self.iteration = meta.iteration;

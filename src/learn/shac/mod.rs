@@ -27,6 +27,14 @@
 //!    orientation, linear and angular velocity), normalised by running statistics too, so
 //!    `dV/ds_H` is a gather.
 //!
+//! 5. Terminations ([`crate::learn::tasks::Termination`]): a robot whose watched body leaves
+//!    its healthy range is "terminated at step N" ([`terminal_steps`], on the recorded states):
+//!    its later rewards are masked ([`mask_after_termination`]), its critic targets end there
+//!    with no bootstrap, its actor bootstrap and seed are 0, and it restarts from the initial
+//!    state with new physical parameters at the next window. The GPU loss has no per-robot
+//!    mask, so the actor's gradient still includes the loss terms of its remaining steps in
+//!    that window.
+//!
 //! Everything is deterministic: the batch randomisation and the critic's minibatches are drawn
 //! from counter-based generators keyed by the seed, and a checkpoint holds every number the next
 //! window depends on (the batch's states included), so a resumed run is bit for bit the
@@ -63,26 +71,107 @@ pub use gpu_critic::{GpuCritic, Network};
 pub use normalize::{MIN_STD, RunningStats, effective_params, normalized_gradient};
 pub use targets::td_lambda_targets;
 
-/// What one window measured beyond [`IterationStats`].
+/// What one window measured beyond [`IterationStats`]: what training is doing, window by window.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct WindowReport {
-    /// Mean reward per step over the window and the batch (for `quadruped-run`: the torso's
-    /// forward speed, m/s).
+    /// Mean reward per step over the window and the batch, steps after a termination counting
+    /// 0 (for `quadruped-run`: the torso's forward speed, m/s).
     pub mean_reward: f64,
     /// The critic's mean squared error on its last pass over the window's data.
     pub critic_loss: f64,
     /// When this window ended an episode: the mean reward per step over that whole episode,
     /// averaged over the batch.
     pub episode_mean_reward: Option<f64>,
+    /// The critic's mean value of the window's states (its regression inputs), before this
+    /// window's regression.
+    pub value_mean: f64,
+    /// The mean of the TD(lambda) targets the critic was regressed on: with
+    /// [`WindowReport::value_mean`], whether the critic under- or over-estimates the returns.
+    pub target_mean: f64,
+    /// The target critic's mean value of the window's end states over the robots that were not
+    /// terminated: the actor's bootstrap (times `gamma^H / H`).
+    pub end_value_mean: f64,
+    /// Robots whose episode this window terminated (reset for the next window).
+    pub terminated: usize,
+    /// The observation normaliser after this window: the mean over the components of |mean|.
+    pub observation_mean_abs: f64,
+    /// The smallest standard deviation the normaliser divides an observation by.
+    pub observation_std_min: f64,
+    /// The largest.
+    pub observation_std_max: f64,
+    /// The norm of the actor's batch-mean gradient before clipping.
+    pub actor_grad_norm: f32,
+}
+
+impl WindowReport {
+    /// One line for the log of window `window`, every field but the episode's.
+    pub fn line(&self, window: u32) -> String {
+        format!(
+            "window {window}: reward/step {:.4}, |actor grad| {:.3e}, critic mse {:.3e}, \
+             V(s) {:.4} vs targets {:.4}, V'(s_H) {:.4}, terminated {}, obs |mean| {:.3}, \
+             obs std {:.3e}..{:.3e}",
+            self.mean_reward,
+            self.actor_grad_norm,
+            self.critic_loss,
+            self.value_mean,
+            self.target_mean,
+            self.end_value_mean,
+            self.terminated,
+            self.observation_mean_abs,
+            self.observation_std_min,
+            self.observation_std_max
+        )
+    }
 }
 
 /// What one window's forward and backward pass produced.
 struct WindowPass {
     frames: Vec<Vec<f32>>,
     rewards: Vec<f64>,
+    terminal: Vec<Option<usize>>,
     params: Vec<f32>,
     loss: f64,
     gradient: Vec<f64>,
+    end_value_mean: f64,
+}
+
+/// What one window's forward pass recorded: the states after every step (the initial state
+/// first), the per-step rewards (instance-major, zero after a termination) and per robot the
+/// step whose state ended its episode early, if one did.
+struct WindowRun {
+    frames: Vec<Vec<f32>>,
+    rewards: Vec<f64>,
+    terminal: Vec<Option<usize>>,
+}
+
+/// The first step `t` in `1..frames.len()` after which each robot's state satisfies the
+/// termination condition (`None`: it never did, or the task has none).
+pub fn terminal_steps(
+    termination: Option<&crate::learn::tasks::Termination>,
+    frames: &[Vec<f32>],
+    instances: usize,
+    state_len: usize,
+) -> Vec<Option<usize>> {
+    (0..instances)
+        .map(|i| {
+            let condition = termination?;
+            (1..frames.len())
+                .find(|&t| condition.terminated(&frames[t][i * state_len..(i + 1) * state_len]))
+        })
+        .collect()
+}
+
+/// Zeroes the rewards after each robot's termination: `rewards[i * h + s]` is the reward of the
+/// step reaching state `s + 1`, so a robot terminated at state `t` keeps the rewards of steps
+/// `0..t` (the last one reaching the terminal state, as Gymnasium pays it) and loses the rest.
+pub fn mask_after_termination(rewards: &mut [f64], h: usize, terminal: &[Option<usize>]) {
+    for (i, t) in terminal.iter().enumerate() {
+        if let Some(t) = *t {
+            rewards[i * h + t.min(h)..(i + 1) * h]
+                .iter_mut()
+                .for_each(|r| *r = 0.0);
+        }
+    }
 }
 
 /// A policy trained by the short-horizon actor-critic.
@@ -105,6 +194,9 @@ pub struct ShacTrainer {
     critic: GpuCritic,
     states: Vec<f32>,
     episode_reward: Vec<f64>,
+    /// Per robot, how often a termination has reset it: the key of its physical parameters
+    /// after a reset, so that each new life draws new ones.
+    resets: Vec<u32>,
     episode: u64,
     episode_step: u32,
     iteration: u32,
@@ -199,6 +291,7 @@ impl ShacTrainer {
             obs_stats: RunningStats::new(layout.n_obs),
             feature_stats: RunningStats::new(feature_slots.len()),
             episode_reward: vec![0.0; options.instances],
+            resets: vec![0; options.instances],
             gpu,
             settings,
             layout,
@@ -271,15 +364,18 @@ impl ShacTrainer {
         &self.critic
     }
 
-    /// Physical parameters of every instance for `episode`.
-    fn episode_params(&self, episode: u64) -> Vec<f32> {
+    /// Physical parameters of every instance for `episode`, each robot's drawn anew after
+    /// each of its `resets` (none: the episode's draw).
+    fn episode_params(&self, episode: u64, resets: &[u32]) -> Vec<f32> {
         let mut p = Vec::new();
         for i in 0..self.options.instances {
+            // Beyond any episode index a run reaches, so a reset never repeats another draw.
+            let key = episode.wrapping_add(u64::from(resets.get(i).copied().unwrap_or(0)) << 32);
             p.extend(self.task.randomization.apply(
                 &self.compiled,
                 self.options.seed,
                 i as u64,
-                episode,
+                key,
             ));
         }
         p
@@ -307,8 +403,9 @@ impl ShacTrainer {
     }
 
     /// Runs one window forward with the current policy from the current states, recording every
-    /// step: the frames (initial state first) and the per-step rewards (instance-major).
-    fn run_window(&mut self, params: &[f32]) -> Result<(Vec<Vec<f32>>, Vec<f64>)> {
+    /// step: the frames (initial state first), the per-step rewards (instance-major, masked
+    /// after a termination) and the terminations.
+    fn run_window(&mut self, params: &[f32]) -> Result<WindowRun> {
         if self.episode_step == 0 || self.states.is_empty() {
             self.reset_states();
         }
@@ -340,7 +437,13 @@ impl ShacTrainer {
                 );
             }
         }
-        Ok((frames, rewards))
+        let terminal = terminal_steps(self.task.termination.as_ref(), &frames, n, state_len);
+        mask_after_termination(&mut rewards, h, &terminal);
+        Ok(WindowRun {
+            frames,
+            rewards,
+            terminal,
+        })
     }
 
     /// The critic's normalised inputs of instance `i` in `frame`, in f32 (as the GPU takes them).
@@ -369,21 +472,36 @@ impl ShacTrainer {
         let h = self.settings.window as usize;
         let gamma = f64::from(self.settings.gamma);
         let state_len = self.compiled.header.state_len as usize;
-        let params = self.episode_params(self.episode);
-        let (frames, rewards) = self.run_window(&params)?;
+        let params = self.episode_params(self.episode, &self.resets);
+        let WindowRun {
+            frames,
+            rewards,
+            terminal,
+        } = self.run_window(&params)?;
         // The bootstrap: gamma^H V'(s_H) / H per instance, and its gradient as the final-state
-        // seed of the adjoint (the actor minimises minus it).
+        // seed of the adjoint (the actor minimises minus it). A terminated robot has no value
+        // after its end: no bootstrap, no seed.
         let last = &frames[h];
         let bootstrap = gamma.powi(h as i32) / h as f64;
         let mut seed = vec![0.0f32; n * state_len];
-        let rows: Vec<f32> = (0..n).flat_map(|i| self.critic_row(last, i)).collect();
-        let (end_values, dx) = self.critic.value_gradients(Network::Target, &rows)?;
+        // Only the robots still running are valued (one GPU pass over their rows).
+        let alive_ids: Vec<usize> = (0..n).filter(|&i| terminal[i].is_none()).collect();
+        let rows: Vec<f32> = alive_ids
+            .iter()
+            .flat_map(|&i| self.critic_row(last, i))
+            .collect();
+        let (end_values, dx) = if rows.is_empty() {
+            (Vec::new(), Vec::new())
+        } else {
+            self.critic.value_gradients(Network::Target, &rows)?
+        };
         let values: f64 = end_values.iter().map(|&v| f64::from(v)).sum();
+        let alive = alive_ids.len();
         let w = self.feature_slots.len();
-        for i in 0..n {
+        for (a, &i) in alive_ids.iter().enumerate() {
             for (k, &slot) in self.feature_slots.iter().enumerate() {
                 seed[i * state_len + slot] =
-                    (-bootstrap * f64::from(dx[i * w + k]) / self.feature_stats.std(k)) as f32;
+                    (-bootstrap * f64::from(dx[a * w + k]) / self.feature_stats.std(k)) as f32;
             }
         }
         let gradients = self.rollout.backward_from(Some(&seed), &mut |_, _| {})?;
@@ -401,10 +519,71 @@ impl ShacTrainer {
         Ok(WindowPass {
             frames,
             rewards,
+            terminal,
             params,
             loss,
             gradient,
+            end_value_mean: values / alive.max(1) as f64,
         })
+    }
+
+    /// The target critic's value of one robot's raw state and its gradient with respect to
+    /// the raw state's critic inputs ([`critic_state_slots`], in that order): through the
+    /// normalisation `x = (s - mean) / std`, `dV/ds = dV/dx / std`. Computed in f64 on the host
+    /// from the GPU critic's target weights: the reference the GPU bootstrap is checked against.
+    pub fn bootstrap_gradient(&self, state: &[f32]) -> Result<(f64, Vec<f64>)> {
+        let (host, target) = self.host_target_critic()?;
+        let x = self.feature_stats.normalize(&self.raw_features(state));
+        let mut scratch = vec![0.0; host.n_params()];
+        let (v, dx) = host.backward_with(&target, &x, 1.0, &mut scratch);
+        let ds = dx
+            .iter()
+            .enumerate()
+            .map(|(k, d)| d / self.feature_stats.std(k))
+            .collect();
+        Ok((v, ds))
+    }
+
+    /// The target critic's value of one robot's raw state (what [`Self::bootstrap_gradient`]
+    /// differentiates), in f64 on the host.
+    pub fn target_value(&self, state: &[f32]) -> Result<f64> {
+        let (host, target) = self.host_target_critic()?;
+        Ok(host.value_with(&target, &self.feature_stats.normalize(&self.raw_features(state))))
+    }
+
+    fn raw_features(&self, state: &[f32]) -> Vec<f64> {
+        self.feature_slots
+            .iter()
+            .map(|&k| f64::from(state[k]))
+            .collect()
+    }
+
+    /// The critic's shape on the host and the target network's weights in f64.
+    fn host_target_critic(&self) -> Result<(Mlp, Vec<f64>)> {
+        let host = self.critic.to_host()?;
+        let target = self
+            .critic
+            .target_params()?
+            .iter()
+            .map(|&v| f64::from(v))
+            .collect();
+        Ok((host, target))
+    }
+
+    /// The feature normaliser the critic's inputs go through.
+    pub fn feature_stats(&self) -> &RunningStats {
+        &self.feature_stats
+    }
+
+    /// The batch's raw states (instance-major) where the next window starts (empty before the
+    /// first window).
+    pub fn states(&self) -> &[f32] {
+        &self.states
+    }
+
+    /// Per robot, how often a termination has reset it.
+    pub fn resets(&self) -> &[u32] {
+        &self.resets
     }
 
     /// The mean actor loss of the next window and its mean gradient with respect to the
@@ -412,8 +591,9 @@ impl ShacTrainer {
     /// the statistics and the critic stay as they are).
     pub fn actor_gradient(&mut self) -> Result<(f64, Vec<f64>)> {
         let saved = (self.states.clone(), self.episode_reward.clone());
-        let pass = self.window_pass()?;
+        let pass = self.window_pass();
         (self.states, self.episode_reward) = saved;
+        let pass = pass?;
         let n = self.options.instances as f64;
         Ok((pass.loss, pass.gradient.iter().map(|g| g / n).collect()))
     }
@@ -441,9 +621,11 @@ impl ShacTrainer {
         let WindowPass {
             frames,
             rewards,
+            terminal,
             params,
             loss,
             gradient,
+            end_value_mean,
         } = self.window_pass()?;
         let last = &frames[h];
         // The optimiser takes the batch mean of the summed gradient.
@@ -463,35 +645,46 @@ impl ShacTrainer {
         theta.truncate(self.layout.n_params);
         self.theta = theta;
 
-        // Statistics of what this window saw, for the next window (frozen within one).
+        // Statistics of what this window saw, for the next window (frozen within one): the
+        // states before each robot's termination (a fallen robot's are not the task's).
         let mut instances = self.host_instances(&params);
         let mut observations = Vec::with_capacity(n * h * self.layout.n_obs);
+        let mut alive_features = Vec::with_capacity(n * h * self.feature_slots.len());
         let mut features = Vec::with_capacity(n * (h + 1) * self.feature_slots.len());
         for (t, frame) in frames.iter().enumerate() {
             for (i, inst) in instances.iter_mut().enumerate() {
-                if t < h {
+                let x = self.features(frame, i);
+                if t < terminal[i].unwrap_or(h) {
                     inst.state = frame[i * state_len..(i + 1) * state_len]
                         .iter()
                         .map(|&v| f64::from(v))
                         .collect();
                     observations.extend(observe_twin(&self.layout, inst, t as u32));
+                    alive_features.extend_from_slice(&x);
                 }
-                features.extend(self.features(frame, i));
+                features.extend(x);
             }
         }
         if self.settings.normalize_observations {
             self.obs_stats.update(&observations);
             // The critic's inputs at steps 0..H-1 (the end state is the next window's first).
-            self.feature_stats
-                .update(&features[..n * h * self.feature_slots.len()]);
+            self.feature_stats.update(&alive_features);
         }
-        let critic_loss = self.train_critic(&features, &rewards)?;
+        let (critic_loss, value_mean, target_mean) =
+            self.train_critic(&features, &rewards, &terminal)?;
 
         let mean_reward = rewards.iter().sum::<f64>() / (n * h) as f64;
         for i in 0..n {
             self.episode_reward[i] += rewards[i * h..(i + 1) * h].iter().sum::<f64>();
         }
         self.states = last.clone();
+        // A terminated robot starts its next life at the next window: the initial state, and
+        // physical parameters drawn anew.
+        let initial = &self.compiled.initial_state;
+        for i in (0..n).filter(|&i| terminal[i].is_some()) {
+            self.states[i * state_len..(i + 1) * state_len].copy_from_slice(initial);
+            self.resets[i] += 1;
+        }
         self.episode_step += self.settings.window;
         let mut episode_mean_reward = None;
         if self.episode_step >= self.task.horizon {
@@ -501,10 +694,25 @@ impl ShacTrainer {
             self.episode += 1;
             self.episode_step = 0;
         }
+        let observation_std: Vec<f64> = (0..self.layout.n_obs)
+            .map(|k| self.obs_stats.std(k))
+            .collect();
         self.last_report = WindowReport {
             mean_reward,
             critic_loss,
             episode_mean_reward,
+            value_mean,
+            target_mean,
+            end_value_mean,
+            terminated: terminal.iter().filter(|t| t.is_some()).count(),
+            observation_mean_abs: self.obs_stats.mean.iter().map(|m| m.abs()).sum::<f64>()
+                / self.layout.n_obs.max(1) as f64,
+            observation_std_min: observation_std
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min),
+            observation_std_max: observation_std.iter().copied().fold(0.0, f64::max),
+            actor_grad_norm: grad_norm,
         };
         self.iteration += 1;
         Ok(IterationStats {
@@ -517,9 +725,16 @@ impl ShacTrainer {
     }
 
     /// Regresses the critic on the window's TD(lambda) targets; returns the mean squared error
-    /// of its last pass. `features` holds every instance's raw critic inputs at steps 0..=H
-    /// (step-major), `rewards` the per-step rewards (instance-major).
-    fn train_critic(&mut self, features: &[f64], rewards: &[f64]) -> Result<f64> {
+    /// of its last pass, the mean value of its inputs before the regression and the mean
+    /// target. `features` holds every instance's raw critic inputs at steps 0..=H
+    /// (step-major), `rewards` the per-step rewards (instance-major); a robot terminated at
+    /// step `t` contributes its states `0..t`, and its return ends at `t` (no bootstrap).
+    fn train_critic(
+        &mut self,
+        features: &[f64],
+        rewards: &[f64],
+        terminal: &[Option<usize>],
+    ) -> Result<(f64, f64, f64)> {
         let n = self.options.instances;
         let h = self.settings.window as usize;
         let w = self.feature_slots.len();
@@ -538,12 +753,16 @@ impl ShacTrainer {
         let mut inputs = Vec::with_capacity(n * h * w);
         let mut targets = Vec::with_capacity(n * h);
         for i in 0..n {
-            let next: Vec<f64> = next_values[i * h..(i + 1) * h]
+            let len = terminal[i].unwrap_or(h);
+            let mut next: Vec<f64> = next_values[i * h..i * h + len]
                 .iter()
                 .map(|&v| f64::from(v))
                 .collect();
+            if terminal[i].is_some() {
+                next[len - 1] = 0.0;
+            }
             let g = td_lambda_targets(
-                &rewards[i * h..(i + 1) * h],
+                &rewards[i * h..i * h + len],
                 &next,
                 f64::from(self.settings.gamma),
                 f64::from(self.settings.lambda),
@@ -554,6 +773,17 @@ impl ShacTrainer {
             }
         }
         let samples = targets.len();
+        if samples == 0 {
+            return Ok((0.0, 0.0, 0.0));
+        }
+        let value_mean = self
+            .critic
+            .values(Network::Critic, &inputs)?
+            .iter()
+            .map(|&v| f64::from(v))
+            .sum::<f64>()
+            / samples as f64;
+        let target_mean = targets.iter().map(|&t| f64::from(t)).sum::<f64>() / samples as f64;
         let batches = (self.settings.critic_minibatches as usize).clamp(1, samples);
         let mut last_loss = 0.0;
         let mut batch_inputs = Vec::with_capacity((samples / batches + 1) * w);
@@ -603,34 +833,47 @@ impl ShacTrainer {
         }
         self.critic
             .average_target(self.settings.target_critic_alpha);
-        Ok(last_loss)
+        Ok((last_loss, value_mean, target_mean))
     }
 
     /// Runs `episodes` whole episodes of the current policy on fresh batches (no update, the
     /// training state untouched) and returns the mean reward per step over them and the batch
     /// (for `quadruped-run`, the average forward speed in m/s). Episode `k` draws the physical
-    /// parameters of a key no training episode uses.
+    /// parameters of a key no training episode uses. A terminated robot earns nothing for the
+    /// rest of its episode (its steps still count in the mean).
     pub fn evaluate(&mut self, episodes: u32) -> Result<f64> {
         let saved = (
             self.states.clone(),
             self.episode_step,
             self.episode_reward.clone(),
         );
+        let result = self.evaluate_episodes(episodes);
+        (self.states, self.episode_step, self.episode_reward) = saved;
+        result
+    }
+
+    fn evaluate_episodes(&mut self, episodes: u32) -> Result<f64> {
+        let n = self.options.instances;
+        let h = self.settings.window as usize;
         let mut total = 0.0;
         let windows = self.task.horizon / self.settings.window;
         for k in 0..episodes {
-            let params = self.episode_params(u64::MAX - u64::from(k));
+            let params = self.episode_params(u64::MAX - u64::from(k), &[]);
             self.episode_step = 0;
+            let mut ended = vec![false; n];
             for _ in 0..windows {
-                let (frames, rewards) = self.run_window(&params)?;
-                total += rewards.iter().sum::<f64>();
-                self.states = frames[self.settings.window as usize].clone();
+                let run = self.run_window(&params)?;
+                for (i, ended) in ended.iter_mut().enumerate() {
+                    if !*ended {
+                        total += run.rewards[i * h..(i + 1) * h].iter().sum::<f64>();
+                    }
+                    *ended |= run.terminal[i].is_some();
+                }
+                self.states = run.frames[h].clone();
                 self.episode_step += self.settings.window;
             }
         }
-        (self.states, self.episode_step, self.episode_reward) = saved;
-        Ok(total
-            / (f64::from(episodes) * f64::from(self.task.horizon) * self.options.instances as f64))
+        Ok(total / (f64::from(episodes) * f64::from(self.task.horizon) * n as f64))
     }
 
     /// The body states of the batch (instance-major, model order) after every `every` steps
@@ -653,12 +896,12 @@ impl ShacTrainer {
             self.episode_step,
             self.episode_reward.clone(),
         );
-        let params = self.episode_params(self.episode);
+        let params = self.episode_params(self.episode, &[]);
         self.episode_step = 0;
         let mut out = Vec::new();
         let mut step = 0u32;
         for _ in 0..self.task.horizon / self.settings.window {
-            let (frames, _) = self.run_window(&params)?;
+            let frames = self.run_window(&params)?.frames;
             for (t, frame) in frames.iter().enumerate() {
                 let global = step + t as u32;
                 if (t > 0 || step == 0)
@@ -673,5 +916,98 @@ impl ShacTrainer {
         }
         (self.states, self.episode_step, self.episode_reward) = saved;
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::layout::BODY_STATE_LEN;
+    use crate::learn::tasks::Termination;
+
+    #[test]
+    fn a_robot_is_terminated_at_the_first_state_outside_the_range() {
+        // Two bodies (slot 0 is the world), watching body 1: its height is raw slot 2 * 13 + 2.
+        let state_len = 3 * BODY_STATE_LEN;
+        let z = 2 * BODY_STATE_LEN + 2;
+        let heights = [[0.5, 0.5], [0.4, 0.5], [0.1, 1.2], [0.3, f32::NAN]];
+        let frames: Vec<Vec<f32>> = heights
+            .iter()
+            .map(|h| {
+                let mut f = vec![0.0; 2 * state_len];
+                f[z] = h[0];
+                f[state_len + z] = h[1];
+                f
+            })
+            .collect();
+        let watch = Termination {
+            body: 1,
+            height: [0.2, 1.0],
+            min_upright: None,
+        };
+        // Robot 0 dips below 0.2 at state 2 and comes back (still terminated at 2); robot 1
+        // goes above 1.0 at state 2. The initial state is never checked.
+        assert_eq!(
+            terminal_steps(Some(&watch), &frames, 2, state_len),
+            [Some(2), Some(2)]
+        );
+        let high = Termination {
+            body: 1,
+            height: [0.0, 1.1],
+            min_upright: None,
+        };
+        // A non-finite height ends the episode too.
+        assert_eq!(
+            terminal_steps(Some(&high), &frames, 2, state_len),
+            [None, Some(2)]
+        );
+        let low = Termination {
+            body: 1,
+            height: [0.0, 2.0],
+            min_upright: None,
+        };
+        assert_eq!(
+            terminal_steps(Some(&low), &frames, 2, state_len),
+            [None, Some(3)]
+        );
+        assert_eq!(terminal_steps(None, &frames, 2, state_len), [None, None]);
+        // Tilted: robot 1's body turned by 90 degrees about x at state 1 (quaternion
+        // [sin 45, 0, 0, cos 45]: its z axis horizontal, cosine 0 with the world's up).
+        let mut tilted = frames.clone();
+        let q = 2 * BODY_STATE_LEN + 3;
+        for f in &mut tilted {
+            f[q + 3] = 1.0;
+            f[state_len + q + 3] = 1.0;
+        }
+        tilted[1][state_len + q] = std::f32::consts::FRAC_1_SQRT_2;
+        tilted[1][state_len + q + 3] = std::f32::consts::FRAC_1_SQRT_2;
+        let upright = Termination {
+            body: 1,
+            height: [0.0, 2.0],
+            min_upright: Some(0.5),
+        };
+        assert_eq!(
+            terminal_steps(Some(&upright), &tilted, 2, state_len),
+            [None, Some(1)]
+        );
+        let any_tilt = Termination {
+            min_upright: Some(-0.5),
+            ..upright
+        };
+        assert_eq!(
+            terminal_steps(Some(&any_tilt), &tilted, 2, state_len),
+            [None, Some(3)]
+        );
+    }
+
+    #[test]
+    fn rewards_after_the_terminal_state_are_masked() {
+        let mut rewards: Vec<f64> = (1..=8).map(f64::from).collect();
+        mask_after_termination(&mut rewards, 4, &[Some(2), None]);
+        // Robot 0 keeps the rewards of the steps reaching states 1 and 2.
+        assert_eq!(rewards, [1.0, 2.0, 0.0, 0.0, 5.0, 6.0, 7.0, 8.0]);
+        let mut rewards = vec![1.0; 4];
+        mask_after_termination(&mut rewards, 4, &[Some(4)]);
+        assert_eq!(rewards, [1.0; 4]);
     }
 }

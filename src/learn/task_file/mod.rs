@@ -14,7 +14,7 @@ use crate::grad::loss::Loss;
 use crate::learn::algorithm::Algorithm;
 use crate::learn::optim::{Method, OptimizerConfig, Schedule};
 use crate::learn::policy::{Activation, PolicySpec, Sensor};
-use crate::learn::tasks::{Randomization, Task};
+use crate::learn::tasks::{Randomization, Task, Termination};
 use crate::model::{Model, line_of, locate, path_at};
 
 mod terms;
@@ -62,6 +62,15 @@ struct TaskFile {
     reward: Vec<TermSection>,
     #[serde(default)]
     algorithm: Algorithm,
+    termination: Option<TerminationSection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TerminationSection {
+    body: String,
+    height: [f32; 2],
+    min_upright: Option<f32>,
 }
 
 fn one() -> f32 {
@@ -320,6 +329,11 @@ pub fn parse(text: &str, file: Option<&Path>, base: &ModelBase) -> Result<Task> 
     }
     let optimizer = optimizer(&raw.optimizer, raw.iterations, &at)?;
     check_randomization(&raw.randomization, &at)?;
+    let termination = raw
+        .termination
+        .as_ref()
+        .map(|t| termination(t, &raw.algorithm, &model, &at))
+        .transpose()?;
     Ok(Task {
         name: raw.name,
         description: raw.description,
@@ -339,6 +353,46 @@ pub fn parse(text: &str, file: Option<&Path>, base: &ModelBase) -> Result<Task> 
         truncation: raw.truncation,
         randomization: raw.randomization,
         algorithm: raw.algorithm,
+        termination,
+    })
+}
+
+fn termination(
+    t: &TerminationSection,
+    algorithm: &Algorithm,
+    model: &Model,
+    at: &Locator<'_>,
+) -> Result<Termination> {
+    let field = |key: &str| FieldPath::key(&format!("termination.{key}"));
+    let body = model
+        .body_index(&t.body)
+        .ok_or_else(|| at.error(field("body"), format!("no body '{}'", t.body)))?;
+    let [lo, hi] = t.height;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(at.error(
+            field("height"),
+            "must be [low, high] with finite low < high (m)",
+        ));
+    }
+    if let Some(m) = t.min_upright
+        && !(-1.0..=1.0).contains(&m)
+    {
+        return Err(at.error(
+            field("min_upright"),
+            "must be a cosine in [-1, 1] (1: upright)",
+        ));
+    }
+    if !matches!(algorithm, Algorithm::Shac(_)) {
+        // Backpropagation through whole episodes has no reset between windows yet.
+        return Err(at.error(
+            FieldPath::key("termination"),
+            "only the actor-critic (algorithm = \"shac\") handles terminations so far",
+        ));
+    }
+    Ok(Termination {
+        body,
+        height: [lo, hi],
+        min_upright: t.min_upright,
     })
 }
 
@@ -808,6 +862,61 @@ weight = 2.0
             settings.gamma,
             crate::learn::algorithm::ShacSettings::default().gamma
         );
+    }
+
+    #[test]
+    fn a_termination_names_a_body_and_a_height_range_for_the_actor_critic() {
+        let shac = "\n[algorithm]\nalgorithm = \"shac\"\nwindow = 5\n";
+        let text = format!("{SMALL}{shac}\n[termination]\nbody = \"pole\"\nheight = [0.5, 3.0]\n");
+        let task = parse_text(&text).unwrap();
+        let pole = task.model.body_index("pole").unwrap();
+        assert_eq!(
+            task.termination,
+            Some(Termination {
+                body: pole,
+                height: [0.5, 3.0],
+                min_upright: None,
+            })
+        );
+        let tilt = text.replace("[0.5, 3.0]", "[0.5, 3.0]\nmin_upright = 0.5");
+        assert_eq!(
+            parse_text(&tilt).unwrap().termination.unwrap().min_upright,
+            Some(0.5)
+        );
+        assert_eq!(parse_text(SMALL).unwrap().termination, None);
+        let cases = [
+            (
+                text.replace("body = \"pole\"\nheight", "body = \"kart\"\nheight"),
+                "dir/task.toml:35: termination.body: no body 'kart'",
+            ),
+            (
+                text.replace("[0.5, 3.0]", "[3.0, 0.5]"),
+                "dir/task.toml:36: termination.height: must be [low, high]",
+            ),
+            (
+                text.replace("[0.5, 3.0]", "[0.5]"),
+                "dir/task.toml:36: termination.height: ",
+            ),
+            (
+                text.replace("height = [0.5, 3.0]", "height = [0.5, 3.0]\nheigth = 1"),
+                "dir/task.toml:37: termination.heigth: unknown field",
+            ),
+            (
+                text.replace("[0.5, 3.0]", "[0.5, 3.0]\nmin_upright = 2.0"),
+                "dir/task.toml:37: termination.min_upright: must be a cosine",
+            ),
+            (
+                text.replace(shac, ""),
+                "dir/task.toml:30: termination: only the actor-critic",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = parse_text(&text).unwrap_err().to_string();
+            assert!(
+                message.contains(expected),
+                "expected '{expected}', got '{message}'"
+            );
+        }
     }
 
     #[test]
