@@ -152,10 +152,22 @@ fn param_adj_add_vec3(slot: u32, i: u32, v: vec3<f32>) {
     param_adj_add(slot, i, v.x); param_adj_add(slot + 1u, i, v.y); param_adj_add(slot + 2u, i, v.z);
 }
 fn command_adj_add(a: u32, i: u32, v: f32) { adj_add(hdr.adj_commands + a, i, v); }
-fn row_adj_get(r: u32, f: u32, i: u32) -> f32 { return adj_get(hdr.adj_rows + r * ROW_LEN + f, i); }
-fn row_adj_add(r: u32, f: u32, i: u32, v: f32) { adj_add(hdr.adj_rows + r * ROW_LEN + f, i, v); }
-fn row_adj_vec3(r: u32, f: u32, i: u32) -> vec3<f32> { return adj_vec3(hdr.adj_rows + r * ROW_LEN + f, i); }
-fn row_adj_add_vec3(r: u32, f: u32, i: u32, v: vec3<f32>) { adj_add_vec3(hdr.adj_rows + r * ROW_LEN + f, i, v); }
+// Row adjoints: in the adjoint kernel's rows buffer after the rows (from row hdr.adj_rows), in
+// the rows' vec4 record layout, so that the reverse sweeps read and write whole records. Each
+// accumulator starts at +0 and only ever has values added, so it is never -0 and adding +0 to
+// a record's unused w leaves its bits alone.
+fn row_adj_record(r: u32, k: u32, i: u32) -> vec4<f32> { return row_record(hdr.adj_rows + r, k, i); }
+fn row_adj_set_record(r: u32, k: u32, i: u32, v: vec4<f32>) {
+    rows[((hdr.adj_rows + r) * ROW_VEC4S + k) * hdr.n_instances + i] = v;
+}
+fn row_adj_get(r: u32, f: u32, i: u32) -> f32 { return row_get(hdr.adj_rows + r, f, i); }
+fn row_adj_add(r: u32, f: u32, i: u32, v: f32) { row_set(hdr.adj_rows + r, f, i, row_adj_get(r, f, i) + v); }
+fn row_adj_vec3(r: u32, f: u32, i: u32) -> vec3<f32> { return row_vec3(hdr.adj_rows + r, f, i); }
+// f is one of the vec3 fields 0, 3, ..., 21 (a record's xyz; its w gets +0).
+fn row_adj_add_vec3(r: u32, f: u32, i: u32, v: vec3<f32>) {
+    let k = f / 3u;
+    row_adj_set_record(r, k, i, row_adj_record(r, k, i) + vec4<f32>(v, 0.0));
+}
 
 // ---- Adjoints of the math helpers (vector-Jacobian products).
 

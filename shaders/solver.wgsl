@@ -382,7 +382,8 @@ struct PrivateAdjointState {
 }
 
 // solve_adjoint on private copies: the same operations in the same order, so the same bits.
-// Row adjoints stay in storage (a row's 30 fields for every row do not fit private memory).
+// Row adjoints stay in storage (a row's 30 fields for every row do not fit private memory),
+// as vec4 records accumulated whole: 8 vector loads and 8 stores per update.
 fn solve_adjoint_private(i: u32) {
     var s: PrivateAdjointState;
     for (var b = 0u; b < hdr.n_bodies; b++) {
@@ -431,10 +432,10 @@ fn solve_adjoint_private(i: u32) {
             var g = RowBodies(s.velocity_adjoint[a], s.velocity_adjoint[a + 1u],
                               s.velocity_adjoint[b], s.velocity_adjoint[b + 1u]);
             let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
-            row_adj_add_vec3(r, 12u, i, g.va * delta);
-            row_adj_add_vec3(r, 15u, i, g.wa * delta);
-            row_adj_add_vec3(r, 18u, i, g.vb * delta);
-            row_adj_add_vec3(r, 21u, i, g.wb * delta);
+            let d_m_lin_a = g.va * delta;
+            let d_m_ang_a = g.wa * delta;
+            let d_m_lin_b = g.vb * delta;
+            let d_m_ang_b = g.wb * delta;
             let d_new = s.lambda_adjoint[r] + d_delta;
             var d_old = -d_delta;
             let lambda_ref = select(
@@ -459,22 +460,25 @@ fn solve_adjoint_private(i: u32) {
             let d_unclamped = select(0.0, d_above, unclamped > lo);
             let d_lo = d_above - d_unclamped;
             let d_jv = -m_c * d_unclamped;
-            row_adj_add(r, 24u, i, -d_unclamped * (jv + bias + cfm * lambda_old));
-            row_adj_add(r, 25u, i, d_jv * lambda_old);
-            row_adj_add(r, 26u, i, d_jv);
-            row_adj_add(r, 27u, i, d_lo);
-            row_adj_add(r, 28u, i, d_hi);
-            row_adj_add(r, 29u, i, (d_hi - d_lo) * lambda_ref);
             let d_ref = (d_hi - d_lo) * mu;
             // A row is never its own friction reference (mu = 0 there), but keep it exact.
             d_old += select(0.0, d_ref, reference == r);
             s.lambda_adjoint[reference] = s.lambda_adjoint[reference] + select(d_ref, 0.0, reference == r);
             d_old += d_unclamped * (1.0 - m_c * cfm);
+            // Every field of the row gets exactly one addition per update, so accumulating
+            // whole records (one load and one store each) gives the bits of field-wise adds.
+            // Records 0-5 carry m_c, cfm, bias, lo, hi, mu in w (see the top of this file).
+            let d_m_c = -d_unclamped * (jv + bias + cfm * lambda_old);
+            let d_mu = (d_hi - d_lo) * lambda_ref;
             // jv = J . v
-            row_adj_add_vec3(r, 0u, i, v.va * d_jv);
-            row_adj_add_vec3(r, 3u, i, v.wa * d_jv);
-            row_adj_add_vec3(r, 6u, i, v.vb * d_jv);
-            row_adj_add_vec3(r, 9u, i, v.wb * d_jv);
+            row_adj_set_record(r, 0u, i, row_adj_record(r, 0u, i) + vec4<f32>(v.va * d_jv, d_m_c));
+            row_adj_set_record(r, 1u, i, row_adj_record(r, 1u, i) + vec4<f32>(v.wa * d_jv, d_jv * lambda_old));
+            row_adj_set_record(r, 2u, i, row_adj_record(r, 2u, i) + vec4<f32>(v.vb * d_jv, d_jv));
+            row_adj_set_record(r, 3u, i, row_adj_record(r, 3u, i) + vec4<f32>(v.wb * d_jv, d_lo));
+            row_adj_set_record(r, 4u, i, row_adj_record(r, 4u, i) + vec4<f32>(d_m_lin_a, d_hi));
+            row_adj_set_record(r, 5u, i, row_adj_record(r, 5u, i) + vec4<f32>(d_m_ang_a, d_mu));
+            row_adj_set_record(r, 6u, i, row_adj_record(r, 6u, i) + vec4<f32>(d_m_lin_b, 0.0));
+            row_adj_set_record(r, 7u, i, row_adj_record(r, 7u, i) + vec4<f32>(d_m_ang_b, 0.0));
             g.va += j_lin_a * d_jv;
             g.wa += j_ang_a * d_jv;
             g.vb += j_lin_b * d_jv;

@@ -28,13 +28,18 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var a = 0u; a < hdr.n_commands; a++) {
         adj_set(hdr.adj_commands + a, i, 0.0);
     }
-    // Four fields per iteration: lavapipe caps an invocation's loop iterations (all loops
-    // together) at 65,535, and a large model's sweeps need most of them.
-    for (var k = 0u; k < hdr.n_rows * ROW_LEN; k += 4u) {
-        adj_set(hdr.adj_rows + k, i, 0.0);
-        adj_set(hdr.adj_rows + k + 1u, i, 0.0);
-        adj_set(hdr.adj_rows + k + 2u, i, 0.0);
-        adj_set(hdr.adj_rows + k + 3u, i, 0.0);
+    // A whole row's records per iteration: lavapipe caps an invocation's loop iterations (all
+    // loops together) at 65,535, and a large model's sweeps need most of them.
+    let zero = vec4<f32>(0.0);
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        row_adj_set_record(r, 0u, i, zero);
+        row_adj_set_record(r, 1u, i, zero);
+        row_adj_set_record(r, 2u, i, zero);
+        row_adj_set_record(r, 3u, i, zero);
+        row_adj_set_record(r, 4u, i, zero);
+        row_adj_set_record(r, 5u, i, zero);
+        row_adj_set_record(r, 6u, i, zero);
+        row_adj_set_record(r, 7u, i, zero);
     }
 
     joint_passive_rows_forward(i);

@@ -105,6 +105,13 @@ impl Batch {
         Ok(Chunking::new(n_instances, chunk_max))
     }
 
+    /// Floats per instance of the rows array of a batch that also runs the adjoint kernel:
+    /// the rows' records, then their adjoints in the same record layout (rows `adj_rows`
+    /// onwards, see [`Header::adj_rows`]).
+    pub fn adjoint_row_floats(compiled: &Compiled) -> u64 {
+        2 * Self::step_floats(compiled, 0)[3]
+    }
+
     /// Allocates the model buffer and the step kernel's arrays: every instance at the initial
     /// state with default parameters, zero commands (`command_floats` per instance) and zero
     /// rows. Call it inside [`Gpu::allocation_scope`].
@@ -114,6 +121,29 @@ impl Batch {
         chunking: Chunking,
         command_floats: u64,
     ) -> Batch {
+        let row_floats = Self::step_floats(&compiled, 0)[3];
+        Self::allocate_rows(gpu, compiled, chunking, command_floats, row_floats)
+    }
+
+    /// [`Batch::allocate`] with room in the rows array for the row adjoints that the adjoint
+    /// kernel accumulates ([`Batch::adjoint_row_floats`]).
+    pub fn allocate_for_adjoint(
+        gpu: Arc<Gpu>,
+        compiled: Arc<Compiled>,
+        chunking: Chunking,
+        command_floats: u64,
+    ) -> Batch {
+        let row_floats = Self::adjoint_row_floats(&compiled);
+        Self::allocate_rows(gpu, compiled, chunking, command_floats, row_floats)
+    }
+
+    fn allocate_rows(
+        gpu: Arc<Gpu>,
+        compiled: Arc<Compiled>,
+        chunking: Chunking,
+        command_floats: u64,
+        row_floats: u64,
+    ) -> Batch {
         let model_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -121,7 +151,7 @@ impl Batch {
                 contents: bytemuck::cast_slice(&compiled.packed),
                 usage: wgpu::BufferUsages::STORAGE,
             });
-        let [state_floats, param_floats, _, row_floats] = Self::step_floats(&compiled, 0);
+        let [state_floats, param_floats, _, _] = Self::step_floats(&compiled, 0);
         let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
             PerInstance::new(&gpu, &chunking, width as usize, label, one)
         };

@@ -140,7 +140,8 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> 
     let k = u64::from(o.interval(h.state_len as usize, n_instances));
     let t = u64::from(o.horizon);
     // An empty buffer still takes one float per instance (see `PerInstance::new`).
-    let [state, params, commands, rows] = Batch::step_floats(c, t * u64::from(h.n_commands));
+    let [state, params, commands, _] = Batch::step_floats(c, t * u64::from(h.n_commands));
+    let rows = Batch::adjoint_row_floats(c);
     [
         state,
         state,
@@ -461,7 +462,7 @@ impl Rollout {
             .any(|t| matches!(t.quantity, crate::grad::loss::Quantity::ControlCost));
 
         let command_floats = u64::from(options.horizon) * u64::from(h.n_commands);
-        let batch = Batch::allocate(gpu.clone(), compiled, chunking, command_floats);
+        let batch = Batch::allocate_for_adjoint(gpu.clone(), compiled, chunking, command_floats);
         let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
             PerInstance::new(&gpu, batch.chunking(), width as usize, label, one)
         };

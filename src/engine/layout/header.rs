@@ -94,6 +94,9 @@ pub struct Header {
     pub adj_state: u32,
     pub adj_params: u32,
     pub adj_commands: u32,
+    /// The row adjoints are not in the adjoint buffer but in the rows buffer of the adjoint
+    /// kernel, from row `adj_rows` (= `n_rows`) on, in the rows' own vec4 record layout: a
+    /// reverse row update then reads and writes 8 vectors instead of 30 scalars.
     pub adj_rows: u32,
     pub adj_history: u32,
     pub adj_saved: u32,

@@ -236,8 +236,9 @@ fn build_header(
     let n_rows = n_rows as u32;
     let adj_params = state_len;
     let adj_commands = adj_params + param_len as u32;
-    let adj_rows = adj_commands + model.actuators.len() as u32;
-    let adj_history = adj_rows + n_rows * ROW_LEN as u32;
+    // The row adjoints live in the rows buffer (vec4 records, like the rows), not here.
+    let adj_rows = n_rows;
+    let adj_history = adj_commands + model.actuators.len() as u32;
     let adj_saved = adj_history + n_rows * s.solver_iterations;
     let adj_start = adj_saved + state_len;
     let adj_nonfinite = adj_start + state_len;
