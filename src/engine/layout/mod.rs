@@ -355,7 +355,9 @@ impl Compiled {
 
         let off_servo = p.packed.len();
         let row_servo = p.row_desc.len();
-        let (off_force, n_force) = p.pack_actuators(model, &joint_indices, &joint_bodies);
+        let mut affine_laws = Vec::new();
+        let (off_force, n_force) =
+            p.pack_actuators(model, &joint_indices, &joint_bodies, &mut affine_laws);
         let n_servo = p.row_desc.len() - row_servo;
 
         let off_contact = p.packed.len();
@@ -397,6 +399,7 @@ impl Compiled {
         packed.extend_from_slice(&world_packing.packed);
         let off_passive = packed.len();
         packed.extend_from_slice(&passive_records);
+        pack::link_affine_laws(&mut packed, off_force, affine_laws);
 
         let offsets = push_row_params(
             model,
