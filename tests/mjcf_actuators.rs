@@ -176,3 +176,36 @@ fn the_gpu_affine_adjoint_matches_the_f64_twin() {
         );
     }
 }
+
+/// The model's validation names the field of an affine law it cannot pack.
+#[test]
+fn validation_refuses_malformed_affine_laws() {
+    let mut model = arm();
+    let good = model.clone();
+    model.actuators[0].affine.as_mut().unwrap().terms.clear();
+    let msg = model.validate().unwrap_err().to_string();
+    assert!(
+        msg.contains("actuator") && msg.contains("no joint"),
+        "{msg}"
+    );
+
+    let mut model = good.clone();
+    model.actuators[0].affine.as_mut().unwrap().ctrl_range = [1.0, -1.0];
+    let msg = model.validate().unwrap_err().to_string();
+    assert!(msg.contains("ctrl_range"), "{msg}");
+
+    let mut model = good.clone();
+    model.actuators[0].affine.as_mut().unwrap().terms[0].joint = "nowhere".into();
+    let msg = model.validate().unwrap_err().to_string();
+    assert!(msg.contains("unknown joint 'nowhere'"), "{msg}");
+
+    let mut model = good.clone();
+    model.actuators[0].kind = ActuatorKind::Force;
+    let msg = model.validate().unwrap_err().to_string();
+    assert!(msg.contains("only an affine actuator"), "{msg}");
+
+    let mut model = good;
+    model.actuators[0].affine = None;
+    let msg = model.validate().unwrap_err().to_string();
+    assert!(msg.contains("needs its force law"), "{msg}");
+}
