@@ -94,6 +94,21 @@ fn import_error(actuator: &str) -> String {
 }
 
 #[test]
+fn a_position_on_a_tendon_without_joints_is_an_error_not_a_panic() {
+    let text = "<mujoco>\n<worldbody>\n<body>\n<joint name=\"h\"/>\n<geom size=\"0.1\"/>\n\
+                </body>\n</worldbody>\n<tendon><fixed name=\"t\"/></tendon>\n<actuator>\n\
+                <position tendon=\"t\"/>\n</actuator>\n</mujoco>";
+    let msg = match mjcf::from_str(text, Some(Path::new("robot.xml")), &MjcfOptions::default()) {
+        Ok(_) => panic!("a position on a tendon without joints was accepted"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        msg.contains("robot.xml:10:") && msg.contains("the tendon has no joint"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn laws_backdrive_cannot_express_are_refused_with_element_and_line() {
     for (actuator, reason) in [
         (

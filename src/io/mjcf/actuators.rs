@@ -465,6 +465,13 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 coefficient: coefficient as f32,
             });
         }
+        if terms.is_empty() {
+            return Err(self.error(
+                line,
+                &format!("{tag}.tendon"),
+                format!("{label}: the tendon has no joint"),
+            ));
+        }
         let ctrl_range = self.affine_range(&el, &label, tag, "ctrlrange", "ctrllimited")?;
         let force_range = self.affine_range(&el, &label, tag, "forcerange", "forcelimited")?;
         Ok(Some(AffineForce {
