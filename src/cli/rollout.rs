@@ -134,6 +134,13 @@ pub fn sine_commands(model: &Model, n: usize, t: f32, out: &mut Vec<f32>) {
                 }
                 ActuatorKind::VelocityServo => (0.0, 0.5 * act.max_velocity.min(4.0)),
                 ActuatorKind::Force => (0.0, 0.5 * act.max_force),
+                ActuatorKind::Affine => match &act.affine {
+                    Some(law) if law.ctrl_range[1] - law.ctrl_range[0] < 1e6 => (
+                        0.5 * (law.ctrl_range[0] + law.ctrl_range[1]),
+                        0.4 * 0.5 * (law.ctrl_range[1] - law.ctrl_range[0]),
+                    ),
+                    _ => (0.0, 0.4),
+                },
             };
             let phase = TAU * SINE_HZ * t + FRAC_PI_2 * a as f32 + instance_phase;
             out.push(centre + amplitude * phase.sin());

@@ -150,6 +150,28 @@ impl ModelBuilder {
             gain,
             max_force,
             max_velocity,
+            affine: None,
+        });
+        self
+    }
+
+    /// Adds an [`ActuatorKind::Affine`] actuator with the force law `law` (its first term's
+    /// joint is the actuator's `joint`).
+    pub fn affine_actuator(mut self, name: &str, law: crate::model::AffineForce) -> Self {
+        let joint = law
+            .terms
+            .first()
+            .map(|t| t.joint.clone())
+            .unwrap_or_default();
+        self.model.actuators.push(Actuator {
+            name: name.to_string(),
+            joint,
+            axis: 0,
+            kind: ActuatorKind::Affine,
+            gain: 0.0,
+            max_force: 1.0,
+            max_velocity: 1.0e3,
+            affine: Some(law),
         });
         self
     }

@@ -419,6 +419,32 @@ pub struct Actuator {
     /// Maximal joint speed (rad/s or m/s) for servos.
     #[serde(default = "default_max_velocity")]
     pub max_velocity: f32,
+    /// The force law of an [`ActuatorKind::Affine`] actuator (required for it, refused for
+    /// the other kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub affine: Option<AffineForce>,
+}
+
+/// MuJoCo's `<general>` force law without activation dynamics: with the command clamped to
+/// `ctrl_range` and the actuator length `l = sum_t c_t q_t` over `terms` (joint coordinates
+/// measured as MuJoCo's `qpos`, that is from the joint's `reference`), the force is
+/// `clamp(gain * u + bias[0] + bias[1] * l, force_range)` and every term's joint receives
+/// `c_t` times it. Velocity-dependent bias is not part of it: backdrive applies actuator
+/// forces explicitly, where MuJoCo's Euler step would not treat it the same way.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AffineForce {
+    /// Force per unit of command.
+    pub gain: f32,
+    /// Constant force and force per unit of actuator length.
+    pub bias: [f32; 2],
+    /// Command bounds `[lower, upper]` (use +-1e20 for none).
+    pub ctrl_range: [f32; 2],
+    /// Force bounds `[lower, upper]` (use +-1e20 for none).
+    pub force_range: [f32; 2],
+    /// The transmission: joints (axis 0 of hinges and sliders) and their coefficients
+    /// (MuJoCo's gear times the fixed tendon's coefficient).
+    pub terms: Vec<crate::model::TendonTerm>,
 }
 
 fn default_max_velocity() -> f32 {
@@ -437,6 +463,9 @@ pub enum ActuatorKind {
     VelocityServo,
     /// Command is a torque (or force), clamped to `+-max_force`.
     Force,
+    /// Command is MuJoCo's `ctrl` of a `<general>`, `<position>` or `<motor>` actuator:
+    /// the force law is [`Actuator::affine`].
+    Affine,
 }
 
 impl Model {

@@ -392,6 +392,69 @@ fn validate_actuators(model: &Model, joint_index: &HashMap<&str, usize>) -> Resu
         } else {
             non_negative(a.gain, at("gain"))?;
         }
+        validate_affine(model, a, joint_index, &at)?;
+    }
+    Ok(())
+}
+
+/// An affine actuator's force law: present exactly for that kind, finite, ranges ordered,
+/// every term on a known hinge or slider.
+fn validate_affine(
+    model: &Model,
+    a: &crate::model::Actuator,
+    joint_index: &HashMap<&str, usize>,
+    at: &dyn Fn(&str) -> FieldPath,
+) -> Result<(), ModelError> {
+    let law = match (&a.affine, a.kind == ActuatorKind::Affine) {
+        (None, false) => return Ok(()),
+        (Some(_), false) => {
+            return Err(err(at("affine"), "only an affine actuator has a force law"));
+        }
+        (None, true) => {
+            return Err(err(at("affine"), "an affine actuator needs its force law"));
+        }
+        (Some(law), true) => law,
+    };
+    finite(&[law.gain, law.bias[0], law.bias[1]], at("affine"))?;
+    for (range, name) in [
+        (law.ctrl_range, "ctrl_range"),
+        (law.force_range, "force_range"),
+    ] {
+        if range.iter().any(|v| v.is_nan()) || range[0] > range[1] {
+            return Err(err(
+                at(name),
+                format!(
+                    "expected lower <= upper, found [{}, {}]",
+                    range[0], range[1]
+                ),
+            ));
+        }
+    }
+    if law.terms.is_empty() {
+        return Err(err(at("affine"), "the transmission has no joint"));
+    }
+    for t in &law.terms {
+        let Some(&j) = joint_index.get(t.joint.as_str()) else {
+            return Err(err(at("affine"), format!("unknown joint '{}'", t.joint)));
+        };
+        if model.joints[j].kind.free_axes().len() != 1 || t.axis != 0 {
+            return Err(err(
+                at("affine"),
+                format!(
+                    "joint '{}': only hinges and sliders (axis 0) can be driven",
+                    t.joint
+                ),
+            ));
+        }
+        if !t.coefficient.is_finite() || !(t.coefficient * model.joints[j].reference).is_finite() {
+            return Err(err(
+                at("affine"),
+                format!(
+                    "joint '{}': coefficient {} is not finite",
+                    t.joint, t.coefficient
+                ),
+            ));
+        }
     }
     Ok(())
 }

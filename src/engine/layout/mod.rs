@@ -364,7 +364,9 @@ impl Compiled {
 
         let off_servo = p.packed.len();
         let row_servo = p.row_desc.len();
-        let (off_force, n_force) = p.pack_actuators(model, &joint_indices, &joint_bodies);
+        let mut affine_laws = Vec::new();
+        let (off_force, n_force) =
+            p.pack_actuators(model, &joint_indices, &joint_bodies, &mut affine_laws);
         let n_servo = p.row_desc.len() - row_servo;
 
         let off_contact = p.packed.len();
@@ -410,6 +412,7 @@ impl Compiled {
         let fluid_records = fluid::pack_fluid(model);
         let n_fluid = fluid_records.len() / stride::FLUID;
         packed.extend_from_slice(&fluid_records);
+        pack::link_affine_laws(&mut packed, off_force, affine_laws);
 
         let offsets = push_row_params(
             model,

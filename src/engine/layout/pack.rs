@@ -154,12 +154,15 @@ impl Packing {
     }
 
     /// Servo records and rows, then the force actuators' records (which have no row); returns
-    /// the offset and count of the force records.
+    /// the offset and count of the force records. An affine actuator is a force record whose
+    /// last word will point to its law (pushed onto `affine_laws` with its force record's
+    /// index, for [`link_affine_laws`] to place after every section).
     pub(super) fn pack_actuators(
         &mut self,
         model: &Model,
         joint_indices: &std::collections::HashMap<&str, usize>,
         joint_bodies: &[(usize, usize)],
+        affine_laws: &mut Vec<(usize, Vec<u32>)>,
     ) -> (usize, usize) {
         let mut force_records = Vec::new();
         for (ai, act) in model.actuators.iter().enumerate() {
@@ -175,6 +178,13 @@ impl Packing {
                         .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
                 }
                 ActuatorKind::Force => force_records.push([ai as u32, ji as u32, axis, 0]),
+                ActuatorKind::Affine => {
+                    if let Some(law) = &act.affine {
+                        affine_laws
+                            .push((force_records.len(), affine_law(model, joint_indices, law)));
+                    }
+                    force_records.push([ai as u32, ji as u32, axis, 0]);
+                }
             }
         }
         let off_force = self.packed.len();
@@ -423,5 +433,49 @@ pub(super) fn push_row_params(
         p_actuator,
         p_joint,
         p_pair,
+    }
+}
+
+/// An affine actuator's law record: `[n_terms, gain, bias0, bias1, ctrl_lo, ctrl_hi,
+/// force_lo, force_hi]` then `[joint, axis, coefficient]` per term. The constant bias
+/// absorbs the joints' references, since backdrive's coordinates are measured from them.
+fn affine_law(
+    model: &Model,
+    joint_indices: &std::collections::HashMap<&str, usize>,
+    law: &crate::model::AffineForce,
+) -> Vec<u32> {
+    let mut terms = Vec::new();
+    let mut length_at_zero = 0.0f64;
+    for t in &law.terms {
+        let ji = joint_indices.get(t.joint.as_str()).copied().unwrap_or(0);
+        let joint = &model.joints[ji];
+        let axis = joint.kind.free_axes()[t.axis as usize];
+        length_at_zero += f64::from(t.coefficient) * f64::from(joint.reference);
+        terms.extend_from_slice(&[ji as u32, axis, t.coefficient.to_bits()]);
+    }
+    let bias0 = (f64::from(law.bias[0]) + f64::from(law.bias[1]) * length_at_zero) as f32;
+    let mut record = vec![
+        law.terms.len() as u32,
+        law.gain.to_bits(),
+        bias0.to_bits(),
+        law.bias[1].to_bits(),
+        law.ctrl_range[0].to_bits(),
+        law.ctrl_range[1].to_bits(),
+        law.force_range[0].to_bits(),
+        law.force_range[1].to_bits(),
+    ];
+    record.extend(terms);
+    record
+}
+
+/// Appends the affine laws to `packed` and points their force records at them.
+pub(super) fn link_affine_laws(
+    packed: &mut Vec<u32>,
+    off_force: usize,
+    laws: Vec<(usize, Vec<u32>)>,
+) {
+    for (force_record, law) in laws {
+        packed[off_force + force_record * 4 + 3] = packed.len() as u32;
+        packed.extend(law);
     }
 }

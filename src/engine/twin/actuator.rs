@@ -3,7 +3,7 @@
 use super::Instance;
 use super::joint::{joint_axis, joint_record};
 use super::math::{Real, inverse_inertia_mul, select};
-use super::solver::row_write;
+use super::solver::{RowJacobian, row_write};
 
 pub fn servo_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
     let h = s.hdr;
@@ -36,33 +36,107 @@ pub fn servo_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
     }
 }
 
+/// Twin of `apply_joint_impulse`.
+fn apply_joint_impulse<T: Real>(s: &mut Instance<'_, T>, j: u32, jac: RowJacobian<T>, impulse: T) {
+    let jrec = joint_record(s, j);
+    let ba = s.model_u32(jrec);
+    let bb = s.model_u32(jrec + 1);
+    let sa = Instance::<T>::body_slot(ba) + 7;
+    let sb = Instance::<T>::body_slot(bb) + 7;
+    let qa = s.body_orientation(ba);
+    let qb = s.body_orientation(bb);
+    let v = s.state_vec3(sa) + jac.lin_a * (impulse * s.body_inverse_mass(ba));
+    s.state_set_vec3(sa, v);
+    let w = s.state_vec3(sa + 3)
+        + inverse_inertia_mul(qa, s.body_inverse_inertia(ba), jac.ang_a) * impulse;
+    s.state_set_vec3(sa + 3, w);
+    let v = s.state_vec3(sb) + jac.lin_b * (impulse * s.body_inverse_mass(bb));
+    s.state_set_vec3(sb, v);
+    let w = s.state_vec3(sb + 3)
+        + inverse_inertia_mul(qb, s.body_inverse_inertia(bb), jac.ang_b) * impulse;
+    s.state_set_vec3(sb + 3, w);
+}
+
+/// Mirrors `AFFINE_LAW_HEAD`: the words of an affine law before its terms.
+const AFFINE_LAW_HEAD: u32 = 8;
+
+/// Mirrors `struct AffineForce`: the command, the force before and after its clamp.
+struct AffineForce<T> {
+    u: T,
+    raw: T,
+    force: T,
+}
+
+fn affine_force<T: Real>(s: &Instance<'_, T>, law: u32, a: u32) -> AffineForce<T> {
+    let mut length = T::zero();
+    for t in 0..s.model_u32(law) {
+        let term = law + AFFINE_LAW_HEAD + t * 3;
+        let q = joint_axis(s, s.model_u32(term), s.model_u32(term + 1)).coordinate;
+        length += s.model_f32(term + 2) * q;
+    }
+    let u = s.commands[a as usize];
+    let clamped = u.max(s.model_f32(law + 4)).min(s.model_f32(law + 5));
+    let raw = s.model_f32(law + 1) * clamped + s.model_f32(law + 2) + s.model_f32(law + 3) * length;
+    let force = raw.max(s.model_f32(law + 6)).min(s.model_f32(law + 7));
+    AffineForce { u, raw, force }
+}
+
+/// Mirrors `struct ForceTerm`: a force record's transmission term.
+struct ForceTerm<T> {
+    j: u32,
+    k: u32,
+    c: T,
+}
+
+/// Twin of `force_term`.
+fn force_term<T: Real>(s: &Instance<'_, T>, rec: u32, law: u32, t: u32) -> ForceTerm<T> {
+    if law == 0 {
+        return ForceTerm {
+            j: s.model_u32(rec + 1),
+            k: s.model_u32(rec + 2),
+            c: T::one(),
+        };
+    }
+    let term = law + AFFINE_LAW_HEAD + t * 3;
+    ForceTerm {
+        j: s.model_u32(term),
+        k: s.model_u32(term + 1),
+        c: s.model_f32(term + 2),
+    }
+}
+
+/// Twin of `force_record_force`.
+fn force_record_force<T: Real>(s: &Instance<'_, T>, a: u32, law: u32) -> AffineForce<T> {
+    if law == 0 {
+        let max_force = s.param(s.hdr.p_actuator + a * 3 + 1);
+        let u = s.commands[a as usize];
+        return AffineForce {
+            u,
+            raw: u,
+            force: u.max(-max_force).min(max_force),
+        };
+    }
+    affine_force(s, law, a)
+}
+
+/// The number of terms of a force record.
+fn force_terms<T: Real>(s: &Instance<'_, T>, law: u32) -> u32 {
+    if law == 0 { 1 } else { s.model_u32(law) }
+}
+
 pub fn force_actuators_forward<T: Real>(s: &mut Instance<'_, T>) {
     let h = s.hdr;
     let dt = T::of(h.dt);
     for f in 0..h.n_force {
         let rec = h.off_force + f * 4;
         let a = s.model_u32(rec);
-        let j = s.model_u32(rec + 1);
-        let ax = joint_axis(s, j, s.model_u32(rec + 2));
-        let max_force = s.param(h.p_actuator + a * 3 + 1);
-        let impulse = s.commands[a as usize].max(-max_force).min(max_force) * dt;
-        let jrec = joint_record(s, j);
-        let ba = s.model_u32(jrec);
-        let bb = s.model_u32(jrec + 1);
-        let sa = Instance::<T>::body_slot(ba) + 7;
-        let sb = Instance::<T>::body_slot(bb) + 7;
-        let qa = s.body_orientation(ba);
-        let qb = s.body_orientation(bb);
-        let v = s.state_vec3(sa) + ax.jac.lin_a * (impulse * s.body_inverse_mass(ba));
-        s.state_set_vec3(sa, v);
-        let w = s.state_vec3(sa + 3)
-            + inverse_inertia_mul(qa, s.body_inverse_inertia(ba), ax.jac.ang_a) * impulse;
-        s.state_set_vec3(sa + 3, w);
-        let v = s.state_vec3(sb) + ax.jac.lin_b * (impulse * s.body_inverse_mass(bb));
-        s.state_set_vec3(sb, v);
-        let w = s.state_vec3(sb + 3)
-            + inverse_inertia_mul(qb, s.body_inverse_inertia(bb), ax.jac.ang_b) * impulse;
-        s.state_set_vec3(sb + 3, w);
+        let law = s.model_u32(rec + 3);
+        let force = force_record_force(s, a, law).force;
+        for t in 0..force_terms(s, law) {
+            let term = force_term(s, rec, law, t);
+            let ax = joint_axis(s, term.j, term.k);
+            apply_joint_impulse(s, term.j, ax.jac, term.c * force * dt);
+        }
     }
 }
 
@@ -100,58 +174,108 @@ pub fn servo_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adj
     }
 }
 
-pub fn force_actuators_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+/// Twin of `apply_joint_impulse_adjoint`: returns the impulse's adjoint.
+fn apply_joint_impulse_adjoint<T: Real>(
+    s: &Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    j: u32,
+    k: u32,
+    impulse: T,
+) -> T {
     use super::joint::joint_axis_adjoint;
     use super::math::inverse_inertia_mul_adjoint;
-    use super::solver::RowJacobian;
     use crate::engine::layout::BODY_PARAM_LEN;
+    let ax = joint_axis(s, j, k);
+    let jrec = joint_record(s, j);
+    let ba = s.model_u32(jrec);
+    let bb = s.model_u32(jrec + 1);
+    let sa = Instance::<T>::body_slot(ba) + 7;
+    let sb = Instance::<T>::body_slot(bb) + 7;
+    let (qa, qb) = (s.body_orientation(ba), s.body_orientation(bb));
+    let (ia, ib) = (s.body_inverse_inertia(ba), s.body_inverse_inertia(bb));
+    let (ma, mb) = (s.body_inverse_mass(ba), s.body_inverse_mass(bb));
+    let (gva, gwa) = (adj.state_vec3(sa), adj.state_vec3(sa + 3));
+    let (gvb, gwb) = (adj.state_vec3(sb), adj.state_vec3(sb + 3));
+    let d_impulse = ax.jac.lin_a.dot(gva) * ma
+        + inverse_inertia_mul(qa, ia, ax.jac.ang_a).dot(gwa)
+        + ax.jac.lin_b.dot(gvb) * mb
+        + inverse_inertia_mul(qb, ib, ax.jac.ang_b).dot(gwb);
+    adj.param_add(ba * BODY_PARAM_LEN as u32, impulse * ax.jac.lin_a.dot(gva));
+    adj.param_add(bb * BODY_PARAM_LEN as u32, impulse * ax.jac.lin_b.dot(gvb));
+    let (dqa, dia, dja) = inverse_inertia_mul_adjoint(qa, ia, ax.jac.ang_a, gwa * impulse);
+    let (dqb, dib, djb) = inverse_inertia_mul_adjoint(qb, ib, ax.jac.ang_b, gwb * impulse);
+    adj.param_add_vec3(ba * BODY_PARAM_LEN as u32 + 1, dia);
+    adj.param_add_vec3(bb * BODY_PARAM_LEN as u32 + 1, dib);
+    adj.state_add_quat(Instance::<T>::body_slot(ba) + 3, dqa);
+    adj.state_add_quat(Instance::<T>::body_slot(bb) + 3, dqb);
+    let d_jac = RowJacobian {
+        lin_a: gva * (impulse * ma),
+        ang_a: dja,
+        lin_b: gvb * (impulse * mb),
+        ang_b: djb,
+    };
+    joint_axis_adjoint(s, adj, j, k, d_jac, T::zero());
+    d_impulse
+}
+
+/// Twin of `affine_force_adjoint`.
+fn affine_force_adjoint<T: Real>(
+    s: &Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    law: u32,
+    a: u32,
+    f: &AffineForce<T>,
+    d_force: T,
+) {
+    use super::joint::joint_axis_adjoint;
+    use super::math::V3;
+    let d_raw = select(
+        T::zero(),
+        d_force,
+        f.raw > s.model_f32(law + 6) && f.raw < s.model_f32(law + 7),
+    );
+    let inside = f.u > s.model_f32(law + 4) && f.u < s.model_f32(law + 5);
+    adj.commands[a as usize] += select(T::zero(), d_raw * s.model_f32(law + 1), inside);
+    let d_length = d_raw * s.model_f32(law + 3);
+    let no_jac = RowJacobian {
+        lin_a: V3::zero(),
+        ang_a: V3::zero(),
+        lin_b: V3::zero(),
+        ang_b: V3::zero(),
+    };
+    for t in 0..s.model_u32(law) {
+        let term = law + AFFINE_LAW_HEAD + t * 3;
+        let (j, k) = (s.model_u32(term), s.model_u32(term + 1));
+        joint_axis_adjoint(s, adj, j, k, no_jac, d_length * s.model_f32(term + 2));
+    }
+}
+
+pub fn force_actuators_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
     let h = s.hdr;
     let dt = T::of(h.dt);
     for f in (0..h.n_force).rev() {
         let rec = h.off_force + f * 4;
         let a = s.model_u32(rec);
-        let j = s.model_u32(rec + 1);
-        let k = s.model_u32(rec + 2);
-        let ax = joint_axis(s, j, k);
-        let p_max = h.p_actuator + a * 3 + 1;
-        let max_force = s.param(p_max);
-        let u = s.commands[a as usize];
-        let impulse = u.max(-max_force).min(max_force) * dt;
-        let jrec = joint_record(s, j);
-        let ba = s.model_u32(jrec);
-        let bb = s.model_u32(jrec + 1);
-        let sa = Instance::<T>::body_slot(ba) + 7;
-        let sb = Instance::<T>::body_slot(bb) + 7;
-        let (qa, qb) = (s.body_orientation(ba), s.body_orientation(bb));
-        let (ia, ib) = (s.body_inverse_inertia(ba), s.body_inverse_inertia(bb));
-        let (ma, mb) = (s.body_inverse_mass(ba), s.body_inverse_mass(bb));
-        let (gva, gwa) = (adj.state_vec3(sa), adj.state_vec3(sa + 3));
-        let (gvb, gwb) = (adj.state_vec3(sb), adj.state_vec3(sb + 3));
-        let d_impulse = ax.jac.lin_a.dot(gva) * ma
-            + inverse_inertia_mul(qa, ia, ax.jac.ang_a).dot(gwa)
-            + ax.jac.lin_b.dot(gvb) * mb
-            + inverse_inertia_mul(qb, ib, ax.jac.ang_b).dot(gwb);
-        adj.param_add(ba * BODY_PARAM_LEN as u32, impulse * ax.jac.lin_a.dot(gva));
-        adj.param_add(bb * BODY_PARAM_LEN as u32, impulse * ax.jac.lin_b.dot(gvb));
-        let (dqa, dia, dja) = inverse_inertia_mul_adjoint(qa, ia, ax.jac.ang_a, gwa * impulse);
-        let (dqb, dib, djb) = inverse_inertia_mul_adjoint(qb, ib, ax.jac.ang_b, gwb * impulse);
-        adj.param_add_vec3(ba * BODY_PARAM_LEN as u32 + 1, dia);
-        adj.param_add_vec3(bb * BODY_PARAM_LEN as u32 + 1, dib);
-        adj.state_add_quat(Instance::<T>::body_slot(ba) + 3, dqa);
-        adj.state_add_quat(Instance::<T>::body_slot(bb) + 3, dqb);
-        let d_jac = RowJacobian {
-            lin_a: gva * (impulse * ma),
-            ang_a: dja,
-            lin_b: gvb * (impulse * mb),
-            ang_b: djb,
-        };
-        // impulse = clamp(u, -max_force, max_force) * dt
-        let d_clamped = d_impulse * dt;
-        let above = u.max(-max_force);
-        let d_above = select(T::zero(), d_clamped, above < max_force);
-        let d_u = select(T::zero(), d_above, u > -max_force);
-        adj.commands[a as usize] += d_u;
-        adj.param_add(p_max, (d_clamped - d_above) - (d_above - d_u));
-        joint_axis_adjoint(s, adj, j, k, d_jac, T::zero());
+        let law = s.model_u32(rec + 3);
+        let forward = force_record_force(s, a, law);
+        let mut d_force = T::zero();
+        for t in (0..force_terms(s, law)).rev() {
+            let term = force_term(s, rec, law, t);
+            let impulse = term.c * forward.force * dt;
+            d_force += term.c * dt * apply_joint_impulse_adjoint(s, adj, term.j, term.k, impulse);
+        }
+        if law == 0 {
+            // force = clamp(u, -max_force, max_force)
+            let p_max = h.p_actuator + a * 3 + 1;
+            let max_force = s.param(p_max);
+            let u = forward.u;
+            let above = u.max(-max_force);
+            let d_above = select(T::zero(), d_force, above < max_force);
+            let d_u = select(T::zero(), d_above, u > -max_force);
+            adj.commands[a as usize] += d_u;
+            adj.param_add(p_max, (d_force - d_above) - (d_above - d_u));
+        } else {
+            affine_force_adjoint(s, adj, law, a, &forward, d_force);
+        }
     }
 }

@@ -723,6 +723,122 @@ fn viscous_drag_matches_stokes_for_one_step() {
             (w.get(k) - want_w).abs() < 1e-4,
             "w{k} {} vs {want_w}",
             w.get(k)
+/// Affine actuators (MuJoCo's `<general>`) on the tendon chain: one on a hinge whose command
+/// and force clamp, one over two hinges and a slider with a reference (three joints, four
+/// bodies).
+fn chain_with_affine_actuators() -> Model {
+    use crate::model::{Actuator, AffineForce, TendonTerm};
+    let term = |joint: &str, coefficient: f32| TendonTerm {
+        joint: joint.to_string(),
+        axis: 0,
+        coefficient,
+    };
+    let affine = |name: &str, law: AffineForce| Actuator {
+        name: name.to_string(),
+        joint: law.terms[0].joint.clone(),
+        axis: 0,
+        kind: ActuatorKind::Affine,
+        gain: 0.0,
+        max_force: 1.0,
+        max_velocity: 1.0e3,
+        affine: Some(law),
+    };
+    let mut model = chain_with_tendons();
+    model.name = "affine".into();
+    model.tendons.clear();
+    model.actuators = vec![
+        affine(
+            "clamped",
+            AffineForce {
+                gain: 2.0,
+                bias: [0.1, -3.0],
+                ctrl_range: [-0.3, 0.25],
+                force_range: [-0.4, 0.5],
+                terms: vec![term("h1", 1.5)],
+            },
+        ),
+        affine(
+            "spread",
+            AffineForce {
+                gain: 0.8,
+                bias: [-0.2, -5.0],
+                ctrl_range: [-1e20, 1e20],
+                force_range: [-20.0, 20.0],
+                terms: vec![term("h2", 0.5), term("h3", -0.25), term("s", 2.0)],
+            },
+        ),
+    ];
+    let slider = model.joint_index("s").unwrap();
+    model.joints[slider].reference = 0.3;
+    model.validate().unwrap();
+    model
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_affine_actuators() {
+    let model = chain_with_affine_actuators();
+    let compiled = Compiled::new(&model);
+    assert_eq!(compiled.header.n_force, 2);
+    for (warmup, seed) in [(0, 41), (5, 42), (20, 43)] {
+        check_model(&model, warmup, seed);
+    }
+}
+
+/// One step of a lone slider without gravity: the velocity gained is the law's force, with
+/// the command and the force clamped and the length measured from MuJoCo's qpos (the
+/// joint's reference at the initial pose).
+#[test]
+fn the_affine_force_follows_mujocos_law() {
+    use crate::model::{AffineForce, TendonTerm};
+    let slider = |force_range: [f32; 2]| {
+        ModelBuilder::new("slider")
+            .with_settings(|s| s.gravity = [0.0; 3])
+            .body("d", 0.4, [0.0, 0.0, 1.0])
+            .shape(ShapeKind::Sphere { radius: 0.1 }, [0.0; 3])
+            .joint(
+                "s",
+                JointKind::Slider,
+                None,
+                "d",
+                [0.0, 0.0, 1.0],
+                [1.0, 0.0, 0.0],
+            )
+            .with_joint(|j| j.reference = 0.3)
+            .affine_actuator(
+                "a",
+                AffineForce {
+                    gain: 3.0,
+                    bias: [0.5, -4.0],
+                    ctrl_range: [-1.0, 1.0],
+                    force_range,
+                    terms: vec![TendonTerm {
+                        joint: "s".into(),
+                        axis: 0,
+                        coefficient: 2.0,
+                    }],
+                },
+            )
+            .build()
+            .unwrap()
+    };
+    for (force_range, command, force) in [
+        // ctrl 2 clamps to 1: 3 * 1 + 0.5 - 4 * (2 * 0.3) = 1.1 on the actuator.
+        ([-10.0, 10.0], 2.0, 1.1),
+        // -0.5: -1.5 + 0.5 - 2.4 = -3.4, clamped to -0.5.
+        ([-0.5, 0.5], -0.5, -0.5),
+    ] {
+        let model = slider(force_range);
+        let compiled = Compiled::new(&model);
+        let mut inst = Instance::<f64>::new(&compiled);
+        inst.commands[0] = command;
+        inst.step();
+        let v = inst.state_vec3(Instance::<f64>::body_slot(1) + 7).x;
+        let dt = f64::from(model.settings.dt);
+        let expected = 2.0 * force * dt / 0.4;
+        // The law's constants are packed as f32: 1e-6 relative is their rounding.
+        assert!(
+            (v - expected).abs() < 1e-6 * expected.abs(),
+            "command {command}: velocity {v}, expected {expected}"
         );
     }
 }

@@ -16,11 +16,47 @@ impl<'a, 'input> Ctx<'a, 'input> {
     ) -> Result<()> {
         self.check_attrs(node, &[], &[]);
         for c in node.children().filter(|n| n.is_element()) {
-            if c.tag_name().name() != "motor" {
-                self.non_motor_actuator(c);
-                continue;
+            match c.tag_name().name() {
+                "motor" => {
+                    self.motor(c, world, joint_map, tendons, model, gears, actuator_names)?
+                }
+                "general" | "position" | "velocity" => {
+                    let Some(law) = self.affine_law(c, world, joint_map, tendons)? else {
+                        continue;
+                    };
+                    let tag = c.tag_name().name();
+                    let first = law.terms[0].joint.clone();
+                    let base = c
+                        .attribute("name")
+                        .map(str::to_string)
+                        .unwrap_or_else(|| format!("{first}_{tag}"));
+                    let mut unique = base.clone();
+                    let mut k = 1;
+                    while actuator_names.contains(&unique) {
+                        unique = format!("{base}_{k}");
+                        k += 1;
+                    }
+                    actuator_names.insert(unique.clone());
+                    let max_force = law.force_range[0].abs().max(law.force_range[1].abs());
+                    model.actuators.push(Actuator {
+                        name: unique,
+                        joint: first,
+                        axis: 0,
+                        kind: ActuatorKind::Affine,
+                        gain: 0.0,
+                        max_force: if max_force < 1e20 {
+                            max_force.max(1e-9)
+                        } else {
+                            1e6
+                        },
+                        max_velocity: 1.0e3,
+                        affine: Some(law),
+                    });
+                    // The command is MuJoCo's ctrl itself: the gear is inside the law.
+                    gears.push(1.0);
+                }
+                _ => self.non_motor_actuator(c),
             }
-            self.motor(c, world, joint_map, tendons, model, gears, actuator_names)?;
         }
         Ok(())
     }
@@ -30,9 +66,6 @@ impl<'a, 'input> Ctx<'a, 'input> {
         let tag = c.tag_name().name();
         let line = self.line(c);
         let known = [
-            "general",
-            "position",
-            "velocity",
             "intvelocity",
             "damper",
             "cylinder",
@@ -44,7 +77,10 @@ impl<'a, 'input> Ctx<'a, 'input> {
             self.unsupported(
                 line,
                 tag,
-                format!("<{tag}> actuators are not supported (only <motor>); it was dropped"),
+                format!(
+                    "<{tag}> actuators are not supported (only <motor>, <general>, \
+                     <position>); it was dropped"
+                ),
             );
         } else {
             self.warn(line, tag, format!("unknown actuator <{tag}> was ignored"));
@@ -202,6 +238,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             gain: 0.0,
             max_force: max_force as f32,
             max_velocity: 1.0e3,
+            affine: None,
         });
         gears.push(gear as f32);
         Ok(())
@@ -241,6 +278,245 @@ impl<'a, 'input> Ctx<'a, 'input> {
             (true, None) => Err(self.error(
                 line,
                 &format!("motor.{attr}"),
+                format!("{label}: {limited_attr} is true but {attr} is missing"),
+            )),
+        }
+    }
+}
+
+/// MuJoCo's bound meaning "unlimited" in an affine law.
+const UNLIMITED: f32 = 1e20;
+
+impl<'a, 'input> Ctx<'a, 'input> {
+    /// The force law of a `<general>`, `<position>` or `<velocity>` actuator, or None when it
+    /// is dropped as unsupported (activation dynamics, gain or bias types other than
+    /// fixed/affine, velocity-dependent bias, transmissions other than hinges, sliders and
+    /// fixed tendons).
+    fn affine_law(
+        &self,
+        c: Node<'a, 'input>,
+        world: &World,
+        joint_map: &HashMap<String, (String, JKind)>,
+        tendons: &[constraints::FixedTendon],
+    ) -> Result<Option<AffineForce>> {
+        let tag = c.tag_name().name();
+        let line = self.line(c);
+        self.check_attrs(
+            c,
+            &[
+                "name",
+                "class",
+                "joint",
+                "jointinparent",
+                "tendon",
+                "site",
+                "body",
+                "gear",
+                "ctrlrange",
+                "ctrllimited",
+                "forcerange",
+                "forcelimited",
+                "dyntype",
+                "gaintype",
+                "biastype",
+                "dynprm",
+                "gainprm",
+                "biasprm",
+                "kp",
+                "kv",
+                "dampratio",
+                "timeconst",
+                "inheritrange",
+                "actearly",
+            ],
+            &[
+                "group",
+                "user",
+                "actrange",
+                "actlimited",
+                "lengthrange",
+                "actdim",
+            ],
+        );
+        let el = self.el(c, Some("actuator"), None);
+        let label = match c.attribute("name") {
+            Some(n) => format!("{tag} '{n}'"),
+            None => format!("{tag} at {}", self.place(line)),
+        };
+        let drop = |why: String| -> Result<Option<AffineForce>> {
+            self.unsupported(line, tag, format!("{label}: {why}; it was dropped"));
+            Ok(None)
+        };
+        // The force law: gain and bias per MuJoCo's shortcut elements.
+        let (gain, bias) = match tag {
+            "general" => {
+                for (attr, allowed) in [
+                    ("dyntype", &["none"][..]),
+                    ("gaintype", &["fixed"][..]),
+                    ("biastype", &["none", "affine"][..]),
+                ] {
+                    if let Some(v) = self.get(&el, attr)?
+                        && !allowed.contains(&v.text.trim())
+                    {
+                        let what = if attr == "dyntype" {
+                            "activation dynamics are not supported"
+                        } else {
+                            "only fixed gains and affine biases are supported"
+                        };
+                        return drop(format!("{attr}=\"{}\": {what}", v.text.trim()));
+                    }
+                }
+                let gainprm = match self.get(&el, "gainprm")? {
+                    Some(v) => self.nums(&el, &v)?,
+                    None => vec![1.0],
+                };
+                let affine = self
+                    .get(&el, "biastype")?
+                    .is_some_and(|v| v.text.trim() == "affine");
+                let biasprm = match self.get(&el, "biasprm")? {
+                    Some(v) if affine => self.nums(&el, &v)?,
+                    _ => vec![],
+                };
+                let b = |k: usize| biasprm.get(k).copied().unwrap_or(0.0);
+                (gainprm.first().copied().unwrap_or(0.0), [b(0), b(1), b(2)])
+            }
+            "position" => {
+                if self.num(&el, "timeconst")?.unwrap_or(0.0) > 0.0 {
+                    return drop("timeconst > 0 (activation dynamics) is not supported".into());
+                }
+                if self.num(&el, "dampratio")?.unwrap_or(0.0) != 0.0 {
+                    return drop("dampratio (a velocity-dependent bias) is not supported".into());
+                }
+                if self.num(&el, "inheritrange")?.unwrap_or(0.0) != 0.0 {
+                    return drop("inheritrange is not supported".into());
+                }
+                let kp = self.num(&el, "kp")?.unwrap_or(1.0);
+                let kv = self.num(&el, "kv")?.unwrap_or(0.0);
+                (kp, [0.0, -kp, -kv])
+            }
+            _ => {
+                let kv = self.num(&el, "kv")?.unwrap_or(1.0);
+                (kv, [0.0, 0.0, -kv])
+            }
+        };
+        if bias[2] != 0.0 {
+            return drop(format!(
+                "a velocity-dependent bias ({}) is not supported: backdrive applies actuator \
+                 forces explicitly",
+                bias[2]
+            ));
+        }
+        // The transmission: gear times a joint, or times a fixed tendon's terms.
+        let gear = match self.get(&el, "gear")? {
+            Some(v) => {
+                let g = self.nums(&el, &v)?;
+                if g.is_empty() || g.len() > 6 {
+                    return Err(self.error(
+                        v.line,
+                        &format!("{tag}.gear"),
+                        format!("{label}: expected 1 to 6 numbers{}", v.origin()),
+                    ));
+                }
+                g[0]
+            }
+            None => 1.0,
+        };
+        let mjcf_terms: Vec<(String, f64)> =
+            if let Some(j) = c.attribute("joint").or(c.attribute("jointinparent")) {
+                vec![(j.to_string(), gear)]
+            } else if let Some(t) = c.attribute("tendon") {
+                match tendons.iter().find(|x| x.name == t) {
+                    Some(t) => t.terms.iter().map(|(j, k)| (j.clone(), gear * k)).collect(),
+                    None => {
+                        return Err(self.error(
+                            self.attr_line(c, "tendon"),
+                            &format!("{tag}.tendon"),
+                            format!("{label}: unknown fixed tendon '{t}'"),
+                        ));
+                    }
+                }
+            } else if ["site", "body"].iter().any(|a| c.attribute(*a).is_some()) {
+                return drop("only joint and fixed-tendon transmissions are supported".into());
+            } else {
+                return Err(self.error(
+                    line,
+                    &format!("{tag}.joint"),
+                    format!("{label} needs a joint or a tendon"),
+                ));
+            };
+        let mut terms = Vec::with_capacity(mjcf_terms.len());
+        for (joint, coefficient) in mjcf_terms {
+            let Some((bd_joint, kind)) = joint_map.get(&joint) else {
+                if world.free_joints.contains(&joint) {
+                    return drop(format!("the free joint '{joint}' cannot be driven"));
+                }
+                return Err(self.error(
+                    line,
+                    &format!("{tag}.joint"),
+                    format!("{label}: unknown joint '{joint}'"),
+                ));
+            };
+            if *kind == JKind::Ball {
+                return drop(format!("the ball joint '{joint}' cannot be driven"));
+            }
+            terms.push(crate::model::TendonTerm {
+                joint: bd_joint.clone(),
+                axis: 0,
+                coefficient: coefficient as f32,
+            });
+        }
+        if terms.is_empty() {
+            return Err(self.error(
+                line,
+                &format!("{tag}.tendon"),
+                format!("{label}: the tendon has no joint"),
+            ));
+        }
+        let ctrl_range = self.affine_range(&el, &label, tag, "ctrlrange", "ctrllimited")?;
+        let force_range = self.affine_range(&el, &label, tag, "forcerange", "forcelimited")?;
+        Ok(Some(AffineForce {
+            gain: gain as f32,
+            bias: [bias[0] as f32, bias[1] as f32],
+            ctrl_range,
+            force_range,
+            terms,
+        }))
+    }
+
+    /// A `ctrlrange` / `forcerange` as MuJoCo limits it (`*limited`, else `autolimits` and the
+    /// range's presence); `[-1e20, 1e20]` when unlimited.
+    fn affine_range(
+        &self,
+        el: &El,
+        label: &str,
+        tag: &str,
+        attr: &str,
+        limited_attr: &str,
+    ) -> Result<[f32; 2]> {
+        let range = match self.get(el, attr)? {
+            Some(v) => {
+                let [lo, hi] = self.fixed::<2>(el, &v)?;
+                if lo.is_nan() || hi.is_nan() || lo > hi {
+                    return Err(self.error(
+                        v.line,
+                        &format!("{tag}.{attr}"),
+                        format!("{label}: expected lower <= upper, found [{lo}, {hi}]"),
+                    ));
+                }
+                Some([lo as f32, hi as f32])
+            }
+            None => None,
+        };
+        let limited = match self.tristate(el, limited_attr)? {
+            Some(l) => l,
+            None => range.is_some() && self.autolimits,
+        };
+        match (limited, range) {
+            (false, _) => Ok([-UNLIMITED, UNLIMITED]),
+            (true, Some(r)) => Ok(r),
+            (true, None) => Err(self.error(
+                self.line(el.node),
+                &format!("{tag}.{attr}"),
                 format!("{label}: {limited_attr} is true but {attr} is missing"),
             )),
         }

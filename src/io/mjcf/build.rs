@@ -57,11 +57,12 @@ impl Ctx<'_, '_> {
         let n = world.bodies.len();
         let (group_of, groups) = self.group_bodies(world);
         let g_norm = DVec3::from_array(settings.gravity.map(f64::from)).length();
-        let (bodies, softness) = self.attach_geoms(world, &group_of, g_norm);
+        let (mut bodies, softness) = self.attach_geoms(world, &group_of, g_norm);
         self.contact_settings(&softness, &mut settings);
         self.unused_pairs(world);
         self.self_collision_warning(&bodies, world, &group_of);
         let body_mass = self.body_masses(&bodies);
+        springdamper::apply_springdampers(&mut bodies, &body_mass);
 
         let mut out = ModelBuilder {
             model: Model {

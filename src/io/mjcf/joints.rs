@@ -312,16 +312,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 ),
             );
         }
-        if let Some(v) = self.get(el, "springdamper")? {
-            let [a, b] = self.fixed::<2>(el, &v)?;
-            if a != 0.0 || b != 0.0 {
-                self.unsupported(
-                    v.line,
-                    "joint",
-                    format!("joint '{name}': springdamper is not supported"),
-                );
-            }
-        }
+        self.springdamper(el, name, kind, &mut passive)?;
         self.joint_attribute_warnings(el, name)?;
         Ok(passive)
     }

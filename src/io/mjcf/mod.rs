@@ -128,6 +128,20 @@
 //!   `forcerange`). **Command scaling:** a backdrive force command is the joint torque (N m)
 //!   or force (N) itself, whereas MuJoCo multiplies `ctrl` by `gear`: send `gear * ctrl`
 //!   ([`MjcfImport::gears`] lists the gears in actuator order).
+//! * `<general>` (`gaintype="fixed"`, `biastype` `none` or `affine`, `dyntype="none"`) and
+//!   `<position kp>` become [`ActuatorKind::Affine`] actuators with MuJoCo's force law
+//!   `clamp(gainprm[0] * clamp(ctrl, ctrlrange) + biasprm[0] + biasprm[1] * length,
+//!   forcerange)` (`position`: gain `kp`, bias `-kp * length`), the length being `gear` times
+//!   the joint's coordinate or times a fixed tendon's `sum coef * q` over any number of hinges
+//!   and slides; the command is `ctrl` itself (gear 1 in [`MjcfImport::gears`]). Activation
+//!   dynamics (`dyntype` other than `none`, `position timeconst`), other gain and bias types,
+//!   and a velocity-dependent bias (`biasprm[2]`, `kv`, `dampratio`, `<velocity>`) are
+//!   unsupported (the element and line): backdrive has no activation state, and applies
+//!   actuator forces explicitly.
+//! * Joint `springdamper="timeconst dampratio"` (both positive) sets the joint's stiffness to
+//!   `M0 / (timeconst dampratio)^2` and its damping to `2 M0 / timeconst`, `M0` being the
+//!   joint's inertia at the model pose (the subtree's moment of inertia about a hinge, its mass
+//!   along a slide, plus the armature as written): MuJoCo's compiler rule.
 //! * `<default>` classes (nested, with `class` and `childclass`), `<compiler angle
 //!   eulerseq inertiafromgeom autolimits boundmass boundinertia settotalmass>`, joint `range`
 //!   / `limited`, and `<frame>` are supported.
@@ -145,9 +159,10 @@
 //! (`settings.joint_frequency`, `contact_frequency`): the importer maps `solref`/`solimp`
 //! onto the contact ones (above) and keeps backdrive's joint defaults. Features whose absence
 //! would silently change the physics — joint `damping` and `armature` (see above), a free
-//! joint's `stiffness` and `frictionloss`, joint `springdamper`; spatial tendons, tendon
+//! joint's `stiffness` and `frictionloss`, `springdamper` on a ball joint; spatial tendons, tendon
 //! stiffness, damping and friction, couplings that backdrive's two-body rows cannot hold (see
-//! below), `distance` and flex equalities, actuators other than `motor`, wind and the ellipsoid fluid model, mocap
+//! below), `distance` and flex equalities, actuators other than `motor`, `general` and
+//! `position` and the laws above cannot express, wind and the ellipsoid fluid model, mocap
 //! bodies, static ellipsoids, colliding meshes and height fields, contact pairs between bodies
 //! — are errors naming the element and line, unless [`MjcfOptions::ignore_unsupported`] is
 //! set, in which case they are dropped with a warning.
@@ -212,7 +227,7 @@ use roxmltree::{Document, Node};
 use crate::engine::sim::BodyState;
 use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
 use crate::model::{
-    Actuator, ActuatorKind, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
+    Actuator, ActuatorKind, AffineForce, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
 };
 
 mod actuators;
@@ -224,6 +239,7 @@ mod geometry;
 mod include;
 mod inertia;
 mod joints;
+mod springdamper;
 mod tree;
 mod xml;
 

@@ -31,6 +31,9 @@ pub(super) struct JointPassive {
     pub(super) springref: f64,
     pub(super) frictionloss: f64,
     pub(super) armature: f64,
+    /// `springdamper`'s time constant and damping ratio, with the armature as written (MuJoCo
+    /// counts it in the inertia): stiffness and damping are derived from them after the masses.
+    pub(super) springdamper: Option<[f64; 3]>,
 }
 
 #[derive(Clone, Debug)]
