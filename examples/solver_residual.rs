@@ -117,6 +117,8 @@ fn main() -> anyhow::Result<()> {
                         0.5 * f64::from(a.max_velocity.min(4.0))
                     }
                     backdrive::model::ActuatorKind::Force => 0.5 * f64::from(a.max_force),
+                    // MuJoCo's ctrl, whose ranges are mostly -1..1.
+                    backdrive::model::ActuatorKind::Affine => 0.5,
                 })
                 .collect();
             let dt = f64::from(model.settings.dt);

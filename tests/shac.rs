@@ -231,7 +231,8 @@ fn the_bootstrap_seed_is_the_gradient_of_the_target_critics_value() {
         let mut minus = state.clone();
         minus[slot] -= h;
         let step = f64::from(plus[slot]) - f64::from(minus[slot]);
-        let fd = (trainer.target_value(&plus).unwrap() - trainer.target_value(&minus).unwrap()) / step;
+        let fd =
+            (trainer.target_value(&plus).unwrap() - trainer.target_value(&minus).unwrap()) / step;
         assert!(
             (fd - ds[k]).abs() < 1e-3 * fd.abs().max(ds[k].abs()) + 1e-6,
             "input {k} (raw slot {slot}): seed {} vs differences {fd}",

@@ -723,6 +723,10 @@ fn viscous_drag_matches_stokes_for_one_step() {
             (w.get(k) - want_w).abs() < 1e-4,
             "w{k} {} vs {want_w}",
             w.get(k)
+        );
+    }
+}
+
 /// Affine actuators (MuJoCo's `<general>`) on the tendon chain: one on a hinge whose command
 /// and force clamp, one over two hinges and a slider with a reference (three joints, four
 /// bodies).

@@ -548,7 +548,10 @@ impl ShacTrainer {
     /// differentiates), in f64 on the host.
     pub fn target_value(&self, state: &[f32]) -> Result<f64> {
         let (host, target) = self.host_target_critic()?;
-        Ok(host.value_with(&target, &self.feature_stats.normalize(&self.raw_features(state))))
+        Ok(host.value_with(
+            &target,
+            &self.feature_stats.normalize(&self.raw_features(state)),
+        ))
     }
 
     fn raw_features(&self, state: &[f32]) -> Vec<f64> {
