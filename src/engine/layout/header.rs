@@ -126,4 +126,13 @@ pub struct Header {
     pub off_tendon: u32,
     pub off_tendon_term: u32,
     pub row_tendon: u32,
+    /// Floats per instance of the bound commands array: one step's commands, or a whole
+    /// sequence's (the blocked layout's row width, see [`crate::engine::buffers::device_index`]).
+    pub command_width: u32,
+    /// Pads the block to whole 16-byte rows, as a uniform struct is laid out.
+    pub pad0: u32,
+    /// See `pad0`.
+    pub pad1: u32,
+    /// See `pad0`.
+    pub pad2: u32,
 }
