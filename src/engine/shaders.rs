@@ -218,6 +218,15 @@ impl ModelBinding {
         }
     }
 
+    /// Bytes of the model buffer for a table of `words` words.
+    pub fn buffer_bytes(self, words: usize) -> u64 {
+        let words = match self {
+            ModelBinding::Uniform => MODEL_UNIFORM_WORDS.max(words),
+            ModelBinding::Storage => words.max(1),
+        };
+        words as u64 * 4
+    }
+
     /// The buffer's usage and contents for `packed` (padded to the uniform's size).
     pub fn buffer_contents(self, packed: &[u32]) -> (wgpu::BufferUsages, Vec<u32>) {
         match self {
@@ -354,6 +363,11 @@ mod tests {
         let (usage, words) = ModelBinding::Storage.buffer_contents(&[7, 8, 9]);
         assert_eq!(usage, wgpu::BufferUsages::STORAGE);
         assert_eq!(words, vec![7, 8, 9]);
+        assert_eq!(
+            ModelBinding::Uniform.buffer_bytes(3),
+            MODEL_UNIFORM_WORDS as u64 * 4
+        );
+        assert_eq!(ModelBinding::Storage.buffer_bytes(3), 12);
     }
 
     #[test]

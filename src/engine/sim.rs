@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 use crate::engine::batch::{self, Batch};
-use crate::engine::buffers;
+use crate::engine::buffers::{self, padded_len};
 use crate::engine::gpu::Gpu;
 use crate::engine::layout::{BODY_STATE_LEN, Compiled};
 use crate::engine::shaders;
@@ -97,12 +97,18 @@ impl Simulator {
         }
         let floats = per_instance_floats(&compiled);
         let chunking = Batch::plan_chunks(&gpu, &model.name, &floats, n_instances, None)?;
+        let binding = Batch::model_binding_for(&gpu, &compiled);
         let estimate = (floats.iter().sum::<u64>() * 4)
-            .saturating_mul(n_instances as u64)
-            .saturating_add(compiled.packed.len() as u64 * 4);
+            .saturating_mul(
+                chunking
+                    .lens
+                    .iter()
+                    .map(|&len| padded_len(len) as u64)
+                    .sum(),
+            )
+            .saturating_add(binding.buffer_bytes(compiled.packed.len()));
         let what = format!("{n_instances} instances of '{}'", model.name);
         gpu.check_budget(estimate, &what)?;
-        let binding = Batch::model_binding_for(&gpu, &compiled);
         let pipeline = buffers::pipeline_with(&gpu, shaders::STEP, "step_forward", binding)?;
         let device = gpu.clone();
         device.allocation_scope(&what, || {

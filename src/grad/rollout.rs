@@ -186,12 +186,14 @@ pub fn estimate_compiled_memory(
         .max_chunk
         .map_or(1, |max| n_instances.div_ceil(max.max(1))) as u64;
     let headers = (u64::from(options.horizon) + 1) * std::mem::size_of::<Header>() as u64;
+    // The model table as a device with WebGPU's default uniform limit binds it.
+    let model_binding = ModelBinding::for_table(c.packed.len(), &wgpu::Limits::default());
     MemoryEstimate {
         working: (f[0] + f[1] + f[2] + f[5] + f[9]) * n,
         commands: (f[3] + f[4]) * n,
         checkpoints: (f[7] + f[8]) * n,
         adjoint: f[6] * n,
-        shared: c.packed.len() as u64 * 4 + chunks * headers,
+        shared: model_binding.buffer_bytes(c.packed.len()) + chunks * headers,
     }
 }
 
