@@ -1,8 +1,8 @@
 // Bindings, buffer accessors and quaternion math shared by every stage.
 //
-// Per-instance arrays are slot-major with the instance innermost (array[slot * N + i]) so
-// that neighbouring invocations touch neighbouring addresses. Field order of Header matches
-// `layout::Header` on the host.
+// Per-instance arrays are instance-blocked (see `instance_index`), so that neighbouring
+// invocations touch neighbouring addresses and one instance's slots stay close together
+// whatever the batch size. Field order of Header matches `layout::Header` on the host.
 
 struct Header {
     n_instances: u32, n_bodies: u32, n_joints: u32, n_lock: u32,
@@ -24,6 +24,7 @@ struct Header {
     n_passive: u32, off_passive: u32, row_passive: u32, n_tendon: u32,
     n_tendon_terms: u32, off_tendon: u32, off_tendon_term: u32, row_tendon: u32,
     n_fluid: u32, off_fluid: u32, fluid_density: f32, fluid_viscosity: f32,
+    command_width: u32, row_width: u32, pad1: u32, pad2: u32,
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,
@@ -32,7 +33,8 @@ struct Header {
 // sweeps) and the private solver bounds PRIVATE_SOLVER_BODIES, _ROWS and _VELOCITIES.
 
 @group(0) @binding(0) var<uniform> hdr: Header;
-@group(0) @binding(1) var<storage, read> model: array<u32>;
+// Binding 1, the packed model table, and its accessor `model_u32` are generated
+// (src/engine/shaders.rs, `ModelBinding`): a uniform block where the table fits, else storage.
 @group(0) @binding(2) var<storage, read_write> state: array<f32>;
 @group(0) @binding(3) var<storage, read> params: array<f32>;
 @group(0) @binding(4) var<storage, read_write> commands: array<f32>;
@@ -42,13 +44,22 @@ struct Header {
 // the state before the solve and the state at the start of the step.
 @group(0) @binding(6) var<storage, read_write> adjoint: array<f32>;
 
-fn model_u32(k: u32) -> u32 { return model[k]; }
-fn model_f32(k: u32) -> f32 { return bitcast<f32>(model[k]); }
+fn model_f32(k: u32) -> f32 { return bitcast<f32>(model_u32(k)); }
 fn model_vec3(k: u32) -> vec3<f32> { return vec3<f32>(model_f32(k), model_f32(k + 1u), model_f32(k + 2u)); }
 fn model_quat(k: u32) -> vec4<f32> { return vec4<f32>(model_vec3(k), model_f32(k + 3u)); }
 
-fn state_get(slot: u32, i: u32) -> f32 { return state[slot * hdr.n_instances + i]; }
-fn state_set(slot: u32, i: u32, v: f32) { state[slot * hdr.n_instances + i] = v; }
+// Where slot `slot` of instance i lies in a per-instance array `width` wide: blocks of
+// INSTANCE_BLOCK instances (a workgroup's), slot-major within a block, a chunk shorter than a
+// block being one block of its own length. The host's transposition (`buffers::device_index`
+// in src/engine/buffers.rs) computes the same; the accessors below are the only places the
+// kernels index per-instance arrays.
+fn instance_index(width: u32, slot: u32, i: u32) -> u32 {
+    let lanes = min(INSTANCE_BLOCK, hdr.n_instances);
+    return ((i / INSTANCE_BLOCK) * width + slot) * lanes + i % INSTANCE_BLOCK;
+}
+
+fn state_get(slot: u32, i: u32) -> f32 { return state[instance_index(hdr.state_len, slot, i)]; }
+fn state_set(slot: u32, i: u32, v: f32) { state[instance_index(hdr.state_len, slot, i)] = v; }
 fn state_vec3(slot: u32, i: u32) -> vec3<f32> {
     return vec3<f32>(state_get(slot, i), state_get(slot + 1u, i), state_get(slot + 2u, i));
 }
@@ -58,7 +69,7 @@ fn state_set_vec3(slot: u32, i: u32, v: vec3<f32>) {
 fn state_quat(slot: u32, i: u32) -> vec4<f32> { return vec4<f32>(state_vec3(slot, i), state_get(slot + 3u, i)); }
 fn state_set_quat(slot: u32, i: u32, q: vec4<f32>) { state_set_vec3(slot, i, q.xyz); state_set(slot + 3u, i, q.w); }
 
-fn param(slot: u32, i: u32) -> f32 { return params[slot * hdr.n_instances + i]; }
+fn param(slot: u32, i: u32) -> f32 { return params[instance_index(hdr.param_len, slot, i)]; }
 fn param_vec3(slot: u32, i: u32) -> vec3<f32> {
     return vec3<f32>(param(slot, i), param(slot + 1u, i), param(slot + 2u, i));
 }
@@ -68,21 +79,26 @@ var<private> step_in_dispatch: u32;
 fn command_slot(a: u32) -> u32 {
     return (hdr.command_base_step + step_in_dispatch * hdr.command_step_stride) * hdr.n_commands + a;
 }
-fn command(a: u32, i: u32) -> f32 { return commands[command_slot(a) * hdr.n_instances + i]; }
+fn command(a: u32, i: u32) -> f32 { return commands[instance_index(hdr.command_width, command_slot(a), i)]; }
+// Writes slot `slot` of the commands array (the policy's output).
+fn command_set_slot(slot: u32, i: u32, v: f32) { commands[instance_index(hdr.command_width, slot, i)] = v; }
 
 // Row field f (numbered as in solver.wgsl) as (record, component): the four vec3 of the
 // Jacobian and the four of M^-1 J^T fill records 0-7's xyz, the six scalars 0-5's w.
 fn row_field(f: u32) -> vec2<u32> {
     return select(vec2<u32>(f / 3u, f % 3u), vec2<u32>(f - 24u, 3u), f >= 24u);
 }
-fn row_record(r: u32, k: u32, i: u32) -> vec4<f32> { return rows[(r * ROW_VEC4S + k) * hdr.n_instances + i]; }
+// The rows array is blocked in vec4 records: row_width records per instance (n_rows *
+// ROW_VEC4S, twice that where the adjoint keeps the row adjoints after the rows).
+fn row_index(r: u32, k: u32, i: u32) -> u32 { return instance_index(hdr.row_width, r * ROW_VEC4S + k, i); }
+fn row_record(r: u32, k: u32, i: u32) -> vec4<f32> { return rows[row_index(r, k, i)]; }
 fn row_get(r: u32, f: u32, i: u32) -> f32 {
     let at = row_field(f);
-    return rows[(r * ROW_VEC4S + at.x) * hdr.n_instances + i][at.y];
+    return rows[row_index(r, at.x, i)][at.y];
 }
 fn row_set(r: u32, f: u32, i: u32, v: f32) {
     let at = row_field(f);
-    rows[(r * ROW_VEC4S + at.x) * hdr.n_instances + i][at.y] = v;
+    rows[row_index(r, at.x, i)][at.y] = v;
 }
 // f is one of the vec3 fields 0, 3, ..., 21: one record's xyz.
 fn row_vec3(r: u32, f: u32, i: u32) -> vec3<f32> { return row_record(r, f / 3u, i).xyz; }
@@ -127,8 +143,8 @@ fn inverse_inertia_mul(q: vec4<f32>, inv_inertia: vec3<f32>, v: vec3<f32>) -> ve
 
 // ---- Adjoint accessors: `*_add` accumulate, as every adjoint is a sum over uses.
 
-fn adj_get(slot: u32, i: u32) -> f32 { return adjoint[slot * hdr.n_instances + i]; }
-fn adj_set(slot: u32, i: u32, v: f32) { adjoint[slot * hdr.n_instances + i] = v; }
+fn adj_get(slot: u32, i: u32) -> f32 { return adjoint[instance_index(hdr.adj_len, slot, i)]; }
+fn adj_set(slot: u32, i: u32, v: f32) { adjoint[instance_index(hdr.adj_len, slot, i)] = v; }
 fn adj_add(slot: u32, i: u32, v: f32) { adj_set(slot, i, adj_get(slot, i) + v); }
 fn adj_vec3(slot: u32, i: u32) -> vec3<f32> {
     return vec3<f32>(adj_get(slot, i), adj_get(slot + 1u, i), adj_get(slot + 2u, i));
@@ -158,7 +174,7 @@ fn command_adj_add(a: u32, i: u32, v: f32) { adj_add(hdr.adj_commands + a, i, v)
 // a record's unused w leaves its bits alone.
 fn row_adj_record(r: u32, k: u32, i: u32) -> vec4<f32> { return row_record(hdr.adj_rows + r, k, i); }
 fn row_adj_set_record(r: u32, k: u32, i: u32, v: vec4<f32>) {
-    rows[((hdr.adj_rows + r) * ROW_VEC4S + k) * hdr.n_instances + i] = v;
+    rows[row_index(hdr.adj_rows + r, k, i)] = v;
 }
 fn row_adj_get(r: u32, f: u32, i: u32) -> f32 { return row_get(hdr.adj_rows + r, f, i); }
 fn row_adj_add(r: u32, f: u32, i: u32, v: f32) { row_set(hdr.adj_rows + r, f, i, row_adj_get(r, f, i) + v); }

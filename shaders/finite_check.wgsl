@@ -4,13 +4,14 @@
 // the physics modules. CPU reference: `backdrive::finite_check::check_reference`.
 
 struct CheckParams {
-    // Instances in this chunk (the state is slot-major: `state[slot * n_instances + i]`).
+    // Instances in this chunk.
     n_instances: u32,
     // Bodies including the world at slot 0, which is never checked.
     n_bodies: u32,
     // Steps the preceding step dispatch ran.
     steps: u32,
-    _pad: u32,
+    // Floats per instance of the state (instance-blocked as in common.wgsl's instance_index).
+    state_len: u32,
 }
 
 @group(0) @binding(0) var<uniform> check: CheckParams;
@@ -22,6 +23,12 @@ struct CheckParams {
 // By the bits: a compiler may assume floats are never NaN and fold `x != x` to false.
 fn bits_finite(x: f32) -> bool {
     return (bitcast<u32>(x) & 0x7f800000u) != 0x7f800000u;
+}
+
+// common.wgsl's instance_index, over this module's own uniform.
+fn state_index(slot: u32, i: u32) -> u32 {
+    let lanes = min(INSTANCE_BLOCK, check.n_instances);
+    return ((i / INSTANCE_BLOCK) * check.state_len + slot) * lanes + i % INSTANCE_BLOCK;
 }
 
 @compute @workgroup_size(64)
@@ -38,7 +45,7 @@ fn finite_check(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     for (var b = 1u; b < check.n_bodies; b++) {
         for (var k = 0u; k < 13u; k++) {
-            if (!bits_finite(check_state[(b * 13u + k) * n + i])) {
+            if (!bits_finite(check_state[state_index(b * 13u + k, i)])) {
                 check_record[i * 4u + 1u] = checked;
                 check_record[i * 4u + 2u] = b;
                 check_record[i * 4u + 3u] = k;

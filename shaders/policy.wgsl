@@ -1,7 +1,8 @@
 // Neural policies inside the rollout: observations from the state, batched dense layers,
 // commands for the step; and the adjoint of each, with deterministic gradient reductions.
 //
-// Activations and deltas are per-instance arrays (slot-major, instance innermost) holding the
+// Activations and deltas are per-instance arrays (instance-blocked as in common.wgsl, width
+// `layer.activation_width`) holding the
 // observation vector at offset 0 and each layer's output after it. Parameters are shared:
 // for each layer W (out x in, row-major) then b (out), then the optional skip matrix from the
 // observation to the output (out x observations). Weight gradients are sums over instances in
@@ -12,7 +13,7 @@ struct Layer {
     in_size: u32, out_size: u32, w_offset: u32, b_offset: u32,
     x_offset: u32, y_offset: u32, activation: u32, in_activation: u32,
     skip_offset: u32, skip_out_offset: u32, skip_out_size: u32, is_last: u32,
-    has_bias: u32, n_sensors: u32, skip_in_size: u32, pad0: u32,
+    has_bias: u32, n_sensors: u32, skip_in_size: u32, activation_width: u32,
 }
 
 // Sensor records: [kind, index, axis, out_offset, f0, f1, f2, f3].
@@ -29,10 +30,10 @@ struct Layer {
 // Every layer, for the fused kernels that run the whole network in one invocation.
 @group(0) @binding(15) var<storage, read> layer_table: array<Layer>;
 
-fn act_get(k: u32, i: u32) -> f32 { return activations[k * hdr.n_instances + i]; }
-fn act_set(k: u32, i: u32, v: f32) { activations[k * hdr.n_instances + i] = v; }
-fn delta_get(k: u32, i: u32) -> f32 { return deltas[k * hdr.n_instances + i]; }
-fn delta_set(k: u32, i: u32, v: f32) { deltas[k * hdr.n_instances + i] = v; }
+fn act_get(k: u32, i: u32) -> f32 { return activations[instance_index(layer.activation_width, k, i)]; }
+fn act_set(k: u32, i: u32, v: f32) { activations[instance_index(layer.activation_width, k, i)] = v; }
+fn delta_get(k: u32, i: u32) -> f32 { return deltas[instance_index(layer.activation_width, k, i)]; }
+fn delta_set(k: u32, i: u32, v: f32) { deltas[instance_index(layer.activation_width, k, i)] = v; }
 fn sensor_word(s: u32, k: u32) -> u32 { return sensors[s * SENSOR_LEN + k]; }
 fn sensor_float(s: u32, k: u32) -> f32 { return bitcast<f32>(sensors[s * SENSOR_LEN + k]); }
 
@@ -121,7 +122,7 @@ fn dense_output(i: u32, o: u32, layer: Layer) {
     let y = activate(z, layer.activation);
     act_set(layer.y_offset + o, i, y);
     if (layer.is_last == 1u) {
-        commands[(hdr.command_base_step * hdr.n_commands + o) * hdr.n_instances + i] = y;
+        command_set_slot(hdr.command_base_step * hdr.n_commands + o, i, y);
     }
 }
 
@@ -304,7 +305,7 @@ fn dense_forward_store(o: u32, i: u32, z: f32) {
     let y = activate(z, layer.activation);
     act_set(layer.y_offset + o, i, y);
     if (layer.is_last == 1u) {
-        commands[(hdr.command_base_step * hdr.n_commands + o) * hdr.n_instances + i] = y;
+        command_set_slot(hdr.command_base_step * hdr.n_commands + o, i, y);
     }
 }
 

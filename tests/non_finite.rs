@@ -5,8 +5,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use backdrive::engine::buffers::{device_index, padded_len};
 use backdrive::engine::finite_check::{NonFinite, check_reference};
-use backdrive::engine::layout::BODY_STATE_LEN;
 use backdrive::{Simulator, io::models};
 
 fn fixture(name: &str) -> PathBuf {
@@ -15,12 +15,12 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Instance-major raw states to the device's slot-major layout, world and bodies only.
-fn slot_major(raw: &[f32], state_len: usize, n: usize, bodies: usize) -> Vec<f32> {
-    let mut out = vec![0.0; bodies * BODY_STATE_LEN * n];
+/// Instance-major raw states to the device's instance-blocked layout.
+fn device_layout(raw: &[f32], state_len: usize, n: usize) -> Vec<f32> {
+    let mut out = vec![0.0; state_len * padded_len(n)];
     for i in 0..n {
-        for s in 0..bodies * BODY_STATE_LEN {
-            out[s * n + i] = raw[i * state_len + s];
+        for s in 0..state_len {
+            out[device_index(n, state_len, s, i)] = raw[i * state_len + s];
         }
     }
     out
@@ -39,8 +39,8 @@ fn the_device_check_matches_its_cpu_reference_step_by_step() {
     for _ in 0..5 {
         sim.step(1).unwrap();
         let raw = sim.read_state_raw().unwrap();
-        let state = slot_major(&raw, sim.state_len(), n, bodies);
-        check_reference(&state, n, bodies, 1, &mut record);
+        let state = device_layout(&raw, sim.state_len(), n);
+        check_reference(&state, sim.state_len(), n, bodies, 1, &mut record);
     }
     let expected = backdrive::engine::finite_check::decode(&record, 0);
     assert_eq!(expected.len(), n, "the reference must see every instance");

@@ -18,6 +18,7 @@ use wgpu::util::DeviceExt;
 use crate::engine::buffers::{Chunking, PerInstance};
 use crate::engine::gpu::Gpu;
 use crate::engine::layout::{Compiled, Header, ROW_LEN};
+use crate::engine::shaders::ModelBinding;
 use crate::error::{Error, Result};
 use crate::model::Model;
 
@@ -35,6 +36,7 @@ pub struct Batch {
     compiled: Arc<Compiled>,
     chunking: Chunking,
     model_buf: wgpu::Buffer,
+    model_binding: ModelBinding,
     /// Every instance's raw state (bodies, then the solver's warm-start impulses).
     pub state: PerInstance,
     /// Every instance's physical parameters ([`Compiled::param_slots`]).
@@ -144,12 +146,14 @@ impl Batch {
         command_floats: u64,
         row_floats: u64,
     ) -> Batch {
+        let model_binding = Self::model_binding_for(&gpu, &compiled);
+        let (usage, words) = model_binding.buffer_contents(&compiled.packed);
         let model_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
                 label: Some("model"),
-                contents: bytemuck::cast_slice(&compiled.packed),
-                usage: wgpu::BufferUsages::STORAGE,
+                contents: bytemuck::cast_slice(&words),
+                usage,
             });
         let [state_floats, param_floats, _, _] = Self::step_floats(&compiled, 0);
         let alloc = |width: u64, label: &str, one: Option<&[f32]>| {
@@ -164,6 +168,7 @@ impl Batch {
             compiled,
             chunking,
             model_buf,
+            model_binding,
             state,
             params,
             commands,
@@ -201,15 +206,30 @@ impl Batch {
         self.chunking.lens.len()
     }
 
+    /// How the kernels bind `compiled`'s model table on `gpu`: what [`Batch::allocate`]
+    /// chooses, for building the pipelines before the batch.
+    pub fn model_binding_for(gpu: &Gpu, compiled: &Compiled) -> ModelBinding {
+        ModelBinding::for_table(compiled.packed.len(), &gpu.limits)
+    }
+
+    /// How the model buffer is bound: every pipeline that binds it must be built for this
+    /// ([`crate::engine::buffers::pipeline_with`]).
+    pub fn model_binding(&self) -> ModelBinding {
+        self.model_binding
+    }
+
     /// The packed model buffer every chunk shares.
     pub fn model_buffer(&self) -> &wgpu::Buffer {
         &self.model_buf
     }
 
-    /// The compiled header for chunk `c` (its instance count set; `steps` still 0).
+    /// The compiled header for chunk `c`: its instance count and the widths of the commands
+    /// and rows arrays set (`steps` as compiled; rows with or without the row adjoints).
     pub fn chunk_header(&self, c: usize) -> Header {
         let mut header = self.compiled.header;
         header.n_instances = self.chunking.lens[c] as u32;
+        header.command_width = self.commands.width as u32;
+        header.row_width = (self.rows.width / 4) as u32;
         header
     }
 
@@ -237,7 +257,8 @@ impl Batch {
     }
 
     /// Dispatches the pass's pipeline once per chunk with that chunk's bind group, one
-    /// invocation per instance.
+    /// invocation per instance (the padding of the last block is never dispatched: the kernels
+    /// return for instances past `n_instances`).
     pub fn dispatch<'g>(
         &self,
         pass: &mut wgpu::ComputePass<'_>,

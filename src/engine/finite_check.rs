@@ -5,6 +5,7 @@
 
 use std::fmt;
 
+use crate::engine::buffers::device_index;
 use crate::engine::layout::BODY_STATE_LEN;
 
 /// The first non-finite value of one instance.
@@ -57,15 +58,18 @@ impl fmt::Display for NonFinite {
     }
 }
 
-/// CPU reference of the `finite_check` kernel on one chunk: `state` slot-major with
-/// `n_instances` innermost, `record` 4 words per instance, updated in place.
+/// CPU reference of the `finite_check` kernel on one chunk: `state` as the device holds it
+/// (instance-blocked, `state_len` floats per instance: [`crate::engine::buffers::device_index`]),
+/// `record` 4 words per instance, updated in place.
 pub fn check_reference(
     state: &[f32],
+    state_len: usize,
     n_instances: usize,
     n_bodies_with_world: usize,
     steps: u32,
     record: &mut [u32],
 ) {
+    let at = |slot: usize, i: usize| device_index(n_instances, state_len, slot, i);
     for i in 0..n_instances {
         let r = &mut record[i * 4..i * 4 + 4];
         r[0] += steps;
@@ -74,7 +78,7 @@ pub fn check_reference(
         }
         'scan: for b in 1..n_bodies_with_world {
             for k in 0..BODY_STATE_LEN {
-                if !state[(b * BODY_STATE_LEN + k) * n_instances + i].is_finite() {
+                if !state[at(b * BODY_STATE_LEN + k, i)].is_finite() {
                     r[1] = r[0];
                     r[2] = b as u32;
                     r[3] = k as u32;
@@ -108,17 +112,18 @@ mod tests {
     fn reference_records_the_first_step_body_and_component_per_instance() {
         // Two instances, world plus two bodies.
         let n = 2;
-        let mut state = vec![0.0f32; 3 * BODY_STATE_LEN * n];
+        let len = 3 * BODY_STATE_LEN;
+        let mut state = vec![0.0f32; len * n];
         let mut record = vec![0u32; 4 * n];
-        check_reference(&state, n, 3, 1, &mut record);
+        check_reference(&state, len, n, 3, 1, &mut record);
         assert!(decode(&record, 0).is_empty());
         // Instance 1, body 2 (model body 1), angular velocity y, at the third step.
-        state[(2 * BODY_STATE_LEN + 11) * n + 1] = f32::NAN;
-        check_reference(&state, n, 3, 1, &mut record);
-        check_reference(&state, n, 3, 1, &mut record);
+        state[device_index(n, len, 2 * BODY_STATE_LEN + 11, 1)] = f32::NAN;
+        check_reference(&state, len, n, 3, 1, &mut record);
+        check_reference(&state, len, n, 3, 1, &mut record);
         // A later, earlier-listed value does not replace the first record.
-        state[(BODY_STATE_LEN + 3) * n + 1] = f32::INFINITY;
-        check_reference(&state, n, 3, 1, &mut record);
+        state[device_index(n, len, BODY_STATE_LEN + 3, 1)] = f32::INFINITY;
+        check_reference(&state, len, n, 3, 1, &mut record);
         assert_eq!(
             decode(&record, 10),
             vec![NonFinite {
@@ -137,7 +142,7 @@ mod tests {
         let mut state = vec![0.0f32; 2 * BODY_STATE_LEN];
         state[0] = f32::NAN;
         let mut record = vec![0u32; 4];
-        check_reference(&state, 1, 2, 1, &mut record);
+        check_reference(&state, 2 * BODY_STATE_LEN, 1, 2, 1, &mut record);
         assert!(decode(&record, 0).is_empty());
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 use crate::engine::batch::{self, Batch};
-use crate::engine::buffers;
+use crate::engine::buffers::{self, padded_len};
 use crate::engine::gpu::Gpu;
 use crate::engine::layout::{BODY_STATE_LEN, Compiled};
 use crate::engine::shaders;
@@ -60,7 +60,7 @@ pub struct Simulator {
 /// Device buffers of the non-finite state check, one of each per chunk.
 struct FiniteCheck {
     pipeline: wgpu::ComputePipeline,
-    /// `CheckParams` uniforms (n_instances, n_bodies, steps, pad).
+    /// `CheckParams` uniforms (n_instances, n_bodies, steps, state_len).
     params: Vec<wgpu::Buffer>,
     /// 4 words per instance (see `shaders/finite_check.wgsl`).
     records: Vec<wgpu::Buffer>,
@@ -97,12 +97,19 @@ impl Simulator {
         }
         let floats = per_instance_floats(&compiled);
         let chunking = Batch::plan_chunks(&gpu, &model.name, &floats, n_instances, None)?;
+        let binding = Batch::model_binding_for(&gpu, &compiled);
         let estimate = (floats.iter().sum::<u64>() * 4)
-            .saturating_mul(n_instances as u64)
-            .saturating_add(compiled.packed.len() as u64 * 4);
+            .saturating_mul(
+                chunking
+                    .lens
+                    .iter()
+                    .map(|&len| padded_len(len) as u64)
+                    .sum(),
+            )
+            .saturating_add(binding.buffer_bytes(compiled.packed.len()));
         let what = format!("{n_instances} instances of '{}'", model.name);
         gpu.check_budget(estimate, &what)?;
-        let pipeline = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
+        let pipeline = buffers::pipeline_with(&gpu, shaders::STEP, "step_forward", binding)?;
         let device = gpu.clone();
         device.allocation_scope(&what, || {
             let commands = u64::from(compiled.header.n_commands);
@@ -150,7 +157,8 @@ impl Simulator {
         let mut records = Vec::new();
         let mut bind_groups = Vec::new();
         for (c, &len) in self.batch.lens().iter().enumerate() {
-            let words = [len as u32, self.batch.compiled().header.n_bodies, 0, 0];
+            let header = &self.batch.compiled().header;
+            let words = [len as u32, header.n_bodies, 0, header.state_len];
             let param = gpu
                 .device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use wgpu::util::DeviceExt;
 
 use crate::engine::batch::{self, Batch};
-use crate::engine::buffers::{self, PerInstance};
+use crate::engine::buffers::{self, Chunking, PerInstance, padded_len};
 use crate::engine::gpu::Gpu;
 use crate::engine::layout::{Compiled, Header};
-use crate::engine::shaders;
+use crate::engine::shaders::{self, ModelBinding};
 use crate::engine::sim::{BodyState, bodies_from_raw};
 use crate::error::{Error, Result};
 use crate::grad::loss::Loss;
@@ -175,17 +175,26 @@ pub fn estimate_compiled_memory(
     options: &RolloutOptions,
 ) -> MemoryEstimate {
     let f = per_instance_floats(c, options, n_instances);
-    let n = n_instances as u64 * 4;
+    let chunking = Chunking::new(n_instances, options.max_chunk.unwrap_or(usize::MAX));
+    // Chunks are allocated in whole blocks of instances.
+    let n = chunking
+        .lens
+        .iter()
+        .map(|&len| padded_len(len) as u64)
+        .sum::<u64>()
+        * 4;
     let chunks = options
         .max_chunk
         .map_or(1, |max| n_instances.div_ceil(max.max(1))) as u64;
     let headers = (u64::from(options.horizon) + 1) * std::mem::size_of::<Header>() as u64;
+    // The model table as a device with WebGPU's default uniform limit binds it.
+    let model_binding = ModelBinding::for_table(c.packed.len(), &wgpu::Limits::default());
     MemoryEstimate {
         working: (f[0] + f[1] + f[2] + f[5] + f[9]) * n,
         commands: (f[3] + f[4]) * n,
         checkpoints: (f[7] + f[8]) * n,
         adjoint: f[6] * n,
-        shared: c.packed.len() as u64 * 4 + chunks * headers,
+        shared: model_binding.buffer_bytes(c.packed.len()) + chunks * headers,
     }
 }
 
@@ -264,17 +273,12 @@ pub struct Rollout {
     interval: u32,
 }
 
-/// The headers of a chunk of `len` instances, one per step of the horizon.
-fn header_sequence(
-    h: Header,
-    len: usize,
-    options: &RolloutOptions,
-    n_loss_terms: u32,
-) -> Vec<Header> {
+/// The headers of a chunk (`h`: its header, [`Batch::chunk_header`]), one per step of the
+/// horizon.
+fn header_sequence(h: Header, options: &RolloutOptions, n_loss_terms: u32) -> Vec<Header> {
     let mut sequence = Vec::with_capacity(options.horizon as usize);
     for t in 0..options.horizon {
         let mut hh = h;
-        hh.n_instances = len as u32;
         hh.steps = 1;
         hh.command_base_step = t;
         hh.command_step_stride = 1;
@@ -451,11 +455,13 @@ impl Rollout {
         let packed_loss = loss.pack(model)?;
         let n_loss_terms = loss.terms.len() as u32;
 
-        let step_forward = buffers::pipeline(&gpu, shaders::STEP, "step_forward")?;
-        let step_adjoint = buffers::pipeline(&gpu, shaders::STEP_ADJOINT, "step_adjoint")?;
-        let loss_forward = buffers::pipeline(&gpu, shaders::LOSS, "loss_forward")?;
-        let loss_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_adjoint")?;
-        let loss_command_adjoint = buffers::pipeline(&gpu, shaders::LOSS, "loss_command_adjoint")?;
+        let binding = Batch::model_binding_for(&gpu, &compiled);
+        let pipeline = |entry, name| buffers::pipeline_with(&gpu, entry, name, binding);
+        let step_forward = pipeline(shaders::STEP, "step_forward")?;
+        let step_adjoint = pipeline(shaders::STEP_ADJOINT, "step_adjoint")?;
+        let loss_forward = pipeline(shaders::LOSS, "loss_forward")?;
+        let loss_adjoint = pipeline(shaders::LOSS, "loss_adjoint")?;
+        let loss_command_adjoint = pipeline(shaders::LOSS, "loss_command_adjoint")?;
         let loss_has_command_terms = loss
             .terms
             .iter()
@@ -503,13 +509,10 @@ impl Rollout {
             adjoint: &adjoint,
             loss_values: &loss_values,
         };
-        let chunks = batch
-            .lens()
-            .iter()
-            .enumerate()
-            .map(|(c, &len)| {
+        let chunks = (0..batch.n_chunks())
+            .map(|c| {
                 // One header per step: command_base_step = t, loss_step = t + 1.
-                let sequence = header_sequence(h, len, &options, n_loss_terms);
+                let sequence = header_sequence(batch.chunk_header(c), &options, n_loss_terms);
                 inputs.chunk_buffers(c, &sequence)
             })
             .collect();
@@ -546,6 +549,11 @@ impl Rollout {
     /// The packed model buffer shared by all chunks.
     pub fn model_buffer(&self) -> &wgpu::Buffer {
         self.batch.model_buffer()
+    }
+
+    /// How the model buffer is bound (every pipeline binding it is built for this).
+    pub fn model_binding(&self) -> ModelBinding {
+        self.batch.model_binding()
     }
 
     /// The buffers of every chunk.
@@ -664,8 +672,12 @@ impl Rollout {
         bodies_from_raw(&self.model, state_len, raw)
     }
 
-    fn state_bytes(&self, len: usize) -> u64 {
-        u64::from(self.batch.compiled().header.state_len) * len as u64 * 4
+    /// Bytes of one state of chunk `c` on the device, padding included: the checkpoints and
+    /// the segment hold their states one after another, each laid out as the state buffer.
+    fn state_bytes(&self, c: usize) -> u64 {
+        u64::from(self.batch.compiled().header.state_len)
+            * self.batch.state.padded_len(c) as u64
+            * 4
     }
 
     /// Encodes the copy of step `t`'s header into every chunk's uniform.
@@ -706,8 +718,8 @@ impl Rollout {
         dst: &PerInstance,
         to: u64,
     ) {
-        for (c, &len) in self.batch.lens().iter().enumerate() {
-            let bytes = self.state_bytes(len);
+        for c in 0..self.batch.n_chunks() {
+            let bytes = self.state_bytes(c);
             encoder.copy_buffer_to_buffer(
                 src.buffer(c),
                 from * bytes,
@@ -936,27 +948,30 @@ impl Rollout {
             && t.is_multiple_of(window)
         {
             // What flows on to step t - 1 is the state adjoint (bodies and warm-start
-            // impulses); the adjoint buffer is slot-major within each chunk.
-            for (c, &len) in self.batch.lens().iter().enumerate() {
-                let len = len as u64;
-                encoder.clear_buffer(
-                    self.adjoint.buffer(c),
-                    u64::from(h.adj_state) * len * 4,
-                    Some(u64::from(h.state_len) * len * 4),
-                );
+            // impulses): one range of each block of the instance-blocked adjoint buffer.
+            for c in 0..self.batch.n_chunks() {
+                for (at, bytes) in
+                    self.adjoint
+                        .block_ranges(c, h.adj_state as usize, h.state_len as usize)
+                {
+                    encoder.clear_buffer(self.adjoint.buffer(c), at, Some(bytes));
+                }
             }
         }
         if self.options.command_gradients {
-            let a = u64::from(h.n_commands);
-            for (c, &len) in self.batch.lens().iter().enumerate() {
-                let len = len as u64;
-                encoder.copy_buffer_to_buffer(
-                    self.adjoint.buffer(c),
-                    u64::from(h.adj_commands) * len * 4,
-                    self.command_grads.buffer(c),
-                    u64::from(t) * a * len * 4,
-                    a * len * 4,
-                );
+            let a = h.n_commands as usize;
+            for c in 0..self.batch.n_chunks() {
+                let from = self.adjoint.block_ranges(c, h.adj_commands as usize, a);
+                let to = self.command_grads.block_ranges(c, t as usize * a, a);
+                for ((src, bytes), (dst, _)) in from.zip(to) {
+                    encoder.copy_buffer_to_buffer(
+                        self.adjoint.buffer(c),
+                        src,
+                        self.command_grads.buffer(c),
+                        dst,
+                        bytes,
+                    );
+                }
             }
         }
     }

@@ -140,4 +140,14 @@ pub struct Header {
     pub fluid_density: f32,
     /// Fluid dynamic viscosity, Pa s.
     pub fluid_viscosity: f32,
+    /// Floats per instance of the bound commands array: one step's commands, or a whole
+    /// sequence's (the blocked layout's row width, see [`crate::engine::buffers::device_index`]).
+    pub command_width: u32,
+    /// Vec4 records per instance of the bound rows array: `n_rows * ROW_VEC4S`, or twice that
+    /// where the adjoint keeps the row adjoints after the rows (the blocked layout's row width).
+    pub row_width: u32,
+    /// Pads the block to whole 16-byte rows, as a uniform struct is laid out.
+    pub pad1: u32,
+    /// See `pad1`.
+    pub pad2: u32,
 }

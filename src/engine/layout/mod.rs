@@ -1,9 +1,10 @@
 //! The model compiled into flat arrays, shared by the GPU kernels and their CPU twins.
 //!
-//! Per-instance arrays (state, parameters, commands, row scratch) are stored slot-major with the
-//! instance index innermost (`array[slot * n_instances + instance]`), so that neighbouring GPU
-//! invocations read neighbouring addresses. Model data that every instance shares (joint frames,
-//! contact points, the row table) is packed once into a `u32` array of fixed-size records.
+//! Per-instance arrays (state, parameters, commands, row scratch) are stored instance-blocked:
+//! blocks of a workgroup's instances, slot-major with the instance innermost within a block
+//! ([`crate::engine::buffers::device_index`]), so that neighbouring GPU invocations read
+//! neighbouring addresses. Model data that every instance shares (joint frames, contact points,
+//! the row table) is packed once into a `u32` array of fixed-size records.
 //!
 //! Body 0 is the static world: zero inverse mass, never integrated, so that a joint to the world
 //! is an ordinary two-body constraint and no kernel branches on it.
@@ -320,6 +321,10 @@ fn build_header(
         off_fluid: sections.off_fluid as u32,
         fluid_density: s.fluid_density,
         fluid_viscosity: s.fluid_viscosity,
+        command_width: model.actuators.len() as u32,
+        row_width: n_rows * (ROW_LEN / 4) as u32,
+        pad1: 0,
+        pad2: 0,
     }
 }
 

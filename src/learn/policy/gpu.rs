@@ -10,7 +10,7 @@ use wgpu::util::DeviceExt;
 use super::PolicyLayout;
 use crate::engine::buffers::{self, Chunking, PerInstance};
 use crate::engine::gpu::Gpu;
-use crate::engine::shaders;
+use crate::engine::shaders::{self, ModelBinding};
 use crate::error::{Error, Result};
 use crate::grad::rollout::{ChunkView, Rollout, StepHook};
 
@@ -48,7 +48,8 @@ pub(crate) struct LayerUniform {
     has_bias: u32,
     n_sensors: u32,
     skip_in_size: u32,
-    pad0: u32,
+    /// Floats per instance of the activations and deltas (their blocked layout's width).
+    activation_width: u32,
 }
 
 struct ChunkGroups {
@@ -73,13 +74,14 @@ struct Blocked {
 }
 
 impl Blocked {
-    fn new(gpu: &Gpu, name: &str, wide: bool, narrow: bool) -> Result<Self> {
+    fn new(gpu: &Gpu, binding: ModelBinding, name: &str, wide: bool, narrow: bool) -> Result<Self> {
         let build = |on: bool, suffix: &str| -> Result<Option<wgpu::ComputePipeline>> {
             if on {
-                Ok(Some(buffers::pipeline(
+                Ok(Some(buffers::pipeline_with(
                     gpu,
                     shaders::POLICY,
                     &format!("{name}_{suffix}"),
+                    binding,
                 )?))
             } else {
                 Ok(None)
@@ -188,18 +190,26 @@ fn dispatch(
 
 /// Builds the policy's pipelines: the fused pair when the layout runs fused, else the blocked
 /// dense kernels in the lane arrangements some chunk uses.
-fn create_pipelines(gpu: &Gpu, fused: bool, any_wide: bool, any_narrow: bool) -> Result<Pipelines> {
+/// `binding` is the rollout's model binding.
+fn create_pipelines(
+    gpu: &Gpu,
+    binding: ModelBinding,
+    fused: bool,
+    any_wide: bool,
+    any_narrow: bool,
+) -> Result<Pipelines> {
+    let pipeline = |name| buffers::pipeline_with(gpu, shaders::POLICY, name, binding);
     Ok(Pipelines {
-        observe: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_forward")?,
-        forward: Blocked::new(gpu, "dense_forward", any_wide, any_narrow)?,
-        gather: buffers::pipeline(gpu, shaders::POLICY, "policy_gather_command_adjoint")?,
-        backward: Blocked::new(gpu, "dense_backward", any_wide, any_narrow)?,
-        weights: buffers::pipeline(gpu, shaders::POLICY, "dense_weight_gradient")?,
-        observe_adjoint: buffers::pipeline(gpu, shaders::POLICY, "policy_observe_adjoint")?,
+        observe: pipeline("policy_observe_forward")?,
+        forward: Blocked::new(gpu, binding, "dense_forward", any_wide, any_narrow)?,
+        gather: pipeline("policy_gather_command_adjoint")?,
+        backward: Blocked::new(gpu, binding, "dense_backward", any_wide, any_narrow)?,
+        weights: pipeline("dense_weight_gradient")?,
+        observe_adjoint: pipeline("policy_observe_adjoint")?,
         fused: if fused {
             Some((
-                buffers::pipeline(gpu, shaders::POLICY, "policy_forward_fused")?,
-                buffers::pipeline(gpu, shaders::POLICY, "policy_backward_fused")?,
+                pipeline("policy_forward_fused")?,
+                pipeline("policy_backward_fused")?,
             ))
         } else {
             None
@@ -242,7 +252,7 @@ fn layer_uniform_values(layout: &PolicyLayout) -> Vec<LayerUniform> {
                 has_bias: 1,
                 n_sensors: layout.spec.sensors.len() as u32,
                 skip_in_size: layout.n_obs as u32,
-                pad0: 0,
+                activation_width: layout.n_activations as u32,
             }
         })
         .collect()
@@ -437,7 +447,8 @@ impl PolicyKernels {
         let is_wide = |len: usize| len as u32 >= WIDE_MIN_INSTANCES;
         let any_wide = !fused && views.iter().any(|v| is_wide(v.len));
         let any_narrow = !fused && views.iter().any(|v| !is_wide(v.len));
-        let pipelines = create_pipelines(gpu, fused, any_wide, any_narrow)?;
+        let pipelines =
+            create_pipelines(gpu, rollout.model_binding(), fused, any_wide, any_narrow)?;
         let storage = |label: &str, data: &[u8]| {
             gpu.device
                 .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -477,6 +488,7 @@ impl PolicyKernels {
                 y_offset: last_layer.y_offset as u32,
                 skip_offset: NONE,
                 has_bias: 0,
+                activation_width: layout.n_activations as u32,
                 ..Default::default()
             })
         });
