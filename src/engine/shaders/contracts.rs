@@ -345,8 +345,12 @@ fn the_stage_order_is_the_same_in_both_kernels_and_the_twin() {
             &recompute_then_adjoint,
         ),
         (
-            "src/engine/twin/mod.rs step",
-            stage_calls(twin, "step"),
+            "src/engine/twin/mod.rs step (write_rows, then the solve)",
+            // `step` calls `write_rows` (every stage before the solve), then the last two.
+            stage_calls(twin, "write_rows")
+                .into_iter()
+                .chain(stage_calls(twin, "step"))
+                .collect(),
             &forward,
         ),
         (
