@@ -7,13 +7,12 @@
 
 mod common;
 
-use common::one_step::one_step_adjoint_errors;
+use common::one_step::{gpu_step_against_twin, one_step_adjoint_errors};
 
 use std::path::PathBuf;
 
 use backdrive::Simulator;
 use backdrive::engine::layout::Compiled;
-use backdrive::engine::twin::Instance;
 use backdrive::io::mjcf;
 use backdrive::model::{ActuatorKind, JointKind, Model, ModelBuilder, ShapeKind};
 use serde_json::Value;
@@ -85,29 +84,9 @@ fn gpu_matches_the_twin_in_a_fluid() {
     let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
     let commands: Vec<f32> = (0..n).map(|k| (k as f32 - 1.0) * 2.0).collect();
     sim.set_commands(&commands).unwrap();
-    let len = sim.state_len();
-    let mut worst = 0.0f32;
-    for _ in 0..40 {
-        let before = sim.read_state_raw().unwrap();
-        sim.step(1).unwrap();
-        let after = sim.read_state_raw().unwrap();
-        for i in 0..n {
-            let mut twin = Instance::<f32>::new(&compiled);
-            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
-            twin.commands.copy_from_slice(&commands[i..i + 1]);
-            twin.step();
-            for (k, (g, c)) in after[i * len..(i + 1) * len]
-                .iter()
-                .zip(&twin.state)
-                .enumerate()
-            {
-                let err = (g - c).abs() / (1.0 + c.abs());
-                worst = worst.max(err);
-                assert!(err < 1e-3, "instance {i} slot {k}: gpu {g} vs twin {c}");
-            }
-        }
-    }
-    println!("fluid scene: worst relative difference over 40 steps {worst:e}");
+    let d = gpu_step_against_twin(&mut sim, &model, &commands, 40);
+    assert!(d.worst < 1e-3, "{d}");
+    println!("fluid scene: over 40 steps, {d}");
 }
 
 #[test]

@@ -2,6 +2,8 @@
 
 mod common;
 
+use common::one_step::gpu_step_against_twin;
+
 use backdrive::engine::layout::Compiled;
 use backdrive::engine::twin::Instance;
 use backdrive::model::Model;
@@ -38,7 +40,6 @@ fn gpu_matches_cpu_twin_against_every_world_shape() {
 
 fn gpu_matches_twin(name: &str, model: &Model, steps: usize) {
     let gpu = common::gpu();
-    let compiled = Compiled::new(model);
     let n = 3;
     let mut sim = Simulator::new(gpu.clone(), model, n).unwrap();
     // Give each instance different commands so that actuators are exercised.
@@ -47,31 +48,7 @@ fn gpu_matches_twin(name: &str, model: &Model, steps: usize) {
         .map(|k| ((k as f32) * 0.7).sin() * 0.5)
         .collect();
     sim.set_commands(&commands).unwrap();
-    let len = sim.state_len();
-    let mut worst = 0.0f32;
-    for _ in 0..steps {
-        let before = sim.read_state_raw().unwrap();
-        sim.step(1).unwrap();
-        let after = sim.read_state_raw().unwrap();
-        for i in 0..n {
-            let mut twin = Instance::<f32>::new(&compiled);
-            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
-            twin.commands
-                .copy_from_slice(&commands[i * n_cmd..(i + 1) * n_cmd]);
-            twin.step();
-            for (k, (g, c)) in after[i * len..(i + 1) * len]
-                .iter()
-                .zip(&twin.state)
-                .enumerate()
-            {
-                let err = (g - c).abs() / (1.0 + c.abs());
-                worst = worst.max(err);
-                assert!(
-                    err < 1e-3,
-                    "{name}: instance {i} slot {k}: gpu {g} vs twin {c}"
-                );
-            }
-        }
-    }
-    println!("{name}: worst relative difference over {steps} steps {worst:e}");
+    let d = gpu_step_against_twin(&mut sim, model, &commands, steps);
+    assert!(d.worst < 1e-3, "{name}: {d}");
+    println!("{name}: over {steps} steps, {d}");
 }

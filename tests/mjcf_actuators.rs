@@ -6,10 +6,9 @@ mod common;
 
 use std::path::Path;
 
-use common::one_step::one_step_adjoint_errors;
+use common::one_step::{gpu_step_against_twin, one_step_adjoint_errors};
 
 use backdrive::engine::layout::Compiled;
-use backdrive::engine::twin::Instance;
 use backdrive::io::mjcf::{self, MjcfOptions};
 use backdrive::model::ActuatorKind;
 use backdrive::{Model, Simulator};
@@ -143,29 +142,13 @@ fn laws_backdrive_cannot_express_are_refused_with_element_and_line() {
 #[test]
 fn the_gpu_affine_actuators_match_the_twin() {
     let model = arm();
-    let compiled = Compiled::new(&model);
     let n = 3;
     let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
     let commands = [0.1f32, 0.8, -0.5, -0.2, 0.2, 1.5];
     sim.set_commands(&commands).unwrap();
-    let len = sim.state_len();
-    let mut worst = 0.0f32;
-    for _ in 0..60 {
-        let before = sim.read_state_raw().unwrap();
-        sim.step(1).unwrap();
-        let after = sim.read_state_raw().unwrap();
-        for i in 0..n {
-            let mut twin = Instance::<f32>::new(&compiled);
-            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
-            twin.commands.copy_from_slice(&commands[i * 2..(i + 1) * 2]);
-            twin.step();
-            for (g, c) in after[i * len..(i + 1) * len].iter().zip(&twin.state) {
-                worst = worst.max((g - c).abs() / (1.0 + c.abs()));
-            }
-        }
-    }
-    eprintln!("worst relative difference over 60 steps: {worst:e}");
-    assert!(worst < 1e-3, "{worst}");
+    let d = gpu_step_against_twin(&mut sim, &model, &commands, 60);
+    eprintln!("over 60 steps, {d}");
+    assert!(d.worst < 1e-3, "{d}");
 }
 
 /// The GPU's one-step adjoint against the f64 twin's, after 20 steps.

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::one_step::gpu_step_against_twin;
+
 use backdrive::engine::layout::{Compiled, PRIVATE_SOLVER_BODIES, PRIVATE_SOLVER_ROWS};
 use backdrive::engine::twin::{Adjoint, Instance};
 use backdrive::grad::loss::Loss;
@@ -32,33 +34,11 @@ fn heap_of_balls(count: u32, collide: bool) -> Model {
 
 fn assert_gpu_matches_twin(model: &Model, steps: usize) {
     let gpu = common::gpu();
-    let compiled = Compiled::new(model);
     let n = 3;
     let mut sim = Simulator::new(gpu, model, n).unwrap();
-    let len = sim.state_len();
     let initial = sim.read_state_raw().unwrap();
-    for _ in 0..steps {
-        let before = sim.read_state_raw().unwrap();
-        sim.step(1).unwrap();
-        let after = sim.read_state_raw().unwrap();
-        for i in 0..n {
-            let mut twin = Instance::<f32>::new(&compiled);
-            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
-            twin.step();
-            for (k, (g, c)) in after[i * len..(i + 1) * len]
-                .iter()
-                .zip(&twin.state)
-                .enumerate()
-            {
-                let err = (g - c).abs() / (1.0 + c.abs());
-                assert!(
-                    err < 1e-3,
-                    "{}: instance {i} slot {k}: gpu {g} vs twin {c}",
-                    model.name
-                );
-            }
-        }
-    }
+    let d = gpu_step_against_twin(&mut sim, model, &[], steps);
+    assert!(d.worst < 1e-3, "{}: {d}", model.name);
     assert_ne!(
         sim.read_state_raw().unwrap(),
         initial,

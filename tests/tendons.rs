@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::one_step::one_step_adjoint_errors;
+use common::one_step::{gpu_step_against_twin, one_step_adjoint_errors};
 
 use backdrive::engine::layout::Compiled;
-use backdrive::engine::twin::Instance;
 use backdrive::model::{ActuatorKind, JointKind, ModelBuilder, ShapeKind};
 use backdrive::{BodyState, Model, Simulator};
 use glam::Quat;
@@ -78,29 +77,13 @@ fn every_tendon_kind() -> Model {
 #[test]
 fn the_gpu_tendon_rows_match_the_twin() {
     let model = every_tendon_kind();
-    let compiled = Compiled::new(&model);
     let n = 3;
     let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
     let commands = [0.5, -1.0, 1.5];
     sim.set_commands(&commands).unwrap();
-    let len = sim.state_len();
-    let mut worst = 0.0f32;
-    for _ in 0..60 {
-        let before = sim.read_state_raw().unwrap();
-        sim.step(1).unwrap();
-        let after = sim.read_state_raw().unwrap();
-        for i in 0..n {
-            let mut twin = Instance::<f32>::new(&compiled);
-            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
-            twin.commands[0] = commands[i];
-            twin.step();
-            for (g, c) in after[i * len..(i + 1) * len].iter().zip(&twin.state) {
-                worst = worst.max((g - c).abs() / (1.0 + c.abs()));
-            }
-        }
-    }
-    eprintln!("worst relative difference over 60 steps: {worst:e}");
-    assert!(worst < 1e-3, "{worst}");
+    let d = gpu_step_against_twin(&mut sim, &model, &commands, 60);
+    eprintln!("over 60 steps, {d}");
+    assert!(d.worst < 1e-3, "{d}");
 }
 
 /// The GPU's one-step adjoint against the f64 twin's, after 25 steps (rows active). Measured

@@ -1,11 +1,11 @@
 //! The GPU's one-step adjoint against the f64 twin's, shared by the adjoint tests of every row
 //! kind (shipped models, world shapes, passive joints, tendons).
 
-use backdrive::Model;
 use backdrive::engine::layout::Compiled;
 use backdrive::engine::twin::{Adjoint, Instance};
 use backdrive::grad::loss::Loss;
 use backdrive::grad::rollout::{Rollout, RolloutOptions};
+use backdrive::{Model, Simulator};
 
 /// Relative error of the GPU's `a` against the twin's `b` (norm of the difference over the
 /// norm of `b`, the latter floored at 1e-3 so that near-zero gradients compare absolutely).
@@ -66,4 +66,81 @@ pub fn one_step_adjoint_errors(
             }
         })
         .collect()
+}
+
+/// Where the GPU's forward step differed most from the f32 twin's.
+pub struct StepDifference {
+    /// Worst `|gpu - twin| / (1 + |twin|)` over every slot, instance and step (infinite where a
+    /// slot is NaN on either side, so that a bound on it also catches NaN).
+    pub worst: f32,
+    pub step: usize,
+    pub instance: usize,
+    pub slot: usize,
+    pub gpu: f32,
+    pub twin: f32,
+}
+
+impl std::fmt::Display for StepDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "worst relative difference {:e} at step {} instance {} slot {}: gpu {} vs twin {}",
+            self.worst, self.step, self.instance, self.slot, self.gpu, self.twin
+        )
+    }
+}
+
+/// Steps `sim` one step at a time, `steps` times, and each instance's f32 twin from the GPU's
+/// state before every step, under `commands` (instance-major, as set on `sim`; empty where the
+/// commands are the default zeros), and returns where the two differed most.
+pub fn gpu_step_against_twin(
+    sim: &mut Simulator,
+    model: &Model,
+    commands: &[f32],
+    steps: usize,
+) -> StepDifference {
+    let compiled = Compiled::new(model);
+    let len = sim.state_len();
+    let n = sim.n_instances();
+    let a = model.actuators.len();
+    let mut out = StepDifference {
+        worst: 0.0,
+        step: 0,
+        instance: 0,
+        slot: 0,
+        gpu: 0.0,
+        twin: 0.0,
+    };
+    for step in 0..steps {
+        let before = sim.read_state_raw().unwrap();
+        sim.step(1).unwrap();
+        let after = sim.read_state_raw().unwrap();
+        for i in 0..n {
+            let mut twin = Instance::<f32>::new(&compiled);
+            twin.state.copy_from_slice(&before[i * len..(i + 1) * len]);
+            if !commands.is_empty() {
+                twin.commands.copy_from_slice(&commands[i * a..(i + 1) * a]);
+            }
+            twin.step();
+            for (slot, (&g, &c)) in after[i * len..(i + 1) * len]
+                .iter()
+                .zip(&twin.state)
+                .enumerate()
+            {
+                let err = (g - c).abs() / (1.0 + c.abs());
+                let err = if err.is_nan() { f32::INFINITY } else { err };
+                if err > out.worst {
+                    out = StepDifference {
+                        worst: err,
+                        step,
+                        instance: i,
+                        slot,
+                        gpu: g,
+                        twin: c,
+                    };
+                }
+            }
+        }
+    }
+    out
 }
