@@ -166,12 +166,9 @@ impl ShacTrainer {
         let (meta, arrays) = Self::read_checkpoint(dir)?;
         let current = self.numbers()?;
         let lengths: Vec<usize> = current.iter().map(Vec::len).collect();
-        // Checkpoints written before terminations lack the last array (every robot's resets,
-        // zero without terminations).
-        let before_terminations = meta.lengths.len() + 1 == lengths.len();
         if meta.task != self.task.name
             || meta.instances != self.options.instances
-            || !(meta.lengths.len() == lengths.len() || before_terminations)
+            || meta.lengths.len() != lengths.len()
         {
             return Err(Error::InvalidInput(format!(
                 "{}: checkpoint of task '{}' with {} robots, but this is task '{}' with {} (a resumed run keeps its batch)",
@@ -216,10 +213,7 @@ impl ShacTrainer {
         };
         self.states = f(&arrays[11]);
         self.episode_reward = arrays[12].clone();
-        self.resets = match arrays.get(13) {
-            Some(r) => r.iter().map(|&v| v as u32).collect(),
-            None => vec![0; self.options.instances],
-        };
+        self.resets = arrays[13].iter().map(|&v| v as u32).collect();
         self.episode = meta.episode;
         self.episode_step = meta.episode_step;
         self.iteration = meta.iteration;
