@@ -190,6 +190,14 @@ impl GpuOptimizer {
     /// Applies one update with the gradient scaled by `grad_scale` (1 / batch for a mean), and
     /// zeroes the gradient. Returns the scaled gradient's global norm before clipping.
     pub fn update(&mut self, grad_scale: f32) -> Result<f32> {
+        self.apply(grad_scale);
+        Ok(buffers::read_buffer(&self.gpu, &self.norm)?[0])
+    }
+
+    /// [`GpuOptimizer::update`] without reading the norm back: the update is only queued, so a
+    /// caller that does not need the norm (the critic's many minibatch steps) does not wait
+    /// for the GPU.
+    pub fn apply(&mut self, grad_scale: f32) {
         self.step += 1;
         let (kind, beta1, beta2, epsilon, momentum) = match self.config.method {
             Method::Adam {
@@ -232,7 +240,6 @@ impl GpuOptimizer {
             pass.dispatch_workgroups((self.n_params as u32).div_ceil(64), 1, 1);
         }
         self.gpu.queue.submit([encoder.finish()]);
-        Ok(buffers::read_buffer(&self.gpu, &self.norm)?[0])
     }
 
     /// The two moment buffers' contents (for checkpoints).

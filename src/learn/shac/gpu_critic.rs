@@ -447,9 +447,10 @@ impl GpuCritic {
         Ok(g)
     }
 
-    /// One Adam update of the critic with the gradient buffer, which it leaves zero.
+    /// One Adam update of the critic with the gradient buffer, which it leaves zero (queued:
+    /// nothing is read back).
     pub fn update(&mut self) -> Result<()> {
-        self.optimizer.update(1.0)?;
+        self.optimizer.apply(1.0);
         Ok(())
     }
 
