@@ -354,3 +354,33 @@ fn moving_cylinders_and_ellipsoids_touch_through_stated_primitives() {
     let z = sim.body_states().unwrap()[0].position[2];
     assert!((z - 0.05).abs() < 0.002, "{z}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// A model without moving bodies
+
+/// dm_control's lqr.xml as shipped: the task adds its bodies at run time, the file has only
+/// world geoms. It imports as a static model, which steps (nothing moves) instead of being
+/// refused.
+#[test]
+fn a_file_without_moving_bodies_loads_as_a_static_model_that_steps() {
+    let imp = import(
+        r#"<mujoco model="static">
+  <option timestep=".03"/>
+  <worldbody>
+    <geom name="floor" size="4 1 .2" type="plane"/>
+    <geom name="origin" pos="2 0 .05" size="2 .003 .05" type="box"/>
+  </worldbody>
+</mujoco>"#,
+    );
+    assert!(imp.model.bodies.is_empty());
+    assert!(imp.model.joints.is_empty());
+    let mut sim = Simulator::new(common::gpu(), &imp.model, 3).unwrap();
+    sim.set_body_states(&[]).unwrap();
+    sim.step(5).unwrap();
+    assert!(sim.body_states().unwrap().is_empty());
+    // One state too many is still an error.
+    assert!(
+        sim.set_body_states(&[backdrive::BodyState::default()])
+            .is_err()
+    );
+}

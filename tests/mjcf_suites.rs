@@ -192,6 +192,8 @@ fn approximations(imp: &MjcfImport) -> Vec<String> {
             note("no self-collision");
         } else if m.contains("torsional and rolling") {
             note("no torsional/rolling friction");
+        } else if m.contains("flat height field") {
+            note("flat height field as a box");
         }
     }
     notes

@@ -388,7 +388,10 @@ pub fn raw_from_bodies(
     }
     let len = compiled.header.state_len as usize;
     let mut raw = Vec::with_capacity(len * n_instances);
-    for inst in bodies.chunks(n_bodies) {
+    // Per instance by index: a model without moving bodies has empty instances, which
+    // `chunks` cannot make.
+    for k in 0..n_instances {
+        let inst = &bodies[k * n_bodies..(k + 1) * n_bodies];
         let mut s = compiled.initial_state.clone();
         s[(n_bodies + 1) * BODY_STATE_LEN..].fill(0.0);
         for (b, body) in inst.iter().enumerate() {

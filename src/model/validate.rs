@@ -118,12 +118,6 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
 
 /// The bodies, their names unique; returns each name's index.
 fn validate_bodies(model: &Model) -> Result<HashMap<&str, usize>, ModelError> {
-    if model.bodies.is_empty() {
-        return Err(err(
-            FieldPath::key("body"),
-            "a model needs at least one body",
-        ));
-    }
     // Names are looked up in maps: a linear scan per body or joint is quadratic in the model.
     let mut body_index: HashMap<&str, usize> = HashMap::with_capacity(model.bodies.len());
     for (i, b) in model.bodies.iter().enumerate() {

@@ -129,13 +129,6 @@ impl Ctx<'_, '_> {
                 });
             }
         }
-        if out.model.bodies.is_empty() {
-            return Err(self.error(
-                1,
-                "worldbody",
-                "the model has no moving body (no body with a joint or a free joint)",
-            ));
-        }
         let frames = frames
             .into_iter()
             .enumerate()

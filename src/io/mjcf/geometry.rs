@@ -24,12 +24,16 @@ impl<'a, 'input> Ctx<'a, 'input> {
     ///
     /// `mass_given`: the body's mass does not come from its geoms (an `<inertial>` that
     /// `inertiafromgeom` lets stand), so a geom without a computable mass may be skipped.
+    ///
+    /// `on_world`: the geom belongs to the world body (a flat height field is only imported
+    /// there).
     pub(super) fn geom(
         &mut self,
         el: &El,
         bpos: DVec3,
         brot: DQuat,
         mass_given: bool,
+        on_world: bool,
     ) -> Result<Option<Geom>> {
         let node = el.node;
         self.check_attrs(node, GEOM_KNOWN, GEOM_SILENT);
@@ -40,6 +44,15 @@ impl<'a, 'input> Ctx<'a, 'input> {
         } else {
             format!("geom '{name}'")
         };
+        let colliding = self.int(el, "contype")?.unwrap_or(1) != 0
+            || self.int(el, "conaffinity")?.unwrap_or(1) != 0;
+        if colliding
+            && self
+                .get(el, "type")?
+                .is_some_and(|v| v.text.trim() == "hfield")
+        {
+            return self.flat_height_field(el, &label, line, bpos, brot, on_world, name);
+        }
         let Some(kind) = self.geom_type(el, &label, mass_given)? else {
             return Ok(None);
         };
@@ -105,6 +118,135 @@ impl<'a, 'input> Ctx<'a, 'input> {
             },
         };
         Ok(Some(kind))
+    }
+
+    /// A colliding height field geom. MuJoCo's height field is the solid between its base
+    /// (`-size[3]` in the geom frame) and the elevation surface (`elevation * size[2]`) over
+    /// `[-size[0], size[0]] x [-size[1], size[1]]`. One whose elevation is all zeros (no `file`,
+    /// no non-zero `elevation`: dm_control's quadruped leaves it to tasks that fill it at run
+    /// time) is exactly the box between its base and z = 0, so it becomes a static box. Any other
+    /// elevation, or one on a moving body, is unsupported, naming the element and line.
+    #[allow(clippy::too_many_arguments)]
+    fn flat_height_field(
+        &mut self,
+        el: &El,
+        label: &str,
+        line: usize,
+        bpos: DVec3,
+        brot: DQuat,
+        on_world: bool,
+        name: String,
+    ) -> Result<Option<Geom>> {
+        if !on_world {
+            self.unsupported(
+                line,
+                "geom",
+                format!(
+                    "{label}: a colliding hfield geom on a moving body has no backdrive contact \
+                     shape (flat height fields are imported on the world body only); it was \
+                     dropped"
+                ),
+            );
+            return Ok(None);
+        }
+        let Some(asset) = self.get(el, "hfield")? else {
+            return Err(self.error(
+                line,
+                "geom.hfield",
+                format!("{label}: an hfield geom needs the name of an <hfield> asset"),
+            ));
+        };
+        let asset_name = asset.text.trim().to_string();
+        let Some(hf) = self.doc.root_element().descendants().find(|n| {
+            n.has_tag_name("hfield")
+                && n.parent_element().is_some_and(|p| p.has_tag_name("asset"))
+                && n.attribute("name") == Some(asset_name.as_str())
+        }) else {
+            return Err(self.error(
+                asset.line,
+                "geom.hfield",
+                format!("{label}: no <hfield> asset named '{asset_name}'"),
+            ));
+        };
+        let hel = self.el(hf, None, None);
+        if let Some(file) = hf.attribute("file") {
+            self.unsupported(
+                self.attr_line(hf, "file"),
+                "hfield",
+                format!(
+                    "height field '{asset_name}' (used by {label}) reads its elevation from \
+                     '{file}': backdrive does not read height field files and only imports a \
+                     flat one (no file, elevation all zeros); {label} was dropped"
+                ),
+            );
+            return Ok(None);
+        }
+        if let Some(v) = self.get(&hel, "elevation")?
+            && self.nums(&hel, &v)?.iter().any(|&z| z != 0.0)
+        {
+            self.unsupported(
+                v.line,
+                "hfield",
+                format!(
+                    "height field '{asset_name}' (used by {label}) has a non-zero elevation: \
+                     backdrive only imports a flat height field (elevation all zeros); {label} \
+                     was dropped"
+                ),
+            );
+            return Ok(None);
+        }
+        let Some(size_val) = self.get(&hel, "size")? else {
+            return Err(self.error(
+                self.line(hf),
+                "hfield.size",
+                format!("height field '{asset_name}' needs a size (4 values)"),
+            ));
+        };
+        let size = self.fixed::<4>(&hel, &size_val)?;
+        if !(size[0] > 0.0 && size[1] > 0.0 && size[2] >= 0.0 && size[3] > 0.0) {
+            return Err(self.error(
+                size_val.line,
+                "hfield.size",
+                format!(
+                    "height field '{asset_name}': size must be radius_x > 0, radius_y > 0, \
+                     elevation_z >= 0 and base_z > 0, found {size:?}"
+                ),
+            ));
+        }
+        let lpos = self.vec3(el, "pos")?.unwrap_or(DVec3::ZERO);
+        let lrot = self.orientation(el)?;
+        let half_height = size[3] / 2.0;
+        let centre = lpos + lrot * DVec3::new(0.0, 0.0, -half_height);
+        let contact = self.geom_contact(el, label)?;
+        self.warn(
+            line,
+            "geom",
+            format!(
+                "{label}: the flat height field '{asset_name}' (elevation all zeros) is the \
+                 static box it encloses, {} x {} m, top at its z; a task that fills the \
+                 elevation at run time sees flat ground here",
+                2.0 * size[0],
+                2.0 * size[1]
+            ),
+        );
+        Ok(Some(Geom {
+            line,
+            kind: GeomType::Box,
+            pos: bpos + brot * centre,
+            rot: (brot * lrot).normalize(),
+            size: vec![size[0], size[1], half_height],
+            mass: 0.0,
+            inertia: DVec3::ZERO,
+            friction: contact.friction,
+            condim: contact.condim,
+            contype: contact.contype,
+            conaffinity: contact.conaffinity,
+            margin: contact.margin,
+            gap: contact.gap,
+            solref: contact.solref,
+            solimp: contact.solimp,
+            name,
+        }))
     }
 
     /// A mesh, height field or SDF geom: backdrive reads no mesh files, so it has neither a
@@ -801,6 +943,84 @@ pub(super) fn approximate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn flat_terrain(asset: &str, geom_extra: &str) -> String {
+        format!(
+            r#"<mujoco>
+  <asset>
+    {asset}
+  </asset>
+  <worldbody>
+    <geom name="terrain" type="hfield" hfield="terrain" pos="1 2 -.01"{geom_extra}/>
+    <body name="ball" pos="0 0 1">
+      <freejoint/>
+      <geom type="sphere" size=".1"/>
+    </body>
+  </worldbody>
+</mujoco>"#
+        )
+    }
+
+    #[test]
+    fn a_flat_height_field_is_the_box_it_encloses() {
+        let text = flat_terrain(
+            r#"<hfield name="terrain" nrow="3" ncol="3" size="30 20 5 .1"/>"#,
+            "",
+        );
+        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        let shapes = &imp.model.world_shapes;
+        assert_eq!(shapes.len(), 1, "{shapes:?}");
+        match shapes[0].kind {
+            crate::model::WorldShapeKind::Box { half_extents } => {
+                assert_eq!(half_extents, [30.0, 20.0, 0.05]);
+            }
+            ref other => panic!("expected a box, got {other:?}"),
+        }
+        // The box's top is the height field's surface, at the geom's z.
+        let p = shapes[0].position;
+        assert!(
+            (p[0] - 1.0).abs() < 1e-6 && (p[1] - 2.0).abs() < 1e-6,
+            "{p:?}"
+        );
+        assert!((p[2] + 0.01 + 0.05).abs() < 1e-6, "{p:?}");
+        assert!(
+            imp.warnings
+                .iter()
+                .any(|w| w.message.contains("flat height field")),
+            "{:?}",
+            imp.warnings
+        );
+        // An explicit all-zero elevation is flat too.
+        let text = flat_terrain(
+            r#"<hfield name="terrain" nrow="2" ncol="2" size="3 3 1 .2" elevation="0 0 0 0"/>"#,
+            "",
+        );
+        assert!(from_str(&text, None, &MjcfOptions::default()).is_ok());
+    }
+
+    #[test]
+    fn height_fields_with_relief_are_refused_with_their_line() {
+        for asset in [
+            r#"<hfield name="terrain" file="hills.png" size="30 30 5 .1"/>"#,
+            r#"<hfield name="terrain" nrow="2" ncol="2" size="3 3 1 .2" elevation="0 1 0 0"/>"#,
+        ] {
+            let text = flat_terrain(asset, "");
+            let err = from_str(&text, None, &MjcfOptions::default()).unwrap_err();
+            let Error::Model(m) = &err else {
+                panic!("{err}")
+            };
+            assert_eq!(m.line, Some(3), "{err}");
+            assert!(m.message.contains("height field 'terrain'"), "{err}");
+            assert!(m.message.contains("geom 'terrain' was dropped"), "{err}");
+        }
+        // A visual-only height field with relief is skipped as before.
+        let text = flat_terrain(
+            r#"<hfield name="terrain" file="hills.png" size="30 30 5 .1"/>"#,
+            r#" contype="0" conaffinity="0""#,
+        );
+        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        assert!(imp.model.world_shapes.is_empty());
+    }
 
     #[test]
     fn default_solref_maps_near_backdrive_default() {

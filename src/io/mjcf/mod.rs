@@ -112,6 +112,13 @@
 //!   `<inertial>`) is counted in one summary warning. A colliding mesh, or one whose mass the
 //!   body needs, is an unsupported feature naming the geom and its line (backdrive reads no
 //!   mesh files).
+//! * A colliding `hfield` geom on the world body whose `<hfield>` asset has no `file` and no
+//!   non-zero `elevation` (MuJoCo's elevation is then all zeros, as in dm_control's quadruped,
+//!   whose tasks may fill it at run time) is the solid it encloses: a static box from the
+//!   base `-size[3]` to the surface at the geom's z, over `2 size[0] x 2 size[1]`, with a
+//!   warning. A height field with a file or relief, or on a moving body, is unsupported.
+//! * A file without moving bodies (dm_control's `lqr.xml`, whose task adds them at run time)
+//!   imports as a model of no bodies: it steps, and nothing moves.
 //! * `<option timestep gravity>` set `settings.dt` and `settings.gravity`; `<flag
 //!   gravity="disable" contact="disable" limit="disable"/>` are honoured. Backdrive always
 //!   integrates with semi-implicit Euler (MuJoCo's `Euler`); another `integrator` is a warning.

@@ -405,7 +405,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     let el = self.el(c, Some("geom"), childclass);
                     let mass_given = self.inertia_from_geom != InertiaFromGeom::True
                         && body.is_none_or(|b| world.bodies[b].inertial.is_some());
-                    let g = self.geom(&el, pos, rot, mass_given)?;
+                    let g = self.geom(&el, pos, rot, mass_given, body.is_none())?;
                     if let Some(g) = g {
                         match body {
                             Some(b) => world.geoms.push((b, g)),
