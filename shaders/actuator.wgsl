@@ -56,7 +56,8 @@ fn affine_force(law: u32, a: u32, i: u32) -> AffineForce {
         length += model_f32(term + 2u) * joint_axis(model_u32(term), model_u32(term + 1u), i).coordinate;
     }
     var out: AffineForce;
-    out.u = command(a, i);
+    // A tendon spring's record has a = n_commands: no command (its gain is 0).
+    out.u = select(0.0, command(min(a, max(hdr.n_commands, 1u) - 1u), i), a < hdr.n_commands);
     let u = clamp(out.u, model_f32(law + 4u), model_f32(law + 5u));
     out.raw = model_f32(law + 1u) * u + model_f32(law + 2u) + model_f32(law + 3u) * length;
     out.force = clamp(out.raw, model_f32(law + 6u), model_f32(law + 7u));
@@ -185,7 +186,9 @@ fn apply_joint_impulse_adjoint(j: u32, k: u32, impulse: f32, i: u32) -> f32 {
 fn affine_force_adjoint(law: u32, a: u32, i: u32, f: AffineForce, d_force: f32) {
     let d_raw = select(0.0, d_force, f.raw > model_f32(law + 6u) && f.raw < model_f32(law + 7u));
     let inside = f.u > model_f32(law + 4u) && f.u < model_f32(law + 5u);
-    command_adj_add(a, i, select(0.0, d_raw * model_f32(law + 1u), inside));
+    if (a < hdr.n_commands) {
+        command_adj_add(a, i, select(0.0, d_raw * model_f32(law + 1u), inside));
+    }
     let d_length = d_raw * model_f32(law + 3u);
     var no_jac: RowJacobian;
     for (var t = 0u; t < model_u32(law); t++) {

@@ -147,13 +147,56 @@ fn couplings_backdrive_cannot_hold_are_errors_with_element_and_line() {
     );
     let e = import(&spatial).unwrap_err().to_string();
     assert!(e.contains("robot.xml:33: spatial:"), "{e}");
-    let spring = robot(
+    let damper = robot(
         r#"  <tendon>
-    <fixed name="spring" stiffness="3"><joint joint="hip" coef="1"/></fixed>
+    <fixed name="damper" damping="3"><joint joint="hip" coef="1"/></fixed>
   </tendon>"#,
     );
-    let e = import(&spring).unwrap_err().to_string();
-    assert!(e.contains("tendon stiffness"), "{e}");
+    let e = import(&damper).unwrap_err().to_string();
+    assert!(e.contains("tendon damping"), "{e}");
+    let dead_band = robot(
+        r#"  <tendon>
+    <fixed name="spring" stiffness="3" springlength="0 0.1"><joint joint="hip" coef="1"/></fixed>
+  </tendon>"#,
+    );
+    let e = import(&dead_band).unwrap_err().to_string();
+    assert!(e.contains("robot.xml:33: fixed:"), "{e}");
+    assert!(e.contains("dead band"), "{e}");
+}
+
+/// dm_control fish's `fins_sym`: a spring on the sum of two joints that hang off one body.
+/// Its force needs no row, so it is kept: rest length from the joints' `springref` by
+/// default, from `springlength` less the length at `ref` when given.
+#[test]
+fn a_tendon_stiffness_over_two_fingers_on_one_hand_is_a_spring() {
+    let text = robot(
+        r#"  <tendon>
+    <fixed name="grip" stiffness="2"><joint joint="thumb" coef="0.5"/><joint joint="finger" coef="-1"/></fixed>
+    <fixed name="slide_spring" stiffness="5" springlength="0.75"><joint joint="slide" coef="2"/></fixed>
+  </tendon>"#,
+    )
+    .replace(r#"<joint name="thumb" axis="0 1 0"/>"#, r#"<joint name="thumb" axis="0 1 0" springref="40"/>"#);
+    let imp = import(&text).unwrap_or_else(|e| panic!("{e}"));
+    let grip = imp.model.tendons.iter().find(|t| t.name == "grip").unwrap();
+    assert_eq!((grip.length, grip.limits), (None, None));
+    let spring = grip.spring.unwrap();
+    assert_eq!(spring.stiffness, 2.0);
+    // springref 40 degrees on the thumb (coefficient 0.5), 0 on the finger.
+    let want = 0.5 * 40f32.to_radians();
+    assert!((spring.rest_length - want).abs() < 1e-6, "{spring:?}");
+    // The two fingers make a three-body tendon: no row could hold it, the spring needs none.
+    assert!(grip.chain(&imp.model).is_err());
+    // The slide's ref is 0.5: MuJoCo's length 0.75 is 0.75 - 2 * 0.5 from the model pose.
+    let slide = imp
+        .model
+        .tendons
+        .iter()
+        .find(|t| t.name == "slide_spring")
+        .unwrap();
+    assert!(
+        (slide.spring.unwrap().rest_length + 0.25).abs() < 1e-6,
+        "{slide:?}"
+    );
 }
 
 #[test]

@@ -112,6 +112,100 @@ fn the_gpu_tendon_adjoint_matches_the_f64_twin() {
     }
 }
 
+/// A hand hinged to the world with two fingers hinged to it whose joints share a spring (a
+/// tendon over three bodies, applied as a force), with an actuator or without one (the
+/// spring's force record reads no command either way).
+fn finger_spring(with_actuator: bool) -> Model {
+    let b = ModelBuilder::new("finger spring")
+        .with_settings(|s| s.solver_iterations = 4)
+        .body("hand", 1.0, [0.0, 0.0, 1.5])
+        .shape(
+            ShapeKind::Box {
+                half_extents: [0.1, 0.1, 0.05],
+            },
+            [0.0; 3],
+        )
+        .with_body(|b| b.angular_velocity = [0.0, 0.8, 0.0])
+        .body("f1", 0.3, [0.1, 0.0, 1.3])
+        .shape(
+            ShapeKind::Capsule {
+                radius: 0.03,
+                half_length: 0.1,
+            },
+            [0.0; 3],
+        )
+        .with_body(|b| b.angular_velocity = [1.2, 0.0, 0.0])
+        .body("f2", 0.2, [-0.1, 0.0, 1.3])
+        .shape(ShapeKind::Sphere { radius: 0.05 }, [0.0; 3])
+        .joint(
+            "wrist",
+            JointKind::Hinge,
+            None,
+            "hand",
+            [0.0, 0.0, 1.6],
+            [0.0, 1.0, 0.0],
+        )
+        .joint(
+            "k1",
+            JointKind::Hinge,
+            Some("hand"),
+            "f1",
+            [0.1, 0.0, 1.45],
+            [1.0, 0.0, 0.0],
+        )
+        .joint(
+            "k2",
+            JointKind::Hinge,
+            Some("hand"),
+            "f2",
+            [-0.1, 0.0, 1.45],
+            [-1.0, 0.0, 0.0],
+        );
+    let b = if with_actuator {
+        b.actuator("m", "wrist", ActuatorKind::Force, 0.0, 2.0, 1.0)
+    } else {
+        b
+    };
+    b.tendon("grip", &[("k1", 0.5), ("k2", 0.7)], None)
+        .tendon_spring(4.0, 0.1)
+        .build()
+        .unwrap()
+}
+
+/// The spring's force on the GPU against the f32 twin, and its adjoint against the f64
+/// twin's, with and without a command slot.
+#[test]
+fn the_gpu_tendon_spring_matches_the_twin() {
+    for with_actuator in [true, false] {
+        let model = finger_spring(with_actuator);
+        let n = 2;
+        let commands: Vec<f32> = if with_actuator {
+            vec![0.6, -0.8]
+        } else {
+            Vec::new()
+        };
+        let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
+        sim.set_commands(&commands).unwrap();
+        let d = gpu_step_against_twin(&mut sim, &model, &commands, 60);
+        eprintln!("actuator {with_actuator}: over 60 steps, {d}");
+        assert!(d.worst < 1e-3, "{d}");
+
+        let compiled = Compiled::new(&model);
+        let states = sim.read_state_raw().unwrap();
+        let len = compiled.header.state_len as usize;
+        let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).sin()).collect();
+        let errors = one_step_adjoint_errors(&model, &states, &commands, &seed);
+        for (i, e) in errors.iter().enumerate() {
+            let (es, ep) = (e.state, e.params);
+            eprintln!("actuator {with_actuator}, instance {i}: state {es:.2e} params {ep:.2e}");
+            assert!(
+                es < 1e-3 && ep < 1e-3,
+                "instance {i}: state {es} params {ep}"
+            );
+        }
+    }
+}
+
 /// A horizontal chain of three links along x, hinged about y, falling from rest. The links
 /// have the inertia of a 1 kg ball of radius 0.35 m: angular rows are soft in proportion to
 /// their bodies' own inertia, and point-mass links (0.001 kg m^2) let a limit over h1 alone

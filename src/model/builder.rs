@@ -190,7 +190,19 @@ impl ModelBuilder {
                 .collect(),
             length,
             limits: None,
+            spring: None,
         });
+        self
+    }
+
+    /// Puts a spring on the last tendon added.
+    pub fn tendon_spring(mut self, stiffness: f32, rest_length: f32) -> Self {
+        if let Some(t) = self.model.tendons.last_mut() {
+            t.spring = Some(crate::model::TendonSpring {
+                stiffness,
+                rest_length,
+            });
+        }
         self
     }
 

@@ -15,7 +15,7 @@ mod validate;
 
 pub use builder::ModelBuilder;
 pub(crate) use file::{file_kind, line_of, locate, path_at, read_model_text};
-pub use tendon::{Tendon, TendonChain, TendonTerm};
+pub use tendon::{Tendon, TendonChain, TendonSpring, TendonTerm};
 
 use serde::{Deserialize, Serialize};
 

@@ -15,7 +15,8 @@ use super::{JointKind, Model};
 /// coefficients, are the same vector: then the Jacobian terms of the bodies inside the chain
 /// cancel, and the row acts between the chain's first parent and its last child. A coupling
 /// of two hinges on the same parent (a gripper's two fingers) touches three bodies and is
-/// refused by the validation.
+/// refused by the validation, unless the tendon only carries a [`TendonSpring`] (a force, no
+/// row).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tendon {
@@ -35,6 +36,24 @@ pub struct Tendon {
         deserialize_with = "super::exact_array_option"
     )]
     pub limits: Option<[f32; 2]>,
+    /// A spring on the length (MuJoCo's tendon `stiffness`): a force explicitly applied like
+    /// an actuator's, so it needs no row and the terms need not chain (two fingers on one
+    /// hand may share one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spring: Option<TendonSpring>,
+}
+
+/// The force `-stiffness * (length - rest_length)` along a [`Tendon`]: every term's joint
+/// receives its coefficient times it, each step, before the solve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TendonSpring {
+    /// Force (N or N m) per unit of length (>= 0).
+    pub stiffness: f32,
+    /// The length at which the spring exerts no force (the tendon's units, from the model's
+    /// initial pose).
+    #[serde(default)]
+    pub rest_length: f32,
 }
 
 /// One joint coordinate of a [`Tendon`].
@@ -69,6 +88,13 @@ impl Tendon {
     /// Orders the terms into a chain and checks that its row touches two bodies; the error
     /// says why not. Joints must exist and axes be free.
     pub fn chain(&self, model: &Model) -> Result<TendonChain, String> {
+        let joints = self.terms_exist(model)?;
+        self.chain_of(joints)
+    }
+
+    /// The terms' joints, checking that each exists, has the term's axis and a finite
+    /// non-zero coefficient; the error says which does not.
+    pub fn terms_exist<'m>(&self, model: &'m Model) -> Result<Vec<&'m super::Joint>, String> {
         let mut joints = Vec::with_capacity(self.terms.len());
         for t in &self.terms {
             let j = model
@@ -93,6 +119,10 @@ impl Tendon {
             }
             joints.push(j);
         }
+        Ok(joints)
+    }
+
+    fn chain_of(&self, joints: Vec<&super::Joint>) -> Result<TendonChain, String> {
         match joints.as_slice() {
             [] => return Err("a tendon needs at least one term".to_string()),
             [j] => {

@@ -476,7 +476,21 @@ fn validate_tendons(model: &Model) -> Result<(), ModelError> {
                 ));
             }
         }
-        t.chain(model).map_err(|m| err(at("term"), m))?;
+        if let Some(spring) = t.spring {
+            finite(&[spring.stiffness, spring.rest_length], at("spring"))?;
+            if spring.stiffness < 0.0 {
+                return Err(err(
+                    at("spring.stiffness"),
+                    format!("expected a stiffness >= 0, found {}", spring.stiffness),
+                ));
+            }
+        }
+        // Only rows need the two-body chain; a spring's force is applied term by term.
+        if t.length.is_some() || t.limits.is_some() {
+            t.chain(model).map_err(|m| err(at("term"), m))?;
+        } else {
+            t.terms_exist(model).map_err(|m| err(at("term"), m))?;
+        }
     }
     Ok(())
 }

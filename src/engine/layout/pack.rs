@@ -187,6 +187,19 @@ impl Packing {
                 }
             }
         }
+        // Tendon springs: affine laws without a command, marked by the actuator index
+        // `n_actuators` (no command slot; the kernels read none for it).
+        for t in &model.tendons {
+            let Some(spring) = t.spring else { continue };
+            if spring.stiffness == 0.0 || t.terms.is_empty() {
+                continue;
+            }
+            affine_laws.push((
+                force_records.len(),
+                tendon_spring_law(model, joint_indices, t, spring),
+            ));
+            force_records.push([model.actuators.len() as u32, 0, 0, 0]);
+        }
         let off_force = self.packed.len();
         for r in &force_records {
             self.packed.extend_from_slice(r);
@@ -465,6 +478,34 @@ fn affine_law(
         law.force_range[1].to_bits(),
     ];
     record.extend(terms);
+    record
+}
+
+/// A tendon spring as an affine law: gain 0, bias `[stiffness * rest_length, -stiffness]`
+/// over the tendon's terms, unbounded. Tendon lengths count from the model's initial pose,
+/// as the kernels' joint coordinates do, so no reference is added.
+fn tendon_spring_law(
+    model: &Model,
+    joint_indices: &std::collections::HashMap<&str, usize>,
+    tendon: &crate::model::Tendon,
+    spring: crate::model::TendonSpring,
+) -> Vec<u32> {
+    const UNBOUNDED_LAW: f32 = 1e20;
+    let mut record = vec![
+        tendon.terms.len() as u32,
+        0.0f32.to_bits(),
+        (spring.stiffness * spring.rest_length).to_bits(),
+        (-spring.stiffness).to_bits(),
+        (-UNBOUNDED_LAW).to_bits(),
+        UNBOUNDED_LAW.to_bits(),
+        (-UNBOUNDED_LAW).to_bits(),
+        UNBOUNDED_LAW.to_bits(),
+    ];
+    for t in &tendon.terms {
+        let ji = joint_indices.get(t.joint.as_str()).copied().unwrap_or(0);
+        let axis = model.joints[ji].kind.free_axes()[t.axis as usize];
+        record.extend_from_slice(&[ji as u32, axis, t.coefficient.to_bits()]);
+    }
     record
 }
 

@@ -74,7 +74,8 @@ fn affine_force<T: Real>(s: &Instance<'_, T>, law: u32, a: u32) -> AffineForce<T
         let q = joint_axis(s, s.model_u32(term), s.model_u32(term + 1)).coordinate;
         length += s.model_f32(term + 2) * q;
     }
-    let u = s.commands[a as usize];
+    // A tendon spring's record has no command (a = n_commands).
+    let u = s.commands.get(a as usize).copied().unwrap_or(T::zero());
     let clamped = u.max(s.model_f32(law + 4)).min(s.model_f32(law + 5));
     let raw = s.model_f32(law + 1) * clamped + s.model_f32(law + 2) + s.model_f32(law + 3) * length;
     let force = raw.max(s.model_f32(law + 6)).min(s.model_f32(law + 7));
@@ -235,7 +236,9 @@ fn affine_force_adjoint<T: Real>(
         f.raw > s.model_f32(law + 6) && f.raw < s.model_f32(law + 7),
     );
     let inside = f.u > s.model_f32(law + 4) && f.u < s.model_f32(law + 5);
-    adj.commands[a as usize] += select(T::zero(), d_raw * s.model_f32(law + 1), inside);
+    if let Some(d_u) = adj.commands.get_mut(a as usize) {
+        *d_u += select(T::zero(), d_raw * s.model_f32(law + 1), inside);
+    }
     let d_length = d_raw * s.model_f32(law + 3);
     let no_jac = RowJacobian {
         lin_a: V3::zero(),

@@ -634,6 +634,111 @@ pub(crate) fn chain_with_tendons() -> Model {
         .unwrap()
 }
 
+/// A hand hinged to the world and two fingers hinged to it, their sum on a spring (a
+/// tendon over three bodies: no row, a force), with and without an actuator: the spring's
+/// force record has no command either way.
+pub(crate) fn hand_with_a_finger_spring(with_actuator: bool) -> Model {
+    let b = ModelBuilder::new("finger spring")
+        .with_settings(|s| s.solver_iterations = 4)
+        .body("hand", 1.0, [0.0, 0.0, 1.5])
+        .shape(
+            ShapeKind::Box {
+                half_extents: [0.1, 0.1, 0.05],
+            },
+            [0.0; 3],
+        )
+        .with_body(|b| b.angular_velocity = [0.0, 0.8, 0.0])
+        .body("f1", 0.3, [0.1, 0.0, 1.3])
+        .shape(
+            ShapeKind::Capsule {
+                radius: 0.03,
+                half_length: 0.1,
+            },
+            [0.0; 3],
+        )
+        .with_body(|b| b.angular_velocity = [1.2, 0.0, 0.0])
+        .body("f2", 0.2, [-0.1, 0.0, 1.3])
+        .shape(ShapeKind::Sphere { radius: 0.05 }, [0.0; 3])
+        .joint(
+            "wrist",
+            JointKind::Hinge,
+            None,
+            "hand",
+            [0.0, 0.0, 1.6],
+            [0.0, 1.0, 0.0],
+        )
+        .joint(
+            "k1",
+            JointKind::Hinge,
+            Some("hand"),
+            "f1",
+            [0.1, 0.0, 1.3],
+            [1.0, 0.0, 0.0],
+        )
+        .joint(
+            "k2",
+            JointKind::Hinge,
+            Some("hand"),
+            "f2",
+            [-0.1, 0.0, 1.3],
+            [-1.0, 0.0, 0.0],
+        );
+    let b = if with_actuator {
+        b.actuator("m", "wrist", ActuatorKind::Force, 0.0, 2.0, 1.0)
+    } else {
+        b
+    };
+    b.tendon("grip", &[("k1", 0.5), ("k2", 0.7)], None)
+        .tendon_spring(4.0, 0.1)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_tendon_springs() {
+    for with_actuator in [true, false] {
+        let model = hand_with_a_finger_spring(with_actuator);
+        let compiled = Compiled::new(&model);
+        // The spring is a force record, not a row.
+        assert_eq!(compiled.header.n_tendon, 0);
+        assert_eq!(compiled.header.n_force, 1 + u32::from(with_actuator));
+        for (warmup, seed) in [(0, 41), (10, 42), (40, 43)] {
+            check_model(&model, warmup, seed);
+        }
+    }
+}
+
+/// The spring's torque on each finger is `-stiffness * coefficient * (length - rest)`: one
+/// step from rest without gravity changes each finger's spin by that torque over its inertia
+/// (the fingers turn about their centres, so the hinges add no inertia).
+#[test]
+fn a_tendon_spring_pulls_each_joint_by_its_coefficient() {
+    let mut model = hand_with_a_finger_spring(false);
+    model.settings.gravity = [0.0; 3];
+    for b in &mut model.bodies {
+        b.angular_velocity = [0.0; 3];
+    }
+    // A fixed wrist: the hand is much heavier than the fingers.
+    model.bodies[0].mass = 1e6;
+    let compiled = Compiled::new(&model);
+    let mut inst = Instance::<f64>::new(&compiled);
+    inst.step();
+    let dt = f64::from(model.settings.dt);
+    // Length 0 at the initial pose: the force is stiffness * rest = 0.4 along +length.
+    let force = 4.0 * 0.1;
+    for (body, c) in [(2usize, 0.5), (3usize, 0.7)] {
+        let w = inst.state_vec3(Instance::<f64>::body_slot(body as u32) + 10);
+        let torque = force * c;
+        let inertia = 1.0 / inst.body_inverse_inertia(body as u32).x;
+        let want = torque * dt / inertia;
+        let along = if body == 2 { w.x } else { -w.x };
+        assert!(
+            (along - want).abs() < 0.02 * want,
+            "finger {body}: spin {along} about its axis, expected {want}"
+        );
+    }
+}
+
 #[test]
 fn step_adjoint_matches_finite_differences_for_tendons() {
     let model = chain_with_tendons();

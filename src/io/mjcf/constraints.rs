@@ -12,6 +12,9 @@ pub(super) struct FixedTendon {
     line: usize,
     pub(super) terms: Vec<(String, f64)>,
     limits: Option<[f64; 2]>,
+    /// `stiffness` (non-zero) and `springlength` as written (None: MuJoCo's default, the
+    /// length at the joints' `springref`).
+    spring: Option<(f64, Option<f64>)>,
 }
 
 impl FixedTendon {
@@ -94,8 +97,51 @@ impl<'a, 'input> Ctx<'a, 'input> {
             self.check_attrs(c, TENDON_KNOWN, TENDON_SILENT);
             let el = self.el(c, Some("tendon"), None);
             let mut forces = false;
+            let stiffness = self.num(&el, "stiffness")?.unwrap_or(0.0);
+            let mut spring = None;
+            if stiffness < 0.0 {
+                return Err(self.error(
+                    self.attr_line(c, "stiffness"),
+                    "fixed.stiffness",
+                    format!("tendon '{name}': expected a stiffness >= 0, found {stiffness}"),
+                ));
+            }
+            if stiffness > 0.0 {
+                // MuJoCo's springlength: one value, or a dead band [lower, upper]; -1 (the
+                // default) means the length at the joints' springref.
+                let rest = match self.get(&el, "springlength")? {
+                    None => None,
+                    Some(v) => match self.nums(&el, &v)?.as_slice() {
+                        [l] | [l, _] if *l == -1.0 => None,
+                        [l] => Some(*l),
+                        [l, u] if l == u => Some(*l),
+                        [_, _] => {
+                            self.unsupported(
+                                v.line,
+                                "fixed",
+                                format!(
+                                    "tendon '{name}': a spring with a dead band (two different \
+                                     springlength values) is not supported; it was dropped"
+                                ),
+                            );
+                            None
+                        }
+                        other => {
+                            return Err(self.error(
+                                v.line,
+                                "fixed.springlength",
+                                format!(
+                                    "tendon '{name}': expected 1 or 2 numbers, found {}{}",
+                                    other.len(),
+                                    v.origin()
+                                ),
+                            ));
+                        }
+                    },
+                };
+                spring = Some((stiffness, rest));
+            }
             for (attr, what) in [
-                ("stiffness", "tendon stiffness (a spring)"),
                 ("damping", "tendon damping"),
                 ("frictionloss", "dry tendon friction (frictionloss)"),
                 ("armature", "tendon armature"),
@@ -170,6 +216,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 line,
                 terms,
                 limits,
+                spring,
             });
         }
         Ok(())
@@ -240,6 +287,74 @@ impl<'a, 'input> Ctx<'a, 'input> {
         }
     }
 
+    /// Fixed tendons with a stiffness become tendons with a spring (no row, so any joints).
+    /// The rest length counts from the model pose, as backdrive's coordinates do: MuJoCo's
+    /// `springlength` less the length at the joints' `ref`, or by default the length at
+    /// their `springref` (already measured from `ref`).
+    fn tendon_springs(
+        &self,
+        tendons: &[FixedTendon],
+        world: &World,
+        joint_map: &HashMap<String, (String, JKind)>,
+        model: &mut Model,
+    ) -> Result<()> {
+        for t in tendons {
+            let Some((stiffness, rest)) = t.spring else {
+                continue;
+            };
+            let terms =
+                match self.backdrive_terms(&t.terms, t.line, "fixed.joint", world, joint_map)? {
+                    Ok(terms) => terms,
+                    Err(why) => {
+                        self.unsupported(
+                            t.line,
+                            "fixed",
+                            format!("tendon '{}': {why}; its spring was dropped", t.name),
+                        );
+                        continue;
+                    }
+                };
+            let joint = |name: &str| {
+                world
+                    .bodies
+                    .iter()
+                    .flat_map(|b| &b.joints)
+                    .find(|j| j.name == name)
+            };
+            let rest_length: f64 = match rest {
+                Some(l) => {
+                    l - t
+                        .terms
+                        .iter()
+                        .map(|(j, c)| c * joint(j).map_or(0.0, |j| j.reference))
+                        .sum::<f64>()
+                }
+                None => t
+                    .terms
+                    .iter()
+                    .map(|(j, c)| c * joint(j).map_or(0.0, |j| j.passive.springref))
+                    .sum(),
+            };
+            // A limited tendon also becomes a tendon with limits, under its own name.
+            let name = if t.limits.is_some() {
+                format!("{}_spring", t.name)
+            } else {
+                t.name.clone()
+            };
+            model.tendons.push(Tendon {
+                name,
+                terms,
+                length: None,
+                limits: None,
+                spring: Some(crate::model::TendonSpring {
+                    stiffness: stiffness as f32,
+                    rest_length: rest_length as f32,
+                }),
+            });
+        }
+        Ok(())
+    }
+
     /// Limited fixed tendons become tendons with limits; then every `<equality>` section.
     pub(super) fn constraints(
         &self,
@@ -250,6 +365,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         frames: &[BodyFrame],
         model: &mut Model,
     ) -> Result<()> {
+        self.tendon_springs(tendons, world, joint_map, model)?;
         for t in tendons {
             let Some([lo, hi]) = t.limits else { continue };
             match self.backdrive_terms(&t.terms, t.line, "fixed.joint", world, joint_map)? {
@@ -264,6 +380,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                         terms,
                         length: None,
                         limits: Some([(lo - at_reference) as f32, (hi - at_reference) as f32]),
+                        spring: None,
                     };
                     self.push_tendon(model, tendon, t.line, "fixed");
                 }
@@ -425,6 +542,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     terms,
                     length: Some(poly[0] as f32),
                     limits: None,
+                    spring: None,
                 };
                 self.push_tendon(model, tendon, line, tag);
             }

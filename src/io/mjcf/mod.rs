@@ -167,7 +167,7 @@
 //! onto the contact ones (above) and keeps backdrive's joint defaults. Features whose absence
 //! would silently change the physics — joint `damping` and `armature` (see above), a free
 //! joint's `stiffness` and `frictionloss`, `springdamper` on a ball joint; spatial tendons, tendon
-//! stiffness, damping and friction, couplings that backdrive's two-body rows cannot hold (see
+//! damping, friction and a spring's dead band, couplings that backdrive's two-body rows cannot hold (see
 //! below), `distance` and flex equalities, actuators other than `motor`, `general` and
 //! `position` and the laws above cannot express, wind and the ellipsoid fluid model, mocap
 //! bodies, static ellipsoids, colliding meshes and height fields, contact pairs between bodies
@@ -183,8 +183,12 @@
 //! hinges on one parent (a gripper's fingers) touches three bodies and is refused. `<connect>`
 //! and `<weld>` between bodies (or a body and the world) become loop-closing `ball` and `fixed`
 //! joints; a weld with `relpose` or `torquescale` is refused. Equality `solref`/`solimp` are not
-//! mapped (a warning): every row is as soft as backdrive's joints. A fixed tendon without
-//! limits has no force of its own and makes no row; a `<motor>` on a tendon over one joint
+//! mapped (a warning): every row is as soft as backdrive's joints. A fixed tendon's
+//! `stiffness` becomes a tendon spring ([`crate::model::TendonSpring`]: an explicit force on
+//! every term's joint, no row, so over any joints, e.g. dm_control fish's two fins), its rest
+//! length `springlength` less the length at the joints' `ref`, or by default the length at
+//! their `springref`. A fixed tendon without limits or stiffness has no force of its own and
+//! makes no row; a `<motor>` on a tendon over one joint
 //! (the others' coefficients zero) drives that joint with its gear times the coefficient.
 //! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
 //! unknown class are errors with the file and line.
