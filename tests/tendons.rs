@@ -173,7 +173,9 @@ fn finger_spring(with_actuator: bool) -> Model {
 }
 
 /// The spring's force on the GPU against the f32 twin, and its adjoint against the f64
-/// twin's, with and without a command slot.
+/// twin's, with and without a command slot. Measured on lavapipe: worst relative step
+/// difference 2.3e-5, adjoint relative errors 5.3e-7 (state) and 9.1e-7 (parameters) at
+/// most; bounds 1e-3 as for the other tendon tests.
 #[test]
 fn the_gpu_tendon_spring_matches_the_twin() {
     for with_actuator in [true, false] {
