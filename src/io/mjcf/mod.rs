@@ -228,6 +228,7 @@ use crate::engine::sim::BodyState;
 use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
 use crate::model::{
     Actuator, ActuatorKind, AffineForce, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
+    SharedFrame,
 };
 
 mod actuators;
