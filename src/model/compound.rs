@@ -335,6 +335,20 @@ mod tests {
     }
 
     #[test]
+    fn compounds_round_trip_through_toml_and_an_unknown_key_is_refused() {
+        let model = planar(|_| {});
+        let text = model.to_toml();
+        assert!(text.contains("frame_axis = 3"), "{text}");
+        assert_eq!(Model::from_toml_str(&text, None).unwrap(), model);
+        let bad = text.replacen("frame_axis = 3", "frame_axis = 3\naxis_of = 1", 1);
+        let e = Model::from_toml_str(&bad, None).unwrap_err().to_string();
+        assert!(e.contains("axis_of"), "{e}");
+        let bad = text.replacen("frame_axis = 3", "frame_axis = 4", 1);
+        let e = Model::from_toml_str(&bad, None).unwrap_err().to_string();
+        assert!(e.contains("frame_axis") && e.contains("line"), "{e}");
+    }
+
+    #[test]
     fn joints_outside_compounds_keep_their_kind_frame() {
         let model = ModelBuilder::new("hinge")
             .body("b", 1.0, [0.0, 0.0, 1.0])
