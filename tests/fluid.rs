@@ -232,18 +232,32 @@ fn the_mjcf_importer_maps_the_fluid_and_refuses_a_negative_one() {
     assert_eq!((s.fluid_density, s.fluid_viscosity), (1000.0, 0.2));
     assert!(import.model.bodies.iter().all(|b| b.fluid_drag));
 
-    // The intermediate bodies of a multi-joint body are out of the fluid; the body is in.
-    let xml = r#"<mujoco><option density="3000"/><worldbody><body name="head">
-        <joint name="x" type="slide" axis="1 0 0"/><joint name="r" type="hinge" axis="0 0 1"/>
-        <geom type="box" size=".1 .05 .01" mass=".01"/></body></worldbody></mujoco>"#;
-    let import = mjcf::from_str(xml, None, &mjcf::MjcfOptions::default()).unwrap();
-    let drag: Vec<(&str, bool)> = import
-        .model
-        .bodies
-        .iter()
-        .map(|b| (b.name.as_str(), b.fluid_drag))
-        .collect();
-    assert_eq!(drag, [("head__x", false), ("head", true)]);
+    // The intermediate bodies of a chained multi-joint body (a hinge before a slide) are out
+    // of the fluid; the body is in. Slides then a hinge are one compound joint: no
+    // intermediate.
+    for (joints, want) in [
+        (
+            r#"<joint name="r" type="hinge" axis="0 0 1"/><joint name="x" type="slide" axis="1 0 0"/>"#,
+            vec![("head__r", false), ("head", true)],
+        ),
+        (
+            r#"<joint name="x" type="slide" axis="1 0 0"/><joint name="r" type="hinge" axis="0 0 1"/>"#,
+            vec![("head", true)],
+        ),
+    ] {
+        let xml = format!(
+            r#"<mujoco><option density="3000"/><worldbody><body name="head">{joints}
+            <geom type="box" size=".1 .05 .01" mass=".01"/></body></worldbody></mujoco>"#
+        );
+        let import = mjcf::from_str(&xml, None, &mjcf::MjcfOptions::default()).unwrap();
+        let drag: Vec<(&str, bool)> = import
+            .model
+            .bodies
+            .iter()
+            .map(|b| (b.name.as_str(), b.fluid_drag))
+            .collect();
+        assert_eq!(drag, want);
+    }
 
     let bad = "<mujoco>\n<option\n viscosity=\"-1\"/>\n<worldbody/></mujoco>";
     let err = mjcf::from_str(

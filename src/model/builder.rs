@@ -112,6 +112,7 @@ impl ModelBuilder {
             frictionloss: 0.0,
             armature: 0.0,
             reference: 0.0,
+            shared_frame: None,
         });
         self
     }

@@ -9,11 +9,14 @@
 //! [`crate::engine::layout`] turns them into body-local frames.
 
 mod builder;
+mod compound;
 mod file;
 mod tendon;
 mod validate;
 
 pub use builder::ModelBuilder;
+pub use compound::SharedFrame;
+pub(crate) use compound::{kernel_joints, validate_compounds};
 pub(crate) use file::{file_kind, line_of, locate, path_at, read_model_text};
 pub use tendon::{Tendon, TendonChain, TendonSpring, TendonTerm};
 
@@ -339,6 +342,11 @@ pub struct Joint {
     /// sliders only). `limits` and `springref` are measured in this coordinate.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub reference: f32,
+    /// Membership of a compound joint (hinges and sliders only): the joints that name the
+    /// same compound share one joint frame between the same two bodies, each freeing one of
+    /// its axes, and the axes none of them frees are locked (see [`SharedFrame`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_frame: Option<SharedFrame>,
 }
 
 fn is_zero(value: &f32) -> bool {

@@ -102,7 +102,7 @@ impl Tendon {
                 .iter()
                 .find(|j| j.name == t.joint)
                 .ok_or_else(|| format!("unknown joint '{}'", t.joint))?;
-            let free = j.kind.free_axes();
+            let free = j.free_axes();
             if t.axis as usize >= free.len() {
                 return Err(format!(
                     "joint '{}' has {} free axes, so axis {} does not exist",

@@ -64,6 +64,7 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
     validate_settings(model)?;
     let body_index = validate_bodies(model)?;
     let joint_index = validate_joints(model, &body_index)?;
+    super::validate_compounds(model)?;
     validate_actuators(model, &joint_index)?;
     validate_world_shapes(model)?;
     validate_tendons(model)?;
@@ -355,7 +356,7 @@ fn validate_actuators(model: &Model, joint_index: &HashMap<&str, usize>) -> Resu
             .get(a.joint.as_str())
             .copied()
             .ok_or_else(|| err(at("joint"), format!("unknown joint '{}'", a.joint)))?;
-        let free = model.joints[j].kind.free_axes();
+        let free = model.joints[j].free_axes();
         if a.axis as usize >= free.len() {
             return Err(err(
                 at("axis"),
@@ -431,7 +432,7 @@ fn validate_affine(
         let Some(&j) = joint_index.get(t.joint.as_str()) else {
             return Err(err(at("affine"), format!("unknown joint '{}'", t.joint)));
         };
-        if model.joints[j].kind.free_axes().len() != 1 || t.axis != 0 {
+        if model.joints[j].free_axes().len() != 1 || t.axis != 0 {
             return Err(err(
                 at("affine"),
                 format!(

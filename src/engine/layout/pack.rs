@@ -93,18 +93,17 @@ pub(super) fn pack_joints(
 ) -> JointPacking {
     let mut joint_bodies = Vec::new();
     let mut anchors = Vec::new();
-    for j in &model.joints {
+    for (j, kernel) in model.joints.iter().zip(crate::model::kernel_joints(model)) {
         let a = j.parent.as_deref().map(body_slot).unwrap_or(0);
         let b = body_slot(&j.child);
         joint_bodies.push((a, b));
-        let axis = Vec3::from_array(j.axis).normalize();
-        let frame = Quat::from_rotation_arc(Vec3::X, axis);
+        let frame = kernel.frame;
         let (xa, qa) = body_pose(model, a);
         let (xb, qb) = body_pose(model, b);
         let anchor = Vec3::from_array(j.anchor);
         let frame_a = (qa.conjugate() * frame).normalize();
         let frame_b = (qb.conjugate() * frame).normalize();
-        let hinge = u32::from(j.kind == crate::model::JointKind::Hinge);
+        let hinge = u32::from(kernel.hinge);
         packed.extend_from_slice(&[a as u32, b as u32, hinge, 0]);
         for x in frame_a.to_array().into_iter().chain(frame_b.to_array()) {
             push_f32(packed, x);
@@ -123,8 +122,9 @@ pub(super) fn pack_joints(
 impl Packing {
     /// One lock record and row per locked axis of every joint.
     pub(super) fn pack_locks(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
-        for (ji, j) in model.joints.iter().enumerate() {
-            for (axis, locked) in j.kind.locked_axes().iter().enumerate() {
+        let kernel = crate::model::kernel_joints(model);
+        for ji in 0..model.joints.len() {
+            for (axis, locked) in kernel[ji].locked.iter().enumerate() {
                 if *locked {
                     self.packed
                         .extend_from_slice(&[ji as u32, axis as u32, 0, 0]);
@@ -142,7 +142,7 @@ impl Packing {
             if let Some([lo, hi]) = j.limits {
                 // Limits are in the joint coordinate, which is `reference` at the initial pose.
                 let (lo, hi) = (lo - j.reference, hi - j.reference);
-                for &axis in j.kind.free_axes() {
+                for &axis in j.free_axes() {
                     self.packed
                         .extend_from_slice(&[ji as u32, axis, lo.to_bits(), hi.to_bits()]);
                     let (a, b) = joint_bodies[ji];
@@ -167,7 +167,7 @@ impl Packing {
         let mut force_records = Vec::new();
         for (ai, act) in model.actuators.iter().enumerate() {
             let ji = joint_indices.get(act.joint.as_str()).copied().unwrap_or(0);
-            let axis = model.joints[ji].kind.free_axes()[act.axis as usize];
+            let axis = model.joints[ji].free_axes()[act.axis as usize];
             let (a, b) = joint_bodies[ji];
             match act.kind {
                 ActuatorKind::PositionServo | ActuatorKind::VelocityServo => {
@@ -368,7 +368,7 @@ impl Packing {
             for &k in &chain.order {
                 let term = &t.terms[k];
                 let ji = joint_indices.get(term.joint.as_str()).copied().unwrap_or(0);
-                let axis = model.joints[ji].kind.free_axes()[term.axis as usize];
+                let axis = model.joints[ji].free_axes()[term.axis as usize];
                 terms.push([ji as u32, axis, term.coefficient.to_bits(), 0]);
             }
             let n_terms = chain.order.len() as u32;
@@ -462,7 +462,7 @@ fn affine_law(
     for t in &law.terms {
         let ji = joint_indices.get(t.joint.as_str()).copied().unwrap_or(0);
         let joint = &model.joints[ji];
-        let axis = joint.kind.free_axes()[t.axis as usize];
+        let axis = joint.free_axes()[t.axis as usize];
         length_at_zero += f64::from(t.coefficient) * f64::from(joint.reference);
         terms.extend_from_slice(&[ji as u32, axis, t.coefficient.to_bits()]);
     }

@@ -42,7 +42,7 @@ pub fn passive_rows(model: &Model, joint: usize) -> Vec<PassiveRow> {
     let j = &model.joints[joint];
     let dt = model.settings.dt;
     let mut rows = Vec::new();
-    for &axis in j.kind.free_axes() {
+    for &axis in j.free_axes() {
         let row =
             |start_velocity_weight, cfm, coordinate_gain, coordinate_target, bound| PassiveRow {
                 joint: joint as u32,

@@ -387,6 +387,10 @@ impl Ctx<'_, '_> {
         } else {
             root.joints.clone()
         };
+        if let Some(frame_axes) = compound_frame_axes(&joints) {
+            self.compound_joint(out, &joints, &frame_axes, parent_name, group_name);
+            return 0.0;
+        }
         let n_inter = joints.len().saturating_sub(1);
         let fraction = if n_inter > 0 {
             self.options.intermediate_mass_fraction
@@ -450,6 +454,7 @@ impl Ctx<'_, '_> {
                 armature: j.passive.armature as f32,
                 // The limits and springref are already measured from the model pose.
                 reference: 0.0,
+                shared_frame: None,
             });
             out.joint_map.insert(j.name.clone(), (jname, j.kind));
             prev = Some(child_name);
@@ -471,10 +476,119 @@ impl Ctx<'_, '_> {
                 frictionloss: 0.0,
                 armature: 0.0,
                 reference: 0.0,
+                shared_frame: None,
             });
         }
         fraction
     }
+
+    /// A body's slides and hinge as one compound joint between the parent and the body: one
+    /// backdrive joint per MJCF joint, each with its own coordinate, limits and passive rows,
+    /// all at the hinge's anchor (the slides' anchors do not move anything) sharing one frame.
+    fn compound_joint(
+        &self,
+        out: &mut ModelBuilder,
+        joints: &[MjJoint],
+        frame_axes: &[u32],
+        parent_name: Option<String>,
+        group_name: &str,
+    ) {
+        let anchor = joints
+            .iter()
+            .find(|j| j.kind == JKind::Hinge)
+            .unwrap_or(&joints[0])
+            .anchor;
+        // Backdrive body names are unique, and a body has one compound.
+        let compound = group_name.to_string();
+        for (j, &frame_axis) in joints.iter().zip(frame_axes) {
+            let jname = out.joint_names.take(&j.name);
+            out.model.joints.push(Joint {
+                name: jname.clone(),
+                kind: if j.kind == JKind::Hinge {
+                    JointKind::Hinge
+                } else {
+                    JointKind::Slider
+                },
+                parent: parent_name.clone(),
+                child: group_name.to_string(),
+                anchor: anchor.as_vec3().to_array(),
+                axis: j.axis.as_vec3().to_array(),
+                limits: j.limits.map(|[lo, hi]| [lo as f32, hi as f32]),
+                damping: j.passive.damping as f32,
+                stiffness: j.passive.stiffness as f32,
+                springref: j.passive.springref as f32,
+                frictionloss: j.passive.frictionloss as f32,
+                armature: j.passive.armature as f32,
+                // The limits and springref are already measured from the model pose.
+                reference: 0.0,
+                shared_frame: Some(SharedFrame {
+                    compound: compound.clone(),
+                    frame_axis,
+                }),
+            });
+            out.joint_map.insert(j.name.clone(), (jname, j.kind));
+        }
+    }
+}
+
+/// Largest `|cos|` between two joint axes taken as perpendicular (and `1 - cos` as parallel).
+const COMPOUND_AXIS_TOLERANCE: f64 = 1e-6;
+
+/// The frame axis of each joint when a body's joints form one compound joint (see
+/// `crate::model::SharedFrame`): two or more joints, slides first and at most one hinge last,
+/// the hinge's axis (else the first slide's) the frame's x, every slide along it (in the same
+/// direction) or perpendicular to it and to the other slides. Frame y and z go to the two
+/// perpendicular slides in the order that makes the frame right-handed. `None`: chain them.
+fn compound_frame_axes(joints: &[MjJoint]) -> Option<Vec<u32>> {
+    if joints.len() < 2 {
+        return None;
+    }
+    let (last, slides) = joints.split_last()?;
+    if slides.iter().any(|j| j.kind != JKind::Slide)
+        || !matches!(last.kind, JKind::Slide | JKind::Hinge)
+    {
+        return None;
+    }
+    let x = if last.kind == JKind::Hinge {
+        last.axis
+    } else {
+        joints[0].axis
+    }
+    .normalize();
+    let mut axes = vec![0u32; joints.len()];
+    let mut along_x = false;
+    let mut perpendicular: Vec<usize> = Vec::new();
+    for (k, j) in joints.iter().enumerate() {
+        if j.kind == JKind::Hinge {
+            axes[k] = 3;
+            continue;
+        }
+        let a = j.axis.normalize();
+        let cos = a.dot(x);
+        if cos >= 1.0 - COMPOUND_AXIS_TOLERANCE && !along_x {
+            along_x = true;
+            axes[k] = 0;
+        } else if cos.abs() <= COMPOUND_AXIS_TOLERANCE {
+            perpendicular.push(k);
+        } else {
+            return None;
+        }
+    }
+    match perpendicular.as_slice() {
+        [] => {}
+        [p] => axes[*p] = 1,
+        [p, q] => {
+            let (a, b) = (joints[*p].axis.normalize(), joints[*q].axis.normalize());
+            if a.dot(b).abs() > COMPOUND_AXIS_TOLERANCE {
+                return None;
+            }
+            let right_handed = x.cross(a).dot(b) > 0.0;
+            axes[*p] = if right_handed { 1 } else { 2 };
+            axes[*q] = if right_handed { 2 } else { 1 };
+        }
+        _ => return None,
+    }
+    Some(axes)
 }
 
 /// A group's contact shapes in its principal frame, and its friction (the largest of its

@@ -688,6 +688,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             frictionloss: 0.0,
             armature: 0.0,
             reference: 0.0,
+            shared_frame: None,
         });
         Ok(())
     }

@@ -43,7 +43,16 @@
 //!   rests at 0.30 m (damping) or 0.41 m (both) instead of MuJoCo's 0.566 m. Free joints
 //!   carry no passive dynamics in backdrive (their bodies have no joint): non-zero values
 //!   there are unsupported; every suite model leaves them at zero.
-//! * A body with several joints (MuJoCo composes them in order) gets light intermediate
+//! * A body whose joints are slides followed by at most one hinge (MuJoCo composes a body's
+//!   joints in order: the slides move along axes fixed in the parent, the hinge turns the body
+//!   about its anchor) gets one compound joint ([`crate::model::SharedFrame`]) to its parent:
+//!   one backdrive hinge or slider per MJCF joint, each with its own coordinate, limits,
+//!   passive rows, actuators and tendon terms, all at the hinge's anchor and sharing one
+//!   frame, when the slides are along the hinge (in its direction) or perpendicular to it and
+//!   to each other; no intermediate body. This is the planar root of the hoppers, walkers,
+//!   cheetahs and swimmers and the point masses' two slides.
+//! * Any other body with several joints (a slide after a hinge, two hinges, a ball, oblique
+//!   slides) gets light intermediate
 //!   bodies, named `<body>__<joint>`, chained by one joint each; the last joint attaches the
 //!   body itself. The intermediates sit at the body's centre of mass and take a fraction
 //!   ([`MjcfOptions::intermediate_mass_fraction`], 20% by default, split evenly) of its mass
@@ -239,6 +248,7 @@ use crate::engine::sim::BodyState;
 use crate::error::{Error, FieldPath, ModelError, PathSegment, Result};
 use crate::model::{
     Actuator, ActuatorKind, AffineForce, Body, Joint, JointKind, Model, Settings, Shape, ShapeKind,
+    SharedFrame,
 };
 
 mod actuators;

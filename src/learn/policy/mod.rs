@@ -154,7 +154,7 @@ impl PolicyLayout {
                 let j = model.joint_index(name).ok_or_else(|| {
                     Error::InvalidInput(format!("sensor {k}: unknown joint '{name}'"))
                 })?;
-                let free = model.joints[j].kind.free_axes();
+                let free = model.joints[j].free_axes();
                 let a = *free.get(axis as usize).ok_or_else(|| {
                     Error::InvalidInput(format!(
                         "sensor {k}: joint '{name}' has no free axis {axis}"
