@@ -641,8 +641,9 @@ fn control_cost_matches_the_twin_and_finite_differences() {
     }
 }
 
-/// ant-run pays Ant-v5's control cost: a `control_cost` loss of weight 0.5 per step (the
-/// actor-critic's per-step reward, as Gymnasium's), that packs as kernel kind 8.
+/// ant-run pays Ant-v5's control cost: a `control_cost` loss per step (the actor-critic's
+/// per-step reward, as Gymnasium's) of 0.5 per ctrl^2, ctrl being the command over the gear
+/// (150), that packs as kernel kind 8.
 #[test]
 fn ant_run_has_the_control_cost() {
     let task = backdrive::learn::tasks::builtin("ant-run").unwrap();
@@ -653,6 +654,7 @@ fn ant_run_has_the_control_cost() {
         .filter(|t| t.quantity == Quantity::ControlCost)
         .collect();
     assert_eq!(terms.len(), 1);
-    assert_eq!(terms[0].weight, 0.5);
+    let per_ctrl_squared = f64::from(terms[0].weight) * 150.0 * 150.0;
+    assert!((per_ctrl_squared - 0.5).abs() < 1e-5, "{per_ctrl_squared}");
     assert_eq!(terms[0].when, When::EveryStep);
 }

@@ -75,10 +75,24 @@ fn windows_continue_from_the_previous_windows_end_states() {
 /// on the arm (no contacts, so the loss is smooth at the scale of the difference step).
 #[test]
 fn actor_gradient_matches_finite_differences() {
+    actor_gradient_against_differences(1.0);
+}
+
+/// The same with the commands scaled ([`ShacSettings::action_scale`]): the output layer's
+/// rewrite and its gradient's chain rule agree with the differences.
+#[test]
+fn actor_gradient_with_scaled_commands_matches_finite_differences() {
+    actor_gradient_against_differences(2.5);
+}
+
+fn actor_gradient_against_differences(action_scale: f32) {
     let mut task = tasks::builtin("arm-reach").unwrap();
     task.horizon = 12;
     task.policy.hidden = vec![8];
-    task.algorithm = Algorithm::Shac(small_settings(6));
+    task.algorithm = Algorithm::Shac(ShacSettings {
+        action_scale,
+        ..small_settings(6)
+    });
     let mut trainer = ShacTrainer::new(common::gpu(), task, options(2, 3)).unwrap();
     // One window first: the statistics, the critic and the policy's output layer move off their
     // initial values, and the next window starts mid-episode.
@@ -115,7 +129,7 @@ fn actor_gradient_matches_finite_differences() {
         let adjoint: f64 = g.iter().zip(&dir).map(|(a, b)| a * b / norm).sum();
         assert!(
             (fd - adjoint).abs() < 2e-2 * fd.abs().max(adjoint.abs()) + 1e-5,
-            "direction {d}: adjoint {adjoint} vs differences {fd}"
+            "scale {action_scale}, direction {d}: adjoint {adjoint} vs differences {fd}"
         );
     }
 }
@@ -186,6 +200,17 @@ fn settings_the_episode_cannot_hold_are_refused() {
         panic!("quadruped trains by backpropagation")
     };
     assert!(e.to_string().contains("does not use"), "{e}");
+    for action_scale in [0.0, -1.0, f32::NAN] {
+        let mut task = small_run(12, 4);
+        task.algorithm = Algorithm::Shac(ShacSettings {
+            action_scale,
+            ..small_settings(4)
+        });
+        let Err(e) = ShacTrainer::new(common::gpu(), task, options(1, 1)) else {
+            panic!("action_scale {action_scale} accepted")
+        };
+        assert!(e.to_string().contains("action_scale"), "{e}");
+    }
 }
 
 /// A checkpoint of format 1 (its critic ran on the host in f64) is refused with its path and
@@ -352,4 +377,84 @@ fn a_terminated_robot_is_masked_not_bootstrapped_and_reset() {
     resumed.load(&dir).unwrap();
     assert_eq!(resumed.resets(), trainer.resets());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The evaluation's forward speed is each robot's torso displacement along the rewarded
+/// direction, up to its terminal state or the episode's end, over the episode's duration:
+/// checked against the frames of the same policy's recorded episode (no randomisation, so
+/// both run the same robots).
+#[test]
+fn the_evaluated_forward_speed_is_the_displacement_up_to_termination_over_the_episode() {
+    let mut task = small_run(12, 4);
+    task.randomization = Default::default();
+    let torso = task.model.body_index("torso").unwrap();
+    let state_len = Compiled::new(&task.model).header.state_len as usize;
+    let seconds = 12.0 * f64::from(task.model.settings.dt);
+    let n = 4;
+    let x = |frame: &[f32], i: usize| f64::from(frame[i * state_len + (torso + 1) * 13]);
+    let trainer_for = |task: &Task| {
+        let mut t = ShacTrainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
+        // A policy that moves: the untrained one commands zero.
+        let theta: Vec<f32> = (0..t.params().len())
+            .map(|k| 0.5 * (backdrive::learn::random::unit_random(3, 0, k as u64) - 0.5) as f32)
+            .collect();
+        t.set_params(&theta).unwrap();
+        t
+    };
+    let frames = trainer_for(&task).record_raw(1).unwrap();
+    assert_eq!(frames.len(), 13);
+    let whole: f64 = (0..n).map(|i| x(&frames[12], i) - x(&frames[0], i)).sum();
+    let evaluation = trainer_for(&task).evaluation(1).unwrap();
+    let speed = evaluation
+        .forward_speed
+        .expect("quadruped-run rewards velocity");
+    let expected = whole / (n as f64 * seconds);
+    assert!(expected.abs() > 1e-4, "the robots move: {expected}");
+    assert!(
+        (speed - expected).abs() < 1e-6 * (1.0 + expected.abs()),
+        "{speed} vs {expected}"
+    );
+    // A height limit a quarter of the way from the torso's height after the first step to
+    // its height at the end ends the (identical) robots' episodes early.
+    let z = |frame: &[f32]| frame[(torso + 1) * 13 + 2];
+    let (first, last) = (z(&frames[1]), z(&frames[12]));
+    let limit = first + 0.25 * (last - first);
+    let height = if last < first {
+        [limit, 10.0]
+    } else {
+        [-10.0, limit]
+    };
+    task.termination = Some(Termination {
+        body: torso,
+        height,
+        min_upright: None,
+    });
+    let end = (1..=12)
+        .find(|&t| !(height[0]..=height[1]).contains(&z(&frames[t])))
+        .unwrap();
+    assert!(end < 12, "the robots end early: at step {end}");
+    let ends = vec![end; n];
+    let cut: f64 = (0..n)
+        .map(|i| x(&frames[ends[i]], i) - x(&frames[0], i))
+        .sum();
+    let speed = trainer_for(&task)
+        .evaluation(1)
+        .unwrap()
+        .forward_speed
+        .unwrap();
+    let expected = cut / (n as f64 * seconds);
+    assert!(
+        (speed - expected).abs() < 1e-6 * (1.0 + expected.abs()),
+        "terminated: {speed} vs {expected}"
+    );
+    // A task that rewards no velocity has no speed to report.
+    let mut still = task.clone();
+    still
+        .loss
+        .terms
+        .retain(|t| !matches!(t.quantity, backdrive::grad::loss::Quantity::Velocity { .. }));
+    assert_eq!(
+        trainer_for(&still).evaluation(1).unwrap().forward_speed,
+        None
+    );
 }

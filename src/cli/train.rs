@@ -87,9 +87,14 @@ impl Learner for ShacTrainer {
     }
     fn evaluation(&mut self) -> backdrive::error::Result<Option<String>> {
         let started = std::time::Instant::now();
-        let reward = self.evaluate(1)?;
+        let evaluation = self.evaluation(1)?;
+        let reward = evaluation.mean_reward;
+        let speed = evaluation
+            .forward_speed
+            .map(|v| format!(", average forward speed {v:.4} m/s"))
+            .unwrap_or_default();
         Ok(Some(format!(
-            "the trained policy: mean reward per step {reward:.4} over one fresh {}-step episode of {} robots \
+            "the trained policy: mean reward per step {reward:.4}{speed} over one fresh {}-step episode of {} robots \
              (evaluated in {:.1} s); trained on {} robot-steps",
             self.task().horizon,
             self.instances(),

@@ -41,6 +41,17 @@ pub struct ShacSettings {
     pub target_critic_alpha: f32,
     /// Normalise observations with running mean and variance.
     pub normalize_observations: bool,
+    /// The commands are this times the policy's outputs, so the policy works in these units:
+    /// for an MJCF model, its motors' `gear`, which makes an output of 1 MuJoCo's `ctrl` of 1
+    /// (a backdrive force command is the torque itself). Applied, like the observation
+    /// normalisation, by rewriting the output layer the GPU runs.
+    pub action_scale: f32,
+    /// The smallest standard deviation the observation and critic-input normalisers divide
+    /// by (at least [`crate::learn::shac::MIN_STD`]). After a first window in which the
+    /// untrained policy commands nothing, some observations have hardly varied; dividing by
+    /// their tiny spread makes the next window's policy (and the critic's gradient)
+    /// hypersensitive to them.
+    pub observation_std_floor: f32,
 }
 
 impl Default for ShacSettings {
@@ -55,6 +66,8 @@ impl Default for ShacSettings {
             critic_minibatches: 4,
             target_critic_alpha: 0.2,
             normalize_observations: true,
+            action_scale: 1.0,
+            observation_std_floor: 0.01,
         }
     }
 }

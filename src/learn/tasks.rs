@@ -265,6 +265,43 @@ mod tests {
         assert_eq!(cartpole.bodies[pole].angular_velocity, [0.0; 3]);
     }
 
+    /// Ant-v5 pays `0.5 |ctrl|^2` per step on actions `ctrl` that MuJoCo multiplies by the
+    /// motors' gear (150); a backdrive command is the torque `gear * ctrl` itself, so
+    /// `ant-run`'s control cost must be 0.5 per `ctrl^2`, not per (N m)^2.
+    #[test]
+    fn ant_run_pays_ant_v5_s_control_cost() {
+        use crate::grad::loss::Quantity;
+        let task = builtin("ant-run").unwrap();
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/mjcf/gymnasium_ant.xml"
+        );
+        let options = crate::io::mjcf::MjcfOptions {
+            ignore_unsupported: true,
+            ..Default::default()
+        };
+        let gears = crate::io::mjcf::load_mjcf_with(path, &options)
+            .unwrap()
+            .gears;
+        assert_eq!(gears.len(), 8);
+        let costs: Vec<f32> = task
+            .loss
+            .terms
+            .iter()
+            .filter(|t| t.quantity == Quantity::ControlCost)
+            .map(|t| t.weight)
+            .collect();
+        assert_eq!(costs.len(), 1);
+        for gear in gears {
+            // The weight on a command u = gear * ctrl, per unit ctrl squared.
+            let per_ctrl_squared = f64::from(costs[0]) * f64::from(gear).powi(2);
+            assert!(
+                (per_ctrl_squared - 0.5).abs() < 1e-5,
+                "ant-run pays {per_ctrl_squared} per ctrl^2, Ant-v5 0.5"
+            );
+        }
+    }
+
     #[test]
     fn a_model_file_or_name_given_as_a_task_says_what_train_takes_and_lists_the_tasks() {
         let root = env!("CARGO_MANIFEST_DIR");

@@ -205,11 +205,14 @@ impl ShacTrainer {
             count: meta.obs_count,
             mean: arrays[7].clone(),
             var: arrays[8].clone(),
+            // The floor is the task's setting, not the run's state.
+            min_std: self.obs_stats.min_std,
         };
         self.feature_stats = RunningStats {
             count: meta.feature_count,
             mean: arrays[9].clone(),
             var: arrays[10].clone(),
+            min_std: self.feature_stats.min_std,
         };
         self.states = f(&arrays[11]);
         self.episode_reward = arrays[12].clone();

@@ -19,6 +19,8 @@
 //!    frozen within a window and updated after it. It is applied exactly by rewriting the first
 //!    layer (and the skip path) of the policy ([`effective_params`]), so the GPU policy kernels
 //!    run unchanged; the gradient is mapped back by the chain rule ([`normalized_gradient`]).
+//!    The output layer is rewritten the same way to scale the commands by
+//!    [`ShacSettings::action_scale`] ([`scale_outputs`]).
 //! 4. The critic, an MLP on the GPU ([`GpuCritic`], `shaders/critic.wgsl`; the host f64 [`Mlp`]
 //!    is its CPU reference), is regressed on TD(lambda) targets ([`td_lambda_targets`])
 //!    computed from the window's rewards and the target critic's values, with Adam on the GPU
@@ -45,11 +47,12 @@ use std::time::Instant;
 
 use crate::engine::buffers;
 use crate::engine::gpu::Gpu;
+use crate::engine::layout::BODY_STATE_LEN;
 use crate::engine::layout::Compiled;
 use crate::engine::sim::BodyState;
 use crate::engine::twin::Instance;
 use crate::error::{Error, Result};
-use crate::grad::loss::{Loss, When, loss_twin};
+use crate::grad::loss::{Loss, Quantity, When, loss_twin};
 use crate::grad::rollout::{Rollout, RolloutOptions};
 use crate::learn::algorithm::{Algorithm, ShacSettings};
 use crate::learn::optim::GpuOptimizer;
@@ -68,7 +71,7 @@ mod targets;
 pub use checkpoint::SHAC_CHECKPOINT_MAGIC;
 pub use critic::{HostAdam, Mlp, critic_state_slots};
 pub use gpu_critic::{GpuCritic, Network};
-pub use normalize::{MIN_STD, RunningStats, effective_params, normalized_gradient};
+pub use normalize::{MIN_STD, RunningStats, effective_params, normalized_gradient, scale_outputs};
 pub use targets::td_lambda_targets;
 
 /// What one window measured beyond [`IterationStats`]: what training is doing, window by window.
@@ -122,6 +125,20 @@ impl WindowReport {
             self.observation_std_max
         )
     }
+}
+
+/// What [`ShacTrainer::evaluation`] measured over fresh episodes of the current policy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Evaluation {
+    /// Mean reward per step over the episodes and the batch, a terminated robot earning
+    /// nothing for the rest of its episode.
+    pub mean_reward: f64,
+    /// The average forward speed (m/s) of the body of the task's first `velocity` term, along
+    /// the unit direction it rewards: per robot, its displacement from the episode's start to its end or
+    /// its terminal state, over the episode's duration (a terminated robot counts as standing
+    /// still for the rest of it, as `benches/peers/ppo_ant.py` measures). `None` when the task
+    /// rewards no velocity.
+    pub forward_speed: Option<f64>,
 }
 
 /// What one window's forward and backward pass produced.
@@ -229,6 +246,18 @@ impl ShacTrainer {
                 task.name
             )));
         }
+        if !(settings.observation_std_floor.is_finite() && settings.observation_std_floor >= 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "task '{}': observation_std_floor must be a number >= 0, not {}",
+                task.name, settings.observation_std_floor
+            )));
+        }
+        if !(settings.action_scale.is_finite() && settings.action_scale > 0.0) {
+            return Err(Error::InvalidInput(format!(
+                "task '{}': action_scale must be a positive number, not {}",
+                task.name, settings.action_scale
+            )));
+        }
         if settings.critic_minibatches == 0 || settings.critic_hidden.contains(&0) {
             return Err(Error::InvalidInput(format!(
                 "task '{}': the critic needs at least one minibatch and positive layer widths",
@@ -288,8 +317,14 @@ impl ShacTrainer {
         )?;
         let loss_packed = task.loss.pack(&task.model)?;
         Ok(ShacTrainer {
-            obs_stats: RunningStats::new(layout.n_obs),
-            feature_stats: RunningStats::new(feature_slots.len()),
+            obs_stats: RunningStats::with_min_std(
+                layout.n_obs,
+                f64::from(settings.observation_std_floor),
+            ),
+            feature_stats: RunningStats::with_min_std(
+                feature_slots.len(),
+                f64::from(settings.observation_std_floor),
+            ),
             episode_reward: vec![0.0; options.instances],
             resets: vec![0; options.instances],
             gpu,
@@ -411,7 +446,8 @@ impl ShacTrainer {
         }
         self.rollout.set_params(params)?;
         self.rollout.set_initial_state(&self.states)?;
-        let effective = effective_params(&self.layout, &self.theta, &self.obs_stats);
+        let mut effective = effective_params(&self.layout, &self.theta, &self.obs_stats);
+        scale_outputs(&self.layout, &mut effective, self.settings.action_scale);
         self.gpu
             .queue
             .write_buffer(&self.params, 0, bytemuck::cast_slice(&effective));
@@ -509,6 +545,7 @@ impl ShacTrainer {
         let loss = window_loss - bootstrap * values / n as f64;
         let mut g = buffers::read_buffer(&self.gpu, &self.grads)?;
         g.truncate(self.layout.n_params);
+        scale_outputs(&self.layout, &mut g, self.settings.action_scale);
         let g: Vec<f64> = g.iter().map(|&v| f64::from(v)).collect();
         self.gpu.queue.write_buffer(
             &self.grads,
@@ -845,6 +882,11 @@ impl ShacTrainer {
     /// parameters of a key no training episode uses. A terminated robot earns nothing for the
     /// rest of its episode (its steps still count in the mean).
     pub fn evaluate(&mut self, episodes: u32) -> Result<f64> {
+        Ok(self.evaluation(episodes)?.mean_reward)
+    }
+
+    /// [`ShacTrainer::evaluate`] with the forward speed measured on the same episodes.
+    pub fn evaluation(&mut self, episodes: u32) -> Result<Evaluation> {
         let saved = (
             self.states.clone(),
             self.episode_step,
@@ -855,10 +897,39 @@ impl ShacTrainer {
         result
     }
 
-    fn evaluate_episodes(&mut self, episodes: u32) -> Result<f64> {
+    /// The body of the task's first `velocity` term and the unit direction it rewards moving
+    /// in (a reward's direction is stored negated in the loss, as minus the reward): what
+    /// [`Evaluation::forward_speed`] measures.
+    fn speed_measure(&self) -> Option<(usize, [f64; 3])> {
+        self.task.loss.terms.iter().find_map(|t| match t.quantity {
+            Quantity::Velocity { direction } => {
+                let rewarded = direction.map(|d| -f64::from(t.weight) * f64::from(d));
+                let norm = rewarded.iter().map(|d| d * d).sum::<f64>().sqrt();
+                (norm > 0.0 && norm.is_finite()).then_some((
+                    self.task.model.body_index(&t.target)?,
+                    rewarded.map(|d| d / norm),
+                ))
+            }
+            _ => None,
+        })
+    }
+
+    fn evaluate_episodes(&mut self, episodes: u32) -> Result<Evaluation> {
         let n = self.options.instances;
         let h = self.settings.window as usize;
+        let state_len = self.compiled.header.state_len as usize;
+        let measure = self.speed_measure();
+        // Displacement of robot `i` along the measured direction between two frames.
+        let along = |from: &[f32], to: &[f32], i: usize| -> f64 {
+            measure.map_or(0.0, |(body, direction)| {
+                let base = i * state_len + (body + 1) * BODY_STATE_LEN;
+                (0..3)
+                    .map(|c| direction[c] * f64::from(to[base + c] - from[base + c]))
+                    .sum()
+            })
+        };
         let mut total = 0.0;
+        let mut distance = 0.0;
         let windows = self.task.horizon / self.settings.window;
         for k in 0..episodes {
             let params = self.episode_params(u64::MAX - u64::from(k), &[]);
@@ -869,6 +940,10 @@ impl ShacTrainer {
                 for (i, ended) in ended.iter_mut().enumerate() {
                     if !*ended {
                         total += run.rewards[i * h..(i + 1) * h].iter().sum::<f64>();
+                        // A robot's episode ends at its terminal state: it keeps the distance
+                        // it made up to there.
+                        let last = run.terminal[i].unwrap_or(h);
+                        distance += along(&run.frames[0], &run.frames[last], i);
                     }
                     *ended |= run.terminal[i].is_some();
                 }
@@ -876,7 +951,12 @@ impl ShacTrainer {
                 self.episode_step += self.settings.window;
             }
         }
-        Ok(total / (f64::from(episodes) * f64::from(self.task.horizon) * n as f64))
+        let robot_episodes = f64::from(episodes) * n as f64;
+        let seconds = f64::from(self.task.horizon) * f64::from(self.task.model.settings.dt);
+        Ok(Evaluation {
+            mean_reward: total / (robot_episodes * f64::from(self.task.horizon)),
+            forward_speed: measure.map(|_| distance / (robot_episodes * seconds)),
+        })
     }
 
     /// The body states of the batch (instance-major, model order) after every `every` steps
@@ -925,7 +1005,6 @@ impl ShacTrainer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::layout::BODY_STATE_LEN;
     use crate::learn::tasks::Termination;
 
     #[test]

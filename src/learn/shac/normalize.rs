@@ -17,15 +17,25 @@ pub struct RunningStats {
     pub mean: Vec<f64>,
     /// Population variance per component.
     pub var: Vec<f64>,
+    /// The smallest standard deviation a component is divided by ([`MIN_STD`] or more).
+    pub min_std: f64,
 }
 
 impl RunningStats {
     /// No samples yet: mean 0, variance 1 (normalising is then the identity).
     pub fn new(width: usize) -> Self {
+        Self::with_min_std(width, MIN_STD)
+    }
+
+    /// [`RunningStats::new`] dividing by at least `min_std` (and at least [`MIN_STD`]): a
+    /// component that has hardly varied yet, such as a joint angle while the untrained policy
+    /// commands nothing, is not scaled up by its tiny spread.
+    pub fn with_min_std(width: usize, min_std: f64) -> Self {
         RunningStats {
             count: 0.0,
             mean: vec![0.0; width],
             var: vec![1.0; width],
+            min_std: if min_std > MIN_STD { min_std } else { MIN_STD },
         }
     }
 
@@ -67,7 +77,7 @@ impl RunningStats {
 
     /// The standard deviation that component `k` is divided by.
     pub fn std(&self, k: usize) -> f64 {
-        self.var[k].sqrt().max(MIN_STD)
+        self.var[k].sqrt().max(self.min_std)
     }
 
     /// `(x - mean) / std`, component-wise.
@@ -127,6 +137,21 @@ pub fn normalized_gradient(layout: &PolicyLayout, grad: &[f64], stats: &RunningS
     g
 }
 
+/// Multiplies every parameter that feeds the policy's outputs linearly (the output layer's
+/// weights and biases and the skip matrix) by `scale`, so that the policy's outputs are `scale`
+/// times those of `params`. The map is diagonal, so the same call maps a gradient with respect
+/// to the scaled parameters back to one with respect to `params` (the chain rule).
+pub fn scale_outputs(layout: &PolicyLayout, params: &mut [f32], scale: f32) {
+    let last = *layout.layers.last().expect("a policy has an output layer");
+    let output_layer = last.w_offset..last.b_offset + last.outputs;
+    let skip = layout
+        .skip_offset
+        .map_or(0..0, |s| s..s + layout.n_out * layout.n_obs);
+    for range in [output_layer, skip] {
+        params[range].iter_mut().for_each(|p| *p *= scale);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -183,6 +208,7 @@ mod tests {
                 count: 10.0,
                 mean: (0..l.n_obs).map(|k| 0.3 * k as f64 - 0.4).collect(),
                 var: (0..l.n_obs).map(|k| 0.5 + 0.7 * k as f64).collect(),
+                min_std: MIN_STD,
             };
             let raw: Vec<f64> = (0..l.n_obs).map(|k| (k as f64 * 0.9).cos()).collect();
             let a = l.forward(&effective_params(&l, &theta, &stats), &raw);
@@ -213,5 +239,80 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn scaled_outputs_are_the_policy_s_outputs_times_the_scale_and_so_is_the_gradient() {
+        for skip in [false, true] {
+            let l = layout(skip);
+            let mut theta = l.init_params(4);
+            for (k, v) in theta.iter_mut().enumerate() {
+                *v += 0.3 * ((k as f32) * 0.53).cos();
+            }
+            let stats = RunningStats {
+                count: 5.0,
+                mean: (0..l.n_obs).map(|k| 0.2 * k as f64 + 0.1).collect(),
+                var: (0..l.n_obs).map(|k| 0.8 + 0.3 * k as f64).collect(),
+                min_std: MIN_STD,
+            };
+            let scale = 150.0;
+            let mut eff = effective_params(&l, &theta, &stats);
+            scale_outputs(&l, &mut eff, scale);
+            let raw: Vec<f64> = (0..l.n_obs).map(|k| (k as f64 * 1.3).sin()).collect();
+            let out = l.n_activations - l.n_out;
+            let scaled = l.forward(&eff, &raw);
+            let plain = l.forward(&theta, &stats.normalize(&raw));
+            for (x, y) in scaled[out..].iter().zip(&plain[out..]) {
+                let expected = f64::from(scale) * y;
+                assert!(
+                    (x - expected).abs() < 1e-4 * (1.0 + expected.abs()),
+                    "skip {skip}: {x} vs {expected}"
+                );
+            }
+            // d(w . outputs)/d(theta) of the scaled policy is the unscaled policy's gradient
+            // with the weights times the scale.
+            let w: Vec<f64> = (0..l.n_out).map(|k| 0.7 - 0.2 * k as f64).collect();
+            let mut g_eff = vec![0.0; l.n_params];
+            l.backward(&eff, &scaled, &w, &mut g_eff);
+            let mut g32: Vec<f32> = g_eff.iter().map(|&v| v as f32).collect();
+            scale_outputs(&l, &mut g32, scale);
+            let g_eff: Vec<f64> = g32.iter().map(|&v| f64::from(v)).collect();
+            let mapped = normalized_gradient(&l, &g_eff, &stats);
+            let ws: Vec<f64> = w.iter().map(|v| v * f64::from(scale)).collect();
+            let mut g = vec![0.0; l.n_params];
+            l.backward(&theta, &plain, &ws, &mut g);
+            for k in 0..l.n_params {
+                assert!(
+                    (mapped[k] - g[k]).abs() < 1e-3 * (1.0 + g[k].abs()),
+                    "skip {skip}, param {k}: {} vs {}",
+                    mapped[k],
+                    g[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_component_that_hardly_varied_is_divided_by_the_floor() {
+        let rows = [0.50, 2.0, 0.501, -2.0, 0.499, 0.0];
+        let mut plain = RunningStats::new(2);
+        let mut floored = RunningStats::with_min_std(2, 0.1);
+        plain.update(&rows);
+        floored.update(&rows);
+        assert_eq!(
+            (plain.mean.clone(), plain.var.clone()),
+            (floored.mean.clone(), floored.var.clone())
+        );
+        // The first component's spread (8e-4) is below both floors; the second's is above.
+        assert_eq!(plain.std(0), MIN_STD);
+        assert_eq!(floored.std(0), 0.1);
+        assert_eq!(plain.std(1), floored.std(1));
+        assert!(floored.std(1) > 1.0);
+        // A floor below MIN_STD is MIN_STD.
+        assert_eq!(RunningStats::with_min_std(1, 1e-6).min_std, MIN_STD);
+        assert_eq!(
+            RunningStats::with_min_std(1, f64::from(0.01f32)),
+            RunningStats::new(1)
+        );
     }
 }
