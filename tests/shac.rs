@@ -458,3 +458,26 @@ fn the_actor_gradient_stops_at_a_termination() {
         );
     }
 }
+
+/// The evaluation counts the robot-steps before each robot's termination: all of them without
+/// one (and its mean reward is `evaluate`'s), one per robot and episode when every robot is
+/// terminated at its first step (a healthy range above the robot).
+#[test]
+fn the_evaluation_counts_the_steps_before_a_termination() {
+    let mut task = small_run(12, 4);
+    let n = 3;
+    let mut free = ShacTrainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
+    let (reward, running) = free.evaluate_running(1).unwrap();
+    assert_eq!(running, 1.0);
+    assert_eq!(reward.to_bits(), free.evaluate(1).unwrap().to_bits());
+    let torso = task.model.body_index("torso").unwrap();
+    task.termination = Some(Termination {
+        body: torso,
+        height: [10.0, 20.0],
+        min_upright: None,
+    });
+    let mut ended = ShacTrainer::new(common::gpu(), task, options(n, 5)).unwrap();
+    let (first, running) = ended.evaluate_running(1).unwrap();
+    assert!((running - 1.0 / 12.0).abs() < 1e-12, "{running}");
+    assert!(first.is_finite() && first.abs() <= reward.abs().max(1.0));
+}

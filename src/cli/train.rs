@@ -87,12 +87,13 @@ impl Learner for ShacTrainer {
     }
     fn evaluation(&mut self) -> backdrive::error::Result<Option<String>> {
         let started = std::time::Instant::now();
-        let reward = self.evaluate(1)?;
+        let (reward, running) = self.evaluate_running(1)?;
         Ok(Some(format!(
-            "the trained policy: mean reward per step {reward:.4} over one fresh {}-step episode of {} robots \
-             (evaluated in {:.1} s); trained on {} robot-steps",
+            "the trained policy: mean reward per step {reward:.4} over one fresh {}-step episode of {} robots, \
+             {:.1}% of its robot-steps before a termination (evaluated in {:.1} s); trained on {} robot-steps",
             self.task().horizon,
             self.instances(),
+            100.0 * running,
             started.elapsed().as_secs_f64(),
             self.robot_steps()
         )))

@@ -862,6 +862,13 @@ impl ShacTrainer {
     /// parameters of a key no training episode uses. A terminated robot earns nothing for the
     /// rest of its episode (its steps still count in the mean).
     pub fn evaluate(&mut self, episodes: u32) -> Result<f64> {
+        Ok(self.evaluate_running(episodes)?.0)
+    }
+
+    /// [`ShacTrainer::evaluate`]'s mean reward per step, and the fraction of the episodes'
+    /// robot-steps taken before each robot's termination (1 when none is terminated): with a
+    /// healthy reward, what tells the bonus from the speed.
+    pub fn evaluate_running(&mut self, episodes: u32) -> Result<(f64, f64)> {
         let saved = (
             self.states.clone(),
             self.episode_step,
@@ -872,10 +879,11 @@ impl ShacTrainer {
         result
     }
 
-    fn evaluate_episodes(&mut self, episodes: u32) -> Result<f64> {
+    fn evaluate_episodes(&mut self, episodes: u32) -> Result<(f64, f64)> {
         let n = self.options.instances;
         let h = self.settings.window as usize;
         let mut total = 0.0;
+        let mut running = 0usize;
         let windows = self.task.horizon / self.settings.window;
         for k in 0..episodes {
             let params = self.episode_params(u64::MAX - u64::from(k), &[]);
@@ -886,6 +894,7 @@ impl ShacTrainer {
                 for (i, ended) in ended.iter_mut().enumerate() {
                     if !*ended {
                         total += run.rewards[i * h..(i + 1) * h].iter().sum::<f64>();
+                        running += run.terminal[i].unwrap_or(h);
                     }
                     *ended |= run.terminal[i].is_some();
                 }
@@ -893,7 +902,8 @@ impl ShacTrainer {
                 self.episode_step += self.settings.window;
             }
         }
-        Ok(total / (f64::from(episodes) * f64::from(self.task.horizon) * n as f64))
+        let steps = f64::from(episodes) * f64::from(self.task.horizon) * n as f64;
+        Ok((total / steps, running as f64 / steps))
     }
 
     /// The body states of the batch (instance-major, model order) after every `every` steps
