@@ -14,14 +14,24 @@
 //           and the policy adjoint reads it right after, so loss_adjoint (which runs before the
 //           step adjoint) cannot carry it.
 //   when: bit 0 every step, bit 1 the last step of the rollout (loss_step == horizon).
+// Per instance, loss_last_step[i] is the last loss step whose terms count: a robot whose episode
+// ended (a termination) at the state after step t is paid up to t and nothing after, in the
+// value and in every adjoint alike, so its gradient stops where its sum stops. f32 (exact for
+// any horizon below 2^24); a huge value keeps every step.
 // To add a term kind: add a branch-free case in loss_term_value and loss_term_adjoint, its
 // twin in src/grad/loss.rs, and a variant of LossTerm; the finite-difference test covers it.
 
 @group(0) @binding(7) var<storage, read> loss_terms: array<u32>;
 @group(0) @binding(8) var<storage, read_write> loss_values: array<f32>;
+@group(0) @binding(9) var<storage, read> loss_last_step: array<f32>;
 
 fn loss_word(t: u32, k: u32) -> u32 { return loss_terms[t * LOSS_TERM_LEN + k]; }
 fn loss_float(t: u32, k: u32) -> f32 { return bitcast<f32>(loss_terms[t * LOSS_TERM_LEN + k]); }
+
+// Whether instance i is paid for the current loss step (not after its last one).
+fn loss_paid(i: u32) -> bool {
+    return f32(hdr.loss_step) <= loss_last_step[i];
+}
 
 // Weight of term t at the current loss step (0 when it does not apply).
 fn loss_term_weight(t: u32) -> f32 {
@@ -113,7 +123,9 @@ fn loss_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var t = 0u; t < hdr.n_loss_terms; t++) {
         total += loss_term_weight(t) * loss_term_value(t, i);
     }
-    loss_values[i] += total;
+    // select, not a product: an unpaid step's value (a fallen robot's, possibly not finite) is
+    // dropped, not multiplied by 0.
+    loss_values[i] += select(0.0, total, loss_paid(i));
 }
 
 @compute @workgroup_size(64)
@@ -122,8 +134,9 @@ fn loss_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     if (i >= hdr.n_instances) {
         return;
     }
+    let paid = loss_paid(i);
     for (var t = 0u; t < hdr.n_loss_terms; t++) {
-        loss_term_adjoint(t, i, loss_term_weight(t));
+        loss_term_adjoint(t, i, select(0.0, loss_term_weight(t), paid));
     }
 }
 
@@ -139,6 +152,7 @@ fn loss_command_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var t = 0u; t < hdr.n_loss_terms; t++) {
         weight += select(0.0, loss_term_weight(t), loss_word(t, 0u) == 8u);
     }
+    weight = select(0.0, weight, loss_paid(i));
     for (var a = 0u; a < hdr.n_commands; a++) {
         command_adj_add(a, i, 2.0 * weight * command(a, i));
     }

@@ -658,3 +658,154 @@ fn ant_run_has_the_control_cost() {
     assert!((per_ctrl_squared - 0.5).abs() < 1e-5, "{per_ctrl_squared}");
     assert_eq!(terms[0].when, When::EveryStep);
 }
+
+/// A robot's loss terms stop at its last paid step (`Rollout::set_loss_last_steps`: where a
+/// termination ended its episode): the masked rollout's loss and its command and initial-state
+/// gradients are those of the rollout cut at that step (on the GPU, and by the f64 twins'
+/// masked sum), nothing after it gets a gradient, and `None` pays every step again.
+/// Checkpointed (the backward pass recomputes segments) and with a control cost (its own
+/// adjoint kernel after the step adjoint).
+#[test]
+fn loss_terms_stop_at_each_robots_last_paid_step() {
+    use backdrive::grad::loss::paid_loss_twin;
+    use backdrive::grad::rollout::Gradients;
+    let model = models::builtin("arm").unwrap();
+    let compiled = Compiled::new(&model);
+    let tip = model.bodies.last().unwrap().name.clone();
+    let horizon = 24u32;
+    let a = model.actuators.len();
+    let loss = Loss::new()
+        .term("", Quantity::ControlCost, 0.5, When::EveryStep)
+        .term(
+            &tip,
+            Quantity::PositionError {
+                target: [0.5, 0.5, 0.5],
+                mask: [1.0; 3],
+            },
+            0.01,
+            When::EveryStep,
+        );
+    let packed = loss.pack(&model).unwrap();
+    let last = [horizon, 9, 0, 1, 13];
+    let n = last.len();
+    let commands: Vec<Vec<f32>> = (0..n)
+        .map(|i| sine_commands(&model, horizon, 0.5 - 0.08 * i as f32))
+        .collect();
+    let run = |steps: u32, robots: &[usize], paid: Option<&[u32]>| -> (Vec<f32>, Gradients) {
+        let mut options = RolloutOptions::new(steps);
+        options.checkpoint_every = Some(4);
+        let mut rollout =
+            Rollout::new(common::gpu(), &model, robots.len(), &loss, options).unwrap();
+        rollout
+            .set_initial_state(&compiled.initial_state.repeat(robots.len()))
+            .unwrap();
+        let sequence: Vec<f32> = robots
+            .iter()
+            .flat_map(|&i| commands[i][..steps as usize * a].to_vec())
+            .collect();
+        rollout.set_commands(&sequence).unwrap();
+        rollout.set_loss_last_steps(paid).unwrap();
+        let values = rollout.forward().unwrap();
+        (values, rollout.backward().unwrap())
+    };
+    let everyone: Vec<usize> = (0..n).collect();
+    let (masked_loss, masked) = run(horizon, &everyone, Some(&last));
+    let (full_loss, full) = run(horizon, &everyone, None);
+    let masked_commands = masked.commands.unwrap();
+    let full_commands = full.commands.unwrap();
+    let s = compiled.header.state_len as usize;
+    let per = horizon as usize * a;
+    for (i, &t) in last.iter().enumerate() {
+        let g = &masked_commands[i * per..(i + 1) * per];
+        assert!(
+            g[t as usize * a..].iter().all(|&v| v == 0.0),
+            "robot {i}: a command after its last paid step {t} has a gradient"
+        );
+        // The f64 twins' masked sum over the whole horizon.
+        let mut inst = backdrive::engine::twin::Instance::<f64>::new(&compiled);
+        let mut twin = 0.0;
+        for step in 0..horizon {
+            let at = step as usize * a;
+            inst.commands = commands[i][at..at + a]
+                .iter()
+                .map(|&c| f64::from(c))
+                .collect();
+            inst.step();
+            twin += paid_loss_twin(
+                &packed,
+                loss.terms.len(),
+                &inst,
+                step + 1,
+                horizon,
+                t as f32,
+                None,
+            );
+        }
+        let gpu = f64::from(masked_loss[i]);
+        assert!(
+            (gpu - twin).abs() <= 1e-5 * twin.abs() + 1e-9,
+            "robot {i}: GPU {gpu} twin {twin}"
+        );
+        if t < horizon {
+            assert!(
+                full_loss[i] > masked_loss[i] && full_commands[i * per..(i + 1) * per] != *g,
+                "robot {i}: paying every step again changes its loss and gradient"
+            );
+        }
+        if t == 0 {
+            assert_eq!(masked_loss[i], 0.0);
+            assert!(g.iter().all(|&v| v == 0.0));
+            assert!(
+                masked.initial_state[i * s..(i + 1) * s]
+                    .iter()
+                    .all(|&v| v == 0.0)
+            );
+            continue;
+        }
+        // The rollout cut at its last paid step, alone.
+        let (cut_loss, cut) = run(t, &[i], None);
+        let close = |x: f32, y: f32| (x - y).abs() <= 1e-6 * x.abs().max(y.abs()) + 1e-12;
+        assert!(
+            close(masked_loss[i], cut_loss[0]),
+            "robot {i}: {} vs {}",
+            masked_loss[i],
+            cut_loss[0]
+        );
+        let cut_commands = cut.commands.unwrap();
+        for (k, (&x, &y)) in g.iter().zip(&cut_commands).enumerate() {
+            assert!(close(x, y), "robot {i}, command {k}: {x} vs {y}");
+        }
+        for (k, (&x, &y)) in masked.initial_state[i * s..(i + 1) * s]
+            .iter()
+            .zip(&cut.initial_state)
+            .enumerate()
+        {
+            assert!(close(x, y), "robot {i}, state slot {k}: {x} vs {y}");
+        }
+        let (_, _, twin_commands) = backdrive::grad::gradcheck::twin_rollout_gradient(
+            &compiled,
+            &packed,
+            loss.terms.len(),
+            t,
+            &compiled.initial_state,
+            &compiled.default_params,
+            &commands[i][..t as usize * a],
+        );
+        let err = rel_err(&g[..t as usize * a], &twin_commands);
+        assert!(
+            err <= 1e-4,
+            "robot {i}: command gradient against the twin {err}"
+        );
+    }
+    // Steps beyond 2^24 are not exact in the kernel's f32 and are refused.
+    let mut rollout = Rollout::new(
+        common::gpu(),
+        &model,
+        1,
+        &loss,
+        RolloutOptions::new(horizon),
+    )
+    .unwrap();
+    assert!(rollout.set_loss_last_steps(Some(&[1 << 24])).is_err());
+    assert!(rollout.set_loss_last_steps(Some(&[1, 2])).is_err());
+}

@@ -322,10 +322,8 @@ fn a_terminated_robot_is_masked_not_bootstrapped_and_reset() {
     // The reward is the torso's forward speed: masked from the step after the terminal state.
     let speed = |t: usize, i: usize| f64::from(frames[t][i * state_len + (torso + 1) * 13 + 7]);
     let mut masked = 0.0;
-    let mut unmasked = 0.0;
     for (i, end) in expected.iter().enumerate() {
         for s in 0..h {
-            unmasked += speed(s + 1, i);
             if end.is_none_or(|t| s < t) {
                 masked += speed(s + 1, i);
             }
@@ -349,11 +347,10 @@ fn a_terminated_robot_is_masked_not_bootstrapped_and_reset() {
         "{} vs {end_value}",
         report.end_value_mean
     );
-    // The actor's loss: minus the window's rewards (the GPU's loss terms, which do not stop
-    // at a termination: only the bootstrap does) over H, minus gamma^H V'(s_H) / H of the
-    // robots still running, averaged over the batch.
+    // The actor's loss: minus the window's rewards up to each robot's termination over H,
+    // minus gamma^H V'(s_H) / H of the robots still running, averaged over the batch.
     let gamma = 0.99f64;
-    let loss = -unmasked / (h * n) as f64
+    let loss = -masked / (h * n) as f64
         - gamma.powi(h as i32) / h as f64 * alive.iter().sum::<f64>() / n as f64;
     assert!(
         (f64::from(stats.loss) - loss).abs() < 1e-5 * (1.0 + loss.abs()),
@@ -457,4 +454,137 @@ fn the_evaluated_forward_speed_is_the_displacement_up_to_termination_over_the_ep
         trainer_for(&still).evaluation(1).unwrap().forward_speed,
         None
     );
+}
+
+/// With a termination, the actor's loss is the window's loss terms summed up to each robot's
+/// terminal state (recomputed here by the f64 loss twin from the window's recorded states)
+/// minus the bootstrap of the robots still running, and the actor's gradient is that loss's
+/// (central differences): the terminated robots' later steps are in neither. On the arm (no
+/// contacts: smooth at the difference step), whose forearm sags through a height bound in the
+/// first window.
+#[test]
+fn the_actor_gradient_stops_at_a_termination() {
+    use backdrive::grad::loss::loss_twin;
+    let mut task = tasks::builtin("arm-reach").unwrap();
+    task.horizon = 12;
+    task.policy.hidden = vec![8];
+    task.algorithm = Algorithm::Shac(small_settings(6));
+    let (n, h) = (4, 6);
+    let forearm = task.model.body_index("forearm").unwrap();
+    let compiled = Compiled::new(&task.model);
+    let state_len = compiled.header.state_len as usize;
+    let z = |frame: &[f32], i: usize| frame[i * state_len + (forearm + 1) * 13 + 2];
+    let frames = ShacTrainer::new(common::gpu(), task.clone(), options(n, 3))
+        .unwrap()
+        .record_raw(1)
+        .unwrap();
+    // A floor between the robots' forearm heights at step 3: two of them cross it there, the
+    // other two at step 4 (measured: they sag by 1e-3 per step and differ by 3e-5).
+    let at = |t: usize| {
+        let mut z: Vec<f32> = (0..n).map(|i| z(&frames[t], i)).collect();
+        z.sort_by(f32::total_cmp);
+        z
+    };
+    let sorted = at(3);
+    let floor = 0.5 * (sorted[1] + sorted[2]);
+    task.termination = Some(Termination {
+        body: forearm,
+        height: [floor, 10.0],
+        min_upright: None,
+    });
+    let terminal: Vec<usize> = (0..n)
+        .map(|i| (1..=h).find(|&t| z(&frames[t], i) < floor).unwrap())
+        .collect();
+    let mut steps = terminal.clone();
+    steps.sort();
+    assert_eq!(steps, [3, 3, 4, 4], "the floor {floor} splits the batch");
+    // The reference: the loss terms (minus the rewards) of steps 1..=terminal, over H; no robot
+    // is left to bootstrap.
+    let packed = task.loss.pack(&task.model).unwrap();
+    let mut inst = Instance::<f64>::new(&compiled);
+    let mut masked = 0.0;
+    let mut unmasked = 0.0;
+    for i in 0..n {
+        for (t, frame) in frames.iter().enumerate().take(h + 1).skip(1) {
+            inst.state = frame[i * state_len..(i + 1) * state_len]
+                .iter()
+                .map(|&v| f64::from(v))
+                .collect();
+            let term = loss_twin(
+                &packed,
+                task.loss.terms.len(),
+                &inst,
+                t as u32,
+                u32::MAX,
+                None,
+            );
+            unmasked += term / (h * n) as f64;
+            if t <= terminal[i] {
+                masked += term / (h * n) as f64;
+            }
+        }
+    }
+    let mut trainer = ShacTrainer::new(common::gpu(), task, options(n, 3)).unwrap();
+    let theta = trainer.params().to_vec();
+    let (loss, g) = trainer.actor_gradient().unwrap();
+    let tolerance = 1e-5 * masked.abs();
+    assert!(
+        (unmasked - masked).abs() > 100.0 * tolerance,
+        "the masked steps matter: {masked} vs {unmasked}"
+    );
+    assert!(
+        (loss - masked).abs() < tolerance,
+        "actor loss {loss} vs the masked sum {masked} (unmasked {unmasked})"
+    );
+    for d in 0..3u64 {
+        let dir: Vec<f64> = (0..theta.len())
+            .map(|k| backdrive::learn::random::unit_random(d + 21, 0, k as u64) - 0.5)
+            .collect();
+        let norm = dir.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let step = 1e-3;
+        let at = |s: f64| -> Vec<f32> {
+            theta
+                .iter()
+                .zip(&dir)
+                .map(|(t, v)| (f64::from(*t) + s * step * v / norm) as f32)
+                .collect()
+        };
+        trainer.set_params(&at(1.0)).unwrap();
+        let plus = trainer.actor_gradient().unwrap().0;
+        trainer.set_params(&at(-1.0)).unwrap();
+        let minus = trainer.actor_gradient().unwrap().0;
+        trainer.set_params(&theta).unwrap();
+        let fd = (plus - minus) / (2.0 * step);
+        let adjoint: f64 = g.iter().zip(&dir).map(|(a, b)| a * b / norm).sum();
+        println!("direction {d}: adjoint {adjoint:.6e}, differences {fd:.6e}");
+        assert!(
+            (fd - adjoint).abs() < 2e-2 * fd.abs().max(adjoint.abs()) + 1e-9,
+            "direction {d}: adjoint {adjoint} vs differences {fd}"
+        );
+    }
+}
+
+/// The evaluation counts the robot-steps before each robot's termination: all of them without
+/// one (and its mean reward is `evaluate`'s), one per robot and episode when every robot is
+/// terminated at its first step (a healthy range above the robot).
+#[test]
+fn the_evaluation_counts_the_steps_before_a_termination() {
+    let mut task = small_run(12, 4);
+    let n = 3;
+    let mut free = ShacTrainer::new(common::gpu(), task.clone(), options(n, 5)).unwrap();
+    let evaluation = free.evaluation(1).unwrap();
+    let (reward, running) = (evaluation.mean_reward, evaluation.running);
+    assert_eq!(running, 1.0);
+    assert_eq!(reward.to_bits(), free.evaluate(1).unwrap().to_bits());
+    let torso = task.model.body_index("torso").unwrap();
+    task.termination = Some(Termination {
+        body: torso,
+        height: [10.0, 20.0],
+        min_upright: None,
+    });
+    let mut ended = ShacTrainer::new(common::gpu(), task, options(n, 5)).unwrap();
+    let evaluation = ended.evaluation(1).unwrap();
+    let (first, running) = (evaluation.mean_reward, evaluation.running);
+    assert!((running - 1.0 / 12.0).abs() < 1e-12, "{running}");
+    assert!(first.is_finite() && first.abs() <= reward.abs().max(1.0));
 }

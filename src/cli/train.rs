@@ -94,10 +94,11 @@ impl Learner for ShacTrainer {
             .map(|v| format!(", average forward speed {v:.4} m/s"))
             .unwrap_or_default();
         Ok(Some(format!(
-            "the trained policy: mean reward per step {reward:.4}{speed} over one fresh {}-step episode of {} robots \
-             (evaluated in {:.1} s); trained on {} robot-steps",
+            "the trained policy: mean reward per step {reward:.4}{speed} over one fresh {}-step episode of {} robots, \
+             {:.1}% of its robot-steps before a termination (evaluated in {:.1} s); trained on {} robot-steps",
             self.task().horizon,
             self.instances(),
+            100.0 * evaluation.running,
             started.elapsed().as_secs_f64(),
             self.robot_steps()
         )))

@@ -8,7 +8,7 @@
 use crate::error::{Error, Result};
 use crate::model::Model;
 
-pub use crate::engine::twin::loss::loss_twin;
+pub use crate::engine::twin::loss::{loss_step_is_paid, loss_twin, paid_loss_twin};
 
 /// Words per packed loss term: kind, index, axis, when, then eight floats (weight, target xyzw,
 /// mask xyz). Emitted into the WGSL prelude as `LOSS_TERM_LEN`.

@@ -84,6 +84,12 @@ impl RolloutOptions {
     }
 }
 
+/// One instance-major array per recorded step (states, or the loss summed so far).
+pub type Recorded = Vec<Vec<f32>>;
+
+/// `loss_last_step` of an instance paid for every step: above any loss step.
+const EVERY_LOSS_STEP: f32 = f32::MAX;
+
 /// Submissions queued before the host waits for the device (and reports progress).
 const MAX_PENDING_SUBMISSIONS: u32 = 16;
 
@@ -134,8 +140,8 @@ impl std::fmt::Display for MemoryEstimate {
 
 /// Floats per instance of each per-instance buffer of a rollout, in allocation order:
 /// state, initial state, params, commands, command gradients, rows, adjoint, checkpoints
-/// (one every `K` steps plus the final state), segment, loss.
-fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> [u64; 10] {
+/// (one every `K` steps plus the final state), segment, loss, the loss's last paid step.
+fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> [u64; 11] {
     let h = &c.header;
     let k = u64::from(o.interval(h.state_len as usize, n_instances));
     let t = u64::from(o.horizon);
@@ -152,6 +158,7 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> 
         u64::from(h.adj_len),
         (t.div_ceil(k) + 1) * state,
         (k + 1) * state,
+        1,
         1,
     ]
 }
@@ -190,7 +197,7 @@ pub fn estimate_compiled_memory(
     // The model table as a device with WebGPU's default uniform limit binds it.
     let model_binding = ModelBinding::for_table(c.packed.len(), &wgpu::Limits::default());
     MemoryEstimate {
-        working: (f[0] + f[1] + f[2] + f[5] + f[9]) * n,
+        working: (f[0] + f[1] + f[2] + f[5] + f[9] + f[10]) * n,
         commands: (f[3] + f[4]) * n,
         checkpoints: (f[7] + f[8]) * n,
         adjoint: f[6] * n,
@@ -258,6 +265,9 @@ pub struct Rollout {
     checkpoints: PerInstance,
     segment: PerInstance,
     loss: PerInstance,
+    /// Per instance, the last loss step whose terms count (`shaders/loss.wgsl`,
+    /// `loss_last_step`).
+    loss_last_step: PerInstance,
     chunks: Vec<ChunkBuffers>,
     step_forward: wgpu::ComputePipeline,
     step_adjoint: wgpu::ComputePipeline,
@@ -304,6 +314,7 @@ struct ChunkInputs<'a> {
     loss_buf: &'a wgpu::Buffer,
     adjoint: &'a PerInstance,
     loss_values: &'a PerInstance,
+    loss_last_step: &'a PerInstance,
 }
 
 impl ChunkInputs<'_> {
@@ -336,6 +347,7 @@ impl ChunkInputs<'_> {
                 step[4],
                 (7, self.loss_buf),
                 (8, self.loss_values.buffer(c)),
+                (9, self.loss_last_step.buffer(c)),
             ],
         );
         let loss_adjoint_bg = buffers::bind_group(
@@ -348,6 +360,7 @@ impl ChunkInputs<'_> {
                 step[3],
                 (6, self.adjoint.buffer(c)),
                 (7, self.loss_buf),
+                (9, self.loss_last_step.buffer(c)),
             ],
         );
         let loss_command_adjoint_bg = buffers::bind_group(
@@ -358,6 +371,7 @@ impl ChunkInputs<'_> {
                 step[4],
                 (6, self.adjoint.buffer(c)),
                 (7, self.loss_buf),
+                (9, self.loss_last_step.buffer(c)),
             ],
         );
         ChunkBuffers {
@@ -490,6 +504,7 @@ impl Rollout {
         let checkpoints = alloc(floats[7], "checkpoints", None);
         let segment = alloc(floats[8], "segment", None);
         let loss_values = alloc(floats[9], "loss", None);
+        let loss_last_step = alloc(floats[10], "loss last step", Some(&[EVERY_LOSS_STEP]));
         let loss_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -508,6 +523,7 @@ impl Rollout {
             loss_buf: &loss_buf,
             adjoint: &adjoint,
             loss_values: &loss_values,
+            loss_last_step: &loss_last_step,
         };
         let chunks = (0..batch.n_chunks())
             .map(|c| {
@@ -526,6 +542,7 @@ impl Rollout {
             checkpoints,
             segment,
             loss: loss_values,
+            loss_last_step,
             chunks,
             step_forward,
             step_adjoint,
@@ -617,6 +634,7 @@ impl Rollout {
             &self.checkpoints,
             &self.segment,
             &self.loss,
+            &self.loss_last_step,
         ]
         .iter()
         .map(|b| b.bytes())
@@ -633,6 +651,31 @@ impl Rollout {
     pub fn set_initial_state(&mut self, state: &[f32]) -> Result<()> {
         self.forward_done = false;
         self.initial.write(self.batch.gpu(), state, "initial state")
+    }
+
+    /// Sets, per instance, the last loss step whose terms count (`None`: every step, the
+    /// default): instance `i` is paid for loss steps `1..=last[i]` (the states after steps
+    /// `0..last[i]`) and nothing after, in the loss and in the adjoint alike. For a robot whose
+    /// episode ends at the state after step `t` (a termination), `t`: its gradient then stops
+    /// where its sum stops. It stays until set again; the loss [`Rollout::forward`] returns is
+    /// that of the steps paid when it ran, and [`Rollout::backward_from`] follows the steps
+    /// paid when it runs (a caller that learns the terminations from the forward pass sets
+    /// them in between).
+    pub fn set_loss_last_steps(&mut self, last: Option<&[u32]>) -> Result<()> {
+        let n = self.n_instances();
+        let values: Vec<f32> = match last {
+            None => vec![EVERY_LOSS_STEP; n],
+            Some(last) => {
+                if let Some(&big) = last.iter().find(|&&t| t >= 1 << 24) {
+                    return Err(Error::InvalidInput(format!(
+                        "loss last step {big}: steps from 2^24 on are not exact in f32"
+                    )));
+                }
+                last.iter().map(|&t| t as f32).collect()
+            }
+        };
+        self.loss_last_step
+            .write(self.batch.gpu(), &values, "loss last steps")
     }
 
     /// Sets every instance's command sequence: instance-major, `horizon * actuators` each.
@@ -745,7 +788,7 @@ impl Rollout {
         &mut self,
         progress: &mut dyn FnMut(u32, u32),
     ) -> Result<Vec<f32>> {
-        self.run_forward(None, progress).map(|(loss, _)| loss)
+        self.run_forward(None, progress).map(|(loss, _, _)| loss)
     }
 
     /// Runs the rollout forward like [`Rollout::forward`] and returns the body states of every
@@ -761,15 +804,24 @@ impl Rollout {
     /// floats per instance, as [`Rollout::set_initial_state`] takes them), for callers that
     /// restart from a recorded state.
     pub fn forward_recording_raw(&mut self, every: u32) -> Result<Vec<Vec<f32>>> {
-        let (_, frames) = self.run_forward(Some(every.max(1)), &mut |_, _| {})?;
+        let (_, frames, _) = self.run_forward(Some(every.max(1)), &mut |_, _| {})?;
         Ok(frames)
+    }
+
+    /// [`Rollout::forward_recording_raw`] and, beside every recorded state, each instance's loss
+    /// summed up to it (zeros beside the initial state): the GPU's own per-step loss, control
+    /// costs included, by differences, and any prefix of the rollout's loss as the kernel sums
+    /// it.
+    pub fn forward_recording_losses(&mut self, every: u32) -> Result<(Recorded, Recorded)> {
+        let (_, frames, losses) = self.run_forward(Some(every.max(1)), &mut |_, _| {})?;
+        Ok((frames, losses))
     }
 
     fn run_forward(
         &mut self,
         record_every: Option<u32>,
         progress: &mut dyn FnMut(u32, u32),
-    ) -> Result<(Vec<f32>, Vec<Vec<f32>>)> {
+    ) -> Result<(Vec<f32>, Recorded, Recorded)> {
         let horizon = self.options.horizon;
         let k = self.interval;
         let mut encoder = self.new_encoder();
@@ -779,10 +831,12 @@ impl Rollout {
             encoder.clear_buffer(self.loss.buffer(c), 0, None);
         }
         let mut frames = Vec::new();
+        let mut losses = Vec::new();
         let mut pending = 0;
         if record_every.is_some() {
             self.batch.gpu().queue.submit([encoder.finish()]);
             frames.push(self.batch.state.read(self.batch.gpu())?);
+            losses.push(vec![0.0; self.n_instances()]);
             encoder = self.new_encoder();
         }
         for t in 0..horizon {
@@ -817,12 +871,13 @@ impl Rollout {
                 }
                 if record {
                     frames.push(self.batch.state.read(self.batch.gpu())?);
+                    losses.push(self.loss.read(self.batch.gpu())?);
                 }
                 encoder = self.new_encoder();
             }
         }
         self.forward_done = true;
-        Ok((self.loss.read(self.batch.gpu())?, frames))
+        Ok((self.loss.read(self.batch.gpu())?, frames, losses))
     }
 
     /// [`Rollout::forward_with_progress`] without progress reports.

@@ -94,9 +94,35 @@ pub fn loss_twin<T: Real>(
     total
 }
 
+/// Whether loss step `step` is paid for an instance whose last paid step is `last_step`: the
+/// kernels' `loss_paid` (`loss_last_step` in f32, as on the GPU).
+pub fn loss_step_is_paid(step: u32, last_step: f32) -> bool {
+    step as f32 <= last_step
+}
+
+/// [`loss_twin`] for an instance paid up to loss step `last_step` (the kernels'
+/// `loss_last_step`, [`crate::grad::rollout::Rollout::set_loss_last_steps`]): at a later step
+/// neither the value nor the gradient counts.
+pub fn paid_loss_twin<T: Real>(
+    packed: &[u32],
+    n_terms: usize,
+    inst: &Instance<'_, T>,
+    step: u32,
+    horizon: u32,
+    last_step: f32,
+    adj: Option<&mut Adjoint<T>>,
+) -> T {
+    if loss_step_is_paid(step, last_step) {
+        loss_twin(packed, n_terms, inst, step, horizon, adj)
+    } else {
+        T::zero()
+    }
+}
+
 /// CPU twin of `loss_command_adjoint`: adds the control-cost terms' (kind 8) gradient with
 /// respect to `inst.commands` (the commands of the step that led to loss step `step`) into
-/// `adj.commands`. Call it after the step adjoint, which clears `adj.commands` first.
+/// `adj.commands`. Call it after the step adjoint, which clears `adj.commands` first, and only
+/// at paid steps ([`loss_step_is_paid`]), as the kernel adds nothing at the others.
 pub fn loss_command_adjoint_twin<T: Real>(
     packed: &[u32],
     n_terms: usize,

@@ -33,9 +33,9 @@
 //!    its healthy range is "terminated at step N" ([`terminal_steps`], on the recorded states):
 //!    its later rewards are masked ([`mask_after_termination`]), its critic targets end there
 //!    with no bootstrap, its actor bootstrap and seed are 0, and it restarts from the initial
-//!    state with new physical parameters at the next window. The GPU loss has no per-robot
-//!    mask, so the actor's gradient still includes the loss terms of its remaining steps in
-//!    that window.
+//!    state with new physical parameters at the next window. Its loss terms in the adjoint stop
+//!    at the terminal state too ([`Rollout::set_loss_last_steps`], the loss kernel's per-robot
+//!    last paid step), so the actor's gradient is exactly that of the masked rewards.
 //!
 //! Everything is deterministic: the batch randomisation and the critic's minibatches are drawn
 //! from counter-based generators keyed by the seed, and a checkpoint holds every number the next
@@ -139,6 +139,9 @@ pub struct Evaluation {
     /// still for the rest of it, as `benches/peers/ppo_ant.py` measures). `None` when the task
     /// rewards no velocity.
     pub forward_speed: Option<f64>,
+    /// The fraction of the episodes' robot-steps taken before each robot's termination (1 when
+    /// none is terminated): with a healthy reward, what tells the bonus from the speed.
+    pub running: f64,
 }
 
 /// What one window's forward and backward pass produced.
@@ -153,12 +156,15 @@ struct WindowPass {
 }
 
 /// What one window's forward pass recorded: the states after every step (the initial state
-/// first), the per-step rewards (instance-major, zero after a termination) and per robot the
-/// step whose state ended its episode early, if one did.
+/// first), the per-step rewards (instance-major, zero after a termination), per robot the
+/// step whose state ended its episode early, if one did, and the masked loss.
 struct WindowRun {
     frames: Vec<Vec<f32>>,
     rewards: Vec<f64>,
     terminal: Vec<Option<usize>>,
+    /// The window's loss terms summed up to each robot's terminal state (its end if none), as
+    /// the GPU sums them, averaged over the batch.
+    loss: f64,
 }
 
 /// The first step `t` in `1..frames.len()` after which each robot's state satisfies the
@@ -446,12 +452,14 @@ impl ShacTrainer {
         }
         self.rollout.set_params(params)?;
         self.rollout.set_initial_state(&self.states)?;
+        // The terminations are learnt from this pass's states: every step is paid until then.
+        self.rollout.set_loss_last_steps(None)?;
         let mut effective = effective_params(&self.layout, &self.theta, &self.obs_stats);
         scale_outputs(&self.layout, &mut effective, self.settings.action_scale);
         self.gpu
             .queue
             .write_buffer(&self.params, 0, bytemuck::cast_slice(&effective));
-        let frames = self.rollout.forward_recording_raw(1)?;
+        let (frames, losses) = self.rollout.forward_recording_losses(1)?;
         let h = self.settings.window as usize;
         let n = self.options.instances;
         let state_len = self.compiled.header.state_len as usize;
@@ -475,10 +483,18 @@ impl ShacTrainer {
         }
         let terminal = terminal_steps(self.task.termination.as_ref(), &frames, n, state_len);
         mask_after_termination(&mut rewards, h, &terminal);
+        // The actor's window loss as the loss kernel sums it with the terminations' mask: each
+        // robot's GPU loss up to its terminal state (control costs included, which the
+        // host's rewards do not see: they read the states only).
+        let loss = (0..n)
+            .map(|i| f64::from(losses[terminal[i].unwrap_or(h)][i]))
+            .sum::<f64>()
+            / n as f64;
         Ok(WindowRun {
             frames,
             rewards,
             terminal,
+            loss,
         })
     }
 
@@ -513,6 +529,7 @@ impl ShacTrainer {
             frames,
             rewards,
             terminal,
+            loss: window_loss,
         } = self.run_window(&params)?;
         // The bootstrap: gamma^H V'(s_H) / H per instance, and its gradient as the final-state
         // seed of the adjoint (the actor minimises minus it). A terminated robot has no value
@@ -540,8 +557,11 @@ impl ShacTrainer {
                     (-bootstrap * f64::from(dx[a * w + k]) / self.feature_stats.std(k)) as f32;
             }
         }
-        let gradients = self.rollout.backward_from(Some(&seed), &mut |_, _| {})?;
-        let window_loss: f64 = gradients.loss.iter().map(|&l| f64::from(l)).sum::<f64>() / n as f64;
+        // A terminated robot's loss terms stop at its terminal state, in the adjoint as in the
+        // rewards (its steps after it belong to no episode).
+        let last_steps: Vec<u32> = terminal.iter().map(|t| t.unwrap_or(h) as u32).collect();
+        self.rollout.set_loss_last_steps(Some(&last_steps))?;
+        self.rollout.backward_from(Some(&seed), &mut |_, _| {})?;
         let loss = window_loss - bootstrap * values / n as f64;
         let mut g = buffers::read_buffer(&self.gpu, &self.grads)?;
         g.truncate(self.layout.n_params);
@@ -930,6 +950,7 @@ impl ShacTrainer {
         };
         let mut total = 0.0;
         let mut distance = 0.0;
+        let mut running = 0usize;
         let windows = self.task.horizon / self.settings.window;
         for k in 0..episodes {
             let params = self.episode_params(u64::MAX - u64::from(k), &[]);
@@ -944,6 +965,7 @@ impl ShacTrainer {
                         // it made up to there.
                         let last = run.terminal[i].unwrap_or(h);
                         distance += along(&run.frames[0], &run.frames[last], i);
+                        running += last;
                     }
                     *ended |= run.terminal[i].is_some();
                 }
@@ -956,6 +978,7 @@ impl ShacTrainer {
         Ok(Evaluation {
             mean_reward: total / (robot_episodes * f64::from(self.task.horizon)),
             forward_speed: measure.map(|_| distance / (robot_episodes * seconds)),
+            running: running as f64 / (robot_episodes * f64::from(self.task.horizon)),
         })
     }
 
