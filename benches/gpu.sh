@@ -41,11 +41,11 @@ fi
 } 2>&1 | tee "$out/info.txt"
 
 # The private arrays in shaders/solver.wgsl: forward 2 x BODIES vec3 (16-byte stride) and
-# ROWS f32; the adjoint twice the velocities.
+# ROWS f32; the adjoint twice the velocities and two ROWS arrays (impulse adjoints, impulses).
 consts=$(grep -E 'pub const PRIVATE_SOLVER_(BODIES|ROWS)' src/engine/layout/mod.rs | sed -E 's/.*(BODIES|ROWS): u32 = ([0-9]+);/\1=\2/')
 eval "$consts"
 echo "private memory per invocation: forward $((2 * BODIES * 16 + ROWS * 4)) bytes, adjoint \
-$((4 * BODIES * 16 + ROWS * 4)) bytes (bodies <= $BODIES, rows <= $ROWS)" | tee "$out/private_memory.txt"
+$((4 * BODIES * 16 + 2 * ROWS * 4)) bytes (bodies <= $BODIES, rows <= $ROWS)" | tee "$out/private_memory.txt"
 
 # --quick keeps each forward case (and its CPU twin row) to 2 s; the gradient cases get 60 s.
 timeout 420 "$bin" bench --quick --models quadruped,ant --instances 1,128,1024,4096,16384,65536 \

@@ -43,6 +43,11 @@ struct Header {
 // state, the parameters, this step's commands and the rows, the sweep history of the impulses,
 // the state before the solve and the state at the start of the step.
 @group(0) @binding(6) var<storage, read_write> adjoint: array<f32>;
+// The solver's tape (the taped forward and the adjoint kernel only; see `tape_index` in
+// solver.wgsl) and where in it the steps lie.
+struct TapePlan { window: u32, width: u32, recorded: u32, pad: u32, }
+@group(0) @binding(16) var<storage, read_write> tape: array<f32>;
+@group(0) @binding(17) var<uniform> tape_plan: TapePlan;
 
 fn model_f32(k: u32) -> f32 { return bitcast<f32>(model_u32(k)); }
 fn model_vec3(k: u32) -> vec3<f32> { return vec3<f32>(model_f32(k), model_f32(k + 1u), model_f32(k + 2u)); }

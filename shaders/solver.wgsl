@@ -203,7 +203,7 @@ fn solve_forward_taped_private(i: u32) {
     private_solver_start(i, &s);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, private_solve_row(r, i, &s));
+            tape_set_impulse(sweep, r, i, private_solve_row(r, i, &s));
         }
     }
     private_solver_store(i, &s);
@@ -220,16 +220,72 @@ fn solve_forward_taped(i: u32) {
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, solve_row(r, i));
+            tape_set_impulse(sweep, r, i, solve_row(r, i));
         }
     }
 }
 
+// The tape of a step: every row's impulse after every sweep (sweep-major), then every body's
+// linear and angular velocity after the solve. Where the rollout records it in its forward
+// passes (`tape_plan.recorded`), the tape array holds `tape_plan.window` steps, step t at
+// t % window, and the adjoint replays it instead of re-running the sweeps; otherwise the
+// adjoint kernel records the impulses of the step it recomputes in its history region.
+fn tape_len() -> u32 {
+    return hdr.sweeps * hdr.n_rows + 6u * hdr.n_bodies;
+}
+
+fn tape_index(k: u32, i: u32) -> u32 {
+    return instance_index(tape_plan.width, (hdr.command_base_step % tape_plan.window) * tape_len() + k, i);
+}
+
+// Records row r's impulse after sweep `sweep` (0-based). The branch is uniform.
+fn tape_set_impulse(sweep: u32, r: u32, i: u32, lambda: f32) {
+    if (tape_plan.recorded != 0u) {
+        tape[tape_index(sweep * hdr.n_rows + r, i)] = lambda;
+    } else {
+        adj_set(hdr.adj_history + sweep * hdr.n_rows + r, i, lambda);
+    }
+}
+
+// Records every body's velocities after the solve (the taped forward's last solver record).
+fn tape_record_velocities(i: u32) {
+    let base = hdr.sweeps * hdr.n_rows;
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        let v = body_velocity(b, i);
+        let w = body_angular_velocity(b, i);
+        let k = base + 6u * b;
+        tape[tape_index(k, i)] = v.x;
+        tape[tape_index(k + 1u, i)] = v.y;
+        tape[tape_index(k + 2u, i)] = v.z;
+        tape[tape_index(k + 3u, i)] = w.x;
+        tape[tape_index(k + 4u, i)] = w.y;
+        tape[tape_index(k + 5u, i)] = w.z;
+    }
+}
+
+// The solve's effect on the state, from the tape: the velocities and impulses the sweeps
+// left, bit for bit, without running them.
+fn solve_replay_tape(i: u32) {
+    let base = hdr.sweeps * hdr.n_rows;
+    for (var b = 0u; b < hdr.n_bodies; b++) {
+        let k = base + 6u * b;
+        let slot = body_slot(b) + 7u;
+        state_set_vec3(slot, i, vec3<f32>(tape[tape_index(k, i)], tape[tape_index(k + 1u, i)], tape[tape_index(k + 2u, i)]));
+        state_set_vec3(slot + 3u, i, vec3<f32>(tape[tape_index(k + 3u, i)], tape[tape_index(k + 4u, i)], tape[tape_index(k + 5u, i)]));
+    }
+    for (var r = 0u; r < hdr.n_rows; r++) {
+        state_set(hdr.state_lambda + r, i, lambda_history(hdr.sweeps, r, i));
+    }
+}
+
 // Impulse of row r after `sweep` sweeps; sweep 0 is the warm start.
-// (`sweep` is the same for every instance: the branch is uniform.)
+// (`sweep` is the same for every instance: the branches are uniform.)
 fn lambda_history(sweep: u32, r: u32, i: u32) -> f32 {
     if (sweep == 0u) {
         return hdr.warm_start * adj_get(hdr.adj_start + hdr.state_lambda + r, i);
+    }
+    if (tape_plan.recorded != 0u) {
+        return tape[tape_index((sweep - 1u) * hdr.n_rows + r, i)];
     }
     return adj_get(hdr.adj_history + (sweep - 1u) * hdr.n_rows + r, i);
 }
@@ -379,6 +435,10 @@ struct PrivateAdjointState {
     velocity: array<vec3<f32>, PRIVATE_SOLVER_VELOCITIES>,
     velocity_adjoint: array<vec3<f32>, PRIVATE_SOLVER_VELOCITIES>,
     lambda_adjoint: array<f32, PRIVATE_SOLVER_ROWS>,
+    // Every row's impulse at the point the reverse walk has reached: after sweep `sweep` for
+    // the rows not yet undone in it, after `sweep - 1` for those undone (a friction row's
+    // reference is then always its current entry), so each update loads one history value.
+    lambda: array<f32, PRIVATE_SOLVER_ROWS>,
 }
 
 // solve_adjoint on private copies: the same operations in the same order, so the same bits.
@@ -395,6 +455,7 @@ fn solve_adjoint_private(i: u32) {
     }
     for (var r = 0u; r < hdr.n_rows; r++) {
         s.lambda_adjoint[r] = adj_get(hdr.adj_state + hdr.state_lambda + r, i);
+        s.lambda[r] = lambda_history(hdr.sweeps, r, i);
     }
     for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
         let sweep = hdr.sweeps - sweep_rev;
@@ -405,7 +466,8 @@ fn solve_adjoint_private(i: u32) {
             let a = 2u * bodies.x;
             let b = 2u * bodies.y;
             let lambda_old = lambda_history(sweep - 1u, r, i);
-            let delta = lambda_history(sweep, r, i) - lambda_old;
+            let delta = s.lambda[r] - lambda_old;
+            s.lambda[r] = lambda_old;
             let f0 = row_record(r, 0u, i);
             let f1 = row_record(r, 1u, i);
             let f2 = row_record(r, 2u, i);
@@ -438,10 +500,7 @@ fn solve_adjoint_private(i: u32) {
             let d_m_ang_b = g.wb * delta;
             let d_new = s.lambda_adjoint[r] + d_delta;
             var d_old = -d_delta;
-            let lambda_ref = select(
-                select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
-                lambda_history(sweep, reference, i),
-                reference < r);
+            let lambda_ref = s.lambda[reference];
             let m_c = f0.w;
             let cfm = f1.w;
             let bias = f2.w;

@@ -1,6 +1,7 @@
 // The adjoint step kernel: one invocation per instance, one step per dispatch. The host loads
 // the state at the start of the step into `state` and the adjoint of the next state into the
-// adjoint buffer; the kernel recomputes the step (recording the solver's sweeps), then runs
+// adjoint buffer; the kernel recomputes the step (recording the solver's sweeps, or replaying
+// them from the tape that `step_forward_taped` recorded: see `tape_index`), then runs
 // every stage's adjoint in reverse order. On return `state` holds the start state again, the
 // adjoint buffer holds the adjoint of the start state, parameter adjoints have accumulated and
 // the command adjoints of this step are set.
@@ -54,7 +55,11 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     sphere_pair_rows_forward(i);
     world_contact_rows_forward(i);
     tendon_rows_forward(i);
-    solve_forward_taped(i);
+    if (tape_plan.recorded != 0u) {
+        solve_replay_tape(i);
+    } else {
+        solve_forward_taped(i);
+    }
 
     integrate_position_adjoint(i);
     solve_adjoint(i);
@@ -85,6 +90,31 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     let recorded = adj_get(hdr.adj_nonfinite, i);
     adj_set(hdr.adj_nonfinite, i, select(recorded, f32(hdr.command_base_step + 1u), !finite && recorded == 0.0));
+}
+
+// step_forward's stages for one step (the rollout's header sequence sets steps = 1), recording
+// the solver's tape at this step's place (`tape_index`), for rollouts whose tape fits.
+@compute @workgroup_size(64)
+fn step_forward_taped(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let i = gid.x;
+    if (i >= hdr.n_instances) {
+        return;
+    }
+    step_in_dispatch = 0u;
+    joint_passive_rows_forward(i);
+    fluid_forces_forward(i);
+    integrate_velocity_forward(i);
+    force_actuators_forward(i);
+    joint_lock_rows_forward(i);
+    joint_limit_rows_forward(i);
+    servo_rows_forward(i);
+    ground_contact_rows_forward(i);
+    sphere_pair_rows_forward(i);
+    world_contact_rows_forward(i);
+    tendon_rows_forward(i);
+    solve_forward_taped(i);
+    tape_record_velocities(i);
+    integrate_position_forward(i);
 }
 
 // NaN and infinity have an all-ones exponent; comparisons alone may be folded away.

@@ -7,7 +7,7 @@ use common::one_step::{one_step_adjoint_errors, rel_err};
 
 use backdrive::engine::layout::Compiled;
 use backdrive::grad::loss::{Loss, Quantity, When};
-use backdrive::grad::rollout::{Rollout, RolloutOptions};
+use backdrive::grad::rollout::{Rollout, RolloutOptions, SolverTape};
 use backdrive::learn::random::Lcg;
 use backdrive::model::Model;
 use backdrive::{Simulator, io::models};
@@ -270,6 +270,76 @@ fn checkpointed_and_stored_backward_passes_give_identical_gradients() {
             .iter()
             .any(|v| *v != 0.0)
     );
+}
+
+/// The solver's tape, recorded by the forward pass (every state kept) or by the backward
+/// pass's segment recomputation (checkpointed), gives the bits of re-running every step's
+/// sweeps in the adjoint; a tape over its budget, or one that would break the memory limit,
+/// is not recorded (the rollout falls back to re-running the sweeps rather than failing).
+#[test]
+fn a_recorded_solver_tape_gives_the_gradients_of_recomputed_sweeps() {
+    let model = models::builtin("quadruped").unwrap();
+    let horizon = 12;
+    let n = 3;
+    let loss = Loss::new()
+        .term(
+            "torso",
+            Quantity::PositionError {
+                target: [0.4, 0.1, 0.5],
+                mask: [1.0; 3],
+            },
+            0.1,
+            When::EveryStep,
+        )
+        .term(
+            "torso",
+            Quantity::Position {
+                direction: [1.0, 0.0, 0.0],
+            },
+            1.0,
+            When::Final,
+        );
+    let one: Vec<f32> = sine_commands(&model, horizon, 0.6);
+    let commands: Vec<f32> = (0..n).flat_map(|_| one.iter().copied()).collect();
+    let run = |every: u32, tape_memory: Option<u64>| {
+        let mut options = RolloutOptions::new(horizon);
+        options.checkpoint_every = Some(every);
+        options.tape_memory = tape_memory;
+        let mut rollout = Rollout::new(common::gpu(), &model, n, &loss, options).unwrap();
+        rollout.set_commands(&commands).unwrap();
+        rollout.forward().unwrap();
+        (rollout.solver_tape(), rollout.backward().unwrap())
+    };
+    let (mode, reference) = run(1, Some(0));
+    assert_eq!(mode, SolverTape::Recomputed);
+    for (every, tape_memory, expected) in [
+        (1, None, SolverTape::Forward),
+        (5, None, SolverTape::Segments),
+        (5, Some(0), SolverTape::Recomputed),
+        (5, Some(64), SolverTape::Recomputed),
+    ] {
+        let (mode, g) = run(every, tape_memory);
+        let case = format!("checkpoints every {every}, tape memory {tape_memory:?}");
+        assert_eq!(mode, expected, "{case}");
+        assert_eq!(g.loss, reference.loss, "{case}");
+        assert_eq!(g.initial_state, reference.initial_state, "{case}");
+        assert_eq!(g.params, reference.params, "{case}");
+        assert_eq!(g.commands, reference.commands, "{case}");
+    }
+    assert!(reference.params.iter().any(|&g| g != 0.0));
+    assert!(reference.commands.unwrap().iter().any(|&g| g != 0.0));
+
+    // A memory limit that the rollout meets only without the tape: no tape, no refusal.
+    let mut options = RolloutOptions::new(horizon);
+    options.checkpoint_every = Some(1);
+    let taped = backdrive::grad::rollout::estimate_memory(&model, n, &options);
+    options.tape_memory = Some(0);
+    let untaped = backdrive::grad::rollout::estimate_memory(&model, n, &options);
+    assert!(taped.total() > untaped.total(), "{taped} against {untaped}");
+    options.tape_memory = None;
+    options.memory_limit = Some(untaped.total());
+    let rollout = Rollout::new(common::gpu(), &model, n, &loss, options).unwrap();
+    assert_eq!(rollout.solver_tape(), SolverTape::Recomputed);
 }
 
 #[test]

@@ -124,3 +124,39 @@ fn the_adjoint_of_models_over_the_private_bounds_matches_the_twin() {
     assert_one_step_adjoint_matches_twin(&heap_of_balls(PRIVATE_SOLVER_BODIES + 4, false));
     assert_one_step_adjoint_matches_twin(&heap_of_balls(24, true));
 }
+
+/// On the storage path too, replaying the solver's tape (recorded by the forward pass, or by
+/// the backward pass's segment recomputation) gives the bits of re-running the sweeps.
+#[test]
+fn the_solver_tape_gives_the_recomputed_gradients_on_the_storage_path() {
+    use backdrive::grad::loss::{Quantity, When};
+    use backdrive::grad::rollout::SolverTape;
+    let model = heap_of_balls(24, true);
+    let loss = Loss::new().term(
+        "ball3",
+        Quantity::PositionError {
+            target: [0.2, 0.1, 0.0],
+            mask: [1.0; 3],
+        },
+        1.0,
+        When::EveryStep,
+    );
+    let run = |every: u32, tape_memory: Option<u64>| {
+        let mut options = RolloutOptions::new(6);
+        options.checkpoint_every = Some(every);
+        options.tape_memory = tape_memory;
+        let mut rollout = Rollout::new(common::gpu(), &model, 2, &loss, options).unwrap();
+        rollout.forward().unwrap();
+        (rollout.solver_tape(), rollout.backward().unwrap())
+    };
+    let (mode, reference) = run(1, Some(0));
+    assert_eq!(mode, SolverTape::Recomputed);
+    assert!(reference.initial_state.iter().any(|&g| g != 0.0));
+    for (every, expected) in [(1, SolverTape::Forward), (4, SolverTape::Segments)] {
+        let (mode, g) = run(every, None);
+        assert_eq!(mode, expected);
+        assert_eq!(g.loss, reference.loss, "every {every}");
+        assert_eq!(g.initial_state, reference.initial_state, "every {every}");
+        assert_eq!(g.params, reference.params, "every {every}");
+    }
+}

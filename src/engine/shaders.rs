@@ -40,7 +40,8 @@ pub const SHARED: &[Source] = &[
 /// The forward step pipeline's entry file (entry point `step_forward`).
 pub const STEP: Source = source!("step.wgsl");
 
-/// The adjoint step pipeline's entry file (entry point `step_adjoint`).
+/// The adjoint step pipeline's entry file (entry points `step_adjoint`, and
+/// `step_forward_taped`: the forward step recording the solver's tape for it).
 pub const STEP_ADJOINT: Source = source!("step_adjoint.wgsl");
 
 /// The loss pipelines' entry file (entry points `loss_forward` and `loss_adjoint`).
@@ -83,6 +84,7 @@ pub const FINITE_CHECK: Source = source!("finite_check.wgsl");
 pub const PIPELINES: &[(Source, &str)] = &[
     (STEP, "step_forward"),
     (STEP_ADJOINT, "step_adjoint"),
+    (STEP_ADJOINT, "step_forward_taped"),
     (LOSS, "loss_forward"),
     (LOSS, "loss_adjoint"),
     (LOSS, "loss_command_adjoint"),

@@ -42,6 +42,9 @@ pub struct GradientTiming {
     pub steps: u32,
     /// Steps between stored checkpoints.
     pub checkpoint_every: u32,
+    /// Where the backward pass got the solver's sweeps from (`Forward`, `Segments` or
+    /// `Recomputed`, see [`crate::grad::rollout::SolverTape`]).
+    pub solver_tape: String,
     /// Wall time of the checkpointed forward pass.
     pub forward_seconds: f64,
     /// Wall time of the adjoint pass (recomputation included).
@@ -100,6 +103,7 @@ pub fn time_gradient(
         instances,
         steps,
         checkpoint_every: rollout.checkpoint_interval(),
+        solver_tape: format!("{:?}", rollout.solver_tape()),
         forward_seconds,
         backward_seconds,
         backward_over_forward: backward_seconds / forward_seconds.max(1e-9),

@@ -4,7 +4,8 @@
 //! backward pass walks the segments from last to first: it recomputes the `K - 1` states inside
 //! a segment from its checkpoint (the segment's last state is the next checkpoint), then for
 //! each step in reverse adds the loss gradient of the state after the step (`loss_adjoint`) and
-//! runs `step_adjoint`, which itself recomputes the step to recover the solver's sweeps. State
+//! runs `step_adjoint`, which recomputes the step's stages and replays the solver's sweeps
+//! from a tape where one was recorded (see [`SolverTape`]), or re-runs them otherwise. State
 //! memory per instance is `T / K + K + 2` states. By default `K` is 1 (every state kept, nothing
 //! recomputed) when the whole trajectory of the batch fits in [`FULL_TRAJECTORY_BYTES`], and
 //! `ceil(sqrt(T))` otherwise. Gradients are per instance and deterministic: every instance
@@ -53,6 +54,10 @@ pub struct RolloutOptions {
     /// Accumulate gradients with respect to the physical parameters (off: they cost nothing and
     /// [`Gradients::params`] is zero).
     pub param_gradients: bool,
+    /// Bytes the solver's tape may take (`None`: [`DEFAULT_TAPE_BYTES`]); `Some(0)` never
+    /// records it. See [`SolverTape`]: without a tape the backward pass re-runs every step's
+    /// sweeps. The gradients are the same bits either way.
+    pub tape_memory: Option<u64>,
 }
 
 impl RolloutOptions {
@@ -67,6 +72,7 @@ impl RolloutOptions {
             memory_limit: None,
             max_chunk: None,
             param_gradients: true,
+            tape_memory: None,
         }
     }
 
@@ -97,6 +103,68 @@ const MAX_PENDING_SUBMISSIONS: u32 = 16;
 /// and the backward pass recomputes nothing; above it, checkpoints every `ceil(sqrt(T))` steps.
 pub const FULL_TRAJECTORY_BYTES: u64 = 64 << 20;
 
+/// The default of [`RolloutOptions::tape_memory`].
+pub const DEFAULT_TAPE_BYTES: u64 = 512 << 20;
+
+/// Where the backward pass gets each step's Gauss-Seidel sweeps from, which the reverse sweeps
+/// need (every row's impulse after every sweep, and the velocities after the solve).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SolverTape {
+    /// No tape fits: `step_adjoint` re-runs the sweeps of every step it reverses.
+    Recomputed,
+    /// Every state is kept (`K` = 1): the forward pass records every step's tape.
+    Forward,
+    /// Checkpointed: the backward pass's recomputation of a segment records its steps' tapes
+    /// (`K` steps, the segment's last step included).
+    Segments,
+}
+
+/// Floats of one step's tape per instance: the impulses after every sweep and the bodies'
+/// velocities after the solve (see `tape_index` in `shaders/solver.wgsl`).
+fn tape_step_floats(h: &Header) -> u64 {
+    u64::from(h.sweeps) * u64::from(h.n_rows) + 6 * u64::from(h.n_bodies)
+}
+
+/// How a rollout of `n_instances` tapes its solver, and the steps its tape holds: the whole
+/// horizon where every state is kept, a segment where it checkpoints. A tape is recorded when
+/// it takes at most `options.tape_memory` (default [`DEFAULT_TAPE_BYTES`]) in all, at most
+/// `max_binding_bytes` per instance, and keeps the rollout within `options.memory_limit` and
+/// `device_budget` given `other_bytes` for everything else.
+fn solver_tape(
+    c: &Compiled,
+    options: &RolloutOptions,
+    n_instances: usize,
+    (max_binding_bytes, device_budget): (u64, Option<u64>),
+    other_bytes: u64,
+) -> (SolverTape, u32) {
+    let h = &c.header;
+    let k = options.interval(h.state_len as usize, n_instances);
+    let (mode, window) = if k == 1 {
+        (SolverTape::Forward, options.horizon)
+    } else {
+        (SolverTape::Segments, k)
+    };
+    let per_instance = u64::from(window) * tape_step_floats(h) * 4;
+    let chunking = Chunking::new(n_instances, options.max_chunk.unwrap_or(usize::MAX));
+    let padded: u64 = chunking
+        .lens
+        .iter()
+        .map(|&len| padded_len(len) as u64)
+        .sum();
+    let bytes = per_instance.saturating_mul(padded);
+    let fits = bytes <= options.tape_memory.unwrap_or(DEFAULT_TAPE_BYTES)
+        && per_instance <= max_binding_bytes
+        && [options.memory_limit, device_budget]
+            .iter()
+            .flatten()
+            .all(|&limit| other_bytes.saturating_add(bytes) <= limit);
+    if fits && per_instance > 0 {
+        (mode, window)
+    } else {
+        (SolverTape::Recomputed, 0)
+    }
+}
+
 /// Device memory a rollout needs, by purpose, in bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MemoryEstimate {
@@ -106,7 +174,8 @@ pub struct MemoryEstimate {
     pub commands: u64,
     /// Checkpoints and the recomputed segment.
     pub checkpoints: u64,
-    /// The adjoint buffer (state, parameter and row adjoints, the sweep tape).
+    /// The adjoint buffer (state, parameter and row adjoints, the sweep history) and the
+    /// solver's tape ([`SolverTape`]).
     pub adjoint: u64,
     /// Buffers every instance of a chunk shares: the packed model, and each chunk's step
     /// header and sequence of per-step headers. The loss terms' buffer (16 bytes or so per term)
@@ -140,8 +209,14 @@ impl std::fmt::Display for MemoryEstimate {
 
 /// Floats per instance of each per-instance buffer of a rollout, in allocation order:
 /// state, initial state, params, commands, command gradients, rows, adjoint, checkpoints
-/// (one every `K` steps plus the final state), segment, loss, the loss's last paid step.
-fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> [u64; 11] {
+/// (one every `K` steps plus the final state), segment, loss, the loss's last paid step, and the
+/// solver's tape (`tape_window` steps of it).
+fn per_instance_floats(
+    c: &Compiled,
+    o: &RolloutOptions,
+    n_instances: usize,
+    tape_window: u32,
+) -> [u64; 12] {
     let h = &c.header;
     let k = u64::from(o.interval(h.state_len as usize, n_instances));
     let t = u64::from(o.horizon);
@@ -160,6 +235,8 @@ fn per_instance_floats(c: &Compiled, o: &RolloutOptions, n_instances: usize) -> 
         (k + 1) * state,
         1,
         1,
+        // An empty buffer still takes one float per instance.
+        (u64::from(tape_window) * tape_step_floats(h)).max(1),
     ]
 }
 
@@ -181,7 +258,34 @@ pub fn estimate_compiled_memory(
     n_instances: usize,
     options: &RolloutOptions,
 ) -> MemoryEstimate {
-    let f = per_instance_floats(c, options, n_instances);
+    estimate_with_device(c, n_instances, options, (u64::MAX, None)).0
+}
+
+/// [`estimate_compiled_memory`] on a device whose storage bindings hold at most
+/// `device.0` bytes and whose memory budget is `device.1`, with the solver tape it leads to
+/// (none where it would not fit).
+fn estimate_with_device(
+    c: &Compiled,
+    n_instances: usize,
+    options: &RolloutOptions,
+    device: (u64, Option<u64>),
+) -> (MemoryEstimate, SolverTape, u32) {
+    let without_tape = estimate_with_tape(c, n_instances, options, 0);
+    let (mode, window) = solver_tape(c, options, n_instances, device, without_tape.total());
+    (
+        estimate_with_tape(c, n_instances, options, window),
+        mode,
+        window,
+    )
+}
+
+fn estimate_with_tape(
+    c: &Compiled,
+    n_instances: usize,
+    options: &RolloutOptions,
+    tape_window: u32,
+) -> MemoryEstimate {
+    let f = per_instance_floats(c, options, n_instances, tape_window);
     let chunking = Chunking::new(n_instances, options.max_chunk.unwrap_or(usize::MAX));
     // Chunks are allocated in whole blocks of instances.
     let n = chunking
@@ -200,8 +304,10 @@ pub fn estimate_compiled_memory(
         working: (f[0] + f[1] + f[2] + f[5] + f[9] + f[10]) * n,
         commands: (f[3] + f[4]) * n,
         checkpoints: (f[7] + f[8]) * n,
-        adjoint: f[6] * n,
-        shared: model_binding.buffer_bytes(c.packed.len()) + chunks * headers,
+        adjoint: (f[6] + f[11]) * n,
+        shared: model_binding.buffer_bytes(c.packed.len())
+            + chunks * headers
+            + std::mem::size_of::<TapePlan>() as u64,
     }
 }
 
@@ -243,10 +349,26 @@ pub struct ChunkView<'a> {
     pub adjoint: &'a wgpu::Buffer,
 }
 
+/// `struct TapePlan` in `shaders/common.wgsl`: where the steps lie in the solver's tape.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+struct TapePlan {
+    /// Steps the tape holds; step `t` lies at `t % window`.
+    window: u32,
+    /// Floats per instance of the tape array.
+    width: u32,
+    /// 1 where the forward records the tape and the adjoint replays it, 0 where the adjoint
+    /// re-runs the sweeps.
+    recorded: u32,
+    pad: u32,
+}
+
 struct ChunkBuffers {
     header: wgpu::Buffer,
     header_sequence: wgpu::Buffer,
     forward: wgpu::BindGroup,
+    /// `step_forward_taped`'s bind group, where the rollout records a tape.
+    forward_taped: Option<wgpu::BindGroup>,
     adjoint: wgpu::BindGroup,
     loss_forward: wgpu::BindGroup,
     loss_adjoint: wgpu::BindGroup,
@@ -268,8 +390,13 @@ pub struct Rollout {
     /// Per instance, the last loss step whose terms count (`shaders/loss.wgsl`,
     /// `loss_last_step`).
     loss_last_step: PerInstance,
+    tape: PerInstance,
+    tape_plan: wgpu::Buffer,
+    solver_tape: SolverTape,
     chunks: Vec<ChunkBuffers>,
     step_forward: wgpu::ComputePipeline,
+    /// Present where the rollout records a tape ([`SolverTape::Forward`] or `Segments`).
+    step_forward_taped: Option<wgpu::ComputePipeline>,
     step_adjoint: wgpu::ComputePipeline,
     loss_forward: wgpu::ComputePipeline,
     loss_adjoint: wgpu::ComputePipeline,
@@ -307,6 +434,7 @@ fn header_sequence(h: Header, options: &RolloutOptions, n_loss_terms: u32) -> Ve
 struct ChunkInputs<'a> {
     batch: &'a Batch,
     step_forward: &'a wgpu::ComputePipeline,
+    step_forward_taped: Option<&'a wgpu::ComputePipeline>,
     step_adjoint: &'a wgpu::ComputePipeline,
     loss_forward: &'a wgpu::ComputePipeline,
     loss_adjoint: &'a wgpu::ComputePipeline,
@@ -315,6 +443,8 @@ struct ChunkInputs<'a> {
     adjoint: &'a PerInstance,
     loss_values: &'a PerInstance,
     loss_last_step: &'a PerInstance,
+    tape: &'a PerInstance,
+    tape_plan: &'a wgpu::Buffer,
 }
 
 impl ChunkInputs<'_> {
@@ -334,7 +464,12 @@ impl ChunkInputs<'_> {
         let forward = buffers::bind_group(gpu, self.step_forward, &step);
         let mut adjoint_entries = step.to_vec();
         adjoint_entries.push((6, self.adjoint.buffer(c)));
+        adjoint_entries.push((16, self.tape.buffer(c)));
+        adjoint_entries.push((17, self.tape_plan));
         let adjoint_bg = buffers::bind_group(gpu, self.step_adjoint, &adjoint_entries);
+        let forward_taped = self
+            .step_forward_taped
+            .map(|p| buffers::bind_group(gpu, p, &adjoint_entries));
         // The loss kernels bind the header, model, state and params like the step.
         let loss_forward_bg = buffers::bind_group(
             gpu,
@@ -378,6 +513,7 @@ impl ChunkInputs<'_> {
             header,
             header_sequence,
             forward,
+            forward_taped,
             adjoint: adjoint_bg,
             loss_forward: loss_forward_bg,
             loss_adjoint: loss_adjoint_bg,
@@ -434,7 +570,12 @@ impl Rollout {
                 options.gradient_decay
             )));
         }
-        let estimate = estimate_compiled_memory(&compiled, n_instances, &options);
+        let (estimate, solver_tape, tape_window) = estimate_with_device(
+            &compiled,
+            n_instances,
+            &options,
+            (gpu.max_binding_bytes(), gpu.memory_budget()),
+        );
         if let Some(limit) = options.memory_limit
             && estimate.total() > limit
         {
@@ -448,7 +589,15 @@ impl Rollout {
         gpu.check_budget(estimate.total(), &what)?;
         let device = gpu.clone();
         device.allocation_scope(&what, || {
-            Rollout::allocate(gpu, model, compiled, n_instances, loss, options)
+            Rollout::allocate(
+                gpu,
+                model,
+                compiled,
+                n_instances,
+                loss,
+                options,
+                (solver_tape, tape_window),
+            )
         })?
     }
 
@@ -460,8 +609,9 @@ impl Rollout {
         n_instances: usize,
         loss: &Loss,
         options: RolloutOptions,
+        (solver_tape, tape_window): (SolverTape, u32),
     ) -> Result<Rollout> {
-        let floats = per_instance_floats(&compiled, &options, n_instances);
+        let floats = per_instance_floats(&compiled, &options, n_instances, tape_window);
         let interval = options.interval(compiled.header.state_len as usize, n_instances);
         let chunking =
             Batch::plan_chunks(&gpu, &model.name, &floats, n_instances, options.max_chunk)?;
@@ -473,6 +623,10 @@ impl Rollout {
         let pipeline = |entry, name| buffers::pipeline_with(&gpu, entry, name, binding);
         let step_forward = pipeline(shaders::STEP, "step_forward")?;
         let step_adjoint = pipeline(shaders::STEP_ADJOINT, "step_adjoint")?;
+        let step_forward_taped = match solver_tape {
+            SolverTape::Recomputed => None,
+            _ => Some(pipeline(shaders::STEP_ADJOINT, "step_forward_taped")?),
+        };
         let loss_forward = pipeline(shaders::LOSS, "loss_forward")?;
         let loss_adjoint = pipeline(shaders::LOSS, "loss_adjoint")?;
         let loss_command_adjoint = pipeline(shaders::LOSS, "loss_command_adjoint")?;
@@ -505,6 +659,20 @@ impl Rollout {
         let segment = alloc(floats[8], "segment", None);
         let loss_values = alloc(floats[9], "loss", None);
         let loss_last_step = alloc(floats[10], "loss last step", Some(&[EVERY_LOSS_STEP]));
+        let tape = alloc(floats[10], "solver tape", None);
+        let plan = TapePlan {
+            window: tape_window.max(1),
+            width: floats[10] as u32,
+            recorded: u32::from(solver_tape != SolverTape::Recomputed),
+            pad: 0,
+        };
+        let tape_plan = gpu
+            .device
+            .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                label: Some("tape plan"),
+                contents: bytemuck::bytes_of(&plan),
+                usage: wgpu::BufferUsages::UNIFORM,
+            });
         let loss_buf = gpu
             .device
             .create_buffer_init(&wgpu::util::BufferInitDescriptor {
@@ -516,6 +684,7 @@ impl Rollout {
         let inputs = ChunkInputs {
             batch: &batch,
             step_forward: &step_forward,
+            step_forward_taped: step_forward_taped.as_ref(),
             step_adjoint: &step_adjoint,
             loss_forward: &loss_forward,
             loss_adjoint: &loss_adjoint,
@@ -524,6 +693,8 @@ impl Rollout {
             adjoint: &adjoint,
             loss_values: &loss_values,
             loss_last_step: &loss_last_step,
+            tape: &tape,
+            tape_plan: &tape_plan,
         };
         let chunks = (0..batch.n_chunks())
             .map(|c| {
@@ -543,8 +714,12 @@ impl Rollout {
             segment,
             loss: loss_values,
             loss_last_step,
+            tape,
+            tape_plan,
+            solver_tape,
             chunks,
             step_forward,
+            step_forward_taped,
             step_adjoint,
             loss_forward,
             loss_adjoint,
@@ -620,6 +795,11 @@ impl Rollout {
         self.interval
     }
 
+    /// Where the backward pass gets the solver's sweeps from.
+    pub fn solver_tape(&self) -> SolverTape {
+        self.solver_tape
+    }
+
     /// Device memory held in buffers, in bytes: every buffer of the rollout (not the
     /// pipelines). It is [`estimate_memory`]'s total plus the loss terms' buffer.
     pub fn device_bytes(&self) -> u64 {
@@ -635,6 +815,7 @@ impl Rollout {
             &self.segment,
             &self.loss,
             &self.loss_last_step,
+            &self.tape,
         ]
         .iter()
         .map(|b| b.bytes())
@@ -644,7 +825,11 @@ impl Rollout {
             .iter()
             .map(|c| c.header.size() + c.header_sequence.size())
             .sum();
-        per_instance + chunks + self.batch.model_buffer().size() + self.loss_buf.size()
+        per_instance
+            + chunks
+            + self.batch.model_buffer().size()
+            + self.loss_buf.size()
+            + self.tape_plan.size()
     }
 
     /// Sets every instance's initial raw state (instance-major, `state_len` each).
@@ -844,7 +1029,7 @@ impl Rollout {
                 self.encode_header(&mut encoder, t);
                 hook.before_step(&mut encoder, t);
             }
-            self.encode_dispatch(&mut encoder, t, &self.step_forward, |c| &c.forward);
+            self.encode_forward_step(&mut encoder, t, self.solver_tape == SolverTape::Forward);
             self.encode_dispatch(&mut encoder, t, &self.loss_forward, |c| &c.loss_forward);
             let done = t + 1;
             // Checkpoint c holds the state after c * K steps; the last slot the final state.
@@ -952,9 +1137,22 @@ impl Rollout {
             .write(self.batch.gpu(), &seed, "final state seed")
     }
 
+    /// Encodes step `t` forward, recording its solver tape when `taped`.
+    fn encode_forward_step(&self, encoder: &mut wgpu::CommandEncoder, t: u32, taped: bool) {
+        match (&self.step_forward_taped, taped) {
+            (Some(pipeline), true) => self.encode_dispatch(encoder, t, pipeline, |c| {
+                c.forward_taped
+                    .as_ref()
+                    .expect("a taped rollout has taped bind groups")
+            }),
+            _ => self.encode_dispatch(encoder, t, &self.step_forward, |c| &c.forward),
+        }
+    }
+
     /// Encodes the recomputation of segment `seg` (steps `t0..t1`) from its checkpoint: the
     /// segment buffer then holds the states after `0..=t1 - t0` of its steps; its last one is
-    /// the next checkpoint.
+    /// the next checkpoint. A rollout taping its segments also runs the segment's last step
+    /// (whose result is that checkpoint) to record its tape.
     fn encode_segment_recompute(
         &self,
         encoder: &mut wgpu::CommandEncoder,
@@ -965,9 +1163,12 @@ impl Rollout {
         let state = &self.batch.state;
         self.encode_state_copy(encoder, &self.checkpoints, u64::from(seg), state, 0);
         self.encode_state_copy(encoder, state, 0, &self.segment, 0);
-        for t in t0..t1 - 1 {
-            self.encode_dispatch(encoder, t, &self.step_forward, |c| &c.forward);
-            self.encode_state_copy(encoder, state, 0, &self.segment, u64::from(t - t0 + 1));
+        let taped = self.solver_tape == SolverTape::Segments;
+        for t in t0..if taped { t1 } else { t1 - 1 } {
+            self.encode_forward_step(encoder, t, taped);
+            if t + 1 < t1 {
+                self.encode_state_copy(encoder, state, 0, &self.segment, u64::from(t - t0 + 1));
+            }
         }
         self.encode_state_copy(
             encoder,
@@ -1067,5 +1268,71 @@ impl Rollout {
             params,
             commands,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tape_holds_the_horizon_or_a_segment_and_only_where_it_fits() {
+        let model = crate::io::models::builtin("quadruped").unwrap();
+        let c = Compiled::new(&model);
+        let step_bytes = tape_step_floats(&c.header) * 4;
+        assert_eq!(
+            step_bytes,
+            4 * u64::from(c.header.sweeps * c.header.n_rows + 6 * c.header.n_bodies)
+        );
+        let unlimited = (u64::MAX, None);
+        let mut options = RolloutOptions::new(20);
+        options.checkpoint_every = Some(1);
+        assert_eq!(
+            solver_tape(&c, &options, 3, unlimited, 0),
+            (SolverTape::Forward, 20)
+        );
+        options.checkpoint_every = Some(6);
+        assert_eq!(
+            solver_tape(&c, &options, 3, unlimited, 0),
+            (SolverTape::Segments, 6)
+        );
+        // Three instances of six steps: exactly at the budget fits, a byte less does not.
+        options.tape_memory = Some(3 * 6 * step_bytes);
+        assert_eq!(
+            solver_tape(&c, &options, 3, unlimited, 0).0,
+            SolverTape::Segments
+        );
+        options.tape_memory = Some(3 * 6 * step_bytes - 1);
+        assert_eq!(
+            solver_tape(&c, &options, 3, unlimited, 0).0,
+            SolverTape::Recomputed
+        );
+        options.tape_memory = None;
+        // One instance's tape must fit a storage binding.
+        assert_eq!(
+            solver_tape(&c, &options, 3, (6 * step_bytes - 1, None), 0).0,
+            SolverTape::Recomputed
+        );
+        // The rest of the rollout and the tape must fit the memory limit and the device's budget.
+        assert_eq!(
+            solver_tape(
+                &c,
+                &options,
+                3,
+                (u64::MAX, Some(3 * 6 * step_bytes + 99)),
+                100
+            )
+            .0,
+            SolverTape::Recomputed
+        );
+        options.memory_limit = Some(3 * 6 * step_bytes + 100);
+        assert_eq!(
+            solver_tape(&c, &options, 3, unlimited, 100).0,
+            SolverTape::Segments
+        );
+        assert_eq!(
+            solver_tape(&c, &options, 3, unlimited, 101).0,
+            SolverTape::Recomputed
+        );
     }
 }

@@ -340,6 +340,11 @@ fn the_stage_order_is_the_same_in_both_kernels_and_the_twin() {
             &forward,
         ),
         (
+            "shaders/step_adjoint.wgsl step_forward_taped",
+            stage_calls(STEP_ADJOINT.text, "step_forward_taped"),
+            &forward,
+        ),
+        (
             "shaders/step_adjoint.wgsl step_adjoint",
             stage_calls(STEP_ADJOINT.text, "step_adjoint"),
             &recompute_then_adjoint,
