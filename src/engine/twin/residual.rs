@@ -12,15 +12,19 @@
 //! point of the sweeps.
 //!
 //! [`measure_rollout`] sweeps with a [`SweepPlan`]: the kernel's plan
-//! ([`SweepPlan::kernel`]) reproduces [`Instance::step`] bit for bit, the others (row orders,
-//! over-relaxation) exist only here, to be measured before a kernel adopts one.
+//! ([`SweepPlan::kernel`]: the model's own relaxation, `settings.solver_relaxation` on its lock
+//! and servo rows) reproduces [`Instance::step`] bit for bit; the other row orders, and
+//! relaxation factors on other row kinds, exist only here, to be measured before a kernel
+//! adopts one.
 
 use std::collections::BTreeMap;
 
 use super::Instance;
 use super::integrate_position_forward;
 use super::math::Real;
-use super::solver::{row_bodies, row_velocity, solve_row, solve_warm_start};
+use super::solver::{
+    row_bodies, row_relaxation, row_velocity, solve_row_relaxed, solve_warm_start,
+};
 use crate::engine::layout::{Compiled, Header};
 
 /// What a constraint row constrains, from the row sections of the compiled layout.
@@ -162,40 +166,25 @@ pub struct SweepPlan {
     pub sweeps: u32,
     /// Order of the rows within each sweep.
     pub order: RowOrder,
-    /// Over-relaxation factor of the relaxed rows' updates (1: plain projected Gauss-Seidel).
+    /// Over-relaxation factor of the rows of the kinds in `relaxed_kinds`, in place of the
+    /// model's own (1: plain projected Gauss-Seidel).
     pub relaxation: f64,
-    /// Which row kinds are over-relaxed, by [`RowKind::index`].
+    /// Which row kinds take `relaxation`, by [`RowKind::index`]; the others keep the model's
+    /// own factor (`settings.solver_relaxation` on locks and servos, 1 elsewhere).
     pub relaxed_kinds: [bool; RowKind::ALL.len()],
 }
 
 impl SweepPlan {
-    /// The kernel's plan: `sweeps` sweeps in row order, no relaxation.
+    /// The kernel's plan: `sweeps` sweeps in row order, each row with the model's own
+    /// relaxation.
     pub fn kernel(sweeps: u32) -> SweepPlan {
         SweepPlan {
             sweeps,
             order: RowOrder::Kernel,
             relaxation: 1.0,
-            relaxed_kinds: [true; RowKind::ALL.len()],
+            relaxed_kinds: [false; RowKind::ALL.len()],
         }
     }
-}
-
-/// A row update with over-relaxation `omega`: the step towards `solve_row`'s unclamped impulse
-/// is scaled by `omega` before the projection.
-fn solve_row_relaxed<T: Real>(s: &mut Instance<'_, T>, r: u32, omega: T) {
-    let h = s.hdr;
-    let [a, b, reference] = row_bodies(s, r);
-    let slot = (h.state_lambda + r) as usize;
-    let lambda = s.state[slot];
-    let lambda_ref = s.state[(h.state_lambda + reference) as usize];
-    let mu = s.row_get(r, 29);
-    let lo = s.row_get(r, 27) - mu * lambda_ref;
-    let hi = s.row_get(r, 28) + mu * lambda_ref;
-    let jv = row_velocity(s, r, a, b);
-    let step = -s.row_get(r, 24) * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
-    let lambda_new = (lambda + omega * step).max(lo).min(hi);
-    s.state[slot] = lambda_new;
-    super::solver::row_apply_impulse(s, r, a, b, lambda_new - lambda);
 }
 
 /// Solves the rows the instance has written with `plan` (warm start included).
@@ -205,11 +194,8 @@ pub fn solve_with_plan<T: Real>(s: &mut Instance<'_, T>, plan: &SweepPlan) {
     for sweep in 0..plan.sweeps {
         for r in plan.order.rows(s.hdr, sweep) {
             let relaxed = plan.relaxed_kinds[RowKind::of_row(s.hdr, r).index()];
-            if plan.relaxation == 1.0 || !relaxed {
-                solve_row(s, r);
-            } else {
-                solve_row_relaxed(s, r, omega);
-            }
+            let factor = if relaxed { omega } else { row_relaxation(s, r) };
+            solve_row_relaxed(s, r, factor);
         }
     }
 }
@@ -325,24 +311,28 @@ mod tests {
 
     #[test]
     fn the_kernel_plan_steps_as_the_twin_does() {
-        let c = quadruped();
-        let n = c.header.n_commands as usize;
-        let mut twin = Instance::<f64>::new(&c);
-        let mut commands = sine(n);
-        for step in 0..40 {
-            commands(step, &mut twin.commands);
-            twin.step();
+        for relaxation in [1.0, 1.5] {
+            let mut model = crate::io::models::builtin("quadruped").unwrap();
+            model.settings.solver_relaxation = relaxation;
+            let c = Compiled::new(&model);
+            let n = c.header.n_commands as usize;
+            let mut twin = Instance::<f64>::new(&c);
+            let mut commands = sine(n);
+            for step in 0..40 {
+                commands(step, &mut twin.commands);
+                twin.step();
+            }
+            let mut s = Instance::<f64>::new(&c);
+            let plan = SweepPlan::kernel(c.header.sweeps);
+            let mut commands = sine(n);
+            for step in 0..40 {
+                commands(step, &mut s.commands);
+                s.write_rows();
+                solve_with_plan(&mut s, &plan);
+                integrate_position_forward(&mut s);
+            }
+            assert_eq!(s.state, twin.state, "{relaxation}");
         }
-        let mut s = Instance::<f64>::new(&c);
-        let plan = SweepPlan::kernel(c.header.sweeps);
-        let mut commands = sine(n);
-        for step in 0..40 {
-            commands(step, &mut s.commands);
-            s.write_rows();
-            solve_with_plan(&mut s, &plan);
-            integrate_position_forward(&mut s);
-        }
-        assert_eq!(s.state, twin.state);
     }
 
     #[test]
