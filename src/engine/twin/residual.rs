@@ -335,6 +335,62 @@ mod tests {
         }
     }
 
+    /// Mean residual per kind over `phases` rollouts of `steps` steps, each with its own
+    /// phase of sine commands, with the model's own plan at its own sweep count.
+    fn own_plan_residual(model: &crate::Model, phases: u32, steps: u32) -> Vec<(RowKind, f64)> {
+        let c = Compiled::new(model);
+        let n = c.header.n_commands as usize;
+        let dt = f64::from(model.settings.dt);
+        let mut means: BTreeMap<RowKind, f64> = BTreeMap::new();
+        for phase in 0..phases {
+            let shift = std::f64::consts::TAU * f64::from(phase) / f64::from(phases);
+            let report = measure_rollout(
+                &c,
+                &SweepPlan::kernel(c.header.sweeps),
+                steps,
+                |step, u: &mut [f64]| {
+                    // The phases of `backdrive rollout`'s sine commands (1.5 Hz), as the
+                    // example solver_residual drives the position servos.
+                    let t = std::f64::consts::TAU * 1.5 * dt * f64::from(step);
+                    for (a, x) in u.iter_mut().enumerate().take(n) {
+                        *x = 0.4 * (t + std::f64::consts::FRAC_PI_2 * a as f64 + shift).sin();
+                    }
+                },
+            );
+            assert!(report.finite, "{}", model.name);
+            for (kind, k) in report.kinds {
+                *means.entry(kind).or_default() += k.mean / f64::from(phases);
+            }
+        }
+        means.into_iter().collect()
+    }
+
+    #[test]
+    fn the_shipped_relaxed_models_are_as_accurate_as_plain_sweeps_at_20() {
+        // The shipped quadruped and arm relax their locks and servos and sweep fewer times;
+        // every row kind must be left at most as far off as by 20 plain sweeps.
+        for name in ["quadruped", "arm"] {
+            let shipped = crate::io::models::builtin(name).unwrap();
+            let mut plain = shipped.clone();
+            plain.settings.solver_relaxation = 1.0;
+            plain.settings.solver_iterations = 20;
+            assert!(shipped.settings.solver_relaxation > 1.0, "{name}");
+            assert!(shipped.settings.solver_iterations < 20, "{name}");
+            let (ours, before) = (
+                own_plan_residual(&shipped, 4, 400),
+                own_plan_residual(&plain, 4, 400),
+            );
+            assert_eq!(ours.len(), before.len());
+            for ((kind, ours), (_, before)) in ours.iter().zip(&before) {
+                assert!(
+                    ours <= before,
+                    "{name} {}: {ours:e} > {before:e}",
+                    kind.name()
+                );
+            }
+        }
+    }
+
     #[test]
     fn a_row_s_residual_is_its_unsolved_velocity_error() {
         // Before any sweep (no warm start, zero impulses) an unbounded lock row's residual is
