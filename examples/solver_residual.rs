@@ -5,6 +5,10 @@
 //! `cargo run --release --example solver_residual -- --models quadruped,ant,arm --sweeps
 //! 5,10,15,20,30,40 --orders kernel,symmetric --relaxation 1 --steps 1000 --instances 8`
 //!
+//! Without `--relaxation` every row keeps its model's own factor (`settings.solver_relaxation`
+//! on the lock and servo rows, 1 elsewhere), as the kernel steps it; the omega column then
+//! reads `model`. `--sweeps` defaults to each model's own `solver_iterations`.
+//!
 //! Each cell is the mean row residual of that kind (m/s or rad/s) over every step of
 //! `--instances` rollouts; `max` is the largest single row residual seen.
 //!
@@ -24,14 +28,15 @@ struct Args {
     /// Models: shipped names, `ant`, or model files.
     #[arg(long, value_delimiter = ',', default_value = "quadruped,ant,arm")]
     models: Vec<String>,
-    /// Sweep counts to measure.
-    #[arg(long, value_delimiter = ',', default_value = "5,10,15,20,25,30,40")]
+    /// Sweep counts to measure (default: each model's own).
+    #[arg(long, value_delimiter = ',')]
     sweeps: Vec<u32>,
     /// Row orders: kernel, reversed, symmetric, contacts-first.
     #[arg(long, value_delimiter = ',', default_value = "kernel")]
     orders: Vec<String>,
-    /// Over-relaxation factors.
-    #[arg(long, value_delimiter = ',', default_value = "1")]
+    /// Over-relaxation factors of the `--relax-kinds` rows, in place of the model's own
+    /// (default: the model's own factors on every row).
+    #[arg(long, value_delimiter = ',')]
     relaxation: Vec<f64>,
     /// Row kinds the relaxation applies to (lock, limit, servo, contact, tendon, passive).
     #[arg(
@@ -128,15 +133,32 @@ fn main() -> anyhow::Result<()> {
                     + std::f64::consts::FRAC_PI_2 * a as f64
                     + std::f64::consts::TAU * f64::from(instance) / f64::from(args.instances)
             };
+            let relaxations: Vec<Option<f64>> = if args.relaxation.is_empty() {
+                vec![None]
+            } else {
+                args.relaxation.iter().copied().map(Some).collect()
+            };
+            let sweep_counts = if args.sweeps.is_empty() {
+                vec![model.settings.solver_iterations]
+            } else {
+                args.sweeps.clone()
+            };
             for &order in &orders {
-                for &omega in &args.relaxation {
-                    for &sweeps in &args.sweeps {
-                        let plan = SweepPlan {
-                            sweeps,
-                            order,
-                            relaxation: omega,
-                            relaxed_kinds,
+                for &omega in &relaxations {
+                    for &sweeps in &sweep_counts {
+                        let plan = match omega {
+                            Some(relaxation) => SweepPlan {
+                                sweeps,
+                                order,
+                                relaxation,
+                                relaxed_kinds,
+                            },
+                            None => SweepPlan {
+                                order,
+                                ..SweepPlan::kernel(sweeps)
+                            },
                         };
+                        let omega = omega.map_or("model".to_string(), |o| o.to_string());
                         let run = |instance: u32| {
                             if args.precision == "f64" {
                                 measure_rollout::<f64>(&compiled, &plan, args.steps, |step, u| {

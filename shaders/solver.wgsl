@@ -4,6 +4,9 @@
 //   J = [lin_a, ang_a, lin_b, ang_b],  impulse update  d = -m_c (J v + bias + cfm * lambda),
 //   lambda clamped to [lo - mu * lambda_ref, hi + mu * lambda_ref].
 // Friction rows use mu and the normal row as reference; every other row has mu = 0.
+// A row's relaxation omega (the model table's fourth word of the row, 1 unless the model's
+// solver_relaxation relaxes it) scales the step: d = -omega m_c (...), computed as
+// (omega m_c) (...) so that omega = 1 leaves every bit of plain Gauss-Seidel.
 // Row scratch fields: 0 lin_a, 3 ang_a, 6 lin_b, 9 ang_b, 12..24 M^-1 J^T in the same order,
 // 24 m_c, 25 cfm, 26 bias, 27 lo, 28 hi, 29 mu. On the GPU they are packed into 8 vec4
 // records (`row_field` in common.wgsl): record k holds vec3 field 3k in xyz, and records 0-5
@@ -22,6 +25,11 @@ struct RowJacobian {
 fn row_bodies(r: u32) -> vec3<u32> {
     let k = hdr.off_row + r * 4u;
     return vec3<u32>(model_u32(k), model_u32(k + 1u), model_u32(k + 2u));
+}
+
+fn row_relaxation(r: u32) -> f32 {
+    let k = hdr.off_row + r * 4u;
+    return model_f32(k + 3u);
 }
 
 // Writes a row; mass_scale and cfm_scale come from the soft-constraint coefficients
@@ -94,7 +102,8 @@ fn solve_row(r: u32, i: u32) -> f32 {
     let lo = row_get(r, 27u, i) - mu * lambda_ref;
     let hi = row_get(r, 28u, i) + mu * lambda_ref;
     let jv = row_velocity(r, bodies.x, bodies.y, i);
-    let unclamped = lambda - row_get(r, 24u, i) * (jv + row_get(r, 26u, i) + row_get(r, 25u, i) * lambda);
+    let m_c = row_relaxation(r) * row_get(r, 24u, i);
+    let unclamped = lambda - m_c * (jv + row_get(r, 26u, i) + row_get(r, 25u, i) * lambda);
     let lambda_new = min(max(unclamped, lo), hi);
     state_set(hdr.state_lambda + r, i, lambda_new);
     row_apply_impulse(r, bodies.x, bodies.y, i, lambda_new - lambda);
@@ -166,7 +175,8 @@ fn private_solve_row(r: u32, i: u32, s: ptr<function, PrivateSolverState>) -> f3
     let hi = f4.w + mu * lambda_ref;
     let jv = dot(f0.xyz, (*s).velocity[a]) + dot(f1.xyz, (*s).velocity[a + 1u])
            + dot(f2.xyz, (*s).velocity[b]) + dot(f3.xyz, (*s).velocity[b + 1u]);
-    let unclamped = lambda_old - f0.w * (jv + f2.w + f1.w * lambda_old);
+    let m_c = row_relaxation(r) * f0.w;
+    let unclamped = lambda_old - m_c * (jv + f2.w + f1.w * lambda_old);
     let lambda_new = min(max(unclamped, lo), hi);
     (*s).lambda[r] = lambda_new;
     let impulse = lambda_new - lambda_old;
@@ -376,7 +386,9 @@ fn solve_adjoint(i: u32) {
                 select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
                 lambda_history(sweep, reference, i),
                 reference < r);
-            let m_c = row_get(r, 24u, i);
+            // m_c relaxed; the row's own m_c gets omega times its adjoint.
+            let omega = row_relaxation(r);
+            let m_c = omega * row_get(r, 24u, i);
             let cfm = row_get(r, 25u, i);
             let bias = row_get(r, 26u, i);
             let mu = row_get(r, 29u, i);
@@ -394,7 +406,7 @@ fn solve_adjoint(i: u32) {
             let d_unclamped = select(0.0, d_above, unclamped > lo);
             let d_lo = d_above - d_unclamped;
             let d_jv = -m_c * d_unclamped;
-            row_adj_add(r, 24u, i, -d_unclamped * (jv + bias + cfm * lambda_old));
+            row_adj_add(r, 24u, i, -(omega * d_unclamped) * (jv + bias + cfm * lambda_old));
             row_adj_add(r, 25u, i, d_jv * lambda_old);
             row_adj_add(r, 26u, i, d_jv);
             row_adj_add(r, 27u, i, d_lo);
@@ -501,7 +513,9 @@ fn solve_adjoint_private(i: u32) {
             let d_new = s.lambda_adjoint[r] + d_delta;
             var d_old = -d_delta;
             let lambda_ref = s.lambda[reference];
-            let m_c = f0.w;
+            // m_c relaxed; the row's own m_c gets omega times its adjoint.
+            let omega = row_relaxation(r);
+            let m_c = omega * f0.w;
             let cfm = f1.w;
             let bias = f2.w;
             let mu = f5.w;
@@ -527,7 +541,7 @@ fn solve_adjoint_private(i: u32) {
             // Every field of the row gets exactly one addition per update, so accumulating
             // whole records (one load and one store each) gives the bits of field-wise adds.
             // Records 0-5 carry m_c, cfm, bias, lo, hi, mu in w (see the top of this file).
-            let d_m_c = -d_unclamped * (jv + bias + cfm * lambda_old);
+            let d_m_c = -(omega * d_unclamped) * (jv + bias + cfm * lambda_old);
             let d_mu = (d_hi - d_lo) * lambda_ref;
             // jv = J . v
             row_adj_set_record(r, 0u, i, row_adj_record(r, 0u, i) + vec4<f32>(v.va * d_jv, d_m_c));

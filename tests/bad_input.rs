@@ -147,6 +147,27 @@ fn nan_mass() {
 }
 
 #[test]
+fn solver_relaxation_outside_zero_to_two() {
+    for (value, shown) in [("2.0", "2"), ("0.0", "0"), ("-0.5", "-0.5"), ("nan", "NaN")] {
+        let text = broken(
+            "dt = 0.01",
+            &format!("dt = 0.01\nsolver_relaxation = {value}"),
+        );
+        expect_error(
+            &format!("relaxation-{value}"),
+            &text,
+            line_of(&text, "solver_relaxation", 0),
+            &["settings.solver_relaxation", "(0, 2)", shown],
+        );
+    }
+    let text = broken("dt = 0.01", "dt = 0.01\nsolver_relaxation = 1.5");
+    let path = temp_model("relaxation-ok", &text);
+    let model = Model::from_toml_file(&path);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(model.unwrap().settings.solver_relaxation, 1.5);
+}
+
+#[test]
 fn toml_syntax_error() {
     let text = broken("radius = 0.5", "radius = = 0.5");
     expect_error("syntax", &text, line_of(&text, "radius", 0), &[]);

@@ -160,3 +160,51 @@ fn the_solver_tape_gives_the_recomputed_gradients_on_the_storage_path() {
         assert_eq!(g.params, reference.params, "every {every}");
     }
 }
+
+/// A chain of `links` capsules hinged one to the next (a limit and a position servo on each
+/// hinge), released horizontally, swept 4 times with its locks and servos relaxed by
+/// `relaxation`.
+fn relaxed_chain(links: usize, relaxation: f32) -> Model {
+    let mut model = Model::from_toml_str(&common::large_models::chain_toml(links), None).unwrap();
+    model.settings.solver_iterations = 4;
+    model.settings.solver_relaxation = relaxation;
+    model
+}
+
+/// The worst relative difference, over `steps` steps of the f32 twin, between a step with the
+/// model's relaxation and the same step without it: what a kernel that ignored the factor
+/// would be off by.
+fn relaxation_effect(model: &Model, steps: usize) -> f32 {
+    let mut plain = model.clone();
+    plain.settings.solver_relaxation = 1.0;
+    let (relaxed, plain) = (Compiled::new(model), Compiled::new(&plain));
+    let mut s = Instance::<f32>::new(&relaxed);
+    let mut worst = 0.0f32;
+    for _ in 0..steps {
+        let mut other = Instance::<f32>::new(&plain);
+        other.state.copy_from_slice(&s.state);
+        s.step();
+        other.step();
+        for (a, b) in s.state.iter().zip(&other.state) {
+            worst = worst.max((a - b).abs() / (1.0 + a.abs()));
+        }
+    }
+    worst
+}
+
+#[test]
+fn relaxed_locks_and_servos_match_the_twin_on_both_paths() {
+    for (links, private) in [(6, true), (PRIVATE_SOLVER_BODIES as usize + 4, false)] {
+        let model = relaxed_chain(links, 1.6);
+        assert_eq!(
+            Compiled::new(&model).solver_state_fits_private(),
+            private,
+            "{links} links"
+        );
+        // Well above the 1e-3 the GPU must match the twin to.
+        let effect = relaxation_effect(&model, 40);
+        assert!(effect > 1e-2, "{links} links: {effect:e}");
+        assert_gpu_matches_twin(&model, 40);
+        assert_one_step_adjoint_matches_twin(&model);
+    }
+}

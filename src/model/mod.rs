@@ -62,6 +62,12 @@ pub struct Settings {
     pub solver_iterations: u32,
     /// Fraction of last step's accumulated impulses used to warm-start the solver.
     pub warm_start: f32,
+    /// Over-relaxation factor of the lock and servo rows' Gauss-Seidel updates, in (0, 2):
+    /// each update moves the impulse this many times the plain projected Gauss-Seidel step
+    /// before the clamp (1: plain Gauss-Seidel). Limits, contacts, tendons and passive rows
+    /// always take the plain step: relaxing them left a larger residual on the measured
+    /// models (README, "Sweeps and the constraint residual").
+    pub solver_relaxation: f32,
     /// Natural frequency (Hz) of the soft joint and limit constraints.
     pub joint_frequency: f32,
     /// Damping ratio of the soft joint and limit constraints.
@@ -91,6 +97,7 @@ impl Default for Settings {
             gravity: [0.0, 0.0, -9.81],
             solver_iterations: 20,
             warm_start: 0.85,
+            solver_relaxation: 1.0,
             joint_frequency: 30.0,
             joint_damping_ratio: 1.0,
             contact_frequency: 30.0,

@@ -72,7 +72,8 @@ pub fn validate(model: &Model) -> Result<(), ModelError> {
 }
 
 /// The settings: a positive time step and frequencies, finite gravity, a bounded number of
-/// sweeps, a warm-start factor in [0, 1], a fluid of finite non-negative density and viscosity.
+/// sweeps, a warm-start factor in [0, 1], a relaxation factor in (0, 2), a fluid of finite
+/// non-negative density and viscosity.
 fn validate_settings(model: &Model) -> Result<(), ModelError> {
     let s = &model.settings;
     positive(s.dt, FieldPath::key("settings.dt"))?;
@@ -87,6 +88,13 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
         return Err(err(
             FieldPath::key("settings.warm_start"),
             format!("expected a number in [0, 1], found {}", s.warm_start),
+        ));
+    }
+    // NaN fails both comparisons.
+    if !(s.solver_relaxation > 0.0 && s.solver_relaxation < 2.0) {
+        return Err(err(
+            FieldPath::key("settings.solver_relaxation"),
+            format!("expected a number in (0, 2), found {}", s.solver_relaxation),
         ));
     }
     positive(

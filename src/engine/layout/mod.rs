@@ -406,8 +406,15 @@ impl Compiled {
             row_desc,
         } = p;
         let off_row = packed.len();
-        for r in &row_desc {
-            packed.extend_from_slice(r);
+        let relaxation = model.settings.solver_relaxation;
+        let servo_rows = row_servo..row_servo + n_servo;
+        for (r, desc) in row_desc.iter().enumerate() {
+            let factor = if r < row_limit || servo_rows.contains(&r) {
+                relaxation
+            } else {
+                1.0
+            };
+            packed.extend_from_slice(&[desc[0], desc[1], desc[2], factor.to_bits()]);
         }
         let off_world_contact = packed.len();
         packed.extend_from_slice(&world_packing.packed);
@@ -541,6 +548,25 @@ impl Compiled {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_row_table_carries_the_relaxation_of_locks_and_servos_only() {
+        let mut model = crate::io::models::builtin("quadruped").unwrap();
+        let factor = |c: &Compiled, r: u32| {
+            f32::from_bits(c.packed[(c.header.off_row + r * stride::ROW as u32 + 3) as usize])
+        };
+        for relaxation in [1.0, 1.25, 0.5] {
+            model.settings.solver_relaxation = relaxation;
+            let c = Compiled::new(&model);
+            let h = c.header;
+            assert!(h.row_limit > 0 && h.row_contact > h.row_servo && h.n_rows > h.row_contact);
+            for r in 0..h.n_rows {
+                let relaxed = r < h.row_limit || (h.row_servo..h.row_contact).contains(&r);
+                let expected = if relaxed { relaxation } else { 1.0 };
+                assert_eq!(factor(&c, r), expected, "row {r} at {relaxation}");
+            }
+        }
+    }
 
     #[test]
     fn steps_per_dispatch_stay_within_the_loop_budget() {

@@ -28,6 +28,11 @@ pub fn row_bodies<T: Real>(s: &Instance<'_, T>, r: u32) -> [u32; 3] {
     [s.model_u32(k), s.model_u32(k + 1), s.model_u32(k + 2)]
 }
 
+/// Mirrors `row_relaxation`: the factor on row `r`'s Gauss-Seidel step.
+pub fn row_relaxation<T: Real>(s: &Instance<'_, T>, r: u32) -> T {
+    T::of(f32::from_bits(s.model_u32(s.hdr.off_row + r * 4 + 3)))
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn row_write<T: Real>(
     s: &mut Instance<'_, T>,
@@ -113,6 +118,14 @@ pub(crate) fn solve_warm_start<T: Real>(s: &mut Instance<'_, T>) {
 
 /// One projected Gauss-Seidel update of row `r` (mirrors `solve_row`); returns the new impulse.
 pub(crate) fn solve_row<T: Real>(s: &mut Instance<'_, T>, r: u32) -> T {
+    let omega = row_relaxation(s, r);
+    solve_row_relaxed(s, r, omega)
+}
+
+/// [`solve_row`] with relaxation `omega` in place of the row's own: the step is
+/// `-(omega m_c) (J v + bias + cfm lambda)`, so that `omega = 1` gives plain Gauss-Seidel's
+/// bits.
+pub(crate) fn solve_row_relaxed<T: Real>(s: &mut Instance<'_, T>, r: u32, omega: T) -> T {
     let h = s.hdr;
     let lam = |r: u32| (h.state_lambda + r) as usize;
     let [a, b, reference] = row_bodies(s, r);
@@ -122,7 +135,8 @@ pub(crate) fn solve_row<T: Real>(s: &mut Instance<'_, T>, r: u32) -> T {
     let lo = s.row_get(r, 27) - mu * lambda_ref;
     let hi = s.row_get(r, 28) + mu * lambda_ref;
     let jv = row_velocity(s, r, a, b);
-    let unclamped = lambda - s.row_get(r, 24) * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
+    let m_c = omega * s.row_get(r, 24);
+    let unclamped = lambda - m_c * (jv + s.row_get(r, 26) + s.row_get(r, 25) * lambda);
     let lambda_new = unclamped.max(lo).min(hi);
     s.state[lam(r)] = lambda_new;
     row_apply_impulse(s, r, a, b, lambda_new - lambda);
@@ -211,7 +225,9 @@ pub fn solve_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<
             let mu = s.row_get(r, 29);
             let lo = s.row_get(r, 27) - mu * lambda_ref;
             let hi = s.row_get(r, 28) + mu * lambda_ref;
-            let m_c = s.row_get(r, 24);
+            // m_c relaxed; the row's own m_c gets omega times its adjoint.
+            let omega = row_relaxation(s, r);
+            let m_c = omega * s.row_get(r, 24);
             let cfm = s.row_get(r, 25);
             let bias = s.row_get(r, 26);
             let jv = row_velocity(s, r, a, b);
@@ -231,7 +247,11 @@ pub fn solve_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<
                 adj.state[lam(reference)] += d_ref;
             }
             d_old += d_unclamped * (T::one() - m_c * cfm);
-            adj.row_add(r, 24, -d_unclamped * (jv + bias + cfm * lambda_old));
+            adj.row_add(
+                r,
+                24,
+                -(omega * d_unclamped) * (jv + bias + cfm * lambda_old),
+            );
             let d_jv = -m_c * d_unclamped;
             adj.row_add(r, 26, d_jv);
             adj.row_add(r, 25, d_jv * lambda_old);
