@@ -10,7 +10,8 @@ fn servo_rows_forward(i: u32) {
     for (var s = 0u; s < hdr.n_servo; s++) {
         let rec = hdr.off_servo + s * 4u;
         let a = model_u32(rec);
-        let ax = joint_axis(model_u32(rec + 1u), model_u32(rec + 2u), i);
+        let joint = joint_row_bodies(model_u32(rec + 1u), i);
+        let ax = joint_frame_axis(joint.frame, model_u32(rec + 2u));
         let velocity_servo = model_u32(rec + 3u) == 1u;
         let p = hdr.p_actuator + a * 3u;
         let gain = param(p, i);
@@ -19,7 +20,8 @@ fn servo_rows_forward(i: u32) {
         let u = command(a, i);
         let target_speed = clamp(select(gain * (u - ax.coordinate), u, velocity_servo), -max_velocity, max_velocity);
         let bound = max_force * dt;
-        row_write(hdr.row_servo + s, i, ax.jac, -target_speed, -bound, bound, 0.0, 1.0, 0.0);
+        row_write_bodies(hdr.row_servo + s, i, ax.jac, joint.mass_a, joint.mass_b, -target_speed, -bound, bound,
+                         0.0, 1.0, 0.0);
     }
 }
 

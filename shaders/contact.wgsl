@@ -27,10 +27,14 @@ fn contact_rows_write(first_row: u32, i: u32, frame: ContactFrame, friction: f32
     let bias = select(position_bias, min(position_bias, restitution * frame.approach_speed), bounces);
     // A bounce is rigid: a soft row would reach only part of the restitution speed this step
     // and re-aim at a smaller approach speed the next, losing the bounce.
-    row_write(first_row, i, frame.normal, bias, 0.0, UNBOUNDED, 0.0,
-              select(hdr.contact_mass_scale, 1.0, bounces), select(hdr.contact_cfm_scale, 0.0, bounces));
-    row_write(first_row + 1u, i, frame.tangent1, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
-    row_write(first_row + 2u, i, frame.tangent2, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
+    // The three rows share their bodies (layout::pack).
+    let bodies = row_bodies(first_row);
+    let mass_a = body_mass(bodies.x, i);
+    let mass_b = body_mass(bodies.y, i);
+    row_write_bodies(first_row, i, frame.normal, mass_a, mass_b, bias, 0.0, UNBOUNDED, 0.0,
+                     select(hdr.contact_mass_scale, 1.0, bounces), select(hdr.contact_cfm_scale, 0.0, bounces));
+    row_write_bodies(first_row + 1u, i, frame.tangent1, mass_a, mass_b, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
+    row_write_bodies(first_row + 2u, i, frame.tangent2, mass_a, mass_b, 0.0, 0.0, 0.0, friction, 1.0, 0.0);
 }
 
 // Jacobian of the relative velocity along `dir` at `point`, body a pushed by -dir, b by +dir.

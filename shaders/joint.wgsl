@@ -15,32 +15,65 @@ fn joint_record(j: u32) -> u32 { return hdr.off_joint + j * 12u; }
 
 // Jacobian and coordinate of axis k (0..6) of joint j.
 fn joint_axis(j: u32, k: u32, i: u32) -> JointAxis {
+    return joint_frame_axis(joint_frame(j, i), k);
+}
+
+// What joint_axis computes before it picks the axis: a joint's lock rows are consecutive and
+// share it, and its loads of the bodies' states are scalarised on a CPU driver.
+struct JointFrame {
+    qa: vec4<f32>, qb: vec4<f32>,
+    arm_a: vec3<f32>, arm_b: vec3<f32>,
+    frame_a: vec4<f32>, frame_b: vec4<f32>,
+    separation: vec3<f32>, relative: vec4<f32>,
+    hinge: u32,
+}
+
+fn joint_frame(j: u32, i: u32) -> JointFrame {
     let rec = joint_record(j);
     let a = model_u32(rec);
     let b = model_u32(rec + 1u);
     let xa = body_position(a, i);
     let xb = body_position(b, i);
-    let qa = body_orientation(a, i);
-    let qb = body_orientation(b, i);
+    var f: JointFrame;
+    f.qa = body_orientation(a, i);
+    f.qb = body_orientation(b, i);
     let anchor_slot = hdr.p_joint + j * 6u;
-    let arm_a = quat_rotate(qa, param_vec3(anchor_slot, i));
-    let arm_b = quat_rotate(qb, param_vec3(anchor_slot + 3u, i));
-    let frame_a = quat_mul(qa, model_quat(rec + 4u));
-    let frame_b = quat_mul(qb, model_quat(rec + 8u));
+    f.arm_a = quat_rotate(f.qa, param_vec3(anchor_slot, i));
+    f.arm_b = quat_rotate(f.qb, param_vec3(anchor_slot + 3u, i));
+    f.frame_a = quat_mul(f.qa, model_quat(rec + 4u));
+    f.frame_b = quat_mul(f.qb, model_quat(rec + 8u));
+    f.separation = (xb + f.arm_b) - (xa + f.arm_a);
+    f.relative = quat_mul(quat_conj(f.frame_a), f.frame_b);
+    f.hinge = model_u32(rec + 2u);
+    return f;
+}
+
+fn joint_frame_axis(f: JointFrame, k: u32) -> JointAxis {
     let unit = vec3<f32>(select(0.0, 1.0, k % 3u == 0u), select(0.0, 1.0, k % 3u == 1u), select(0.0, 1.0, k % 3u == 2u));
-    let axis = quat_rotate(frame_a, unit);
+    let axis = quat_rotate(f.frame_a, unit);
     let linear = k < 3u;
-    let separation = (xb + arm_b) - (xa + arm_a);
-    let relative = quat_mul(quat_conj(frame_a), frame_b);
-    let hinge = model_u32(rec + 2u) == 1u;
+    let hinge = f.hinge == 1u;
     var out: JointAxis;
     out.jac.lin_a = select(vec3<f32>(0.0), -axis, linear);
-    out.jac.ang_a = select(-axis, -cross(arm_a, axis), linear);
+    out.jac.ang_a = select(-axis, -cross(f.arm_a, axis), linear);
     out.jac.lin_b = select(vec3<f32>(0.0), axis, linear);
-    out.jac.ang_b = select(axis, cross(arm_b, axis), linear);
-    out.coordinate = select(angular_coordinate(frame_a, frame_b, relative, unit, axis, k, hinge),
-                            dot(separation, axis), linear);
+    out.jac.ang_b = select(axis, cross(f.arm_b, axis), linear);
+    out.coordinate = select(angular_coordinate(f.frame_a, f.frame_b, f.relative, unit, axis, k, hinge),
+                            dot(f.separation, axis), linear);
     return out;
+}
+
+// A joint's frame with its bodies' mass data, for the rows on its axes (whose bodies are the
+// joint's, layout::pack).
+struct JointRowBodies { frame: JointFrame, mass_a: BodyMass, mass_b: BodyMass, }
+
+fn joint_row_bodies(j: u32, i: u32) -> JointRowBodies {
+    let rec = joint_record(j);
+    let a = model_u32(rec);
+    let b = model_u32(rec + 1u);
+    let f = joint_frame(j, i);
+    return JointRowBodies(f, BodyMass(f.qa, body_inverse_mass(a, i), body_inverse_inertia(a, i)),
+                          BodyMass(f.qb, body_inverse_mass(b, i), body_inverse_inertia(b, i)));
 }
 
 // Rotation coordinate of axis k (3..6). Generic joints use the relative rotation vector. A
@@ -59,11 +92,19 @@ fn angular_coordinate(frame_a: vec4<f32>, frame_b: vec4<f32>, relative: vec4<f32
 
 fn joint_lock_rows_forward(i: u32) {
     let dt = hdr.dt;
+    // The joint whose frame `joint` holds (model data: the branch is uniform).
+    var loaded = 0xffffffffu;
+    var joint: JointRowBodies;
     for (var l = 0u; l < hdr.n_lock; l++) {
         let rec = hdr.off_lock + l * 4u;
-        let ax = joint_axis(model_u32(rec), model_u32(rec + 1u), i);
-        row_write(l, i, ax.jac, hdr.joint_erp * ax.coordinate / dt, -UNBOUNDED, UNBOUNDED, 0.0,
-                  hdr.joint_mass_scale, hdr.joint_cfm_scale);
+        let j = model_u32(rec);
+        if (j != loaded) {
+            joint = joint_row_bodies(j, i);
+            loaded = j;
+        }
+        let ax = joint_frame_axis(joint.frame, model_u32(rec + 1u));
+        row_write_bodies(l, i, ax.jac, joint.mass_a, joint.mass_b, hdr.joint_erp * ax.coordinate / dt,
+                         -UNBOUNDED, UNBOUNDED, 0.0, hdr.joint_mass_scale, hdr.joint_cfm_scale);
     }
 }
 
@@ -75,7 +116,8 @@ fn joint_limit_rows_forward(i: u32) {
     let dt = hdr.dt;
     for (var l = 0u; l < hdr.n_limit; l++) {
         let rec = hdr.off_limit + l * 4u;
-        let ax = joint_axis(model_u32(rec), model_u32(rec + 1u), i);
+        let joint = joint_row_bodies(model_u32(rec), i);
+        let ax = joint_frame_axis(joint.frame, model_u32(rec + 1u));
         let lower = model_f32(rec + 2u);
         let upper = model_f32(rec + 3u);
         let c = ax.coordinate;
@@ -86,8 +128,8 @@ fn joint_limit_rows_forward(i: u32) {
         var jac = ax.jac;
         jac.lin_a *= sign; jac.ang_a *= sign; jac.lin_b *= sign; jac.ang_b *= sign;
         let bias = select(gap / dt, hdr.joint_erp * gap / dt, violated);
-        row_write(hdr.row_limit + l, i, jac, bias, 0.0, UNBOUNDED, 0.0,
-                  hdr.joint_mass_scale, hdr.joint_cfm_scale);
+        row_write_bodies(hdr.row_limit + l, i, jac, joint.mass_a, joint.mass_b, bias, 0.0, UNBOUNDED, 0.0,
+                         hdr.joint_mass_scale, hdr.joint_cfm_scale);
     }
 }
 
