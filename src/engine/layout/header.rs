@@ -20,7 +20,8 @@ pub mod stride {
     pub const CONTACT: usize = 8;
     /// `[body_a, body_b, offset_a xyz, radius_a, offset_b xyz, radius_b, 0, 0]`
     pub const PAIR: usize = 12;
-    /// `[body_a, body_b, reference_row, 0]`
+    /// `[body_a, body_b, reference_row, block]` (`block`: see
+    /// [`ROW_BLOCK_FOLLOWER`](crate::engine::layout::ROW_BLOCK_FOLLOWER))
     pub const ROW: usize = 4;
     /// A body's contact point against a world shape: `[body, offset xyz, radius, is_plane,
     /// is_cylinder, rounding, shape rotation xyzw, shape position xyz, 0, core half extents

@@ -24,6 +24,15 @@ pub const ROW_LEN: usize = 32;
 /// Stand-in for an unbounded impulse.
 pub const UNBOUNDED: f32 = 1.0e20;
 
+/// Word 3 of a row's `[body_a, body_b, reference_row, block]` entry for a row that the solver
+/// updates together with its block's lead row, not at its own place in the sweep. A lead row
+/// (a joint limit row) holds its partner's row index plus one there (a passive armature row on
+/// the same joint axis, see [`PassiveRow`]); every other row holds 0. The two rows share their
+/// Jacobian up to sign, so Gauss-Seidel between them converges by `K^2 / ((K + cfm_a)(K +
+/// cfm_b))` per sweep, about 0.999 for a heavy rotor on a light body; the block is solved
+/// exactly instead.
+pub const ROW_BLOCK_FOLLOWER: u32 = u32::MAX;
+
 /// Loop iterations after which Mesa's lavapipe (22.3) silently leaves every loop of a compute
 /// invocation, counted across all its loops: past it a kernel returns wrong results without
 /// any error.
@@ -122,6 +131,8 @@ pub struct Compiled {
 struct Packing {
     packed: Vec<u32>,
     row_desc: Vec<[u32; 4]>,
+    /// `(joint, axis, row)` of every limit row, for pairing it with a passive row.
+    limit_rows: Vec<(u32, u32, usize)>,
 }
 
 /// Where each section of the packed records, the rows and the parameters starts, and how many
@@ -391,6 +402,7 @@ impl Compiled {
         let mut world_packing = Packing {
             packed: Vec::new(),
             row_desc: std::mem::take(&mut p.row_desc),
+            limit_rows: Vec::new(),
         };
         let WorldContacts {
             contacts: world_contacts,
@@ -404,6 +416,7 @@ impl Compiled {
         let Packing {
             mut packed,
             row_desc,
+            ..
         } = p;
         let off_row = packed.len();
         for r in &row_desc {

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use super::Instance;
 use super::integrate_position_forward;
 use super::math::Real;
-use super::solver::{row_bodies, row_velocity, solve_row, solve_warm_start};
+use super::solver::{row_block, row_bodies, row_velocity, solve_row_or_block, solve_warm_start};
 use crate::engine::layout::{Compiled, Header};
 
 /// What a constraint row constrains, from the row sections of the compiled layout.
@@ -205,8 +205,9 @@ pub fn solve_with_plan<T: Real>(s: &mut Instance<'_, T>, plan: &SweepPlan) {
     for sweep in 0..plan.sweeps {
         for r in plan.order.rows(s.hdr, sweep) {
             let relaxed = plan.relaxed_kinds[RowKind::of_row(s.hdr, r).index()];
-            if plan.relaxation == 1.0 || !relaxed {
-                solve_row(s, r);
+            // A block's rows are solved exactly, never relaxed.
+            if plan.relaxation == 1.0 || !relaxed || row_block(s, r) != 0 {
+                solve_row_or_block(s, r);
             } else {
                 solve_row_relaxed(s, r, omega);
             }
