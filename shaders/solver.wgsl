@@ -4,7 +4,7 @@
 //   J = [lin_a, ang_a, lin_b, ang_b],  impulse update  d = -m_c (J v + bias + cfm * lambda),
 //   lambda clamped to [lo - mu * lambda_ref, hi + mu * lambda_ref].
 // Friction rows use mu and the normal row as reference; every other row has mu = 0.
-// A row's relaxation omega (the model table's fourth word of the row, 1 unless the model's
+// A row's relaxation omega (word 4 of the row's model-table entry, 1 unless the model's
 // solver_relaxation relaxes it) scales the step: d = -omega m_c (...), computed as
 // (omega m_c) (...) so that omega = 1 leaves every bit of plain Gauss-Seidel.
 // Row scratch fields: 0 lin_a, 3 ang_a, 6 lin_b, 9 ang_b, 12..24 M^-1 J^T in the same order,
@@ -23,13 +23,13 @@ struct RowJacobian {
 }
 
 fn row_bodies(r: u32) -> vec3<u32> {
-    let k = hdr.off_row + r * 4u;
+    let k = hdr.off_row + r * ROW_RECORD_LEN;
     return vec3<u32>(model_u32(k), model_u32(k + 1u), model_u32(k + 2u));
 }
 
 fn row_relaxation(r: u32) -> f32 {
-    let k = hdr.off_row + r * 4u;
-    return model_f32(k + 3u);
+    let k = hdr.off_row + r * ROW_RECORD_LEN;
+    return model_f32(k + 4u);
 }
 
 // What row_write reads of a row's body: its orientation, inverse mass and inverse inertia.
@@ -131,7 +131,7 @@ fn solve_forward(i: u32) {
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            solve_row(r, i);
+            solve_row_or_block(r, i);
         }
     }
 }
@@ -213,7 +213,7 @@ fn solve_forward_private(i: u32) {
     private_solver_start(i, &s);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            private_solve_row(r, i, &s);
+            private_solve_row_or_block(r, i, &s);
         }
     }
     private_solver_store(i, &s);
@@ -224,7 +224,7 @@ fn solve_forward_taped_private(i: u32) {
     private_solver_start(i, &s);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            tape_set_impulse(sweep, r, i, private_solve_row(r, i, &s));
+            tape_set_impulse(sweep, r, i, private_solve_row_or_block(r, i, &s));
         }
     }
     private_solver_store(i, &s);
@@ -241,7 +241,7 @@ fn solve_forward_taped(i: u32) {
     solve_warm_start(i);
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            tape_set_impulse(sweep, r, i, solve_row(r, i));
+            tape_set_impulse(sweep, r, i, solve_row_or_block(r, i));
         }
     }
 }
@@ -366,6 +366,12 @@ fn solve_adjoint(i: u32) {
         let sweep = hdr.sweeps - sweep_rev;
         for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
             let r = hdr.n_rows - 1u - r_rev;
+            let block = row_block(r);
+            if (block == ROW_BLOCK_FOLLOWER) { continue; }
+            if (block != 0u) {
+                solve_axis_block_adjoint(sweep, r, block - 1u, i);
+                continue;
+            }
             let bodies = row_bodies(r);
             let reference = bodies.z;
             let sa = body_slot(bodies.x) + 7u;
@@ -484,6 +490,12 @@ fn solve_adjoint_private(i: u32) {
         let sweep = hdr.sweeps - sweep_rev;
         for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
             let r = hdr.n_rows - 1u - r_rev;
+            let block = row_block(r);
+            if (block == ROW_BLOCK_FOLLOWER) { continue; }
+            if (block != 0u) {
+                private_axis_block_adjoint(sweep, r, block - 1u, i, &s);
+                continue;
+            }
             let bodies = row_bodies(r);
             let reference = bodies.z;
             let a = 2u * bodies.x;
@@ -687,4 +699,297 @@ fn row_jacobian_scaled(jac: RowJacobian, s: f32) -> RowJacobian {
     out.lin_b = jac.lin_b * s;
     out.ang_b = jac.ang_b * s;
     return out;
+}
+
+// ---- Joint-axis blocks (layout::ROW_BLOCK_FOLLOWER): a joint limit row and the passive
+// (armature) row on the same axis share their Jacobian up to sign, so Gauss-Seidel between
+// them converges by K^2 / ((K + cfm_p)(K + cfm_l)) per sweep, about 0.999 for a heavy rotor
+// on a light body. The limit row (the block's lead) updates both rows exactly at its place
+// in the sweep; the passive row's own place does nothing. Mirrors the twin's
+// `solve_row_or_block`, `axis_block_solve` and `axis_block_adjoint`.
+
+const ROW_BLOCK_FOLLOWER: u32 = 0xffffffffu;
+
+// Word 3 of row r's table entry: 0, ROW_BLOCK_FOLLOWER or the block partner's row plus one.
+fn row_block(r: u32) -> u32 {
+    return model_u32(hdr.off_row + r * ROW_RECORD_LEN + 3u);
+}
+
+// The block's scalar problem: speed = J v with both rows' current impulses applied, the
+// rows' impulses before the update, K = J M^-1 J^T and the limit row's sign (its Jacobian
+// is sign J).
+struct AxisBlock {
+    speed: f32, passive: f32, limit: f32, k: f32, sign: f32,
+    passive_cfm: f32, passive_bias: f32, limit_cfm: f32, limit_bias: f32,
+}
+
+// The new impulses (passive, limit): u' + bias_p + cfm_p lambda_p = 0 at the new speed u',
+// and either lambda_l = 0 with sign u' + bias_l >= 0 (idle) or sign u' + bias_l + cfm_l
+// lambda_l = 0 with lambda_l > 0 (held). The held impulse is positive exactly when the idle
+// solution violates the limit, so its sign picks the case.
+fn axis_block_solve(b: AxisBlock) -> vec2<f32> {
+    let free = b.speed - b.k * b.passive - b.sign * b.k * b.limit;
+    let passive_idle = -(free + b.passive_bias) / (b.k + b.passive_cfm);
+    let det = b.k * (b.passive_cfm + b.limit_cfm) + b.passive_cfm * b.limit_cfm;
+    let passive_held = (-free * b.limit_cfm - b.passive_bias * (b.k + b.limit_cfm)
+                        + b.sign * b.k * b.limit_bias) / det;
+    let limit_held = (-b.sign * free * b.passive_cfm - b.limit_bias * (b.k + b.passive_cfm)
+                      + b.sign * b.k * b.passive_bias) / det;
+    let held = limit_held > 0.0;
+    return vec2<f32>(select(passive_idle, passive_held, held), select(0.0, limit_held, held));
+}
+
+// Adjoint of axis_block_solve: every input's adjoint (sign's is 0: it is piecewise constant).
+fn axis_block_adjoint(b: AxisBlock, d_passive: f32, d_limit: f32) -> AxisBlock {
+    let free = b.speed - b.k * b.passive - b.sign * b.k * b.limit;
+    let idle_den = b.k + b.passive_cfm;
+    let passive_idle = -(free + b.passive_bias) / idle_den;
+    let det = b.k * (b.passive_cfm + b.limit_cfm) + b.passive_cfm * b.limit_cfm;
+    let passive_held = (-free * b.limit_cfm - b.passive_bias * (b.k + b.limit_cfm)
+                        + b.sign * b.k * b.limit_bias) / det;
+    let limit_held = (-b.sign * free * b.passive_cfm - b.limit_bias * (b.k + b.passive_cfm)
+                      + b.sign * b.k * b.passive_bias) / det;
+    let held = limit_held > 0.0;
+    let d_passive_idle = select(d_passive, 0.0, held);
+    let d_passive_held = select(0.0, d_passive, held);
+    let d_limit_held = select(0.0, d_limit, held);
+    let d_idle_num = -d_passive_idle / idle_den;
+    let d_idle_den = -passive_idle * d_passive_idle / idle_den;
+    let d_num_p = d_passive_held / det;
+    let d_num_l = d_limit_held / det;
+    let d_det = -(passive_held * d_passive_held + limit_held * d_limit_held) / det;
+    let d_free = d_idle_num - b.limit_cfm * d_num_p - b.sign * b.passive_cfm * d_num_l;
+    var d: AxisBlock;
+    d.speed = d_free;
+    d.passive = -b.k * d_free;
+    d.limit = -b.sign * b.k * d_free;
+    d.k = d_idle_den - (b.passive_bias - b.sign * b.limit_bias) * d_num_p
+        - (b.limit_bias - b.sign * b.passive_bias) * d_num_l
+        + d_det * (b.passive_cfm + b.limit_cfm)
+        - (b.passive + b.sign * b.limit) * d_free;
+    d.sign = 0.0;
+    d.passive_cfm = d_idle_den - (b.sign * free + b.limit_bias) * d_num_l + d_det * (b.k + b.limit_cfm);
+    d.passive_bias = d_idle_num - (b.k + b.limit_cfm) * d_num_p + b.sign * b.k * d_num_l;
+    d.limit_cfm = -(free + b.passive_bias) * d_num_p + d_det * (b.k + b.passive_cfm);
+    d.limit_bias = b.sign * b.k * d_num_p - (b.k + b.passive_cfm) * d_num_l;
+    return d;
+}
+
+// K = J_p . M^-1 J_p^T of passive row p before its clamp.
+fn axis_block_k_raw(p: u32, i: u32) -> f32 {
+    return dot(row_vec3(p, 0u, i), row_vec3(p, 12u, i)) + dot(row_vec3(p, 3u, i), row_vec3(p, 15u, i))
+         + dot(row_vec3(p, 6u, i), row_vec3(p, 18u, i)) + dot(row_vec3(p, 9u, i), row_vec3(p, 21u, i));
+}
+
+// The block of limit row r and passive row p from their fields, the speed and the impulses.
+fn axis_block_inputs(r: u32, p: u32, i: u32, speed: f32, passive: f32, limit: f32) -> AxisBlock {
+    let alignment = dot(row_vec3(r, 0u, i), row_vec3(p, 0u, i)) + dot(row_vec3(r, 3u, i), row_vec3(p, 3u, i))
+                  + dot(row_vec3(r, 6u, i), row_vec3(p, 6u, i)) + dot(row_vec3(r, 9u, i), row_vec3(p, 9u, i));
+    var b: AxisBlock;
+    b.speed = speed;
+    b.passive = passive;
+    b.limit = limit;
+    b.k = max(axis_block_k_raw(p, i), 1.0e-12);
+    b.sign = select(-1.0, 1.0, alignment > 0.0);
+    b.passive_cfm = row_get(p, 25u, i);
+    b.passive_bias = row_get(p, 26u, i);
+    b.limit_cfm = limit_cfm_with_rotor(row_get(r, 25u, i), b.passive_cfm, b.k, axis_block_k_lin(p, i));
+    b.limit_bias = row_get(r, 26u, i);
+    return b;
+}
+
+// The linear part of row p's K, as row_write computes it for the row's softness.
+fn axis_block_k_lin(p: u32, i: u32) -> f32 {
+    return dot(row_vec3(p, 0u, i), row_vec3(p, 12u, i)) + dot(row_vec3(p, 6u, i), row_vec3(p, 18u, i));
+}
+
+// The limit row's softness for the axis's inertia with its rotor. row_write made it
+// cfm_scale k_soft from the bodies alone; a soft limit is a spring-damper tuned for the mass
+// it holds, and along the axis that is 1 / k_soft + 1 / cfm_p (the rotor, and the damper's
+// dt c), as MuJoCo's limit softness follows the joint-space inertia with armature.
+fn limit_cfm_with_rotor(limit_cfm: f32, passive_cfm: f32, k: f32, k_lin: f32) -> f32 {
+    let k_soft = select(k, k_lin, k_lin > 0.0);
+    return limit_cfm * passive_cfm / (passive_cfm + k_soft);
+}
+
+// Row r's update in a sweep: solve_row, its block's exact solve, or nothing for a row its
+// block's lead updates. Returns the row's impulse after its update.
+fn solve_row_or_block(r: u32, i: u32) -> f32 {
+    let block = row_block(r);
+    if (block == 0u) { return solve_row(r, i); }
+    if (block == ROW_BLOCK_FOLLOWER) { return state_get(hdr.state_lambda + r, i); }
+    return solve_axis_block(r, block - 1u, i);
+}
+
+// The exact update of limit row r and passive row p; returns the limit row's impulse.
+fn solve_axis_block(r: u32, p: u32, i: u32) -> f32 {
+    let bodies = row_bodies(p);
+    let b = axis_block_inputs(r, p, i, row_velocity(p, bodies.x, bodies.y, i),
+                              state_get(hdr.state_lambda + p, i), state_get(hdr.state_lambda + r, i));
+    let lambda_new = axis_block_solve(b);
+    state_set(hdr.state_lambda + p, i, lambda_new.x);
+    state_set(hdr.state_lambda + r, i, lambda_new.y);
+    row_apply_impulse(p, bodies.x, bodies.y, i, lambda_new.x - b.passive);
+    row_apply_impulse(r, bodies.x, bodies.y, i, lambda_new.y - b.limit);
+    return lambda_new.y;
+}
+
+fn private_solve_row_or_block(r: u32, i: u32, s: ptr<function, PrivateSolverState>) -> f32 {
+    let block = row_block(r);
+    if (block == 0u) { return private_solve_row(r, i, s); }
+    if (block == ROW_BLOCK_FOLLOWER) { return (*s).lambda[r]; }
+    return private_solve_axis_block(r, block - 1u, i, s);
+}
+
+fn private_apply_impulse(r: u32, a: u32, b: u32, i: u32, impulse: f32, s: ptr<function, PrivateSolverState>) {
+    (*s).velocity[a] = (*s).velocity[a] + impulse * row_record(r, 4u, i).xyz;
+    (*s).velocity[a + 1u] = (*s).velocity[a + 1u] + impulse * row_record(r, 5u, i).xyz;
+    (*s).velocity[b] = (*s).velocity[b] + impulse * row_record(r, 6u, i).xyz;
+    (*s).velocity[b + 1u] = (*s).velocity[b + 1u] + impulse * row_record(r, 7u, i).xyz;
+}
+
+// solve_axis_block on the private state.
+fn private_solve_axis_block(r: u32, p: u32, i: u32, s: ptr<function, PrivateSolverState>) -> f32 {
+    let bodies = row_bodies(p);
+    let a = 2u * bodies.x;
+    let b = 2u * bodies.y;
+    let speed = dot(row_record(p, 0u, i).xyz, (*s).velocity[a]) + dot(row_record(p, 1u, i).xyz, (*s).velocity[a + 1u])
+              + dot(row_record(p, 2u, i).xyz, (*s).velocity[b]) + dot(row_record(p, 3u, i).xyz, (*s).velocity[b + 1u]);
+    let blk = axis_block_inputs(r, p, i, speed, (*s).lambda[p], (*s).lambda[r]);
+    let lambda_new = axis_block_solve(blk);
+    (*s).lambda[p] = lambda_new.x;
+    (*s).lambda[r] = lambda_new.y;
+    private_apply_impulse(p, a, b, i, lambda_new.x - blk.passive, s);
+    private_apply_impulse(r, a, b, i, lambda_new.y - blk.limit, s);
+    return lambda_new.y;
+}
+
+// The block's update reversed, for both adjoint paths: v holds the bodies' velocities before
+// the update (already walked back), g their adjoints after it, d_passive and d_limit the new
+// impulses' accumulated adjoints. Accumulates the rows' field adjoints; returns the velocity
+// adjoints before the update (in g) and the old impulses' adjoints (in passive, limit).
+struct AxisBlockReverse { g: RowBodies, passive: f32, limit: f32, }
+
+fn axis_block_reverse(r: u32, p: u32, i: u32, v: RowBodies, g_after: RowBodies,
+                      passive_old: f32, limit_old: f32, delta_passive: f32, delta_limit: f32,
+                      d_passive: f32, d_limit: f32) -> AxisBlockReverse {
+    var g = g_after;
+    // v' = v + M^-1 J_p^T delta_p + M^-1 J_l^T delta_l
+    let d_delta_limit = dot(row_vec3(r, 12u, i), g.va) + dot(row_vec3(r, 15u, i), g.wa)
+                      + dot(row_vec3(r, 18u, i), g.vb) + dot(row_vec3(r, 21u, i), g.wb);
+    row_adj_add_vec3(r, 12u, i, g.va * delta_limit);
+    row_adj_add_vec3(r, 15u, i, g.wa * delta_limit);
+    row_adj_add_vec3(r, 18u, i, g.vb * delta_limit);
+    row_adj_add_vec3(r, 21u, i, g.wb * delta_limit);
+    let m_lin_a = row_vec3(p, 12u, i);
+    let m_ang_a = row_vec3(p, 15u, i);
+    let m_lin_b = row_vec3(p, 18u, i);
+    let m_ang_b = row_vec3(p, 21u, i);
+    let d_delta_passive = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
+    row_adj_add_vec3(p, 12u, i, g.va * delta_passive);
+    row_adj_add_vec3(p, 15u, i, g.wa * delta_passive);
+    row_adj_add_vec3(p, 18u, i, g.vb * delta_passive);
+    row_adj_add_vec3(p, 21u, i, g.wb * delta_passive);
+    let j_lin_a = row_vec3(p, 0u, i);
+    let j_ang_a = row_vec3(p, 3u, i);
+    let j_lin_b = row_vec3(p, 6u, i);
+    let j_ang_b = row_vec3(p, 9u, i);
+    let speed = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
+    let blk = axis_block_inputs(r, p, i, speed, passive_old, limit_old);
+    let d = axis_block_adjoint(blk, d_passive + d_delta_passive, d_limit + d_delta_limit);
+    // The limit's softness for the rotor: limit_cfm_with_rotor.
+    let limit_cfm = row_get(r, 25u, i);
+    let k_lin = axis_block_k_lin(p, i);
+    let linear = k_lin > 0.0;
+    let k_soft = select(blk.k, k_lin, linear);
+    let den = blk.passive_cfm + k_soft;
+    let d_passive_cfm = d.passive_cfm + d.limit_cfm * limit_cfm * k_soft / (den * den);
+    let d_k_soft = -d.limit_cfm * limit_cfm * blk.passive_cfm / (den * den);
+    let d_k_lin = select(0.0, d_k_soft, linear);
+    // speed = J_p . v, K = J_p . M^-1 J_p^T (clamped below at 1e-12); the linear blocks also
+    // feed k_lin.
+    let d_k = select(0.0, d.k + select(d_k_soft, 0.0, linear), axis_block_k_raw(p, i) > 1.0e-12);
+    let d_km = d_k + d_k_lin;
+    row_adj_add_vec3(p, 0u, i, v.va * d.speed + m_lin_a * d_km);
+    row_adj_add_vec3(p, 12u, i, j_lin_a * d_km);
+    row_adj_add_vec3(p, 3u, i, v.wa * d.speed + m_ang_a * d_k);
+    row_adj_add_vec3(p, 15u, i, j_ang_a * d_k);
+    row_adj_add_vec3(p, 6u, i, v.vb * d.speed + m_lin_b * d_km);
+    row_adj_add_vec3(p, 18u, i, j_lin_b * d_km);
+    row_adj_add_vec3(p, 9u, i, v.wb * d.speed + m_ang_b * d_k);
+    row_adj_add_vec3(p, 21u, i, j_ang_b * d_k);
+    g.va += j_lin_a * d.speed;
+    g.wa += j_ang_a * d.speed;
+    g.vb += j_lin_b * d.speed;
+    g.wb += j_ang_b * d.speed;
+    row_adj_add(p, 25u, i, d_passive_cfm);
+    row_adj_add(p, 26u, i, d.passive_bias);
+    row_adj_add(r, 25u, i, d.limit_cfm * blk.passive_cfm / den);
+    row_adj_add(r, 26u, i, d.limit_bias);
+    return AxisBlockReverse(g, d.passive - d_delta_passive, d.limit - d_delta_limit);
+}
+
+// The velocities before the block's update: the limit row's impulse taken off, then the
+// passive row's (the forward applied them in the other order).
+fn axis_block_walk_back(r: u32, p: u32, i: u32, v_after: RowBodies, delta_passive: f32, delta_limit: f32) -> RowBodies {
+    var v = v_after;
+    v.va -= row_vec3(r, 12u, i) * delta_limit;
+    v.wa -= row_vec3(r, 15u, i) * delta_limit;
+    v.vb -= row_vec3(r, 18u, i) * delta_limit;
+    v.wb -= row_vec3(r, 21u, i) * delta_limit;
+    v.va -= row_vec3(p, 12u, i) * delta_passive;
+    v.wa -= row_vec3(p, 15u, i) * delta_passive;
+    v.vb -= row_vec3(p, 18u, i) * delta_passive;
+    v.wb -= row_vec3(p, 21u, i) * delta_passive;
+    return v;
+}
+
+// Reverse of solve_axis_block in solve_adjoint's walk (sweep counts from 1).
+fn solve_axis_block_adjoint(sweep: u32, r: u32, p: u32, i: u32) {
+    let bodies = row_bodies(p);
+    let sa = body_slot(bodies.x) + 7u;
+    let sb = body_slot(bodies.y) + 7u;
+    let passive_old = lambda_history(sweep - 1u, p, i);
+    let limit_old = lambda_history(sweep - 1u, r, i);
+    let delta_passive = lambda_history(sweep, p, i) - passive_old;
+    let delta_limit = lambda_history(sweep, r, i) - limit_old;
+    let v = axis_block_walk_back(r, p, i, load_velocities(sa, sb, i), delta_passive, delta_limit);
+    store_velocities(sa, sb, i, v);
+    let slot_p = hdr.adj_state + hdr.state_lambda + p;
+    let slot_r = hdr.adj_state + hdr.state_lambda + r;
+    let d = axis_block_reverse(r, p, i, v, load_velocity_adjoints(sa, sb, i), passive_old, limit_old,
+                               delta_passive, delta_limit, adj_get(slot_p, i), adj_get(slot_r, i));
+    store_velocity_adjoints(sa, sb, i, d.g);
+    adj_set(slot_p, i, d.passive);
+    adj_set(slot_r, i, d.limit);
+}
+
+// solve_axis_block_adjoint on solve_adjoint_private's state.
+fn private_axis_block_adjoint(sweep: u32, r: u32, p: u32, i: u32, s: ptr<function, PrivateAdjointState>) {
+    let bodies = row_bodies(p);
+    let a = 2u * bodies.x;
+    let b = 2u * bodies.y;
+    let passive_old = lambda_history(sweep - 1u, p, i);
+    let limit_old = lambda_history(sweep - 1u, r, i);
+    let delta_passive = lambda_history(sweep, p, i) - passive_old;
+    let delta_limit = lambda_history(sweep, r, i) - limit_old;
+    let v_after = RowBodies((*s).velocity[a], (*s).velocity[a + 1u], (*s).velocity[b], (*s).velocity[b + 1u]);
+    let v = axis_block_walk_back(r, p, i, v_after, delta_passive, delta_limit);
+    (*s).velocity[a] = v.va;
+    (*s).velocity[a + 1u] = v.wa;
+    (*s).velocity[b] = v.vb;
+    (*s).velocity[b + 1u] = v.wb;
+    let g = RowBodies((*s).velocity_adjoint[a], (*s).velocity_adjoint[a + 1u],
+                      (*s).velocity_adjoint[b], (*s).velocity_adjoint[b + 1u]);
+    let d = axis_block_reverse(r, p, i, v, g, passive_old, limit_old, delta_passive, delta_limit,
+                               (*s).lambda_adjoint[p], (*s).lambda_adjoint[r]);
+    (*s).velocity_adjoint[a] = d.g.va;
+    (*s).velocity_adjoint[a + 1u] = d.g.wa;
+    (*s).velocity_adjoint[b] = d.g.vb;
+    (*s).velocity_adjoint[b + 1u] = d.g.wb;
+    (*s).lambda_adjoint[p] = d.passive;
+    (*s).lambda_adjoint[r] = d.limit;
+    // The walk's current impulses (solve_adjoint_private) are the ones before this update.
+    (*s).lambda[p] = passive_old;
+    (*s).lambda[r] = limit_old;
 }

@@ -87,8 +87,8 @@ fn passive_chain() -> Model {
 fn gpu_matches_the_twin_with_passive_rows() {
     let model = passive_chain();
     let compiled = Compiled::new(&model);
-    // Three rows (spring-damper, dry friction, armature) per free axis: 3 + 1 + 1 axes.
-    assert_eq!(compiled.header.n_passive, 3 * (3 + 1 + 1));
+    // Two rows (spring-damper with armature, dry friction) per free axis: 3 + 1 + 1 axes.
+    assert_eq!(compiled.header.n_passive, 2 * (3 + 1 + 1));
     let n = 3;
     let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
     let n_cmd = model.actuators.len();
@@ -124,13 +124,6 @@ fn gpu_adjoint_matches_the_twin_with_passive_rows() {
     }
 }
 
-fn lenient() -> mjcf::MjcfOptions {
-    mjcf::MjcfOptions {
-        ignore_unsupported: true,
-        ..mjcf::MjcfOptions::default()
-    }
-}
-
 fn fixture(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/mjcf")
@@ -155,22 +148,17 @@ fn hinge_angle(q0: Quat, q: Quat, axis: Vec3) -> f32 {
 fn passive_joints_follow_mujoco_for_one_second() {
     let text = std::fs::read_to_string(fixture("passive_reference.json")).unwrap();
     let reference: Value = serde_json::from_str(&text).unwrap();
-    // The importer refuses armature for now (see src/io/mjcf/joints.rs): the file's values
-    // are set on the imported model's joints.
-    let import = mjcf::load_mjcf_with(fixture("passive_joints.xml"), &lenient()).unwrap();
+    let import = mjcf::load_mjcf_with(fixture("passive_joints.xml"), &Default::default()).unwrap();
     let mut model = import.model;
-    assert_eq!(import.warnings.len(), 2, "{:?}", import.warnings);
+    assert!(import.warnings.is_empty(), "{:?}", import.warnings);
     for (joint, damping, armature) in [
         ("swing", 0.1, 0.02),
         ("slide", 2.0, 0.1),
         ("twist", 0.01, 0.0),
     ] {
         let j = model.joint_index(joint).unwrap();
-        assert_eq!(
-            model.joints[j].damping, damping,
-            "{joint}: imported damping"
-        );
-        model.joints[j].armature = armature;
+        let imported = (model.joints[j].damping, model.joints[j].armature);
+        assert_eq!(imported, (damping, armature), "{joint}: damping, armature");
     }
     let spin = reference["spin_initial_speed"].as_f64().unwrap() as f32;
     let spinner = model.body_index("spinner").unwrap();
@@ -321,18 +309,13 @@ fn bad_passive_fields_are_errors_naming_the_field() {
 
 #[test]
 fn mjcf_passive_attributes_are_read_in_the_files_units() {
-    let e = mjcf::load_mjcf(fixture("passive_joints.xml")).unwrap_err();
-    let msg = e.to_string();
-    assert!(
-        msg.contains("passive_joints.xml:10:") && msg.contains("armature"),
-        "{msg}"
-    );
-    let model = mjcf::load_mjcf_with(fixture("passive_joints.xml"), &lenient())
+    let model = mjcf::load_mjcf_with(fixture("passive_joints.xml"), &Default::default())
         .unwrap()
         .model;
     let joint = |name: &str| model.joints[model.joint_index(name).unwrap()].clone();
     let swing = joint("swing");
-    assert_eq!((swing.damping, swing.armature), (0.1, 0.0));
+    assert_eq!((swing.damping, swing.armature), (0.1, 0.02));
+    assert_eq!(joint("slide").armature, 0.1);
     // springref - ref, measured from the model pose: metres, or degrees turned to radians.
     let slide = joint("slide");
     assert_eq!((slide.stiffness, slide.damping), (50.0, 2.0));

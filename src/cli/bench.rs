@@ -151,10 +151,11 @@ fn load(spec: &str) -> anyhow::Result<backdrive::Model> {
             .with_context(|| format!("loading the gymnasium ant (built in from {ANT_SOURCE})"))?;
         let mut model = import.model;
         // The benchmark's workload stays the ant its numbers were measured on (README), with
-        // the joint damping dropped as its armature is: the importer now keeps the damping,
-        // which would add eight rows.
+        // the joint damping and armature dropped: the importer now keeps both, which would
+        // add eight rows.
         for j in &mut model.joints {
             j.damping = 0.0;
+            j.armature = 0.0;
         }
         Ok(model)
     } else {

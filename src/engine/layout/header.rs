@@ -20,10 +20,12 @@ pub mod stride {
     pub const CONTACT: usize = 8;
     /// `[body_a, body_b, offset_a xyz, radius_a, offset_b xyz, radius_b, 0, 0]`
     pub const PAIR: usize = 12;
-    /// `[body_a, body_b, reference_row, relaxation]`: the relaxation (f32 bits) scales the
-    /// row's Gauss-Seidel step (`settings.solver_relaxation` on lock and servo rows, 1
-    /// elsewhere).
-    pub const ROW: usize = 4;
+    /// `[body_a, body_b, reference_row, block, relaxation, 0, 0, 0]`: `block` pairs a joint
+    /// limit row with the rotor row on its axis (see
+    /// [`ROW_BLOCK_FOLLOWER`](crate::engine::layout::ROW_BLOCK_FOLLOWER)); the relaxation (f32
+    /// bits) scales the row's Gauss-Seidel step (`settings.solver_relaxation` on lock and servo
+    /// rows, 1 elsewhere).
+    pub const ROW: usize = 8;
     /// A body's contact point against a world shape: `[body, offset xyz, radius, is_plane,
     /// is_cylinder, rounding, shape rotation xyzw, shape position xyz, 0, core half extents
     /// xyz, 0]` (see `world_contact_record`).

@@ -24,6 +24,15 @@ pub const ROW_LEN: usize = 32;
 /// Stand-in for an unbounded impulse.
 pub const UNBOUNDED: f32 = 1.0e20;
 
+/// Word 3 of a row's `[body_a, body_b, reference_row, block, relaxation, ..]` entry for a row that the solver
+/// updates together with its block's lead row, not at its own place in the sweep. A lead row
+/// (a joint limit row) holds its partner's row index plus one there (a passive armature row on
+/// the same joint axis, see [`PassiveRow`]); every other row holds 0. The two rows share their
+/// Jacobian up to sign, so Gauss-Seidel between them converges by `K^2 / ((K + cfm_a)(K +
+/// cfm_b))` per sweep, about 0.999 for a heavy rotor on a light body; the block is solved
+/// exactly instead.
+pub const ROW_BLOCK_FOLLOWER: u32 = u32::MAX;
+
 /// Loop iterations after which Mesa's lavapipe (22.3) silently leaves every loop of a compute
 /// invocation, counted across all its loops: past it a kernel returns wrong results without
 /// any error.
@@ -122,6 +131,8 @@ pub struct Compiled {
 struct Packing {
     packed: Vec<u32>,
     row_desc: Vec<[u32; 4]>,
+    /// `(joint, axis, row)` of every limit row, for pairing it with a passive row.
+    limit_rows: Vec<(u32, u32, usize)>,
 }
 
 /// Where each section of the packed records, the rows and the parameters starts, and how many
@@ -391,6 +402,7 @@ impl Compiled {
         let mut world_packing = Packing {
             packed: Vec::new(),
             row_desc: std::mem::take(&mut p.row_desc),
+            limit_rows: Vec::new(),
         };
         let WorldContacts {
             contacts: world_contacts,
@@ -404,6 +416,7 @@ impl Compiled {
         let Packing {
             mut packed,
             row_desc,
+            ..
         } = p;
         let off_row = packed.len();
         let relaxation = model.settings.solver_relaxation;
@@ -414,7 +427,16 @@ impl Compiled {
             } else {
                 1.0
             };
-            packed.extend_from_slice(&[desc[0], desc[1], desc[2], factor.to_bits()]);
+            packed.extend_from_slice(&[
+                desc[0],
+                desc[1],
+                desc[2],
+                desc[3],
+                factor.to_bits(),
+                0,
+                0,
+                0,
+            ]);
         }
         let off_world_contact = packed.len();
         packed.extend_from_slice(&world_packing.packed);
@@ -553,7 +575,7 @@ mod tests {
     fn the_row_table_carries_the_relaxation_of_locks_and_servos_only() {
         let mut model = crate::io::models::builtin("quadruped").unwrap();
         let factor = |c: &Compiled, r: u32| {
-            f32::from_bits(c.packed[(c.header.off_row + r * stride::ROW as u32 + 3) as usize])
+            f32::from_bits(c.packed[(c.header.off_row + r * stride::ROW as u32 + 4) as usize])
         };
         for relaxation in [1.0, 1.25, 0.5] {
             model.settings.solver_relaxation = relaxation;

@@ -4,8 +4,8 @@
 use glam::{Quat, Vec3};
 
 use super::{
-    BODY_PARAM_LEN, ContactShapes, JointPacking, Packing, ParamOffsets, ParamSlot, TendonSections,
-    UNBOUNDED, WorldContacts, passive_rows, stride,
+    BODY_PARAM_LEN, ContactShapes, JointPacking, Packing, ParamOffsets, ParamSlot,
+    ROW_BLOCK_FOLLOWER, TendonSections, UNBOUNDED, WorldContacts, passive_rows, stride,
 };
 use crate::model::{ActuatorKind, Model, ShapeKind, WorldShapeKind};
 
@@ -145,6 +145,7 @@ impl Packing {
                 for &axis in j.free_axes() {
                     self.packed
                         .extend_from_slice(&[ji as u32, axis, lo.to_bits(), hi.to_bits()]);
+                    self.limit_rows.push((ji as u32, axis, self.row_desc.len()));
                     let (a, b) = joint_bodies[ji];
                     self.row_desc
                         .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
@@ -303,8 +304,20 @@ impl Packing {
                     row.coordinate_target.to_bits(),
                     row.bound.to_bits(),
                 ]);
+                let passive_row = self.row_desc.len();
                 self.row_desc
-                    .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);
+                    .push([a as u32, b as u32, passive_row as u32, 0]);
+                let limit = self
+                    .limit_rows
+                    .iter()
+                    .find(|&&(j, axis, _)| j == row.joint && axis == row.axis);
+                // Only an unbounded rotor row: the block solve has no bounds on its passive row.
+                let rotor =
+                    row.start_velocity_weight > 0.0 && row.cfm > 0.0 && row.bound >= UNBOUNDED;
+                if let (true, Some(&(_, _, limit_row))) = (rotor, limit) {
+                    self.row_desc[limit_row][3] = passive_row as u32 + 1;
+                    self.row_desc[passive_row][3] = ROW_BLOCK_FOLLOWER;
+                }
             }
         }
         records

@@ -17,7 +17,12 @@ use crate::model::Model;
 ///   generalized force of a rotor of inertia `I` turning with the joint, so the joint's
 ///   effective inertia grows by `I` as MuJoCo's armature (added to the joint-space mass
 ///   matrix's diagonal) makes it. The row is written before gravity and the force actuators
-///   act, so that their impulses are shared with the rotor too.
+///   act, so that their impulses are shared with the rotor too;
+/// - armature with a spring-damper: one row, their sum: `cfm = 1 / (dt (c + dt k) + I)`,
+///   weight `I / (dt (c + dt k) + I)`, `coordinate_gain = dt k / (dt (c + dt k) + I)`.
+///
+/// A joint axis's armature row and its limit row are solved together, exactly, as one block
+/// (`solve_axis_block` in `shaders/solver.wgsl`; [`ROW_BLOCK_FOLLOWER`](super::ROW_BLOCK_FOLLOWER)).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct PassiveRow {
     /// Joint index.
@@ -36,8 +41,8 @@ pub struct PassiveRow {
     pub bound: f32,
 }
 
-/// The passive rows of a joint, on each free axis: spring-damper, dry friction, armature (only
-/// those whose coefficient is not zero).
+/// The passive rows of a joint, on each free axis: spring-damper and armature (one row), dry
+/// friction (only those whose coefficient is not zero).
 pub fn passive_rows(model: &Model, joint: usize) -> Vec<PassiveRow> {
     let j = &model.joints[joint];
     let dt = model.settings.dt;
@@ -54,7 +59,20 @@ pub fn passive_rows(model: &Model, joint: usize) -> Vec<PassiveRow> {
                 bound,
             };
         let damper = j.damping + dt * j.stiffness;
-        if damper > 0.0 {
+        if j.armature > 0.0 {
+            // The rotor and the spring-damper in one row: two unbounded compliant rows on one
+            // axis add their impulses, so their sum is the row with the summed inverse
+            // compliances, and projected Gauss-Seidel need not converge between two rows with
+            // one Jacobian.
+            let resistance = dt * damper + j.armature;
+            rows.push(row(
+                j.armature / resistance,
+                1.0 / resistance,
+                dt * j.stiffness / resistance,
+                j.springref - j.reference,
+                UNBOUNDED,
+            ));
+        } else if damper > 0.0 {
             rows.push(row(
                 0.0,
                 1.0 / (dt * damper),
@@ -65,9 +83,6 @@ pub fn passive_rows(model: &Model, joint: usize) -> Vec<PassiveRow> {
         }
         if j.frictionloss > 0.0 {
             rows.push(row(0.0, 0.0, 0.0, 0.0, j.frictionloss * dt));
-        }
-        if j.armature > 0.0 {
-            rows.push(row(1.0, 1.0 / j.armature, 0.0, 0.0, UNBOUNDED));
         }
     }
     rows

@@ -23,7 +23,8 @@ use super::Instance;
 use super::integrate_position_forward;
 use super::math::Real;
 use super::solver::{
-    row_bodies, row_relaxation, row_velocity, solve_row_relaxed, solve_warm_start,
+    row_block, row_bodies, row_relaxation, row_velocity, solve_row_or_block, solve_row_relaxed,
+    solve_warm_start,
 };
 use crate::engine::layout::{Compiled, Header};
 
@@ -194,8 +195,13 @@ pub fn solve_with_plan<T: Real>(s: &mut Instance<'_, T>, plan: &SweepPlan) {
     for sweep in 0..plan.sweeps {
         for r in plan.order.rows(s.hdr, sweep) {
             let relaxed = plan.relaxed_kinds[RowKind::of_row(s.hdr, r).index()];
-            let factor = if relaxed { omega } else { row_relaxation(s, r) };
-            solve_row_relaxed(s, r, factor);
+            // A block's rows are solved exactly, never relaxed.
+            if row_block(s, r) != 0 {
+                solve_row_or_block(s, r);
+            } else {
+                let factor = if relaxed { omega } else { row_relaxation(s, r) };
+                solve_row_relaxed(s, r, factor);
+            }
         }
     }
 }

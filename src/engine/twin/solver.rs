@@ -2,6 +2,7 @@
 
 use super::Instance;
 use super::math::{Real, V3, inverse_inertia_mul, select};
+use crate::engine::layout::{ROW_BLOCK_FOLLOWER, stride};
 
 /// Mirrors `struct RowJacobian`.
 #[derive(Clone, Copy, Debug)]
@@ -24,13 +25,15 @@ impl<T: Real> RowJacobian<T> {
 }
 
 pub fn row_bodies<T: Real>(s: &Instance<'_, T>, r: u32) -> [u32; 3] {
-    let k = s.hdr.off_row + r * 4;
+    let k = s.hdr.off_row + r * stride::ROW as u32;
     [s.model_u32(k), s.model_u32(k + 1), s.model_u32(k + 2)]
 }
 
 /// Mirrors `row_relaxation`: the factor on row `r`'s Gauss-Seidel step.
 pub fn row_relaxation<T: Real>(s: &Instance<'_, T>, r: u32) -> T {
-    T::of(f32::from_bits(s.model_u32(s.hdr.off_row + r * 4 + 3)))
+    T::of(f32::from_bits(
+        s.model_u32(s.hdr.off_row + r * stride::ROW as u32 + 4),
+    ))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -147,7 +150,7 @@ pub fn solve_forward<T: Real>(s: &mut Instance<'_, T>) {
     solve_warm_start(s);
     for _ in 0..s.hdr.sweeps {
         for r in 0..s.hdr.n_rows {
-            solve_row(s, r);
+            solve_row_or_block(s, r);
         }
     }
 }
@@ -159,7 +162,7 @@ pub fn solve_forward_taped<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Ad
     let n_rows = s.hdr.n_rows;
     for sweep in 0..s.hdr.sweeps {
         for r in 0..n_rows {
-            adj.lambda_history[(sweep * n_rows + r) as usize] = solve_row(s, r);
+            adj.lambda_history[(sweep * n_rows + r) as usize] = solve_row_or_block(s, r);
         }
     }
 }
@@ -205,6 +208,17 @@ pub fn solve_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<
     };
     for sweep in (0..h.sweeps as i64).rev() {
         for r in (0..n_rows).rev() {
+            match row_block(s, r) {
+                0 => {}
+                ROW_BLOCK_FOLLOWER => continue,
+                partner => {
+                    let passive = partner - 1;
+                    let lambdas = [passive, r]
+                        .map(|row| [history(adj, sweep - 1, row), history(adj, sweep, row)]);
+                    solve_axis_block_adjoint(s, adj, r, passive, lambdas);
+                    continue;
+                }
+            }
             let [a, b, reference] = row_bodies(s, r);
             let lambda_old = history(adj, sweep - 1, r);
             let lambda_new = history(adj, sweep, r);
@@ -352,4 +366,237 @@ pub fn row_write_adjoint<T: Real>(
             adj.row_get(r, 29),
         ],
     )
+}
+
+/// Word 3 of row `r`'s table entry: 0, [`ROW_BLOCK_FOLLOWER`] or its block partner plus one.
+pub(crate) fn row_block<T: Real>(s: &Instance<'_, T>, r: u32) -> u32 {
+    s.model_u32(s.hdr.off_row + r * stride::ROW as u32 + 3)
+}
+
+/// Row `r`'s update in the sweep (mirrors `solve_row_or_block`): a lone row's projected
+/// Gauss-Seidel update, the exact solve of the block it leads, or nothing for a row that its
+/// block's lead row updates. Returns the row's impulse after its update.
+pub(crate) fn solve_row_or_block<T: Real>(s: &mut Instance<'_, T>, r: u32) -> T {
+    match row_block(s, r) {
+        0 => solve_row(s, r),
+        ROW_BLOCK_FOLLOWER => s.state[(s.hdr.state_lambda + r) as usize],
+        partner => solve_axis_block(s, r, partner - 1),
+    }
+}
+
+/// The scalar problem of a joint axis's limit row and its passive (armature) row, which share
+/// the Jacobian `J` (the limit row's is `sign J`) and so `K = J M^-1 J^T` (mirrors `struct
+/// AxisBlock`). Impulses are the rows' accumulated ones before the update.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct AxisBlock<T> {
+    /// `J v` with both rows' current impulses applied.
+    pub speed: T,
+    pub passive: T,
+    pub limit: T,
+    pub k: T,
+    pub sign: T,
+    pub passive_cfm: T,
+    pub passive_bias: T,
+    pub limit_cfm: T,
+    pub limit_bias: T,
+}
+
+/// The exact solution `[passive, limit]` of the block (mirrors `axis_block_solve`): with
+/// `u' = J v'` at the new impulses, `u' + bias_p + cfm_p lambda_p = 0` and either
+/// `lambda_l = 0` with `sign u' + bias_l >= 0` (the limit idle) or `sign u' + bias_l + cfm_l
+/// lambda_l = 0` with `lambda_l > 0` (held). The held case's `lambda_l > 0` is exactly the idle
+/// case's violation, so the sign of the held impulse picks the case.
+pub fn axis_block_solve<T: Real>(b: &AxisBlock<T>) -> [T; 2] {
+    // J v with neither row's impulse.
+    let free = b.speed - b.k * b.passive - b.sign * b.k * b.limit;
+    let passive_idle = -(free + b.passive_bias) / (b.k + b.passive_cfm);
+    let det = b.k * (b.passive_cfm + b.limit_cfm) + b.passive_cfm * b.limit_cfm;
+    let passive_held = (-free * b.limit_cfm - b.passive_bias * (b.k + b.limit_cfm)
+        + b.sign * b.k * b.limit_bias)
+        / det;
+    let limit_held = (-b.sign * free * b.passive_cfm - b.limit_bias * (b.k + b.passive_cfm)
+        + b.sign * b.k * b.passive_bias)
+        / det;
+    let held = limit_held > T::zero();
+    [
+        select(passive_idle, passive_held, held),
+        select(T::zero(), limit_held, held),
+    ]
+}
+
+/// Adjoint of [`axis_block_solve`]: the adjoint of every input given those of the two new
+/// impulses (`sign` gets none: it is piecewise constant).
+pub fn axis_block_adjoint<T: Real>(b: &AxisBlock<T>, d_passive: T, d_limit: T) -> AxisBlock<T> {
+    let free = b.speed - b.k * b.passive - b.sign * b.k * b.limit;
+    let idle_den = b.k + b.passive_cfm;
+    let passive_idle = -(free + b.passive_bias) / idle_den;
+    let det = b.k * (b.passive_cfm + b.limit_cfm) + b.passive_cfm * b.limit_cfm;
+    let passive_held = (-free * b.limit_cfm - b.passive_bias * (b.k + b.limit_cfm)
+        + b.sign * b.k * b.limit_bias)
+        / det;
+    let limit_held = (-b.sign * free * b.passive_cfm - b.limit_bias * (b.k + b.passive_cfm)
+        + b.sign * b.k * b.passive_bias)
+        / det;
+    let held = limit_held > T::zero();
+    let d_passive_idle = select(d_passive, T::zero(), held);
+    let d_passive_held = select(T::zero(), d_passive, held);
+    let d_limit_held = select(T::zero(), d_limit, held);
+    // The idle case: passive = -(free + bias_p) / (K + cfm_p).
+    let d_idle_num = -d_passive_idle / idle_den;
+    let d_idle_den = -passive_idle * d_passive_idle / idle_den;
+    // The held case: numerators over det.
+    let d_num_p = d_passive_held / det;
+    let d_num_l = d_limit_held / det;
+    let d_det = -(passive_held * d_passive_held + limit_held * d_limit_held) / det;
+    let d_free = d_idle_num - b.limit_cfm * d_num_p - b.sign * b.passive_cfm * d_num_l;
+    let d_k = d_idle_den
+        - (b.passive_bias - b.sign * b.limit_bias) * d_num_p
+        - (b.limit_bias - b.sign * b.passive_bias) * d_num_l
+        + d_det * (b.passive_cfm + b.limit_cfm)
+        - (b.passive + b.sign * b.limit) * d_free;
+    AxisBlock {
+        speed: d_free,
+        passive: -b.k * d_free,
+        limit: -b.sign * b.k * d_free,
+        k: d_k,
+        sign: T::zero(),
+        passive_cfm: d_idle_den - (b.sign * free + b.limit_bias) * d_num_l
+            + d_det * (b.k + b.limit_cfm),
+        passive_bias: d_idle_num - (b.k + b.limit_cfm) * d_num_p + b.sign * b.k * d_num_l,
+        limit_cfm: -(free + b.passive_bias) * d_num_p + d_det * (b.k + b.passive_cfm),
+        limit_bias: b.sign * b.k * d_num_p - (b.k + b.passive_cfm) * d_num_l,
+    }
+}
+
+/// The block's inputs from the rows' fields, the current velocities and the rows' impulses
+/// `[passive, limit]`, and `K` before its clamp (for the adjoint).
+fn axis_block_inputs<T: Real>(
+    s: &Instance<'_, T>,
+    limit: u32,
+    passive: u32,
+    lambdas: [T; 2],
+) -> (AxisBlock<T>, T) {
+    let [a, b, _] = row_bodies(s, passive);
+    let jac = |r: u32| [0, 3, 6, 9].map(|f| s.row_vec3(r, f));
+    let (jp, jl) = (jac(passive), jac(limit));
+    let k_raw = (0..4)
+        .map(|n| jp[n].dot(s.row_vec3(passive, 12 + 3 * n as u32)))
+        .fold(T::zero(), |acc, x| acc + x);
+    let alignment = (0..4)
+        .map(|n| jl[n].dot(jp[n]))
+        .fold(T::zero(), |acc, x| acc + x);
+    let block = AxisBlock {
+        speed: row_velocity(s, passive, a, b),
+        passive: lambdas[0],
+        limit: lambdas[1],
+        k: k_raw.max(T::of(1.0e-12)),
+        sign: select(-T::one(), T::one(), alignment > T::zero()),
+        passive_cfm: s.row_get(passive, 25),
+        passive_bias: s.row_get(passive, 26),
+        limit_cfm: limit_cfm_with_rotor(
+            s.row_get(limit, 25),
+            s.row_get(passive, 25),
+            k_raw.max(T::of(1.0e-12)),
+            k_lin(s, passive),
+        ),
+        limit_bias: s.row_get(limit, 26),
+    };
+    (block, k_raw)
+}
+
+/// The linear part of row `r`'s `K`, as `row_write` computes it for the row's softness.
+fn k_lin<T: Real>(s: &Instance<'_, T>, r: u32) -> T {
+    s.row_vec3(r, 0).dot(s.row_vec3(r, 12)) + s.row_vec3(r, 6).dot(s.row_vec3(r, 18))
+}
+
+/// The limit row's softness for the axis's inertia with its rotor (mirrors
+/// `limit_cfm_with_rotor`). `row_write` made it `cfm_scale k_soft` from the bodies alone
+/// (`k_soft` = `k_lin` for a row with a linear part, else `K`); a soft limit is a spring-damper
+/// tuned for the mass it holds, and along the axis that is `1 / k_soft + 1 / cfm_p`, the rotor
+/// (and the damper's `dt c`) included, as MuJoCo's limit softness follows the joint-space
+/// inertia with armature. So `cfm_l k_soft^-1 / (k_soft^-1 + cfm_p^-1)`.
+pub fn limit_cfm_with_rotor<T: Real>(limit_cfm: T, passive_cfm: T, k: T, k_lin: T) -> T {
+    let k_soft = select(k, k_lin, k_lin > T::zero());
+    limit_cfm * passive_cfm / (passive_cfm + k_soft)
+}
+
+/// The exact update of the block of limit row `limit` and its passive row `passive` (mirrors
+/// `solve_axis_block`); returns the limit row's new impulse.
+fn solve_axis_block<T: Real>(s: &mut Instance<'_, T>, limit: u32, passive: u32) -> T {
+    let [a, b, _] = row_bodies(s, passive);
+    let h = s.hdr;
+    let lam = |r: u32| s.state[(h.state_lambda + r) as usize];
+    let (block, _) = axis_block_inputs(s, limit, passive, [lam(passive), lam(limit)]);
+    let [passive_new, limit_new] = axis_block_solve(&block);
+    s.state[(h.state_lambda + passive) as usize] = passive_new;
+    s.state[(h.state_lambda + limit) as usize] = limit_new;
+    row_apply_impulse(s, passive, a, b, passive_new - block.passive);
+    row_apply_impulse(s, limit, a, b, limit_new - block.limit);
+    limit_new
+}
+
+/// Reverse of one [`solve_axis_block`] inside [`solve_adjoint`]'s walk: `lambdas` holds the
+/// passive row's and then the limit row's impulses before and after the update.
+fn solve_axis_block_adjoint<T: Real>(
+    s: &mut Instance<'_, T>,
+    adj: &mut super::Adjoint<T>,
+    limit: u32,
+    passive: u32,
+    lambdas: [[T; 2]; 2],
+) {
+    let h = s.hdr;
+    let lam = |r: u32| (h.state_lambda + r) as usize;
+    let [a, b, _] = row_bodies(s, passive);
+    let [[passive_old, passive_new], [limit_old, limit_new]] = lambdas;
+    let delta_passive = passive_new - passive_old;
+    let delta_limit = limit_new - limit_old;
+    // Walk the velocities back to before the update.
+    row_apply_impulse(s, limit, a, b, -delta_limit);
+    row_apply_impulse(s, passive, a, b, -delta_passive);
+    let d_delta_limit = row_apply_impulse_adjoint(s, adj, limit, a, b, delta_limit);
+    let d_delta_passive = row_apply_impulse_adjoint(s, adj, passive, a, b, delta_passive);
+    let (block, k_raw) = axis_block_inputs(s, limit, passive, [passive_old, limit_old]);
+    let d = axis_block_adjoint(
+        &block,
+        adj.state[lam(passive)] + d_delta_passive,
+        adj.state[lam(limit)] + d_delta_limit,
+    );
+    // The limit's softness for the rotor: limit_cfm_with_rotor.
+    let limit_cfm = s.row_get(limit, 25);
+    let linear = k_lin(s, passive);
+    let k_soft = select(block.k, linear, linear > T::zero());
+    let den = block.passive_cfm + k_soft;
+    let d_passive_cfm = d.passive_cfm + d.limit_cfm * limit_cfm * k_soft / (den * den);
+    let d_k_soft = -d.limit_cfm * limit_cfm * block.passive_cfm / (den * den);
+    let d_k_lin = select(T::zero(), d_k_soft, linear > T::zero());
+    // speed = J_p . v, K = J_p . M^-1 J_p^T (clamped below at 1e-12).
+    let d_k = if k_raw > T::of(1.0e-12) {
+        d.k + select(d_k_soft, T::zero(), linear > T::zero())
+    } else {
+        T::zero()
+    };
+    let velocities = [
+        s.body_velocity(a),
+        s.body_angular_velocity(a),
+        s.body_velocity(b),
+        s.body_angular_velocity(b),
+    ];
+    let sa = Instance::<T>::body_slot(a) + 7;
+    let sb = Instance::<T>::body_slot(b) + 7;
+    for (n, slot) in [sa, sa + 3, sb, sb + 3].into_iter().enumerate() {
+        let f = 3 * n as u32;
+        let j = s.row_vec3(passive, f);
+        let m = s.row_vec3(passive, 12 + f);
+        // The linear blocks (lin_a, lin_b) also feed k_lin.
+        let d_km = d_k + select(T::zero(), d_k_lin, n % 2 == 0);
+        adj.row_add_vec3(passive, f, velocities[n] * d.speed + m * d_km);
+        adj.row_add_vec3(passive, 12 + f, j * d_km);
+        adj.state_add_vec3(slot, j * d.speed);
+    }
+    adj.row_add(passive, 25, d_passive_cfm);
+    adj.row_add(passive, 26, d.passive_bias);
+    adj.row_add(limit, 25, d.limit_cfm * block.passive_cfm / den);
+    adj.row_add(limit, 26, d.limit_bias);
+    adj.state[lam(passive)] = d.passive - d_delta_passive;
+    adj.state[lam(limit)] = d.limit - d_delta_limit;
 }
