@@ -659,10 +659,10 @@ impl Rollout {
         let segment = alloc(floats[8], "segment", None);
         let loss_values = alloc(floats[9], "loss", None);
         let loss_last_step = alloc(floats[10], "loss last step", Some(&[EVERY_LOSS_STEP]));
-        let tape = alloc(floats[10], "solver tape", None);
+        let tape = alloc(floats[11], "solver tape", None);
         let plan = TapePlan {
             window: tape_window.max(1),
-            width: floats[10] as u32,
+            width: floats[11] as u32,
             recorded: u32::from(solver_tape != SolverTape::Recomputed),
             pad: 0,
         };
