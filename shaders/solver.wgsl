@@ -712,7 +712,8 @@ const ROW_BLOCK_FOLLOWER: u32 = 0xffffffffu;
 
 // Word 3 of row r's table entry: 0, ROW_BLOCK_FOLLOWER or the block partner's row plus one.
 fn row_block(r: u32) -> u32 {
-    return model_u32(hdr.off_row + r * ROW_RECORD_LEN + 3u);
+    let k = hdr.off_row + r * ROW_RECORD_LEN;
+    return model_u32(k + 3u);
 }
 
 // The block's scalar problem: speed = J v with both rows' current impulses applied, the

@@ -111,16 +111,29 @@ mod tests {
 
     #[test]
     fn mjcf_warnings_are_returned_not_printed() {
-        let ant = concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/mjcf/gymnasium_ant.xml"
-        );
-        let err = load_with_warnings(ant, false).unwrap_err().to_string();
-        // Damping imports; the ant's armature does not yet (models/README.md).
-        assert!(err.contains("armature"), "{err}");
-        let loaded = load_with_warnings(ant, true).unwrap();
+        // A spatial tendon (through sites) is one thing the importer cannot honour.
+        let path = std::env::temp_dir().join(format!(
+            "backdrive-models-warnings-{}.xml",
+            std::process::id()
+        ));
+        std::fs::write(
+            &path,
+            r#"<mujoco><worldbody><body name="arm" pos="0 0 1">
+                 <joint name="hinge" type="hinge" axis="0 1 0"/>
+                 <geom type="capsule" fromto="0 0 0 0.5 0 0" size="0.05"/>
+                 <site name="tip" pos="0.5 0 0"/></body>
+                 <site name="anchor" pos="0 0 2"/></worldbody>
+               <tendon><spatial name="string" limited="true" range="0 1">
+                 <site site="anchor"/><site site="tip"/></spatial></tendon></mujoco>"#,
+        )
+        .unwrap();
+        let spec = path.to_str().unwrap();
+        let err = load_with_warnings(spec, false).unwrap_err().to_string();
+        assert!(err.contains("spatial"), "{err}");
+        let loaded = load_with_warnings(spec, true).unwrap();
+        std::fs::remove_file(&path).unwrap();
         assert!(
-            loaded.warnings.iter().any(|w| w.contains("armature")),
+            loaded.warnings.iter().any(|w| w.contains("spatial")),
             "{:?}",
             loaded.warnings
         );
