@@ -248,12 +248,22 @@ fn solve_forward_private(i: u32) {
     private_solver_store(i, &s);
 }
 
+// The block test stays out of the row loop where the model has no block, as in
+// solve_forward_private (a per-row test halved the plain forward's speed on lavapipe).
 fn solve_forward_taped_private(i: u32) {
     var s: PrivateSolverState;
     private_solver_start(i, &s);
-    for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
-        for (var r = 0u; r < hdr.n_rows; r++) {
-            tape_set_impulse(sweep, r, i, private_solve_row_or_block(r, i, &s));
+    if (model_has_axis_blocks()) {
+        for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+            for (var r = 0u; r < hdr.n_rows; r++) {
+                tape_set_impulse(sweep, r, i, private_solve_row_or_block(r, i, &s));
+            }
+        }
+    } else {
+        for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+            for (var r = 0u; r < hdr.n_rows; r++) {
+                tape_set_impulse(sweep, r, i, private_solve_row(r, i, &s));
+            }
         }
     }
     private_solver_store(i, &s);
@@ -268,9 +278,17 @@ fn solve_forward_taped(i: u32) {
         return;
     }
     solve_warm_start(i);
+    if (model_has_axis_blocks()) {
+        for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
+            for (var r = 0u; r < hdr.n_rows; r++) {
+                tape_set_impulse(sweep, r, i, solve_row_or_block(r, i));
+            }
+        }
+        return;
+    }
     for (var sweep = 0u; sweep < hdr.sweeps; sweep++) {
         for (var r = 0u; r < hdr.n_rows; r++) {
-            tape_set_impulse(sweep, r, i, solve_row_or_block(r, i));
+            tape_set_impulse(sweep, r, i, solve_row(r, i));
         }
     }
 }
@@ -391,89 +409,26 @@ fn solve_adjoint(i: u32) {
         solve_adjoint_private(i);
         return;
     }
-    for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
-        let sweep = hdr.sweeps - sweep_rev;
-        for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
-            let r = hdr.n_rows - 1u - r_rev;
-            let block = row_block(r);
-            if (block == ROW_BLOCK_FOLLOWER) { continue; }
-            if (block != 0u) {
-                solve_axis_block_adjoint(sweep, r, block - 1u, i);
-                continue;
+    if (model_has_axis_blocks()) {
+        for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+            let sweep = hdr.sweeps - sweep_rev;
+            for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+                let r = hdr.n_rows - 1u - r_rev;
+                let block = row_block(r);
+                if (block == ROW_BLOCK_FOLLOWER) { continue; }
+                if (block != 0u) {
+                    solve_axis_block_adjoint(sweep, r, block - 1u, i);
+                    continue;
+                }
+                reverse_row_update(sweep, r, i);
             }
-            let bodies = row_bodies(r);
-            let reference = bodies.z;
-            let sa = body_slot(bodies.x) + 7u;
-            let sb = body_slot(bodies.y) + 7u;
-            let lambda_old = lambda_history(sweep - 1u, r, i);
-            let delta = lambda_history(sweep, r, i) - lambda_old;
-            let m_lin_a = row_vec3(r, 12u, i);
-            let m_ang_a = row_vec3(r, 15u, i);
-            let m_lin_b = row_vec3(r, 18u, i);
-            let m_ang_b = row_vec3(r, 21u, i);
-            // Walk the velocities back to before this update.
-            var v = load_velocities(sa, sb, i);
-            v.va -= m_lin_a * delta;
-            v.wa -= m_ang_a * delta;
-            v.vb -= m_lin_b * delta;
-            v.wb -= m_ang_b * delta;
-            store_velocities(sa, sb, i, v);
-            // v' = v + M^-1 J^T delta
-            var g = load_velocity_adjoints(sa, sb, i);
-            let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
-            row_adj_add_vec3(r, 12u, i, g.va * delta);
-            row_adj_add_vec3(r, 15u, i, g.wa * delta);
-            row_adj_add_vec3(r, 18u, i, g.vb * delta);
-            row_adj_add_vec3(r, 21u, i, g.wb * delta);
-            let lam_slot = hdr.adj_state + hdr.state_lambda + r;
-            let d_new = adj_get(lam_slot, i) + d_delta;
-            var d_old = -d_delta;
-            let lambda_ref = select(
-                select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
-                lambda_history(sweep, reference, i),
-                reference < r);
-            // m_c relaxed; the row's own m_c gets omega times its adjoint.
-            let omega = row_relaxation(r);
-            let m_c = omega * row_get(r, 24u, i);
-            let cfm = row_get(r, 25u, i);
-            let bias = row_get(r, 26u, i);
-            let mu = row_get(r, 29u, i);
-            let lo = row_get(r, 27u, i) - mu * lambda_ref;
-            let hi = row_get(r, 28u, i) + mu * lambda_ref;
-            let j_lin_a = row_vec3(r, 0u, i);
-            let j_ang_a = row_vec3(r, 3u, i);
-            let j_lin_b = row_vec3(r, 6u, i);
-            let j_ang_b = row_vec3(r, 9u, i);
-            let jv = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
-            let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
-            let above_lo = max(unclamped, lo);
-            let d_above = select(0.0, d_new, above_lo < hi);
-            let d_hi = d_new - d_above;
-            let d_unclamped = select(0.0, d_above, unclamped > lo);
-            let d_lo = d_above - d_unclamped;
-            let d_jv = -m_c * d_unclamped;
-            row_adj_add(r, 24u, i, -(omega * d_unclamped) * (jv + bias + cfm * lambda_old));
-            row_adj_add(r, 25u, i, d_jv * lambda_old);
-            row_adj_add(r, 26u, i, d_jv);
-            row_adj_add(r, 27u, i, d_lo);
-            row_adj_add(r, 28u, i, d_hi);
-            row_adj_add(r, 29u, i, (d_hi - d_lo) * lambda_ref);
-            let d_ref = (d_hi - d_lo) * mu;
-            // A row is never its own friction reference (mu = 0 there), but keep it exact.
-            d_old += select(0.0, d_ref, reference == r);
-            adj_add(hdr.adj_state + hdr.state_lambda + reference, i, select(d_ref, 0.0, reference == r));
-            d_old += d_unclamped * (1.0 - m_c * cfm);
-            // jv = J . v
-            row_adj_add_vec3(r, 0u, i, v.va * d_jv);
-            row_adj_add_vec3(r, 3u, i, v.wa * d_jv);
-            row_adj_add_vec3(r, 6u, i, v.vb * d_jv);
-            row_adj_add_vec3(r, 9u, i, v.wb * d_jv);
-            g.va += j_lin_a * d_jv;
-            g.wa += j_ang_a * d_jv;
-            g.vb += j_lin_b * d_jv;
-            g.wb += j_ang_b * d_jv;
-            store_velocity_adjoints(sa, sb, i, g);
-            adj_set(lam_slot, i, d_old);
+        }
+    } else {
+        for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+            let sweep = hdr.sweeps - sweep_rev;
+            for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+                reverse_row_update(sweep, hdr.n_rows - 1u - r_rev, i);
+            }
         }
     }
     for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
@@ -485,6 +440,85 @@ fn solve_adjoint(i: u32) {
         let d_lambda = adj_get(lam_slot, i) + row_apply_impulse_adjoint(r, bodies.x, bodies.y, i, lambda);
         adj_set(lam_slot, i, hdr.warm_start * d_lambda);
     }
+}
+
+// Reverse of solve_row's update of row r in sweep `sweep` (counting from 1) on the storage
+// copies: walks the velocities back to before the update, takes the velocities' and impulses'
+// adjoints through it and accumulates the row's field adjoints.
+fn reverse_row_update(sweep: u32, r: u32, i: u32) {
+    let bodies = row_bodies(r);
+    let reference = bodies.z;
+    let sa = body_slot(bodies.x) + 7u;
+    let sb = body_slot(bodies.y) + 7u;
+    let lambda_old = lambda_history(sweep - 1u, r, i);
+    let delta = lambda_history(sweep, r, i) - lambda_old;
+    let m_lin_a = row_vec3(r, 12u, i);
+    let m_ang_a = row_vec3(r, 15u, i);
+    let m_lin_b = row_vec3(r, 18u, i);
+    let m_ang_b = row_vec3(r, 21u, i);
+    // Walk the velocities back to before this update.
+    var v = load_velocities(sa, sb, i);
+    v.va -= m_lin_a * delta;
+    v.wa -= m_ang_a * delta;
+    v.vb -= m_lin_b * delta;
+    v.wb -= m_ang_b * delta;
+    store_velocities(sa, sb, i, v);
+    // v' = v + M^-1 J^T delta
+    var g = load_velocity_adjoints(sa, sb, i);
+    let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
+    row_adj_add_vec3(r, 12u, i, g.va * delta);
+    row_adj_add_vec3(r, 15u, i, g.wa * delta);
+    row_adj_add_vec3(r, 18u, i, g.vb * delta);
+    row_adj_add_vec3(r, 21u, i, g.wb * delta);
+    let lam_slot = hdr.adj_state + hdr.state_lambda + r;
+    let d_new = adj_get(lam_slot, i) + d_delta;
+    var d_old = -d_delta;
+    let lambda_ref = select(
+        select(lambda_history(sweep - 1u, reference, i), lambda_old, reference == r),
+        lambda_history(sweep, reference, i),
+        reference < r);
+    // m_c relaxed; the row's own m_c gets omega times its adjoint.
+    let omega = row_relaxation(r);
+    let m_c = omega * row_get(r, 24u, i);
+    let cfm = row_get(r, 25u, i);
+    let bias = row_get(r, 26u, i);
+    let mu = row_get(r, 29u, i);
+    let lo = row_get(r, 27u, i) - mu * lambda_ref;
+    let hi = row_get(r, 28u, i) + mu * lambda_ref;
+    let j_lin_a = row_vec3(r, 0u, i);
+    let j_ang_a = row_vec3(r, 3u, i);
+    let j_lin_b = row_vec3(r, 6u, i);
+    let j_ang_b = row_vec3(r, 9u, i);
+    let jv = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
+    let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
+    let above_lo = max(unclamped, lo);
+    let d_above = select(0.0, d_new, above_lo < hi);
+    let d_hi = d_new - d_above;
+    let d_unclamped = select(0.0, d_above, unclamped > lo);
+    let d_lo = d_above - d_unclamped;
+    let d_jv = -m_c * d_unclamped;
+    row_adj_add(r, 24u, i, -(omega * d_unclamped) * (jv + bias + cfm * lambda_old));
+    row_adj_add(r, 25u, i, d_jv * lambda_old);
+    row_adj_add(r, 26u, i, d_jv);
+    row_adj_add(r, 27u, i, d_lo);
+    row_adj_add(r, 28u, i, d_hi);
+    row_adj_add(r, 29u, i, (d_hi - d_lo) * lambda_ref);
+    let d_ref = (d_hi - d_lo) * mu;
+    // A row is never its own friction reference (mu = 0 there), but keep it exact.
+    d_old += select(0.0, d_ref, reference == r);
+    adj_add(hdr.adj_state + hdr.state_lambda + reference, i, select(d_ref, 0.0, reference == r));
+    d_old += d_unclamped * (1.0 - m_c * cfm);
+    // jv = J . v
+    row_adj_add_vec3(r, 0u, i, v.va * d_jv);
+    row_adj_add_vec3(r, 3u, i, v.wa * d_jv);
+    row_adj_add_vec3(r, 6u, i, v.vb * d_jv);
+    row_adj_add_vec3(r, 9u, i, v.wb * d_jv);
+    g.va += j_lin_a * d_jv;
+    g.wa += j_ang_a * d_jv;
+    g.vb += j_lin_b * d_jv;
+    g.wb += j_ang_b * d_jv;
+    store_velocity_adjoints(sa, sb, i, g);
+    adj_set(lam_slot, i, d_old);
 }
 
 // solve_adjoint's state in private memory: the velocities being walked back, their adjoints
@@ -515,104 +549,26 @@ fn solve_adjoint_private(i: u32) {
         s.lambda_adjoint[r] = adj_get(hdr.adj_state + hdr.state_lambda + r, i);
         s.lambda[r] = lambda_history(hdr.sweeps, r, i);
     }
-    for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
-        let sweep = hdr.sweeps - sweep_rev;
-        for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
-            let r = hdr.n_rows - 1u - r_rev;
-            let block = row_block(r);
-            if (block == ROW_BLOCK_FOLLOWER) { continue; }
-            if (block != 0u) {
-                private_axis_block_adjoint(sweep, r, block - 1u, i, &s);
-                continue;
+    if (model_has_axis_blocks()) {
+        for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+            let sweep = hdr.sweeps - sweep_rev;
+            for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+                let r = hdr.n_rows - 1u - r_rev;
+                let block = row_block(r);
+                if (block == ROW_BLOCK_FOLLOWER) { continue; }
+                if (block != 0u) {
+                    private_axis_block_adjoint(sweep, r, block - 1u, i, &s);
+                    continue;
+                }
+                private_reverse_row_update(sweep, r, i, &s);
             }
-            let bodies = row_bodies(r);
-            let reference = bodies.z;
-            let a = 2u * bodies.x;
-            let b = 2u * bodies.y;
-            let lambda_old = lambda_history(sweep - 1u, r, i);
-            let delta = s.lambda[r] - lambda_old;
-            s.lambda[r] = lambda_old;
-            let f0 = row_record(r, 0u, i);
-            let f1 = row_record(r, 1u, i);
-            let f2 = row_record(r, 2u, i);
-            let f3 = row_record(r, 3u, i);
-            let f4 = row_record(r, 4u, i);
-            let f5 = row_record(r, 5u, i);
-            let f6 = row_record(r, 6u, i);
-            let f7 = row_record(r, 7u, i);
-            let m_lin_a = f4.xyz;
-            let m_ang_a = f5.xyz;
-            let m_lin_b = f6.xyz;
-            let m_ang_b = f7.xyz;
-            // Walk the velocities back to before this update.
-            var v = RowBodies(s.velocity[a], s.velocity[a + 1u], s.velocity[b], s.velocity[b + 1u]);
-            v.va -= m_lin_a * delta;
-            v.wa -= m_ang_a * delta;
-            v.vb -= m_lin_b * delta;
-            v.wb -= m_ang_b * delta;
-            s.velocity[a] = v.va;
-            s.velocity[a + 1u] = v.wa;
-            s.velocity[b] = v.vb;
-            s.velocity[b + 1u] = v.wb;
-            // v' = v + M^-1 J^T delta
-            var g = RowBodies(s.velocity_adjoint[a], s.velocity_adjoint[a + 1u],
-                              s.velocity_adjoint[b], s.velocity_adjoint[b + 1u]);
-            let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
-            let d_m_lin_a = g.va * delta;
-            let d_m_ang_a = g.wa * delta;
-            let d_m_lin_b = g.vb * delta;
-            let d_m_ang_b = g.wb * delta;
-            let d_new = s.lambda_adjoint[r] + d_delta;
-            var d_old = -d_delta;
-            let lambda_ref = s.lambda[reference];
-            // m_c relaxed; the row's own m_c gets omega times its adjoint.
-            let omega = row_relaxation(r);
-            let m_c = omega * f0.w;
-            let cfm = f1.w;
-            let bias = f2.w;
-            let mu = f5.w;
-            let lo = f3.w - mu * lambda_ref;
-            let hi = f4.w + mu * lambda_ref;
-            let j_lin_a = f0.xyz;
-            let j_ang_a = f1.xyz;
-            let j_lin_b = f2.xyz;
-            let j_ang_b = f3.xyz;
-            let jv = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
-            let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
-            let above_lo = max(unclamped, lo);
-            let d_above = select(0.0, d_new, above_lo < hi);
-            let d_hi = d_new - d_above;
-            let d_unclamped = select(0.0, d_above, unclamped > lo);
-            let d_lo = d_above - d_unclamped;
-            let d_jv = -m_c * d_unclamped;
-            let d_ref = (d_hi - d_lo) * mu;
-            // A row is never its own friction reference (mu = 0 there), but keep it exact.
-            d_old += select(0.0, d_ref, reference == r);
-            s.lambda_adjoint[reference] = s.lambda_adjoint[reference] + select(d_ref, 0.0, reference == r);
-            d_old += d_unclamped * (1.0 - m_c * cfm);
-            // Every field of the row gets exactly one addition per update, so accumulating
-            // whole records (one load and one store each) gives the bits of field-wise adds.
-            // Records 0-5 carry m_c, cfm, bias, lo, hi, mu in w (see the top of this file).
-            let d_m_c = -(omega * d_unclamped) * (jv + bias + cfm * lambda_old);
-            let d_mu = (d_hi - d_lo) * lambda_ref;
-            // jv = J . v
-            row_adj_set_record(r, 0u, i, row_adj_record(r, 0u, i) + vec4<f32>(v.va * d_jv, d_m_c));
-            row_adj_set_record(r, 1u, i, row_adj_record(r, 1u, i) + vec4<f32>(v.wa * d_jv, d_jv * lambda_old));
-            row_adj_set_record(r, 2u, i, row_adj_record(r, 2u, i) + vec4<f32>(v.vb * d_jv, d_jv));
-            row_adj_set_record(r, 3u, i, row_adj_record(r, 3u, i) + vec4<f32>(v.wb * d_jv, d_lo));
-            row_adj_set_record(r, 4u, i, row_adj_record(r, 4u, i) + vec4<f32>(d_m_lin_a, d_hi));
-            row_adj_set_record(r, 5u, i, row_adj_record(r, 5u, i) + vec4<f32>(d_m_ang_a, d_mu));
-            row_adj_set_record(r, 6u, i, row_adj_record(r, 6u, i) + vec4<f32>(d_m_lin_b, 0.0));
-            row_adj_set_record(r, 7u, i, row_adj_record(r, 7u, i) + vec4<f32>(d_m_ang_b, 0.0));
-            g.va += j_lin_a * d_jv;
-            g.wa += j_ang_a * d_jv;
-            g.vb += j_lin_b * d_jv;
-            g.wb += j_ang_b * d_jv;
-            s.velocity_adjoint[a] = g.va;
-            s.velocity_adjoint[a + 1u] = g.wa;
-            s.velocity_adjoint[b] = g.vb;
-            s.velocity_adjoint[b + 1u] = g.wb;
-            s.lambda_adjoint[r] = d_old;
+        }
+    } else {
+        for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+            let sweep = hdr.sweeps - sweep_rev;
+            for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+                private_reverse_row_update(sweep, hdr.n_rows - 1u - r_rev, i, &s);
+            }
         }
     }
     // The warm start (row_apply_impulse and its adjoint, on the private copies).
@@ -652,6 +608,99 @@ fn solve_adjoint_private(i: u32) {
     for (var r = 0u; r < hdr.n_rows; r++) {
         adj_set(hdr.adj_state + hdr.state_lambda + r, i, s.lambda_adjoint[r]);
     }
+}
+
+// reverse_row_update on solve_adjoint_private's state: the same operations in the same
+// order. Row adjoints stay in storage, accumulated as whole vec4 records.
+fn private_reverse_row_update(sweep: u32, r: u32, i: u32, s: ptr<function, PrivateAdjointState>) {
+    let bodies = row_bodies(r);
+    let reference = bodies.z;
+    let a = 2u * bodies.x;
+    let b = 2u * bodies.y;
+    let lambda_old = lambda_history(sweep - 1u, r, i);
+    let delta = (*s).lambda[r] - lambda_old;
+    (*s).lambda[r] = lambda_old;
+    let f0 = row_record(r, 0u, i);
+    let f1 = row_record(r, 1u, i);
+    let f2 = row_record(r, 2u, i);
+    let f3 = row_record(r, 3u, i);
+    let f4 = row_record(r, 4u, i);
+    let f5 = row_record(r, 5u, i);
+    let f6 = row_record(r, 6u, i);
+    let f7 = row_record(r, 7u, i);
+    let m_lin_a = f4.xyz;
+    let m_ang_a = f5.xyz;
+    let m_lin_b = f6.xyz;
+    let m_ang_b = f7.xyz;
+    // Walk the velocities back to before this update.
+    var v = RowBodies((*s).velocity[a], (*s).velocity[a + 1u], (*s).velocity[b], (*s).velocity[b + 1u]);
+    v.va -= m_lin_a * delta;
+    v.wa -= m_ang_a * delta;
+    v.vb -= m_lin_b * delta;
+    v.wb -= m_ang_b * delta;
+    (*s).velocity[a] = v.va;
+    (*s).velocity[a + 1u] = v.wa;
+    (*s).velocity[b] = v.vb;
+    (*s).velocity[b + 1u] = v.wb;
+    // v' = v + M^-1 J^T delta
+    var g = RowBodies((*s).velocity_adjoint[a], (*s).velocity_adjoint[a + 1u],
+                      (*s).velocity_adjoint[b], (*s).velocity_adjoint[b + 1u]);
+    let d_delta = dot(m_lin_a, g.va) + dot(m_ang_a, g.wa) + dot(m_lin_b, g.vb) + dot(m_ang_b, g.wb);
+    let d_m_lin_a = g.va * delta;
+    let d_m_ang_a = g.wa * delta;
+    let d_m_lin_b = g.vb * delta;
+    let d_m_ang_b = g.wb * delta;
+    let d_new = (*s).lambda_adjoint[r] + d_delta;
+    var d_old = -d_delta;
+    let lambda_ref = (*s).lambda[reference];
+    // m_c relaxed; the row's own m_c gets omega times its adjoint.
+    let omega = row_relaxation(r);
+    let m_c = omega * f0.w;
+    let cfm = f1.w;
+    let bias = f2.w;
+    let mu = f5.w;
+    let lo = f3.w - mu * lambda_ref;
+    let hi = f4.w + mu * lambda_ref;
+    let j_lin_a = f0.xyz;
+    let j_ang_a = f1.xyz;
+    let j_lin_b = f2.xyz;
+    let j_ang_b = f3.xyz;
+    let jv = dot(j_lin_a, v.va) + dot(j_ang_a, v.wa) + dot(j_lin_b, v.vb) + dot(j_ang_b, v.wb);
+    let unclamped = lambda_old - m_c * (jv + bias + cfm * lambda_old);
+    let above_lo = max(unclamped, lo);
+    let d_above = select(0.0, d_new, above_lo < hi);
+    let d_hi = d_new - d_above;
+    let d_unclamped = select(0.0, d_above, unclamped > lo);
+    let d_lo = d_above - d_unclamped;
+    let d_jv = -m_c * d_unclamped;
+    let d_ref = (d_hi - d_lo) * mu;
+    // A row is never its own friction reference (mu = 0 there), but keep it exact.
+    d_old += select(0.0, d_ref, reference == r);
+    (*s).lambda_adjoint[reference] = (*s).lambda_adjoint[reference] + select(d_ref, 0.0, reference == r);
+    d_old += d_unclamped * (1.0 - m_c * cfm);
+    // Every field of the row gets exactly one addition per update, so accumulating
+    // whole records (one load and one store each) gives the bits of field-wise adds.
+    // Records 0-5 carry m_c, cfm, bias, lo, hi, mu in w (see the top of this file).
+    let d_m_c = -(omega * d_unclamped) * (jv + bias + cfm * lambda_old);
+    let d_mu = (d_hi - d_lo) * lambda_ref;
+    // jv = J . v
+    row_adj_set_record(r, 0u, i, row_adj_record(r, 0u, i) + vec4<f32>(v.va * d_jv, d_m_c));
+    row_adj_set_record(r, 1u, i, row_adj_record(r, 1u, i) + vec4<f32>(v.wa * d_jv, d_jv * lambda_old));
+    row_adj_set_record(r, 2u, i, row_adj_record(r, 2u, i) + vec4<f32>(v.vb * d_jv, d_jv));
+    row_adj_set_record(r, 3u, i, row_adj_record(r, 3u, i) + vec4<f32>(v.wb * d_jv, d_lo));
+    row_adj_set_record(r, 4u, i, row_adj_record(r, 4u, i) + vec4<f32>(d_m_lin_a, d_hi));
+    row_adj_set_record(r, 5u, i, row_adj_record(r, 5u, i) + vec4<f32>(d_m_ang_a, d_mu));
+    row_adj_set_record(r, 6u, i, row_adj_record(r, 6u, i) + vec4<f32>(d_m_lin_b, 0.0));
+    row_adj_set_record(r, 7u, i, row_adj_record(r, 7u, i) + vec4<f32>(d_m_ang_b, 0.0));
+    g.va += j_lin_a * d_jv;
+    g.wa += j_ang_a * d_jv;
+    g.vb += j_lin_b * d_jv;
+    g.wb += j_ang_b * d_jv;
+    (*s).velocity_adjoint[a] = g.va;
+    (*s).velocity_adjoint[a + 1u] = g.wa;
+    (*s).velocity_adjoint[b] = g.vb;
+    (*s).velocity_adjoint[b + 1u] = g.wb;
+    (*s).lambda_adjoint[r] = d_old;
 }
 
 fn store_velocity_adjoints_of(slot: u32, i: u32, gv: vec3<f32>, gw: vec3<f32>) {
