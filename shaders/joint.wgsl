@@ -90,6 +90,16 @@ fn angular_coordinate(frame_a: vec4<f32>, frame_b: vec4<f32>, relative: vec4<f32
     return select(generic, select(swing, twist, k == 3u), hinge);
 }
 
+// A lock's softness [mass scale, CFM scale, ERP]: its record's own (settings.lock_frequency,
+// packed as ERP and CFM scale) where set, else the header's joint softness. Selected, not
+// recomputed, in the second case so that models without a lock frequency keep their bits.
+fn lock_softness(rec: u32) -> vec3<f32> {
+    let own = model_u32(rec + 2u) != 0u;
+    let cfm = model_f32(rec + 3u);
+    return select(vec3<f32>(hdr.joint_mass_scale, hdr.joint_cfm_scale, hdr.joint_erp),
+                  vec3<f32>(1.0 / (1.0 + cfm), cfm, model_f32(rec + 2u)), own);
+}
+
 fn joint_lock_rows_forward(i: u32) {
     let dt = hdr.dt;
     // The joint whose frame `joint` holds (model data: the branch is uniform).
@@ -103,8 +113,9 @@ fn joint_lock_rows_forward(i: u32) {
             loaded = j;
         }
         let ax = joint_frame_axis(joint.frame, model_u32(rec + 1u));
-        row_write_bodies(l, i, ax.jac, joint.mass_a, joint.mass_b, hdr.joint_erp * ax.coordinate / dt,
-                         -UNBOUNDED, UNBOUNDED, 0.0, hdr.joint_mass_scale, hdr.joint_cfm_scale);
+        let soft = lock_softness(rec);
+        row_write_bodies(l, i, ax.jac, joint.mass_a, joint.mass_b, soft.z * ax.coordinate / dt,
+                         -UNBOUNDED, UNBOUNDED, 0.0, soft.x, soft.y);
     }
 }
 
@@ -208,8 +219,9 @@ fn joint_lock_rows_adjoint(i: u32) {
         let j = model_u32(rec);
         let k = model_u32(rec + 1u);
         let ax = joint_axis(j, k, i);
-        let d = row_write_adjoint(l, i, ax.jac, hdr.joint_mass_scale, hdr.joint_cfm_scale);
-        joint_axis_adjoint(j, k, i, d.jac, d.bias * hdr.joint_erp / hdr.dt);
+        let soft = lock_softness(rec);
+        let d = row_write_adjoint(l, i, ax.jac, soft.x, soft.y);
+        joint_axis_adjoint(j, k, i, d.jac, d.bias * soft.z / hdr.dt);
     }
 }
 

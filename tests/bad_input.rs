@@ -168,6 +168,24 @@ fn solver_relaxation_outside_zero_to_two() {
 }
 
 #[test]
+fn lock_frequency_not_positive() {
+    for (value, shown) in [("0.0", "0"), ("-30.0", "-30"), ("nan", "NaN")] {
+        let text = broken("dt = 0.01", &format!("dt = 0.01\nlock_frequency = {value}"));
+        expect_error(
+            &format!("lock-frequency-{value}"),
+            &text,
+            line_of(&text, "lock_frequency", 0),
+            &["settings.lock_frequency", "positive", shown],
+        );
+    }
+    let text = broken("dt = 0.01", "dt = 0.01\nlock_frequency = 100.0");
+    let path = temp_model("lock-frequency-ok", &text);
+    let model = Model::from_toml_file(&path);
+    std::fs::remove_file(&path).ok();
+    assert_eq!(model.unwrap().settings.lock_frequency, Some(100.0));
+}
+
+#[test]
 fn toml_syntax_error() {
     let text = broken("radius = 0.5", "radius = = 0.5");
     expect_error("syntax", &text, line_of(&text, "radius", 0), &[]);

@@ -72,6 +72,12 @@ pub struct Settings {
     pub joint_frequency: f32,
     /// Damping ratio of the soft joint and limit constraints.
     pub joint_damping_ratio: f32,
+    /// Natural frequency (Hz) of the joints' locked axes alone, in place of
+    /// `joint_frequency` (which then still sets the limits and tendons); with
+    /// `joint_damping_ratio`. `None`: `joint_frequency`. The MJCF importer sets it, since
+    /// MuJoCo's joints have no softness at all while its limits do (see `io::mjcf`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_frequency: Option<f32>,
     /// Natural frequency (Hz) of the soft contact constraints.
     pub contact_frequency: f32,
     /// Damping ratio of the soft contact constraints.
@@ -100,6 +106,7 @@ impl Default for Settings {
             solver_relaxation: 1.0,
             joint_frequency: 30.0,
             joint_damping_ratio: 1.0,
+            lock_frequency: None,
             contact_frequency: 30.0,
             contact_damping_ratio: 1.0,
             restitution_threshold: 0.2,

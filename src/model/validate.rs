@@ -105,6 +105,9 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
         s.joint_damping_ratio,
         FieldPath::key("settings.joint_damping_ratio"),
     )?;
+    if let Some(f) = s.lock_frequency {
+        positive(f, FieldPath::key("settings.lock_frequency"))?;
+    }
     positive(
         s.contact_frequency,
         FieldPath::key("settings.contact_frequency"),
@@ -511,6 +514,11 @@ fn validate_derived(model: &Model, body_index: &HashMap<&str, usize>) -> Result<
     let s = &model.settings;
     for (which, frequency, damping) in [
         ("joint", s.joint_frequency, s.joint_damping_ratio),
+        (
+            "lock",
+            s.lock_frequency.unwrap_or(s.joint_frequency),
+            s.joint_damping_ratio,
+        ),
         ("contact", s.contact_frequency, s.contact_damping_ratio),
     ] {
         let (mass_scale, cfm_scale, erp) =

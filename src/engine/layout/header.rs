@@ -8,7 +8,8 @@ use bytemuck::{Pod, Zeroable};
 pub mod stride {
     /// `[body_a, body_b, is_hinge, 0, frame_a xyzw, frame_b xyzw]`
     pub const JOINT: usize = 12;
-    /// `[joint, axis, 0, 0]`
+    /// `[joint, axis, erp, cfm_scale]`: the last two 0 for the header's joint softness, else
+    /// `settings.lock_frequency`'s (f32 bits; the mass scale is `1 / (1 + cfm_scale)`).
     pub const LOCK: usize = 4;
     /// `[joint, axis, lower, upper]`
     pub const LIMIT: usize = 4;

@@ -121,13 +121,25 @@ pub(super) fn pack_joints(
 
 impl Packing {
     /// One lock record and row per locked axis of every joint.
+    /// Words 2 and 3 of every lock record are the lock softness `[erp, cfm_scale]` (f32 bits)
+    /// when `settings.lock_frequency` is set, else 0 (the kernels then use the header's joint
+    /// softness, so that models without it keep their bits).
     pub(super) fn pack_locks(&mut self, model: &Model, joint_bodies: &[(usize, usize)]) {
         let kernel = crate::model::kernel_joints(model);
+        let s = &model.settings;
+        let softness = s.lock_frequency.map_or([0, 0], |f| {
+            let (_, cfm_scale, erp) = super::softness(s.dt, f, s.joint_damping_ratio);
+            [erp.to_bits(), cfm_scale.to_bits()]
+        });
         for ji in 0..model.joints.len() {
             for (axis, locked) in kernel[ji].locked.iter().enumerate() {
                 if *locked {
-                    self.packed
-                        .extend_from_slice(&[ji as u32, axis as u32, 0, 0]);
+                    self.packed.extend_from_slice(&[
+                        ji as u32,
+                        axis as u32,
+                        softness[0],
+                        softness[1],
+                    ]);
                     let (a, b) = joint_bodies[ji];
                     self.row_desc
                         .push([a as u32, b as u32, self.row_desc.len() as u32, 0]);

@@ -73,22 +73,37 @@ fn angular_coordinate<T: Real>(
     select(generic, select(swing, twist, k == 3), hinge)
 }
 
+/// A lock's softness `(mass scale, CFM scale, ERP)`: its record's own where
+/// `settings.lock_frequency` set it, else the header's joint softness (`lock_softness` in
+/// `shaders/joint.wgsl`).
+fn lock_softness<T: Real>(s: &Instance<'_, T>, rec: u32) -> (T, T, T) {
+    let h = s.hdr;
+    let own = s.model_u32(rec + 2) != 0;
+    let cfm = s.model_f32(rec + 3);
+    (
+        select(T::of(h.joint_mass_scale), T::one() / (T::one() + cfm), own),
+        select(T::of(h.joint_cfm_scale), cfm, own),
+        select(T::of(h.joint_erp), s.model_f32(rec + 2), own),
+    )
+}
+
 pub fn joint_lock_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
     let h = s.hdr;
     let dt = T::of(h.dt);
     for l in 0..h.n_lock {
         let rec = h.off_lock + l * 4;
         let ax = joint_axis(s, s.model_u32(rec), s.model_u32(rec + 1));
+        let (mass_scale, cfm_scale, erp) = lock_softness(s, rec);
         row_write(
             s,
             l,
             ax.jac,
-            T::of(h.joint_erp) * ax.coordinate / dt,
+            erp * ax.coordinate / dt,
             -T::of(UNBOUNDED),
             T::of(UNBOUNDED),
             T::zero(),
-            T::of(h.joint_mass_scale),
-            T::of(h.joint_cfm_scale),
+            mass_scale,
+            cfm_scale,
         );
     }
 }
@@ -220,15 +235,10 @@ pub fn joint_lock_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super
         let rec = h.off_lock + l * 4;
         let (j, k) = (s.model_u32(rec), s.model_u32(rec + 1));
         let ax = joint_axis(s, j, k);
-        let (d_jac, [d_bias, _, _, _]) = row_write_adjoint(
-            s,
-            adj,
-            l,
-            ax.jac,
-            T::of(h.joint_mass_scale),
-            T::of(h.joint_cfm_scale),
-        );
-        joint_axis_adjoint(s, adj, j, k, d_jac, d_bias * T::of(h.joint_erp) / dt);
+        let (mass_scale, cfm_scale, erp) = lock_softness(s, rec);
+        let (d_jac, [d_bias, _, _, _]) =
+            row_write_adjoint(s, adj, l, ax.jac, mass_scale, cfm_scale);
+        joint_axis_adjoint(s, adj, j, k, d_jac, d_bias * erp / dt);
     }
 }
 

@@ -197,6 +197,107 @@ fn step_adjoint_matches_finite_differences_with_relaxed_locks_and_servos() {
 }
 
 #[test]
+fn step_adjoint_matches_finite_differences_with_a_lock_frequency() {
+    let plain = pendulum_with_everything();
+    let states_after = |model: &Model| {
+        let compiled = Compiled::new(model);
+        let mut s = Instance::<f64>::new(&compiled);
+        s.commands.fill(0.4);
+        for _ in 0..5 {
+            s.step();
+        }
+        s.state
+    };
+    for (frequency, seed) in [(100.0, 21), (8.0, 24)] {
+        let mut model = plain.clone();
+        model.settings.lock_frequency = Some(frequency);
+        // The locks' own softness reaches the step, so the check below differentiates it.
+        assert_ne!(states_after(&model), states_after(&plain), "{frequency}");
+        for (warmup, seed) in [(0, seed), (5, seed + 1), (30, seed + 2)] {
+            check_model(&model, warmup, seed);
+        }
+    }
+}
+
+/// A lock frequency softens or stiffens the locked axes alone: a hinge's limit keeps the
+/// joint frequency's softness, and a lock frequency equal to the joint frequency changes
+/// nothing but the last bits of the mass scale.
+#[test]
+fn a_lock_frequency_sets_the_locks_softness_and_leaves_the_limits() {
+    let plain = pendulum_with_everything();
+    let rows_after_one_step = |model: &Model| {
+        let compiled = Compiled::new(model);
+        let mut s = Instance::<f64>::new(&compiled);
+        s.write_rows();
+        (compiled.header, s.rows)
+    };
+    let (h, plain_rows) = rows_after_one_step(&plain);
+    let mut same = plain.clone();
+    same.settings.lock_frequency = Some(plain.settings.joint_frequency);
+    let (_, same_rows) = rows_after_one_step(&same);
+    let worst = plain_rows
+        .iter()
+        .zip(&same_rows)
+        .map(|(a, b)| (a - b).abs() / a.abs().max(1.0))
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-6, "same frequency, rows differ by {worst:e}");
+    let mut stiff = plain.clone();
+    stiff.settings.lock_frequency = Some(300.0);
+    let (_, stiff_rows) = rows_after_one_step(&stiff);
+    let len = crate::engine::layout::ROW_LEN;
+    let differs =
+        |r: u32| plain_rows[r as usize * len..][..len] != stiff_rows[r as usize * len..][..len];
+    assert!(
+        (0..h.n_lock).all(differs),
+        "every lock row takes the lock frequency"
+    );
+    assert!(
+        (h.row_limit..h.row_limit + h.n_limit).all(|r| !differs(r)),
+        "limit rows keep the joint frequency"
+    );
+}
+
+/// A hinge pendulum swinging under gravity strays less from its anchor with stiffer locks
+/// (measured: 2.7 mm at 100 Hz, 4.5 mm at the default 30 Hz over its first second).
+#[test]
+fn stiffer_locks_hold_a_pendulum_closer_to_its_anchor() {
+    let model = |lock_frequency: Option<f32>| {
+        ModelBuilder::new("pendulum")
+            .with_settings(|s| s.lock_frequency = lock_frequency)
+            .body("bob", 1.0, [0.5, 0.0, 1.0])
+            .shape(ShapeKind::Sphere { radius: 0.05 }, [0.0; 3])
+            .joint(
+                "pivot",
+                JointKind::Hinge,
+                None,
+                "bob",
+                [0.0, 0.0, 1.0],
+                [0.0, 1.0, 0.0],
+            )
+            .build()
+            .unwrap()
+    };
+    let stretch = |model: &Model| {
+        let compiled = Compiled::new(model);
+        let mut s = Instance::<f64>::new(&compiled);
+        let mut worst = 0.0f64;
+        for _ in 0..100 {
+            s.step();
+            let p = s.body_position(1);
+            let r = ((p.x * p.x) + (p.z - 1.0) * (p.z - 1.0)).sqrt();
+            worst = worst.max((r - 0.5).abs());
+        }
+        worst
+    };
+    let soft = stretch(&model(None));
+    let stiff = stretch(&model(Some(100.0)));
+    assert!(
+        stiff < 0.7 * soft,
+        "distance from the anchor off by {stiff:e} at 100 Hz, {soft:e} at 30 Hz"
+    );
+}
+
+#[test]
 fn step_adjoint_matches_finite_differences_for_ground_contacts() {
     // A box tumbling onto the ground: corners on both sides of the contact threshold.
     let model = ModelBuilder::new("box")

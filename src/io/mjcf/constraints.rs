@@ -431,7 +431,9 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 tag,
                 format!(
                     "equality '{name}': solref/solimp are not mapped; it is as soft as \
-                     backdrive's joints (settings.joint_frequency)"
+                     backdrive's joints (a connect or weld as their locks, \
+                     settings.lock_frequency; a joint or tendon coupling as their limits, \
+                     settings.joint_frequency)"
                 ),
             );
         }

@@ -243,6 +243,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
 
         let mut settings = Settings {
             dt: 0.002,
+            lock_frequency: Some(super::LOCK_FREQUENCY),
             ..Settings::default()
         };
         let mut world = World {

@@ -1,0 +1,265 @@
+//! Per-joint trajectories of a contact-free suite model (a legged one's root height) in backdrive's f64 CPU twin, from the
+//! same perturbed start as `tests/mjcf_suites.rs` (MuJoCo's poses in
+//! `tests/fixtures/mjcf/suites_reference.json`), with the settings that decide how far it ends
+//! from MuJoCo changed one at a time: what `benches/mjcf_suites_probe.py` prints for MuJoCo.
+//!
+//! `cargo run --release --example suite_probe -- PATH/reacher.xml --key gymnasium/reacher.xml
+//! --joint-frequency 30 --every 10`
+//!
+//! Prints the time and every compared joint's coordinate (rad or m from the model pose) every
+//! `--every` file steps, and at the end each joint's distance from MuJoCo's `after_1s`.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use backdrive::engine::layout::{BODY_STATE_LEN, Compiled};
+use backdrive::engine::sim::raw_from_bodies;
+use backdrive::engine::twin::Instance;
+use backdrive::io::mjcf::{self, MjcfImport, MjcfOptions};
+use backdrive::{BodyState, Model};
+use clap::Parser;
+use glam::{Quat, Vec3};
+use serde_json::Value;
+
+#[derive(Parser)]
+struct Args {
+    /// The MJCF file.
+    file: std::path::PathBuf,
+    /// Its key in the reference fixture (`gymnasium/reacher.xml`).
+    #[arg(long)]
+    key: String,
+    /// `Settings::joint_frequency` in place of the imported one.
+    #[arg(long)]
+    joint_frequency: Option<f32>,
+    /// `Settings::joint_damping_ratio` in place of the imported one.
+    #[arg(long)]
+    joint_damping_ratio: Option<f32>,
+    /// Solver sweeps in place of the imported count.
+    #[arg(long)]
+    sweeps: Option<u32>,
+    /// `Settings::warm_start` in place of the imported one.
+    #[arg(long)]
+    warm_start: Option<f32>,
+    /// `Settings::solver_relaxation` in place of the imported one.
+    #[arg(long)]
+    relaxation: Option<f32>,
+    /// Steps per file time step.
+    #[arg(long, default_value_t = 1)]
+    division: u32,
+    /// Drops every joint's armature.
+    #[arg(long)]
+    no_armature: bool,
+    /// Drops every joint's damping.
+    #[arg(long)]
+    no_damping: bool,
+    /// Gravity off.
+    #[arg(long)]
+    no_gravity: bool,
+    /// Fluid (density and viscosity) off.
+    #[arg(long)]
+    no_fluid: bool,
+    /// `Settings::lock_frequency` in place of the imported one (0: none, the joint frequency).
+    #[arg(long)]
+    lock_frequency: Option<f32>,
+    /// Print every this many file steps (0: only the end).
+    #[arg(long, default_value_t = 0)]
+    every: u32,
+}
+
+fn v3(v: &Value) -> Vec3 {
+    Vec3::new(
+        v[0].as_f64().unwrap() as f32,
+        v[1].as_f64().unwrap() as f32,
+        v[2].as_f64().unwrap() as f32,
+    )
+}
+
+fn q4(v: &Value) -> Quat {
+    Quat::from_xyzw(
+        v[0].as_f64().unwrap() as f32,
+        v[1].as_f64().unwrap() as f32,
+        v[2].as_f64().unwrap() as f32,
+        v[3].as_f64().unwrap() as f32,
+    )
+}
+
+fn start_states(imp: &MjcfImport, r: &Value) -> Vec<BodyState> {
+    let poses: BTreeMap<&str, ([f32; 3], [f32; 4])> = r["start"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["body"].as_str().unwrap(),
+                (v3(&p["pos"]).to_array(), q4(&p["quat"]).to_array()),
+            )
+        })
+        .collect();
+    let ordered: Vec<_> = imp.frames.iter().map(|f| poses[f.name.as_str()]).collect();
+    imp.body_states_from_frame_poses(&ordered).unwrap()
+}
+
+/// The suite test's joint readout (hinge angle or slide displacement, compound slides too).
+fn joint_coordinate(imp: &MjcfImport, bodies: &[BodyState], j: &Value) -> f64 {
+    let model = &imp.model;
+    if let Some(k) = model.joint_index(j["name"].as_str().unwrap()) {
+        let joint = &model.joints[k];
+        if j["kind"] == "slide" && joint.shared_frame.is_some() {
+            let moved = |body: Option<&String>| -> (Vec3, Quat) {
+                let anchor = Vec3::from_array(joint.anchor);
+                let Some(b) = body.and_then(|name| model.body_index(name)) else {
+                    return (anchor, Quat::IDENTITY);
+                };
+                let x0 = Vec3::from_array(model.bodies[b].position);
+                let q0 = Quat::from_array(model.bodies[b].orientation).normalize();
+                let x = Vec3::from_array(bodies[b].position);
+                let q = Quat::from_array(bodies[b].orientation).normalize();
+                let turn = q * q0.conjugate();
+                (x + turn * (anchor - x0), turn)
+            };
+            let (c, _) = moved(Some(&joint.child));
+            let (p, turn) = moved(joint.parent.as_ref());
+            let axis = turn * Vec3::from_array(joint.axis).normalize();
+            return f64::from(axis.dot(c - p));
+        }
+    }
+    let (xb, qb) = imp.frame_pose(j["body"].as_str().unwrap(), bodies).unwrap();
+    let (xp, qp) = match j["parent"].as_str() {
+        Some(p) => imp.frame_pose(p, bodies).unwrap(),
+        None => ([0.0; 3], [0.0, 0.0, 0.0, 1.0]),
+    };
+    let (xb, qb, xp, qp) = (
+        Vec3::from_array(xb),
+        Quat::from_array(qb),
+        Vec3::from_array(xp),
+        Quat::from_array(qp),
+    );
+    let axis = v3(&j["axis"]).normalize();
+    let body_quat = q4(&j["body_quat"]);
+    if j["kind"] == "hinge" {
+        let r = body_quat.conjugate() * qp.conjugate() * qb;
+        let r = if r.w < 0.0 { -r } else { r };
+        f64::from(2.0 * Vec3::new(r.x, r.y, r.z).dot(axis).atan2(r.w))
+    } else {
+        let d = qp.conjugate() * (xb - xp) - v3(&j["body_pos"]);
+        f64::from((body_quat * axis).dot(d))
+    }
+}
+
+fn body_states(model: &Model, state: &[f64]) -> Vec<BodyState> {
+    (0..model.bodies.len())
+        .map(|b| {
+            let s: Vec<f32> = state[(b + 1) * BODY_STATE_LEN..(b + 2) * BODY_STATE_LEN]
+                .iter()
+                .map(|&x| x as f32)
+                .collect();
+            BodyState::from_slice(&s)
+        })
+        .collect()
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let reference: Value = serde_json::from_str(&std::fs::read_to_string(
+        "tests/fixtures/mjcf/suites_reference.json",
+    )?)?;
+    let r = &reference["models"][&args.key];
+    anyhow::ensure!(r.is_object(), "{} is not in the reference", args.key);
+    let mut imp = mjcf::load_mjcf_with(&args.file, &MjcfOptions::default())
+        .with_context(|| args.file.display().to_string())?;
+    let settings = &mut imp.model.settings;
+    settings.dt /= args.division as f32;
+    if let Some(f) = args.joint_frequency {
+        settings.joint_frequency = f;
+    }
+    if let Some(z) = args.joint_damping_ratio {
+        settings.joint_damping_ratio = z;
+    }
+    if let Some(s) = args.sweeps {
+        settings.solver_iterations = s;
+    }
+    if let Some(w) = args.warm_start {
+        settings.warm_start = w;
+    }
+    if let Some(w) = args.relaxation {
+        settings.solver_relaxation = w;
+    }
+    if args.no_gravity {
+        settings.gravity = [0.0; 3];
+    }
+    if args.no_fluid {
+        settings.fluid_density = 0.0;
+        settings.fluid_viscosity = 0.0;
+    }
+    if let Some(f) = args.lock_frequency {
+        settings.lock_frequency = (f > 0.0).then_some(f);
+    }
+    for j in &mut imp.model.joints {
+        if args.no_armature {
+            j.armature = 0.0;
+        }
+        if args.no_damping {
+            j.damping = 0.0;
+        }
+    }
+    let compiled = Compiled::new(&imp.model);
+    let raw = raw_from_bodies(&compiled, &imp.model, &start_states(&imp, r), 1)?;
+    let mut inst = Instance::<f64>::new(&compiled);
+    inst.state = raw.iter().map(|&x| f64::from(x)).collect();
+    if r["kind"] == "legged" {
+        let root = r["root"].as_str().unwrap();
+        let steps = r["steps"].as_u64().unwrap() as u32 * args.division;
+        for _ in 0..steps {
+            inst.step();
+        }
+        let bodies = body_states(&imp.model, &inst.state);
+        let h = f64::from(imp.frame_pose(root, &bodies).unwrap().0[2]);
+        let want = r["height"].as_f64().unwrap();
+        println!(
+            "{root} height after {} s: backdrive {h:.5}, MuJoCo {want:.5}",
+            r["time"]
+        );
+        println!("worst {:.5}", (h - want).abs());
+        return Ok(());
+    }
+    let joints = r["joints"].as_array().unwrap();
+    let names: Vec<&str> = joints.iter().map(|j| j["name"].as_str().unwrap()).collect();
+    println!("t {}", names.join(" "));
+    let steps = r["steps"].as_u64().unwrap() as u32;
+    let dt = r["timestep"].as_f64().unwrap();
+    let print = |inst: &Instance<f64>, k: u32| {
+        let bodies = body_states(&imp.model, &inst.state);
+        let q: Vec<String> = joints
+            .iter()
+            .map(|j| format!("{:.5}", joint_coordinate(&imp, &bodies, j)))
+            .collect();
+        println!("{:.3} {}", f64::from(k) * dt, q.join(" "));
+    };
+    for k in 0..steps {
+        if args.every > 0 && k % args.every == 0 {
+            print(&inst, k);
+        }
+        for _ in 0..args.division {
+            inst.step();
+        }
+    }
+    print(&inst, steps);
+    let bodies = body_states(&imp.model, &inst.state);
+    let mut worst = 0.0f64;
+    for j in joints {
+        let q = joint_coordinate(&imp, &bodies, j);
+        let want = j["after_1s"].as_f64().unwrap();
+        let c = j["converged_1s"].as_f64().unwrap();
+        worst = worst.max((q - want).abs());
+        println!(
+            "{}: backdrive {q:.5}, MuJoCo Euler {want:.5}, converged {c:.5}, off {:.5} \
+             (backdrive from converged {:.5}, MuJoCo Euler from converged {:.5})",
+            j["name"].as_str().unwrap(),
+            (q - want).abs(),
+            (q - c).abs(),
+            (want - c).abs()
+        );
+    }
+    println!("worst {worst:.5}");
+    Ok(())
+}
