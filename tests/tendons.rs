@@ -257,7 +257,8 @@ fn ball_on_a_string() -> Model {
 
 /// Spatial tendon rows on the GPU against the f32 twin over 60 steps, and the GPU's one-step
 /// adjoint against the f64 twin's after them (string taut, rod held). Measured on lavapipe:
-/// MEASURED; bounds 1e-3 as for the other tendon tests.
+/// worst relative step difference 1.1e-5, adjoint relative errors 6.5e-7 (state) and 3.3e-7
+/// (parameters) at most; bounds 1e-3 as for the other tendon tests.
 #[test]
 fn the_gpu_spatial_tendon_matches_the_twin() {
     let model = ball_on_a_string();

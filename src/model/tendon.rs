@@ -422,9 +422,14 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(rod.contains("tendon[0].length"), "{rod}");
-        let text = model.to_toml().replace("1.0, 2.0, 3.0", "1.0, nan, 3.0");
-        let e = Model::from_toml_str(&text, None).unwrap_err().to_string();
-        assert!(e.contains("tendon[0].site[1].position"), "{e}");
+        let nan = refusal(string([
+            (Some("foot"), [0.0; 3]),
+            (None, [1.0, f32::NAN, 3.0]),
+        ]));
+        assert!(
+            nan.contains("tendon[0].site") && nan.contains("position"),
+            "{nan}"
+        );
     }
 
     #[test]
