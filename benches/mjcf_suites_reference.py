@@ -6,7 +6,7 @@ Writes tests/fixtures/mjcf/suites_reference.json. Every model runs with MuJoCo's
 integrator at the file's own time step, zero control, from the model pose with every hinge and
 slide joint turned or moved by the same small PERTURBATION (free joints untouched):
 
-* contact-free models (dm_control pendulum, acrobot, cartpole, swimmer, fish; gymnasium
+* contact-free models (dm_control pendulum, acrobot, cartpole, swimmer, fish, ball_in_cup; gymnasium
   inverted_pendulum, inverted_double_pendulum, reacher, swimmer): every hinge and slide
   joint's coordinate after 1 s (`after_1s`), and the same coordinate with the equations of
   motion solved to convergence (`converged_1s`: RK4 at the file's time step /
@@ -58,6 +58,9 @@ CONTACT_FREE = [
     ("dm_control", "swimmer.xml"),
     ("gymnasium", "swimmer.xml"),
     ("dm_control", "fish.xml"),
+    # The ball hangs from the cup on its string (a spatial tendon's distance limit) and
+    # touches neither the cup nor the ground within 1 s.
+    ("dm_control", "ball_in_cup.xml"),
 ]
 LEGGED = [
     ("dm_control", "hopper.xml"),

@@ -8,6 +8,10 @@
 // length sums every term's coordinate, so it is MuJoCo's tendon length however far the
 // joints turn.
 
+// A spatial tendon (a record of 0 terms) is the straight distance between two sites, each a
+// point fixed on a body (term records [body slot, position in the body's frame]): its row
+// is a point-to-point row along the line between the sites, on the sites' two bodies.
+
 struct TendonLength {
     jac: RowJacobian,
     length: f32,
@@ -16,10 +20,42 @@ struct TendonLength {
 fn tendon_record(t: u32) -> u32 { return hdr.off_tendon + t * TENDON_RECORD_LEN; }
 fn tendon_term_record(k: u32) -> u32 { return hdr.off_tendon_term + k * TENDON_TERM_RECORD_LEN; }
 
+// The sites of a spatial tendon: their bodies, offsets in the body frames and world points.
+struct TendonSites {
+    a: u32, b: u32,
+    offset_a: vec3<f32>, offset_b: vec3<f32>,
+    qa: vec4<f32>, qb: vec4<f32>,
+    arm_a: vec3<f32>, arm_b: vec3<f32>,
+    d: vec3<f32>, dist: f32, n: vec3<f32>,
+}
+
+fn tendon_sites(first: u32, i: u32) -> TendonSites {
+    let ta = tendon_term_record(first);
+    let tb = tendon_term_record(first + 1u);
+    var s: TendonSites;
+    s.a = model_u32(ta);
+    s.b = model_u32(tb);
+    s.offset_a = model_vec3(ta + 1u);
+    s.offset_b = model_vec3(tb + 1u);
+    s.qa = body_orientation(s.a, i);
+    s.qb = body_orientation(s.b, i);
+    s.arm_a = quat_rotate(s.qa, s.offset_a);
+    s.arm_b = quat_rotate(s.qb, s.offset_b);
+    s.d = (body_position(s.b, i) + s.arm_b) - (body_position(s.a, i) + s.arm_a);
+    s.dist = length(s.d);
+    s.n = s.d / max(s.dist, 1.0e-9);
+    return s;
+}
+
 fn tendon_length(t: u32, i: u32) -> TendonLength {
     let rec = tendon_record(t);
     let first = model_u32(rec);
     let n = model_u32(rec + 1u);
+    if (n == 0u) {
+        // Model data: the branch is uniform.
+        let s = tendon_sites(first, i);
+        return TendonLength(point_jacobian(s.n, s.arm_a, s.arm_b), s.dist);
+    }
     let term = tendon_term_record(first);
     let c = model_f32(term + 2u);
     let ax = joint_axis(model_u32(term), model_u32(term + 1u), i);
@@ -77,6 +113,10 @@ fn tendon_length_adjoint(t: u32, i: u32, d_jac: RowJacobian, d_length: f32) {
     let rec = tendon_record(t);
     let first = model_u32(rec);
     let n = model_u32(rec + 1u);
+    if (n == 0u) {
+        tendon_sites_adjoint(tendon_sites(first, i), i, d_jac, d_length);
+        return;
+    }
     let term = tendon_term_record(first);
     let c = model_f32(term + 2u);
     joint_axis_adjoint(model_u32(term), model_u32(term + 1u), i, row_jacobian_scaled(d_jac, c),
@@ -87,6 +127,20 @@ fn tendon_length_adjoint(t: u32, i: u32, d_jac: RowJacobian, d_length: f32) {
         joint_axis_adjoint(model_u32(other), model_u32(other + 1u), i, none,
                            d_length * model_f32(other + 2u));
     }
+}
+
+// Adjoint of a spatial tendon's length and Jacobian, to its bodies' positions and
+// orientations (the sites' offsets are model data).
+fn tendon_sites_adjoint(s: TendonSites, i: u32, d_jac: RowJacobian, d_length: f32) {
+    let pj = point_jacobian_adjoint(s.n, s.arm_a, s.arm_b, d_jac);
+    let d_d = select(pj.dir / 1.0e-9, (pj.dir - s.n * dot(s.n, pj.dir)) / s.dist + s.n * d_length,
+                     s.dist > 1.0e-9);
+    let sa = body_slot(s.a);
+    let sb = body_slot(s.b);
+    state_adj_add_vec3(sa, i, -d_d);
+    state_adj_add_vec3(sb, i, d_d);
+    state_adj_add_quat(sa + 3u, i, quat_rotate_adjoint(s.qa, s.offset_a, pj.arm_a - d_d).q);
+    state_adj_add_quat(sb + 3u, i, quat_rotate_adjoint(s.qb, s.offset_b, pj.arm_b + d_d).q);
 }
 
 fn tendon_rows_adjoint(i: u32) {

@@ -142,11 +142,12 @@ fn couplings_backdrive_cannot_hold_are_errors_with_element_and_line() {
     assert!(e.contains("linear polycoef"), "{e}");
     let spatial = robot(
         r#"  <tendon>
-    <spatial name="rope" limited="true" range="0 0.3"><site site="a"/><site site="b"/></spatial>
+    <spatial name="rope" limited="true" range="0 0.3"><site site="a"/><site site="b"/><site site="c"/></spatial>
   </tendon>"#,
     );
     let e = import(&spatial).unwrap_err().to_string();
     assert!(e.contains("robot.xml:33: spatial:"), "{e}");
+    assert!(e.contains("exactly two sites"), "{e}");
     let damper = robot(
         r#"  <tendon>
     <fixed name="damper" damping="3"><joint joint="hip" coef="1"/></fixed>
@@ -239,4 +240,77 @@ fn a_motor_on_a_tendon_over_one_joint_drives_that_joint() {
     let imp = import(&text).unwrap();
     assert_eq!(imp.model.actuators[0].joint, "slide");
     assert_eq!(imp.gears, vec![6.0]);
+}
+
+/// dm_control ball_in_cup's string: a limited spatial tendon between two sites on two bodies is
+/// a spatial tendon whose sites sit where MuJoCo puts them (a site's default class, a turned
+/// body, a site on the world), limits as written; an unlimited one holds nothing and is
+/// skipped.
+#[test]
+fn a_spatial_tendon_between_two_sites_is_a_distance_limit() {
+    let text = r#"<mujoco>
+  <default>
+    <default class="s"><site pos="0.01 0 -0.02"/></default>
+  </default>
+  <worldbody>
+    <site name="hook" pos="0 0 2"/>
+    <body name="cup" pos="0 0 1" euler="0 0 30">
+      <joint name="cup_x" type="slide" axis="1 0 0"/>
+      <geom type="capsule" fromto="0.05 0 0 0.05 0 -0.1" size="0.01"/>
+      <site name="cup" class="s"/>
+    </body>
+    <body name="ball" pos="0.1 0 0.7">
+      <joint name="ball_x" type="slide" axis="1 0 0"/>
+      <joint name="ball_z" type="slide" axis="0 0 1"/>
+      <geom type="sphere" size="0.025"/>
+      <site name="ball" pos="0 0.01 0"/>
+    </body>
+  </worldbody>
+  <tendon>
+    <spatial name="string" limited="true" range="0 0.35"><site site="cup"/><site site="ball"/></spatial>
+    <spatial name="slack" limited="false" range="0 1"><site site="hook"/><site site="ball"/></spatial>
+    <spatial name="hook" range="0.5 1.5"><site site="hook"/><site site="ball"/></spatial>
+  </tendon>
+</mujoco>"#;
+    let imp = import(text).unwrap();
+    let model = &imp.model;
+    let names: Vec<&str> = model.tendons.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["string", "hook"]);
+    let world_point = |site: &backdrive::model::TendonSite| match &site.body {
+        None => glam::Vec3::from_array(site.position),
+        Some(name) => {
+            let b = model.bodies.iter().find(|b| &b.name == name).unwrap();
+            glam::Vec3::from_array(b.position)
+                + glam::Quat::from_array(b.orientation) * glam::Vec3::from_array(site.position)
+        }
+    };
+    let (sin, cos) = 30f32.to_radians().sin_cos();
+    let string = &model.tendons[0];
+    assert!(string.terms.is_empty());
+    assert_eq!(string.limits, Some([0.0, 0.35]));
+    assert_eq!(string.sites[0].body.as_deref(), Some("cup"));
+    assert_eq!(string.sites[1].body.as_deref(), Some("ball"));
+    for (site, want) in string.sites.iter().zip([
+        glam::Vec3::new(0.01 * cos, 0.01 * sin, 0.98),
+        glam::Vec3::new(0.1, 0.01, 0.7),
+    ]) {
+        let got = world_point(site);
+        assert!((got - want).length() < 1e-5, "{got} != {want}");
+    }
+    let hook = &model.tendons[1];
+    assert_eq!(hook.sites[0].body, None);
+    assert_eq!(hook.sites[0].position, [0.0, 0.0, 2.0]);
+    assert_eq!(hook.limits, Some([0.5, 1.5]));
+
+    let unknown = text.replace(r#"<site site="cup"/>"#, r#"<site site="cap"/>"#);
+    let e = import(&unknown).unwrap_err().to_string();
+    assert!(e.contains("robot.xml:20: site.site"), "{e}");
+    assert!(e.contains("unknown site 'cap'"), "{e}");
+    let wrapped = text.replace(
+        r#"<site site="cup"/><site site="ball"/>"#,
+        r#"<site site="cup"/><geom geom="g"/><site site="ball"/>"#,
+    );
+    let e = import(&wrapped).unwrap_err().to_string();
+    assert!(e.contains("robot.xml:20: geom:"), "{e}");
+    assert!(e.contains("wrapping around geoms"), "{e}");
 }

@@ -5,7 +5,7 @@
 //! * every file either loads (and then 4 instances run 1,000 zero-control steps without a
 //!   non-finite state) or is refused with exactly the reason the list gives, so that a file
 //!   that stops loading fails, and progress only updates the list;
-//! * 14 of them are compared with MuJoCo (`tests/fixtures/mjcf/suites_reference.json`,
+//! * 18 of them are compared with MuJoCo (`tests/fixtures/mjcf/suites_reference.json`,
 //!   recorded by `benches/mjcf_suites_reference.py`): joint coordinates after 1 s for the
 //!   contact-free ones (0.01 rad or m), the root body's resting height (or its height at 1 s
 //!   where MuJoCo does not rest) for the legged ones (1 cm). A model that loads is held to its

@@ -189,6 +189,33 @@ impl ModelBuilder {
                     coefficient,
                 })
                 .collect(),
+            sites: Vec::new(),
+            length,
+            limits: None,
+            spring: None,
+        });
+        self
+    }
+
+    /// Adds a spatial tendon, the distance between two sites given as `(body, position in
+    /// the body's frame)` (`None`: the world, in world coordinates), held at `length` when
+    /// given.
+    pub fn spatial_tendon(
+        mut self,
+        name: &str,
+        sites: [(Option<&str>, [f32; 3]); 2],
+        length: Option<f32>,
+    ) -> Self {
+        self.model.tendons.push(Tendon {
+            name: name.to_string(),
+            terms: Vec::new(),
+            sites: sites
+                .iter()
+                .map(|&(body, position)| crate::model::TendonSite {
+                    body: body.map(str::to_string),
+                    position,
+                })
+                .collect(),
             length,
             limits: None,
             spring: None,
@@ -203,6 +230,14 @@ impl ModelBuilder {
                 stiffness,
                 rest_length,
             });
+        }
+        self
+    }
+
+    /// Changes the last tendon added.
+    pub fn with_last_tendon(mut self, f: impl FnOnce(&mut Tendon)) -> Self {
+        if let Some(t) = self.model.tendons.last_mut() {
+            f(t);
         }
         self
     }

@@ -18,7 +18,7 @@ pub use builder::ModelBuilder;
 pub use compound::SharedFrame;
 pub(crate) use compound::{kernel_joints, validate_compounds};
 pub(crate) use file::{file_kind, line_of, locate, path_at, read_model_text};
-pub use tendon::{Tendon, TendonChain, TendonSpring, TendonTerm};
+pub use tendon::{Tendon, TendonChain, TendonSite, TendonSpring, TendonTerm};
 
 use serde::{Deserialize, Serialize};
 

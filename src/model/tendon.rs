@@ -1,5 +1,6 @@
-//! Tendons: linear combinations of joint coordinates (MuJoCo's fixed tendons) and what holds
-//! them, and the check that a tendon's constraint row touches only two bodies.
+//! Tendons: linear combinations of joint coordinates (MuJoCo's fixed tendons) or the straight
+//! distance between two sites (MuJoCo's spatial tendon through two sites), what holds them,
+//! and the check that a tendon's constraint row touches only two bodies.
 
 use serde::{Deserialize, Serialize};
 
@@ -17,14 +18,22 @@ use super::{JointKind, Model};
 /// of two hinges on the same parent (a gripper's two fingers) touches three bodies and is
 /// refused by the validation, unless the tendon only carries a [`TendonSpring`] (a force, no
 /// row).
+///
+/// A tendon with [`Tendon::sites`] instead of terms is spatial: its length is the straight
+/// distance between two points on two bodies (a string or a rod between them), in metres and
+/// not relative to the initial pose. Its rows act on the two sites' bodies along the line
+/// between the sites; it takes no spring.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Tendon {
     /// Unique name.
     pub name: String,
-    /// The joint coordinates and their coefficients.
-    #[serde(rename = "term")]
+    /// The joint coordinates and their coefficients (empty for a spatial tendon).
+    #[serde(default, rename = "term", skip_serializing_if = "Vec::is_empty")]
     pub terms: Vec<TendonTerm>,
+    /// The two sites of a spatial tendon (empty for a tendon over joint coordinates).
+    #[serde(default, rename = "site", skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<TendonSite>,
     /// Holds the length at this value (an equality row, soft like the joints').
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub length: Option<f32>,
@@ -56,6 +65,19 @@ pub struct TendonSpring {
     pub rest_length: f32,
 }
 
+/// One end of a spatial [`Tendon`]: a point fixed on a body.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TendonSite {
+    /// The body the point moves with (absent: the world).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// The point in the body's frame (its centre of mass and orientation at the initial
+    /// pose), or in world coordinates on the world.
+    #[serde(default, deserialize_with = "super::exact_array")]
+    pub position: [f32; 3],
+}
+
 /// One joint coordinate of a [`Tendon`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +107,52 @@ pub struct TendonChain {
 const CHAIN_AXIS_TOLERANCE: f32 = 1e-4;
 
 impl Tendon {
+    /// Whether the tendon's length is the distance between two sites.
+    pub fn is_spatial(&self) -> bool {
+        !self.sites.is_empty()
+    }
+
+    /// A spatial tendon's two site bodies (`None`: the world), checking that there are two
+    /// sites, on bodies that exist and differ, and that the tendon has no terms and no
+    /// spring; the error says which does not hold.
+    pub fn site_bodies(&self, model: &Model) -> Result<[Option<usize>; 2], String> {
+        if !self.terms.is_empty() {
+            return Err("a tendon has joint terms or two sites, not both".to_string());
+        }
+        if self.spring.is_some() {
+            return Err(
+                "a spatial tendon (two sites) takes no spring; only a length or limits".to_string(),
+            );
+        }
+        let [a, b] = self.sites.as_slice() else {
+            return Err(format!(
+                "a spatial tendon needs exactly two sites, found {}",
+                self.sites.len()
+            ));
+        };
+        let index = |site: &TendonSite| -> Result<Option<usize>, String> {
+            match &site.body {
+                None => Ok(None),
+                Some(name) => model
+                    .bodies
+                    .iter()
+                    .position(|b| &b.name == name)
+                    .map(Some)
+                    .ok_or_else(|| format!("unknown body '{name}'")),
+            }
+        };
+        let bodies = [index(a)?, index(b)?];
+        if bodies[0] == bodies[1] {
+            return Err(format!(
+                "both sites are on {}, so the distance between them never changes",
+                a.body
+                    .as_deref()
+                    .map_or("the world".to_string(), |n| format!("body '{n}'"))
+            ));
+        }
+        Ok(bodies)
+    }
+
     /// Orders the terms into a chain and checks that its row touches two bodies; the error
     /// says why not. Joints must exist and axes be free.
     pub fn chain(&self, model: &Model) -> Result<TendonChain, String> {
@@ -201,6 +269,7 @@ impl Tendon {
 
 #[cfg(test)]
 mod tests {
+    use super::TendonTerm;
     use crate::model::{JointKind, Model, ModelBuilder};
 
     /// A hand on the world with a thumb and a finger, and a three-hinge leg.
@@ -303,6 +372,64 @@ mod tests {
         assert!(unknown.contains("unknown joint 'elbow'"), "{unknown}");
         let none = refusal(&[]);
         assert!(none.contains("at least one term"), "{none}");
+    }
+
+    #[test]
+    fn spatial_tendons_round_trip_and_bad_sites_name_the_reason() {
+        let string = |sites: [(Option<&str>, [f32; 3]); 2]| {
+            robot()
+                .spatial_tendon("string", sites, None)
+                .tendon_limits(0.0, 0.3)
+        };
+        let model = string([(Some("hand"), [0.0, 0.0, -0.1]), (None, [1.0, 2.0, 3.0])])
+            .build()
+            .unwrap();
+        let again = Model::from_toml_str(&model.to_toml(), None).unwrap();
+        assert_eq!(model, again);
+        assert!(model.tendons[0].is_spatial());
+        let refusal = |b: ModelBuilder| b.build().unwrap_err().to_string();
+        let same = refusal(string([(Some("foot"), [0.0; 3]), (Some("foot"), [0.1; 3])]));
+        assert!(same.contains("tendon[0].site"), "{same}");
+        assert!(same.contains("both sites are on body 'foot'"), "{same}");
+        let unknown = refusal(string([(Some("cup"), [0.0; 3]), (None, [0.0; 3])]));
+        assert!(unknown.contains("unknown body 'cup'"), "{unknown}");
+        let sprung =
+            refusal(string([(Some("foot"), [0.0; 3]), (None, [0.0; 3])]).tendon_spring(1.0, 0.2));
+        assert!(sprung.contains("takes no spring"), "{sprung}");
+        let mut one = string([(Some("foot"), [0.0; 3]), (None, [0.0; 3])]);
+        one = one.with_last_tendon(|t| {
+            t.sites.pop();
+        });
+        let one = refusal(one);
+        assert!(one.contains("exactly two sites, found 1"), "{one}");
+        let both = refusal(
+            string([(Some("foot"), [0.0; 3]), (None, [0.0; 3])]).with_last_tendon(|t| {
+                t.terms.push(TendonTerm {
+                    joint: "hip".to_string(),
+                    axis: 0,
+                    coefficient: 1.0,
+                })
+            }),
+        );
+        assert!(both.contains("not both"), "{both}");
+        let rod = robot()
+            .spatial_tendon(
+                "rod",
+                [(Some("foot"), [0.0; 3]), (None, [0.0; 3])],
+                Some(-0.1),
+            )
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(rod.contains("tendon[0].length"), "{rod}");
+        let nan = refusal(string([
+            (Some("foot"), [0.0; 3]),
+            (None, [1.0, f32::NAN, 3.0]),
+        ]));
+        assert!(
+            nan.contains("tendon[0].site") && nan.contains("position"),
+            "{nan}"
+        );
     }
 
     #[test]

@@ -497,8 +497,24 @@ fn validate_tendons(model: &Model) -> Result<(), ModelError> {
                 ));
             }
         }
-        // Only rows need the two-body chain; a spring's force is applied term by term.
-        if t.length.is_some() || t.limits.is_some() {
+        if t.is_spatial() {
+            t.site_bodies(model).map_err(|m| err(at("site"), m))?;
+            for (k, site) in t.sites.iter().enumerate() {
+                finite(
+                    &site.position,
+                    FieldPath::item("tendon", i, &format!("site[{k}].position")),
+                )?;
+            }
+            if let Some(length) = t.length.filter(|l| *l < 0.0) {
+                return Err(err(
+                    at("length"),
+                    format!(
+                        "a spatial tendon's length is a distance: expected >= 0, found {length}"
+                    ),
+                ));
+            }
+        } else if t.length.is_some() || t.limits.is_some() {
+            // Only rows need the two-body chain; a spring's force is applied term by term.
             t.chain(model).map_err(|m| err(at("term"), m))?;
         } else {
             t.terms_exist(model).map_err(|m| err(at("term"), m))?;

@@ -373,6 +373,42 @@ impl Packing {
         pair_params
     }
 
+    /// A spatial tendon's records and rows: the record's term count 0 marks it, and its first
+    /// term index points at two site records `[body slot, position x, y, z]` in the term
+    /// table (the kernels read the sites where a fixed tendon's terms are).
+    fn pack_spatial_tendon(
+        &mut self,
+        model: &Model,
+        t: &crate::model::Tendon,
+        terms: &mut Vec<[u32; 4]>,
+        body_slot: &dyn Fn(&str) -> usize,
+    ) {
+        // A validated model's spatial tendons have two sites on two bodies.
+        if t.site_bodies(model).is_err() {
+            return;
+        }
+        let first_term = terms.len() as u32;
+        let mut slots = [0u32; 2];
+        for (slot, site) in slots.iter_mut().zip(&t.sites) {
+            *slot = site.body.as_deref().map(body_slot).unwrap_or(0) as u32;
+            let [x, y, z] = site.position.map(f32::to_bits);
+            terms.push([*slot, x, y, z]);
+        }
+        // A distance never goes below 0, so a lower limit of 0 or less never binds; it must not
+        // become the nearer bound either, whose speculative row would stop the sites from
+        // passing through each other.
+        let limits = t
+            .limits
+            .map(|[lower, upper]| [if lower <= 0.0 { -UNBOUNDED } else { lower }, upper]);
+        let bounds = t.length.map(|l| [l, l]).into_iter().chain(limits);
+        for [lower, upper] in bounds {
+            self.packed
+                .extend_from_slice(&[first_term, 0, lower.to_bits(), upper.to_bits()]);
+            self.row_desc
+                .push([slots[0], slots[1], self.row_desc.len() as u32, 0]);
+        }
+    }
+
     /// One tendon record and row per held length and per limited tendon (rows on the chain's
     /// end bodies, see [`crate::model::Tendon`]), then every record's terms in chain order.
     pub(super) fn pack_tendons(
@@ -385,6 +421,10 @@ impl Packing {
         let row_tendon = self.row_desc.len();
         let mut terms: Vec<[u32; 4]> = Vec::new();
         for t in &model.tendons {
+            if t.is_spatial() {
+                self.pack_spatial_tendon(model, t, &mut terms, body_slot);
+                continue;
+            }
             // A validated model's tendons chain; an unchainable one gets no row.
             let Ok(chain) = t.chain(model) else { continue };
             let a = chain.parent.as_deref().map(body_slot).unwrap_or(0);
@@ -410,9 +450,13 @@ impl Packing {
             }
         }
         let n_tendon = self.row_desc.len() - row_tendon;
+        // A spatial tendon's record (0 terms) reads its two site records.
         let n_tendon_terms = (off_tendon..self.packed.len())
             .step_by(stride::TENDON)
-            .map(|k| self.packed[k + 1] as usize)
+            .map(|k| match self.packed[k + 1] {
+                0 => 2,
+                n => n as usize,
+            })
             .sum();
         let off_tendon_term = self.packed.len();
         for r in &terms {

@@ -62,7 +62,7 @@ fn contact_rows_write<T: Real>(
     }
 }
 
-fn point_jacobian<T: Real>(dir: V3<T>, arm_a: V3<T>, arm_b: V3<T>) -> RowJacobian<T> {
+pub(super) fn point_jacobian<T: Real>(dir: V3<T>, arm_a: V3<T>, arm_b: V3<T>) -> RowJacobian<T> {
     RowJacobian {
         lin_a: -dir,
         ang_a: -arm_a.cross(dir),
@@ -194,7 +194,7 @@ fn contact_rows_write_adjoint<T: Real>(
 }
 
 /// Adjoint of [`point_jacobian`]: (d_dir, d_arm_a, d_arm_b).
-fn point_jacobian_adjoint<T: Real>(
+pub(super) fn point_jacobian_adjoint<T: Real>(
     dir: V3<T>,
     arm_a: V3<T>,
     arm_b: V3<T>,

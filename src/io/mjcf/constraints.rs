@@ -2,7 +2,7 @@
 //! [`Tendon`]s, `connect` and `weld` become loop-closing ball and fixed joints.
 
 use super::*;
-use crate::model::{Tendon, TendonTerm};
+use crate::model::{Tendon, TendonSite, TendonTerm};
 
 /// A `<fixed>` tendon as written: MJCF joint names and coefficients, and its limits (MuJoCo's
 /// tendon length, not yet shifted by the joints' `ref`).
@@ -36,6 +36,16 @@ impl FixedTendon {
     }
 }
 
+/// A `<spatial>` tendon as written: its two sites (names, with their lines) and its limits
+/// (MuJoCo's tendon length, the distance between the sites).
+#[derive(Clone, Debug)]
+pub(super) struct SpatialTendon {
+    name: String,
+    line: usize,
+    sites: [(String, usize); 2],
+    limits: Option<[f64; 2]>,
+}
+
 const TENDON_KNOWN: &[&str] = &[
     "name",
     "class",
@@ -64,12 +74,14 @@ const TENDON_SILENT: &[&str] = &[
 const EQUALITY_SILENT: &[&str] = &["solref", "solimp"];
 
 impl<'a, 'input> Ctx<'a, 'input> {
-    /// One `<tendon>` section: its `<fixed>` tendons are collected, `<spatial>` tendons and
-    /// tendon forces (stiffness, damping, friction, armature) are unsupported.
+    /// One `<tendon>` section: its `<fixed>` and two-site `<spatial>` tendons are collected;
+    /// other spatial paths and tendon forces other than a fixed tendon's stiffness are
+    /// unsupported.
     pub(super) fn tendon_section(
         &self,
         node: Node<'a, 'input>,
         tendons: &mut Vec<FixedTendon>,
+        spatial: &mut Vec<SpatialTendon>,
     ) -> Result<()> {
         self.check_attrs(node, &[], &[]);
         for c in node.children().filter(|n| n.is_element()) {
@@ -80,14 +92,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 .map(str::to_string)
                 .unwrap_or_else(|| format!("tendon at line {line}"));
             if tag == "spatial" {
-                self.unsupported(
-                    line,
-                    tag,
-                    format!(
-                        "spatial tendon '{name}': tendons through sites, around geoms and over \
-                         pulleys are not supported (only <fixed>); it was dropped"
-                    ),
-                );
+                self.spatial_tendon(c, &name, line, spatial)?;
                 continue;
             }
             if tag != "fixed" {
@@ -158,34 +163,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 }
             }
             let _ = forces;
-            let range = match self.get(&el, "range")? {
-                Some(v) => Some((self.fixed::<2>(&el, &v)?, v)),
-                None => None,
-            };
-            let limited = match self.tristate(&el, "limited")? {
-                Some(l) => l,
-                None => range.is_some() && self.autolimits,
-            };
-            let limits = match (limited, range) {
-                (false, _) => None,
-                (true, None) => {
-                    return Err(self.error(
-                        line,
-                        "fixed.range",
-                        format!("tendon '{name}' is limited but has no range"),
-                    ));
-                }
-                (true, Some(([lo, hi], v))) => {
-                    if lo > hi {
-                        return Err(self.error(
-                            v.line,
-                            "fixed.range",
-                            format!("expected lower <= upper, found [{lo}, {hi}]{}", v.origin()),
-                        ));
-                    }
-                    Some([lo, hi])
-                }
-            };
+            let limits = self.tendon_limits(&el, line, "fixed", &name)?;
             let mut terms = Vec::new();
             for j in c.children().filter(|n| n.is_element()) {
                 if j.tag_name().name() != "joint" {
@@ -217,6 +195,196 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 terms,
                 limits,
                 spring,
+            });
+        }
+        Ok(())
+    }
+
+    /// A tendon's `limited` and `range` (MuJoCo's tendon length): `None` when not limited.
+    fn tendon_limits(
+        &self,
+        el: &El,
+        line: usize,
+        tag: &str,
+        name: &str,
+    ) -> Result<Option<[f64; 2]>> {
+        let range = match self.get(el, "range")? {
+            Some(v) => Some((self.fixed::<2>(el, &v)?, v)),
+            None => None,
+        };
+        let limited = match self.tristate(el, "limited")? {
+            Some(l) => l,
+            None => range.is_some() && self.autolimits,
+        };
+        match (limited, range) {
+            (false, _) => Ok(None),
+            (true, None) => Err(self.error(
+                line,
+                &format!("{tag}.range"),
+                format!("tendon '{name}' is limited but has no range"),
+            )),
+            (true, Some(([lo, hi], v))) if lo > hi => Err(self.error(
+                v.line,
+                &format!("{tag}.range"),
+                format!("expected lower <= upper, found [{lo}, {hi}]{}", v.origin()),
+            )),
+            (true, Some((bounds, _))) => Ok(Some(bounds)),
+        }
+    }
+
+    /// A `<spatial>` tendon: a straight string or rod between two sites (a limited one
+    /// becomes a distance limit between them); paths through more sites, wrapping around
+    /// geoms, pulleys and tendon forces are unsupported.
+    fn spatial_tendon(
+        &self,
+        c: Node<'a, 'input>,
+        name: &str,
+        line: usize,
+        spatial: &mut Vec<SpatialTendon>,
+    ) -> Result<()> {
+        self.check_attrs(c, TENDON_KNOWN, TENDON_SILENT);
+        let el = self.el(c, Some("tendon"), None);
+        for (attr, what) in [
+            ("stiffness", "tendon stiffness"),
+            ("damping", "tendon damping"),
+            ("frictionloss", "dry tendon friction (frictionloss)"),
+            ("armature", "tendon armature"),
+        ] {
+            if let Some(v) = self.num(&el, attr)?
+                && v != 0.0
+            {
+                self.unsupported(
+                    self.attr_line(c, attr),
+                    "spatial",
+                    format!("spatial tendon '{name}': {what} is not supported; it was dropped"),
+                );
+            }
+        }
+        for attr in ["solreflimit", "solimplimit"] {
+            if let Some(v) = self.get(&el, attr)?
+                && v.class.is_none()
+            {
+                self.warn(
+                    v.line,
+                    "spatial",
+                    format!(
+                        "spatial tendon '{name}': {attr} is ignored: backdrive limits are soft \
+                         with settings.joint_frequency and joint_damping_ratio"
+                    ),
+                );
+            }
+        }
+        let limits = self.tendon_limits(&el, line, "spatial", name)?;
+        let mut sites = Vec::new();
+        for p in c.children().filter(|n| n.is_element()) {
+            let tag = p.tag_name().name();
+            if tag != "site" {
+                self.unsupported(
+                    self.line(p),
+                    tag,
+                    format!(
+                        "spatial tendon '{name}': <{tag}> (wrapping around geoms, pulleys) is \
+                         not supported, only a straight path between two sites; the tendon \
+                         was dropped"
+                    ),
+                );
+                return Ok(());
+            }
+            self.check_attrs(p, &["site"], &[]);
+            let Some(site) = p.attribute("site") else {
+                return Err(self.error(
+                    self.line(p),
+                    "site.site",
+                    format!("a site of spatial tendon '{name}' names no site"),
+                ));
+            };
+            sites.push((site.to_string(), self.line(p)));
+        }
+        let Ok(sites) = <[(String, usize); 2]>::try_from(sites) else {
+            self.unsupported(
+                line,
+                "spatial",
+                format!(
+                    "spatial tendon '{name}': only a straight path between exactly two sites is \
+                     supported; it was dropped"
+                ),
+            );
+            return Ok(());
+        };
+        spatial.push(SpatialTendon {
+            name: name.to_string(),
+            line,
+            sites,
+            limits,
+        });
+        Ok(())
+    }
+
+    /// Limited spatial tendons become spatial [`Tendon`]s between their two sites, each site
+    /// placed in the frame of the backdrive body its MJCF body belongs to. Unlimited ones hold
+    /// nothing (backdrive has no tendon sensors) and are skipped.
+    pub(super) fn spatial_tendons(
+        &self,
+        spatial: &[SpatialTendon],
+        world: &World,
+        frames: &[BodyFrame],
+        model: &mut Model,
+    ) -> Result<()> {
+        for t in spatial {
+            // `<flag limit="disable"/>` turns tendon limits off too.
+            let Some([lo, hi]) = t.limits.filter(|_| !world.limit_off) else {
+                continue;
+            };
+            let mut sites = Vec::with_capacity(2);
+            for (site, line) in &t.sites {
+                let Some(s) = world.sites.iter().find(|s| &s.name == site) else {
+                    return Err(self.error(
+                        *line,
+                        "site.site",
+                        format!("spatial tendon '{}': unknown site '{site}'", t.name),
+                    ));
+                };
+                // A site on the world body, or on a static body, stays in world coordinates.
+                let placed = s.body.and_then(|b| {
+                    let f = &frames[b];
+                    let mj = &world.bodies[b];
+                    let local = mj.rot.inverse() * (s.pos - mj.pos);
+                    f.body.map(|bd| {
+                        let rotation = DQuat::from_array(f.rotation.map(f64::from));
+                        let offset = DVec3::from_array(f.offset.map(f64::from));
+                        (bd, offset + rotation * local)
+                    })
+                });
+                sites.push(match placed {
+                    Some((bd, p)) => TendonSite {
+                        body: Some(model.bodies[bd].name.clone()),
+                        position: p.as_vec3().to_array(),
+                    },
+                    None => TendonSite {
+                        body: None,
+                        position: s.pos.as_vec3().to_array(),
+                    },
+                });
+            }
+            if sites[0].body == sites[1].body {
+                self.warn(
+                    t.line,
+                    "spatial",
+                    format!(
+                        "spatial tendon '{}': both sites move with one body, so its length \
+                         never changes; it was dropped",
+                        t.name
+                    ),
+                );
+                continue;
+            }
+            model.tendons.push(Tendon {
+                name: t.name.clone(),
+                terms: Vec::new(),
+                sites,
+                length: None,
+                limits: Some([lo as f32, hi as f32]),
+                spring: None,
             });
         }
         Ok(())
@@ -344,6 +512,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             model.tendons.push(Tendon {
                 name,
                 terms,
+                sites: Vec::new(),
                 length: None,
                 limits: None,
                 spring: Some(crate::model::TendonSpring {
@@ -378,6 +547,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     let tendon = Tendon {
                         name: t.name.clone(),
                         terms,
+                        sites: Vec::new(),
                         length: None,
                         limits: Some([(lo - at_reference) as f32, (hi - at_reference) as f32]),
                         spring: None,
@@ -542,6 +712,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 let tendon = Tendon {
                     name: name.to_string(),
                     terms,
+                    sites: Vec::new(),
                     length: Some(poly[0] as f32),
                     limits: None,
                     spring: None,

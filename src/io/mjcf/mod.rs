@@ -179,7 +179,8 @@
 //! all, and at 30 Hz gravity bent backdrive's locked axes enough to turn the planar swimmers,
 //! the fish's fins and the gymnasium reacher's arm, which MuJoCo holds still. Features whose absence
 //! would silently change the physics — joint `damping` and `armature` (see above), a free
-//! joint's `stiffness` and `frictionloss`, `springdamper` on a ball joint; spatial tendons, tendon
+//! joint's `stiffness` and `frictionloss`, `springdamper` on a ball joint; spatial tendons
+//! other than a straight path between two sites, tendon
 //! damping, friction and a spring's dead band, couplings that backdrive's two-body rows cannot hold (see
 //! below), `distance` and flex equalities, actuators other than `motor`, `general` and
 //! `position` and the laws above cannot express, wind and the ellipsoid fluid model, mocap
@@ -202,7 +203,11 @@
 //! every term's joint, no row, so over any joints, e.g. dm_control fish's two fins), its rest
 //! length `springlength` less the length at the joints' `ref`, or by default the length at
 //! their `springref`. A fixed tendon without limits or stiffness has no force of its own and
-//! makes no row; a `<motor>` on a tendon over one joint
+//! makes no row; a limited `<spatial>` tendon between two `<site>`s becomes a spatial
+//! [`crate::model::Tendon`] (a distance limit between the two sites, placed in their bodies'
+//! frames; `range` is MuJoCo's length, absolute), its `solreflimit`/`solimplimit` ignored with a
+//! warning as a joint's (its rows are as soft as backdrive's joints); a path through more
+//! sites, around geoms or over pulleys is refused; a `<motor>` on a tendon over one joint
 //! (the others' coefficients zero) drives that joint with its gear times the coefficient.
 //! Malformed XML, a geom without a size, an unknown joint or geom type, a bad number and an
 //! unknown class are errors with the file and line.

@@ -112,8 +112,20 @@ pub(super) struct Floor {
     pub(super) gap: f64,
 }
 
+/// A `<site>`: a named point on an MJCF body (spatial tendons run between sites).
+#[derive(Clone, Debug)]
+pub(super) struct MjSite {
+    pub(super) name: String,
+    /// Index of the MJCF body; `None` for the world body.
+    pub(super) body: Option<usize>,
+    /// World position at the model's pose.
+    pub(super) pos: DVec3,
+}
+
 pub(super) struct World {
     pub(super) bodies: Vec<MjBody>,
+    /// Named sites, in file order.
+    pub(super) sites: Vec<MjSite>,
     pub(super) floor: Option<Floor>,
     /// Geoms parsed, to be turned into shapes once the floor is known: (body, geom).
     pub(super) geoms: Vec<(usize, Geom)>,
@@ -248,6 +260,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         };
         let mut world = World {
             bodies: Vec::new(),
+            sites: Vec::new(),
             floor: None,
             geoms: Vec::new(),
             excludes: HashSet::new(),
@@ -300,12 +313,13 @@ impl<'a, 'input> Ctx<'a, 'input> {
         // Second pass over the other top-level sections, now that joints exist.
         let mut actuator_nodes = Vec::new();
         let mut tendons = Vec::new();
+        let mut spatial_tendons = Vec::new();
         let mut equality_nodes = Vec::new();
         for c in root.children().filter(|n| n.is_element()) {
             let tag = c.tag_name().name();
             match tag {
                 "actuator" => actuator_nodes.push(c),
-                "tendon" => self.tendon_section(c, &mut tendons)?,
+                "tendon" => self.tendon_section(c, &mut tendons, &mut spatial_tendons)?,
                 "equality" => equality_nodes.push(c),
                 "deformable" if c.children().any(|n| n.is_element()) => {
                     self.unsupported(
@@ -336,6 +350,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             &frames,
             &mut model,
         )?;
+        self.spatial_tendons(&spatial_tendons, &world, &frames, &mut model)?;
         let mut gears = Vec::new();
         // Names taken so far, across every <actuator> section (a scan per motor is quadratic).
         let mut actuator_names = HashSet::new();
@@ -424,7 +439,19 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     }
                     // Handled by `body`.
                 }
-                "site" | "camera" | "light" | "plugin" | "attach" => {}
+                "site" => {
+                    // Only a named site can be referred to (by a spatial tendon).
+                    if let Some(name) = c.attribute("name") {
+                        let el = self.el(c, Some("site"), childclass);
+                        let p = self.vec3(&el, "pos")?.unwrap_or(DVec3::ZERO);
+                        world.sites.push(MjSite {
+                            name: name.to_string(),
+                            body,
+                            pos: pos + rot * p,
+                        });
+                    }
+                }
+                "camera" | "light" | "plugin" | "attach" => {}
                 "composite" | "flexcomp" | "replicate" | "skin" => self.unsupported(
                     self.line(c),
                     tag,
