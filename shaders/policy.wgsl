@@ -14,6 +14,9 @@ struct Layer {
     x_offset: u32, y_offset: u32, activation: u32, in_activation: u32,
     skip_offset: u32, skip_out_offset: u32, skip_out_size: u32, is_last: u32,
     has_bias: u32, n_sensors: u32, skip_in_size: u32, activation_width: u32,
+    // The last layer: where in `policy_params` the action noise's [std, window key] lie
+    // (0xffffffff: none).
+    noise_offset: u32, pad_a: u32, pad_b: u32, pad_c: u32,
 }
 
 // Sensor records: [kind, index, axis, out_offset, f0, f1, f2, f3].
@@ -104,8 +107,33 @@ fn observe(i: u32, n_sensors: u32) {
     }
 }
 
+// The exploration noise added to output `o`'s command of instance `i` at this step:
+// std * N(0, 1), the normal drawn (Box-Muller) from a hash of (window key, instance, step,
+// output), so a resumed run draws the same. It depends on no parameter, hence the adjoint:
+// a command's adjoint is its output's, unchanged (policy_gather_command_adjoint). With std 0
+// the command is the output itself (the normal is always finite). Mirrored by
+// `action_noise_twin` (src/engine/twin/policy.rs).
+fn noise_hash(x: u32) -> u32 {
+    let h = x * 747796405u + 2891336453u;
+    let w = ((h >> ((h >> 28u) + 4u)) ^ h) * 277803737u;
+    return (w >> 22u) ^ w;
+}
+
+fn action_noise(o: u32, i: u32, info: Layer) -> f32 {
+    if (info.noise_offset == 0xffffffffu) {
+        return 0.0;
+    }
+    let spread = policy_params[info.noise_offset];
+    let key = u32(policy_params[info.noise_offset + 1u]);
+    let h = noise_hash(key ^ noise_hash(i ^ noise_hash(hdr.command_base_step * hdr.n_commands + o)));
+    let h2 = noise_hash(h ^ 0x9e3779b9u);
+    let u1 = (f32(h >> 8u) + 1.0) / 16777216.0;
+    let u2 = f32(h2 >> 8u) / 16777216.0;
+    return spread * (sqrt(-2.0 * log(u1)) * cos(6.2831853 * u2));
+}
+
 // One output of a dense layer for one instance (the fused kernels); the last layer also
-// writes the command.
+// writes the command (plus the exploration noise).
 fn dense_output(i: u32, o: u32, layer: Layer) {
     var z = select(0.0, policy_params[layer.b_offset + o], layer.has_bias == 1u);
     let row = layer.w_offset + o * layer.in_size;
@@ -122,7 +150,7 @@ fn dense_output(i: u32, o: u32, layer: Layer) {
     let y = activate(z, layer.activation);
     act_set(layer.y_offset + o, i, y);
     if (layer.is_last == 1u) {
-        command_set_slot(hdr.command_base_step * hdr.n_commands + o, i, y);
+        command_set_slot(hdr.command_base_step * hdr.n_commands + o, i, y + action_noise(o, i, layer));
     }
 }
 
@@ -305,7 +333,7 @@ fn dense_forward_store(o: u32, i: u32, z: f32) {
     let y = activate(z, layer.activation);
     act_set(layer.y_offset + o, i, y);
     if (layer.is_last == 1u) {
-        command_set_slot(hdr.command_base_step * hdr.n_commands + o, i, y);
+        command_set_slot(hdr.command_base_step * hdr.n_commands + o, i, y + action_noise(o, i, layer));
     }
 }
 

@@ -49,6 +49,13 @@ fn windows_continue_from_the_previous_windows_end_states() {
     let compiled = Compiled::new(&task.model);
     let state_len = compiled.header.state_len as usize;
     let mut inst = Instance::<f64>::new(&compiled);
+    // Robot 0's start in episode 0 (seed 1): the task's randomised joints, if it has them.
+    inst.state = task
+        .randomization
+        .initial_state(&task.model, &compiled.initial_state, 1, 0, 0)
+        .iter()
+        .map(|&v| f64::from(v))
+        .collect();
     inst.params = task
         .randomization
         .apply(&compiled, 1, 0, 0)
@@ -75,22 +82,31 @@ fn windows_continue_from_the_previous_windows_end_states() {
 /// on the arm (no contacts, so the loss is smooth at the scale of the difference step).
 #[test]
 fn actor_gradient_matches_finite_differences() {
-    actor_gradient_against_differences(1.0);
+    actor_gradient_against_differences(1.0, 0.0);
+}
+
+/// The same with exploration noise on the commands ([`ShacSettings::action_noise`]): the
+/// reparameterised noise (drawn from the window's key, the same in every evaluation of the
+/// window) leaves the gradient exact.
+#[test]
+fn actor_gradient_with_action_noise_matches_finite_differences() {
+    actor_gradient_against_differences(2.5, 0.4);
 }
 
 /// The same with the commands scaled ([`ShacSettings::action_scale`]): the output layer's
 /// rewrite and its gradient's chain rule agree with the differences.
 #[test]
 fn actor_gradient_with_scaled_commands_matches_finite_differences() {
-    actor_gradient_against_differences(2.5);
+    actor_gradient_against_differences(2.5, 0.0);
 }
 
-fn actor_gradient_against_differences(action_scale: f32) {
+fn actor_gradient_against_differences(action_scale: f32, action_noise: f32) {
     let mut task = tasks::builtin("arm-reach").unwrap();
     task.horizon = 12;
     task.policy.hidden = vec![8];
     task.algorithm = Algorithm::Shac(ShacSettings {
         action_scale,
+        action_noise,
         ..small_settings(6)
     });
     let mut trainer = ShacTrainer::new(common::gpu(), task, options(2, 3)).unwrap();
@@ -129,7 +145,8 @@ fn actor_gradient_against_differences(action_scale: f32) {
         let adjoint: f64 = g.iter().zip(&dir).map(|(a, b)| a * b / norm).sum();
         assert!(
             (fd - adjoint).abs() < 2e-2 * fd.abs().max(adjoint.abs()) + 1e-5,
-            "scale {action_scale}, direction {d}: adjoint {adjoint} vs differences {fd}"
+            "scale {action_scale}, noise {action_noise}, direction {d}: adjoint {adjoint} vs \
+             differences {fd}"
         );
     }
 }
@@ -138,7 +155,16 @@ fn actor_gradient_against_differences(action_scale: f32) {
 /// the uninterrupted one: policy, critic, statistics and every window's loss.
 #[test]
 fn training_is_deterministic_and_resumes_bit_for_bit() {
-    let task = small_run(15, 5);
+    let mut task = small_run(15, 5);
+    // With exploration noise on a schedule and randomised initial joints: both are drawn from
+    // counter-based keys, so a resumed run draws what the uninterrupted one did.
+    task.algorithm = Algorithm::Shac(ShacSettings {
+        action_noise: 0.3,
+        action_noise_final: Some(0.1),
+        ..small_settings(5)
+    });
+    task.randomization.joint_angle = Some((-0.1, 0.1));
+    task.randomization.joint_speed = Some((-0.3, 0.3));
     let gpu = common::gpu();
     let run = |windows: u32| {
         let mut t = ShacTrainer::new(gpu.clone(), task.clone(), options(3, 7)).unwrap();
@@ -357,11 +383,20 @@ fn a_terminated_robot_is_masked_not_bootstrapped_and_reset() {
         "actor loss {} vs {loss}",
         stats.loss
     );
-    // The next window starts from the initial state for the terminated robots.
+    // The next window starts the terminated robots from an initial state of their next life
+    // (episode 0, reset 1: key 1 << 32), its joints drawn anew by the task's ranges.
     for i in 0..n {
         let next = &trainer.states()[i * state_len..(i + 1) * state_len];
         if expected[i].is_some() {
-            assert_eq!(next, &compiled.initial_state[..], "robot {i} reset");
+            let reborn = task.randomization.initial_state(
+                &task.model,
+                &compiled.initial_state,
+                9,
+                i as u64,
+                1 << 32,
+            );
+            assert_eq!(next, &reborn[..], "robot {i} reset");
+            assert_ne!(next, &frames[0][i * state_len..(i + 1) * state_len]);
         } else {
             assert_eq!(next, &frames[h][i * state_len..(i + 1) * state_len]);
         }
@@ -587,4 +622,119 @@ fn the_evaluation_counts_the_steps_before_a_termination() {
     let (first, running) = (evaluation.mean_reward, evaluation.running);
     assert!((running - 1.0 / 12.0).abs() < 1e-12, "{running}");
     assert!(first.is_finite() && first.abs() <= reward.abs().max(1.0));
+}
+
+/// The reported rewards are the loss kernel's own per-step terms, control cost included: a
+/// policy whose output layer commands the constant `c` on every actuator (scaled by
+/// `action_scale`) pays `w * actuators * (scale c)^2` per step, in the evaluation and in the
+/// window's report (which the critic's targets are computed from). Before the fix the rewards
+/// came from host twins that never saw the commands, and both were 0.
+#[test]
+fn the_reported_rewards_pay_the_control_cost() {
+    use backdrive::grad::loss::{Loss, Quantity, When};
+    let mut task = tasks::builtin("arm-reach").unwrap();
+    task.horizon = 12;
+    task.policy.hidden = vec![8];
+    let scale = 2.0f32;
+    task.algorithm = Algorithm::Shac(ShacSettings {
+        action_scale: scale,
+        ..small_settings(6)
+    });
+    let w = 0.25f32;
+    task.loss = Loss::new().term("", Quantity::ControlCost, w, When::EveryStep);
+    let mut trainer = ShacTrainer::new(common::gpu(), task.clone(), options(2, 3)).unwrap();
+    let layout = trainer.layout().clone();
+    let last = layout.layers.last().unwrap();
+    let c = 0.3f32;
+    let mut theta = trainer.params().to_vec();
+    theta[last.b_offset..last.b_offset + last.outputs]
+        .iter_mut()
+        .for_each(|b| *b = c);
+    trainer.set_params(&theta).unwrap();
+    let command = f64::from(scale * c);
+    let expected = -f64::from(w) * layout.n_out as f64 * command * command;
+    assert!(expected < -0.01);
+    let evaluated = trainer.evaluate(1).unwrap();
+    assert!(
+        (evaluated - expected).abs() < 1e-5 * expected.abs(),
+        "evaluation: {evaluated} per step, the control cost is {expected}"
+    );
+    trainer.step().unwrap();
+    let reported = trainer.last_report().mean_reward;
+    assert!(
+        (reported - expected).abs() < 1e-5 * expected.abs(),
+        "window report: {reported} per step, the control cost is {expected}"
+    );
+}
+
+/// The GPU's exploration noise is its twin's: with a control cost only and a policy that
+/// outputs the constant `c`, a window's mean reward is minus the mean over robots, steps and
+/// outputs of `w (scale (c + noise))^2`, the noise from `action_noise_twin` with the window's
+/// key. Different keys draw different noise, and the evaluation draws none.
+#[test]
+fn the_commands_carry_the_twin_s_exploration_noise() {
+    use backdrive::engine::twin::policy::action_noise_twin;
+    use backdrive::grad::loss::{Loss, Quantity, When};
+    let mut task = tasks::builtin("arm-reach").unwrap();
+    task.horizon = 12;
+    task.policy.hidden = vec![8];
+    let (scale, noise) = (2.0f32, 0.5f32);
+    task.algorithm = Algorithm::Shac(ShacSettings {
+        action_scale: scale,
+        action_noise: noise,
+        ..small_settings(6)
+    });
+    let w = 0.25f32;
+    task.loss = Loss::new().term("", Quantity::ControlCost, w, When::EveryStep);
+    let n = 3;
+    let mut trainer = ShacTrainer::new(common::gpu(), task, options(n, 3)).unwrap();
+    let layout = trainer.layout().clone();
+    let last = layout.layers.last().unwrap();
+    let c = 0.3f32;
+    let mut theta = trainer.params().to_vec();
+    theta[last.b_offset..last.b_offset + last.outputs]
+        .iter_mut()
+        .for_each(|b| *b = c);
+    trainer.set_params(&theta).unwrap();
+    let expected = |key: u32| {
+        let mut total = 0.0;
+        for i in 0..n as u32 {
+            for t in 0..6u32 {
+                for o in 0..layout.n_out as u32 {
+                    let eps = action_noise_twin(
+                        f64::from(noise * scale),
+                        key,
+                        i,
+                        t,
+                        layout.n_out as u32,
+                        o,
+                    );
+                    let command = f64::from(scale * c) + eps;
+                    total += f64::from(w) * command * command;
+                }
+            }
+        }
+        -total / (n * 6) as f64
+    };
+    let without = -f64::from(w) * layout.n_out as f64 * f64::from(scale * c).powi(2);
+    let evaluated = trainer.evaluate(1).unwrap();
+    assert!(
+        (evaluated - without).abs() < 1e-5 * without.abs(),
+        "the evaluation adds no noise: {evaluated} vs {without}"
+    );
+    let key = trainer.noise_key();
+    assert_eq!(trainer.action_noise(), noise);
+    trainer.step().unwrap();
+    let reported = trainer.last_report().mean_reward;
+    let twin = expected(key);
+    assert!(
+        (reported - twin).abs() < 1e-5 * twin.abs(),
+        "window 1: GPU {reported} vs twin {twin} (no noise: {without})"
+    );
+    assert!(
+        (twin - without).abs() > 1e-3 * without.abs(),
+        "{twin} vs {without}"
+    );
+    assert_ne!(trainer.noise_key(), key, "each window draws anew");
+    assert!((expected(trainer.noise_key()) - twin).abs() > 1e-6);
 }

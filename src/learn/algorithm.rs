@@ -52,6 +52,16 @@ pub struct ShacSettings {
     /// their tiny spread makes the next window's policy (and the critic's gradient)
     /// hypersensitive to them.
     pub observation_std_floor: f32,
+    /// Exploration: the standard deviation of the Gaussian noise added to the policy's
+    /// outputs in training windows (before [`Self::action_scale`], so in the policy's units),
+    /// reparameterised (command = output + std * normal) so that the actor's gradient stays
+    /// exact; drawn per window, robot, step and output from a counter-based generator keyed by
+    /// the seed and the window. 0: a deterministic policy. Evaluations never add it.
+    pub action_noise: f32,
+    /// Where the noise's standard deviation ends: it goes linearly from
+    /// [`Self::action_noise`] at the first window to this at the task's `iterations`, and stays
+    /// there. `None`: constant.
+    pub action_noise_final: Option<f32>,
 }
 
 impl Default for ShacSettings {
@@ -68,6 +78,8 @@ impl Default for ShacSettings {
             normalize_observations: true,
             action_scale: 1.0,
             observation_std_floor: 0.01,
+            action_noise: 0.0,
+            action_noise_final: None,
         }
     }
 }

@@ -15,7 +15,7 @@ use crate::learn::optim::OptimizerConfig;
 use crate::learn::policy::PolicySpec;
 use crate::learn::random::unit_random;
 use crate::learn::task_file::{self, ModelBase};
-use crate::model::Model;
+use crate::model::{JointKind, Model};
 
 /// Ranges from which every instance draws its physical parameters, per iteration.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -30,6 +30,16 @@ pub struct Randomization {
     /// target this is a random target in the robot's frame (`arm-reach-random`).
     #[serde(default)]
     pub shift: Option<([f32; 3], [f32; 3])>,
+    /// Added to every hinge's angle (rad) and slider's position (m) in the initial state, drawn
+    /// per joint in `[joint_angle.0, joint_angle.1]` (and kept within the joint's limits), for
+    /// every start and reset of a robot by the actor-critic, so that the batch does not start,
+    /// and fall, in lock-step. `None`: the model's initial pose.
+    #[serde(default)]
+    pub joint_angle: Option<(f32, f32)>,
+    /// The same for every hinge's and slider's initial speed (rad/s or m/s): the child's whole
+    /// subtree moves with it.
+    #[serde(default)]
+    pub joint_speed: Option<(f32, f32)>,
 }
 
 impl Randomization {
@@ -73,6 +83,169 @@ impl Randomization {
             let u = unit_random(key, instance, k as u64) as f32;
             lo[k] + (hi[k] - lo[k]) * u
         })
+    }
+}
+
+impl Randomization {
+    /// Whether [`Self::initial_state`] changes the model's initial state.
+    pub fn moves_initial_state(&self) -> bool {
+        self.joint_angle.is_some() || self.joint_speed.is_some()
+    }
+
+    /// Per joint of `model`, the (coordinate, speed) offsets [`Self::initial_state`] applies
+    /// for instance `instance` and draw `key`: counter-based, keyed by (seed, instance, key,
+    /// joint), so a resumed run draws the same. Zero for a joint that is neither a hinge nor a
+    /// slider, and for a range that is absent.
+    pub fn joint_offsets(
+        &self,
+        model: &Model,
+        seed: u64,
+        instance: u64,
+        key: u64,
+    ) -> Vec<[f32; 2]> {
+        let key = (seed ^ 0x1A17_57A7_E0F5_0001) ^ key.wrapping_mul(0xC2B2_AE3D_27D4_EB4F);
+        let draw = |range: Option<(f32, f32)>, counter: u64| {
+            range.map_or(0.0, |(lo, hi)| {
+                lo + (hi - lo) * unit_random(key, instance, counter) as f32
+            })
+        };
+        model
+            .joints
+            .iter()
+            .enumerate()
+            .map(|(j, joint)| {
+                if !matches!(joint.kind, JointKind::Hinge | JointKind::Slider) {
+                    return [0.0; 2];
+                }
+                let mut angle = draw(self.joint_angle, 2 * j as u64);
+                if let Some([lo, hi]) = joint.limits {
+                    // Inside the limits (measured from the reference), without a panic on a
+                    // malformed range.
+                    angle = angle.max(lo - joint.reference).min(hi - joint.reference);
+                }
+                [angle, draw(self.joint_speed, 2 * j as u64 + 1)]
+            })
+            .collect()
+    }
+
+    /// One instance's initial raw state ([`Compiled`]'s layout): `initial` with every hinge
+    /// and slider moved by [`Self::joint_offsets`]. Each joint turns (or slides) its child's
+    /// whole subtree about its anchor and axis, the joints farthest from the world first, so
+    /// that each is applied in its own initial frame and every joint stays assembled; a joint
+    /// speed adds the subtree's rigid velocity about the axis. `initial` itself when neither
+    /// range is set.
+    pub fn initial_state(
+        &self,
+        model: &Model,
+        initial: &[f32],
+        seed: u64,
+        instance: u64,
+        key: u64,
+    ) -> Vec<f32> {
+        use crate::engine::layout::BODY_STATE_LEN;
+        use crate::engine::twin::math::{Q, V3};
+        let mut state = initial.to_vec();
+        if !self.moves_initial_state() {
+            return state;
+        }
+        let offsets = self.joint_offsets(model, seed, instance, key);
+        let bodies = model.bodies.len();
+        // Each body's parent through its first joint (None: attached to the world).
+        let mut parent: Vec<Option<usize>> = vec![None; bodies];
+        for joint in model.joints.iter().rev() {
+            if let Some(child) = model.body_index(&joint.child) {
+                parent[child] = joint.parent.as_deref().and_then(|p| model.body_index(p));
+            }
+        }
+        // Depth in the tree, bounded so that a loop ends.
+        let depth = |mut b: usize| {
+            let mut d = 0;
+            while let Some(p) = parent[b]
+                && d <= bodies
+            {
+                b = p;
+                d += 1;
+            }
+            d
+        };
+        let in_subtree = |mut b: usize, root: usize| {
+            for _ in 0..=bodies {
+                if b == root {
+                    return true;
+                }
+                match parent[b] {
+                    Some(p) => b = p,
+                    None => return false,
+                }
+            }
+            false
+        };
+        let mut order: Vec<(usize, usize, usize)> = model
+            .joints
+            .iter()
+            .enumerate()
+            .filter_map(|(j, joint)| {
+                let child = model.body_index(&joint.child)?;
+                Some((depth(child), j, child))
+            })
+            .collect();
+        // Deepest first; of a body's several joints the last first (the innermost).
+        order.sort_unstable_by(|a, b| b.cmp(a));
+        let v3 = |s: &[f32], k: usize| {
+            V3::new(f64::from(s[k]), f64::from(s[k + 1]), f64::from(s[k + 2]))
+        };
+        let put = |s: &mut [f32], k: usize, v: V3<f64>| {
+            s[k] = v.x as f32;
+            s[k + 1] = v.y as f32;
+            s[k + 2] = v.z as f32;
+        };
+        for (_, j, child) in order {
+            let joint = &model.joints[j];
+            let [angle, speed] = offsets[j];
+            if angle == 0.0 && speed == 0.0 {
+                continue;
+            }
+            let axis = V3::new(
+                f64::from(joint.axis[0]),
+                f64::from(joint.axis[1]),
+                f64::from(joint.axis[2]),
+            );
+            let norm = axis.dot(axis).sqrt();
+            if !(norm > 0.0 && norm.is_finite()) {
+                continue;
+            }
+            let axis = axis * (1.0 / norm);
+            let anchor = V3::new(
+                f64::from(joint.anchor[0]),
+                f64::from(joint.anchor[1]),
+                f64::from(joint.anchor[2]),
+            );
+            let hinge = joint.kind == JointKind::Hinge;
+            let half = f64::from(angle) / 2.0;
+            let turn = Q::new(axis * half.sin(), half.cos());
+            for b in (0..bodies).filter(|&b| in_subtree(b, child)) {
+                let base = (b + 1) * BODY_STATE_LEN;
+                let s = &mut state[base..base + BODY_STATE_LEN];
+                let (p, v, w) = (v3(s, 0), v3(s, 7), v3(s, 10));
+                let q = Q::new(v3(s, 3), f64::from(s[6]));
+                let speed = f64::from(speed);
+                if hinge {
+                    // The subtree's rigid velocity about the axis, then the turn.
+                    let v = v + axis.cross(p - anchor) * speed;
+                    let w = w + axis * speed;
+                    put(s, 0, anchor + turn.rotate(p - anchor));
+                    let q = turn.compose(q).normalize();
+                    put(s, 3, q.v);
+                    s[6] = q.w as f32;
+                    put(s, 7, turn.rotate(v));
+                    put(s, 10, turn.rotate(w));
+                } else {
+                    put(s, 0, p + axis * f64::from(angle));
+                    put(s, 7, v + axis * speed);
+                }
+            }
+        }
+        state
     }
 }
 
@@ -237,6 +410,129 @@ pub const SWINGUP_NUDGE: f32 = 0.5;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A randomised initial state keeps every joint assembled (anchor points, hinge axes and
+    /// the anchor's velocity agree between parent and child) and the twin's joint sensors read
+    /// back the drawn angle and speed of every hinge, on the quadruped and on the MJCF ant.
+    #[test]
+    fn randomised_initial_joints_stay_assembled_and_read_back_as_drawn() {
+        use crate::engine::layout::BODY_STATE_LEN;
+        use crate::engine::twin::Instance;
+        use crate::engine::twin::math::{Q, V3};
+        use crate::learn::policy::{Activation, PolicyLayout, Sensor, observe_twin};
+        let ranges = Randomization {
+            joint_angle: Some((-0.3, 0.3)),
+            joint_speed: Some((-0.8, 0.8)),
+            ..Randomization::default()
+        };
+        for name in ["quadruped", "ant-run"] {
+            let model = builtin(name).unwrap().model;
+            let compiled = Compiled::new(&model);
+            let initial = &compiled.initial_state;
+            assert_eq!(
+                &Randomization::default().initial_state(&model, initial, 7, 0, 2),
+                initial
+            );
+            let hinges: Vec<usize> = (0..model.joints.len())
+                .filter(|&j| model.joints[j].kind == JointKind::Hinge)
+                .collect();
+            assert!(hinges.len() >= 8, "{name}");
+            let sensors = hinges
+                .iter()
+                .flat_map(|&j| {
+                    let joint = model.joints[j].name.clone();
+                    [
+                        Sensor::JointAngle {
+                            joint: joint.clone(),
+                            axis: 0,
+                        },
+                        Sensor::JointSpeed { joint, axis: 0 },
+                    ]
+                })
+                .collect();
+            let spec = PolicySpec {
+                sensors,
+                hidden: vec![],
+                activation: Activation::Tanh,
+                skip: false,
+            };
+            let layout = PolicyLayout::new(&spec, &model).unwrap();
+            let read = |state: &[f32]| {
+                let mut inst = Instance::<f64>::new(&compiled);
+                inst.state = state.iter().map(|&v| f64::from(v)).collect();
+                observe_twin(&layout, &inst, 0)
+            };
+            let at_rest = read(initial);
+            // A body's pose and velocities (the world, None, at rest at the origin).
+            let body = |s: &[f32], b: Option<usize>| {
+                let f = |k: usize| b.map_or(0.0, |b| f64::from(s[(b + 1) * BODY_STATE_LEN + k]));
+                let v = |k: usize| V3::new(f(k), f(k + 1), f(k + 2));
+                let w = if b.is_some() { f(6) } else { 1.0 };
+                (v(0), Q::new(v(3), w), v(7), v(10))
+            };
+            let mut first_angles = Vec::new();
+            for instance in 0..3 {
+                let state = ranges.initial_state(&model, initial, 7, instance, 2);
+                let offsets = ranges.joint_offsets(&model, 7, instance, 2);
+                let reading = read(&state);
+                for (k, &j) in hinges.iter().enumerate() {
+                    let [angle, speed] = offsets[j];
+                    let turned = reading[2 * k] - at_rest[2 * k];
+                    assert!(
+                        (turned - f64::from(angle)).abs() < 1e-5,
+                        "{name}, joint {j}: turned {turned}, drawn {angle}"
+                    );
+                    let spun = reading[2 * k + 1] - at_rest[2 * k + 1];
+                    assert!(
+                        (spun - f64::from(speed)).abs() < 1e-5,
+                        "{name}, joint {j}: speed {spun}, drawn {speed}"
+                    );
+                    if instance == 0 {
+                        first_angles.push(angle);
+                    }
+                }
+                for joint in &model.joints {
+                    let parent = joint.parent.as_deref().and_then(|p| model.body_index(p));
+                    let child = model.body_index(&joint.child);
+                    let anchor = V3::new(
+                        f64::from(joint.anchor[0]),
+                        f64::from(joint.anchor[1]),
+                        f64::from(joint.anchor[2]),
+                    );
+                    let axis = V3::new(
+                        f64::from(joint.axis[0]),
+                        f64::from(joint.axis[1]),
+                        f64::from(joint.axis[2]),
+                    );
+                    // Where the anchor and axis are now, seen from each side: body frame
+                    // coordinates at rest, mapped by the body's pose now.
+                    let seen = |b: Option<usize>| {
+                        let (p0, q0, _, _) = body(initial, b);
+                        let (p, q, v, w) = body(&state, b);
+                        let arm = q.rotate(q0.conj().rotate(anchor - p0));
+                        let point = p + arm;
+                        (point, q.rotate(q0.conj().rotate(axis)), v + w.cross(arm))
+                    };
+                    let (pa, aa, va) = seen(parent);
+                    let (pb, ab, vb) = seen(child);
+                    let gap = |a: V3<f64>, b: V3<f64>| (a - b).dot(a - b).sqrt();
+                    if joint.kind == JointKind::Hinge {
+                        assert!(gap(pa, pb) < 1e-5, "{name}, {}: anchors apart", joint.name);
+                        assert!(gap(aa, ab) < 1e-5, "{name}, {}: axes apart", joint.name);
+                        assert!(gap(va, vb) < 1e-4, "{name}, {}: anchor speeds", joint.name);
+                    }
+                }
+            }
+            let second = ranges.joint_offsets(&model, 7, 1, 2);
+            assert!(
+                hinges
+                    .iter()
+                    .enumerate()
+                    .any(|(k, &j)| second[j][0] != first_angles[k]),
+                "{name}: two robots drew the same pose"
+            );
+        }
+    }
 
     /// The constants other code relies on are what the task files say.
     #[test]

@@ -6,6 +6,34 @@ use super::math::V3;
 use crate::engine::layout::{BODY_STATE_LEN, stride};
 use crate::learn::policy::{PolicyLayout, SENSOR_LEN};
 
+/// Twin of `noise_hash` in `shaders/policy.wgsl` (a PCG output permutation of a u32).
+pub fn noise_hash(x: u32) -> u32 {
+    let h = x.wrapping_mul(747_796_405).wrapping_add(2_891_336_453);
+    let w = ((h >> ((h >> 28) + 4)) ^ h).wrapping_mul(277_803_737);
+    (w >> 22) ^ w
+}
+
+/// Twin of `action_noise` in `shaders/policy.wgsl`: the noise added to output `output`'s
+/// command of `instance` at the rollout's step `step` (`n_commands` commands per step), in
+/// f64: `std` times a standard normal (Box-Muller on two uniforms of 24 bits hashed from
+/// `key`, `instance`, `step` and `output`).
+pub fn action_noise_twin(
+    std: f64,
+    key: u32,
+    instance: u32,
+    step: u32,
+    n_commands: u32,
+    output: u32,
+) -> f64 {
+    let h = noise_hash(
+        key ^ noise_hash(instance ^ noise_hash(step.wrapping_mul(n_commands).wrapping_add(output))),
+    );
+    let h2 = noise_hash(h ^ 0x9e37_79b9);
+    let u1 = (f64::from(h >> 8) + 1.0) / 16_777_216.0;
+    let u2 = f64::from(h2 >> 8) / 16_777_216.0;
+    std * ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
+}
+
 /// CPU twin of the dense layers: all activations (observation first) for one instance.
 pub fn dense_forward(layout: &PolicyLayout, params: &[f32], obs: &[f64]) -> Vec<f64> {
     let mut act = vec![0.0; layout.n_activations];

@@ -50,6 +50,40 @@ pub(crate) struct LayerUniform {
     skip_in_size: u32,
     /// Floats per instance of the activations and deltas (their blocked layout's width).
     activation_width: u32,
+    /// The last layer: where the action noise's [std, window key] lie in the parameter
+    /// buffer ([`NOISE_LEN`] floats after the parameters); [`NONE`] for the others.
+    noise_offset: u32,
+    pad: [u32; 3],
+}
+
+/// Floats after the policy's parameters in its parameter buffer: the exploration noise's
+/// standard deviation (command units) and the window's key (an integer below 2^24), written by
+/// [`write_action_noise`]. Zero: commands without noise.
+pub const NOISE_LEN: usize = 2;
+
+/// Sets the exploration noise of the commands the policy in `params` (a
+/// [`PolicyKernels::params_buffer`] of a policy with `n_params` parameters) writes: each
+/// command is the policy's output plus `std` times a standard normal drawn from `key` (below
+/// 2^24, exact in f32), the instance, the step and the output
+/// ([`crate::engine::twin::policy::action_noise_twin`]). `std` 0: no noise.
+pub fn write_action_noise(
+    gpu: &Gpu,
+    params: &wgpu::Buffer,
+    n_params: usize,
+    std: f32,
+    key: u32,
+) -> Result<()> {
+    if !(std.is_finite() && std >= 0.0) || key >= 1 << 24 {
+        return Err(Error::InvalidInput(format!(
+            "action noise: std {std} must be a number >= 0 and the key {key} below 2^24"
+        )));
+    }
+    gpu.queue.write_buffer(
+        params,
+        (n_params * 4) as u64,
+        bytemuck::cast_slice(&[std, key as f32]),
+    );
+    Ok(())
 }
 
 struct ChunkGroups {
@@ -253,6 +287,12 @@ fn layer_uniform_values(layout: &PolicyLayout) -> Vec<LayerUniform> {
                 n_sensors: layout.spec.sensors.len() as u32,
                 skip_in_size: layout.n_obs as u32,
                 activation_width: layout.n_activations as u32,
+                noise_offset: if l == last {
+                    layout.n_params as u32
+                } else {
+                    NONE
+                },
+                pad: [0; 3],
             }
         })
         .collect()
@@ -459,7 +499,10 @@ impl PolicyKernels {
                         | wgpu::BufferUsages::COPY_SRC,
                 })
         };
-        let params_buf = storage("policy params", bytemuck::cast_slice(params));
+        // The parameters, then the action noise's settings (none).
+        let mut with_noise = params.to_vec();
+        with_noise.extend([0.0; NOISE_LEN]);
+        let params_buf = storage("policy params", bytemuck::cast_slice(&with_noise));
         let grads_buf = storage(
             "policy grads",
             bytemuck::cast_slice(&vec![0.0f32; layout.n_params]),
@@ -489,6 +532,7 @@ impl PolicyKernels {
                 skip_offset: NONE,
                 has_bias: 0,
                 activation_width: layout.n_activations as u32,
+                noise_offset: NONE,
                 ..Default::default()
             })
         });
@@ -526,7 +570,8 @@ impl PolicyKernels {
         })
     }
 
-    /// The parameter buffer (updated in place by the optimiser).
+    /// The parameter buffer (updated in place by the optimiser): the policy's parameters, then
+    /// [`NOISE_LEN`] floats of action noise settings.
     pub fn params_buffer(&self) -> &wgpu::Buffer {
         &self.params
     }

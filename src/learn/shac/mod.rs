@@ -6,10 +6,10 @@
 //! initial state with newly drawn physical parameters (an episode). Per window:
 //!
 //! 1. The policy runs forward on the GPU in a [`Rollout`] of `window` steps, recording the state
-//!    after every step ([`Rollout::forward_recording`]). Per-step, per-instance rewards are
-//!    minus the task's per-step loss terms, recomputed on the host by the loss twin
-//!    ([`crate::engine::twin::loss::loss_twin`]) from those recorded states: the rollout's loss
-//!    kernel only keeps per-instance sums, and reading back the states costs no extra kernel.
+//!    after every step and each robot's loss summed up to it
+//!    ([`Rollout::forward_recording_losses`]). Per-step, per-instance rewards are minus the
+//!    differences of those sums: the loss kernel's own terms, control costs on the step's
+//!    commands included.
 //! 2. The actor loss per instance is `-(sum of the window's rewards + gamma^H V'(s_H)) / H`,
 //!    with `V'` the target critic. Its gradient is exact through the window: the rollout's
 //!    adjoint, seeded at the final state with `dV'/ds_H` from the critic's backward pass.
@@ -37,6 +37,14 @@
 //!    at the terminal state too ([`Rollout::set_loss_last_steps`], the loss kernel's per-robot
 //!    last paid step), so the actor's gradient is exactly that of the masked rewards.
 //!
+//! 6. Exploration and decorrelation: in training windows each command is the policy's output
+//!    plus [`ShacSettings::action_noise`] times a standard normal drawn on the GPU from a hash
+//!    of (window key, robot, step, output) (`action_noise` in `shaders/policy.wgsl`, twin
+//!    [`crate::engine::twin::policy::action_noise_twin`]); the noise depends on no parameter,
+//!    so the adjoint is unchanged and the gradient exact. Each robot starts every episode and
+//!    every life after a termination from its own initial state when the task randomises the
+//!    joints ([`crate::learn::tasks::Randomization::initial_state`]).
+//!
 //! Everything is deterministic: the batch randomisation and the critic's minibatches are drawn
 //! from counter-based generators keyed by the seed, and a checkpoint holds every number the next
 //! window depends on (the batch's states included), so a resumed run is bit for bit the
@@ -52,11 +60,11 @@ use crate::engine::layout::Compiled;
 use crate::engine::sim::BodyState;
 use crate::engine::twin::Instance;
 use crate::error::{Error, Result};
-use crate::grad::loss::{Loss, Quantity, When, loss_twin};
+use crate::grad::loss::{Loss, Quantity, When};
 use crate::grad::rollout::{Rollout, RolloutOptions};
 use crate::learn::algorithm::{Algorithm, ShacSettings};
 use crate::learn::optim::GpuOptimizer;
-use crate::learn::policy::gpu::PolicyKernels;
+use crate::learn::policy::gpu::{PolicyKernels, write_action_noise};
 use crate::learn::policy::{PolicyLayout, observe_twin};
 use crate::learn::random::unit_random;
 use crate::learn::tasks::Task;
@@ -197,6 +205,13 @@ pub fn mask_after_termination(rewards: &mut [f64], h: usize, terminal: &[Option<
     }
 }
 
+/// The key of robot `i`'s draws (physical parameters, initial state) in `episode` after its
+/// `resets` (none: the episode's draw). A reset count sits above any episode index a run
+/// reaches, so a reset never repeats another draw.
+fn life_key(episode: u64, resets: &[u32], i: usize) -> u64 {
+    episode.wrapping_add(u64::from(resets.get(i).copied().unwrap_or(0)) << 32)
+}
+
 /// A policy trained by the short-horizon actor-critic.
 pub struct ShacTrainer {
     gpu: Arc<Gpu>,
@@ -209,7 +224,6 @@ pub struct ShacTrainer {
     grads: wgpu::Buffer,
     optimizer: GpuOptimizer,
     options: TrainOptions,
-    loss_packed: Vec<u32>,
     theta: Vec<f32>,
     obs_stats: RunningStats,
     feature_stats: RunningStats,
@@ -262,6 +276,13 @@ impl ShacTrainer {
             return Err(Error::InvalidInput(format!(
                 "task '{}': action_scale must be a positive number, not {}",
                 task.name, settings.action_scale
+            )));
+        }
+        let noise_ok = |v: f32| v.is_finite() && v >= 0.0;
+        if !noise_ok(settings.action_noise) || !settings.action_noise_final.is_none_or(noise_ok) {
+            return Err(Error::InvalidInput(format!(
+                "task '{}': action_noise and action_noise_final must be numbers >= 0",
+                task.name
             )));
         }
         if settings.critic_minibatches == 0 || settings.critic_hidden.contains(&0) {
@@ -321,7 +342,8 @@ impl ShacTrainer {
             options.seed ^ 0xC417_1C00,
             settings.critic_learning_rate,
         )?;
-        let loss_packed = task.loss.pack(&task.model)?;
+        // Refuses terms the model cannot evaluate before any window runs.
+        task.loss.pack(&task.model)?;
         Ok(ShacTrainer {
             obs_stats: RunningStats::with_min_std(
                 layout.n_obs,
@@ -341,7 +363,6 @@ impl ShacTrainer {
             params,
             grads,
             optimizer,
-            loss_packed,
             theta,
             feature_slots,
             critic,
@@ -410,8 +431,7 @@ impl ShacTrainer {
     fn episode_params(&self, episode: u64, resets: &[u32]) -> Vec<f32> {
         let mut p = Vec::new();
         for i in 0..self.options.instances {
-            // Beyond any episode index a run reaches, so a reset never repeats another draw.
-            let key = episode.wrapping_add(u64::from(resets.get(i).copied().unwrap_or(0)) << 32);
+            let key = life_key(episode, resets, i);
             p.extend(self.task.randomization.apply(
                 &self.compiled,
                 self.options.seed,
@@ -422,9 +442,46 @@ impl ShacTrainer {
         p
     }
 
-    fn reset_states(&mut self) {
-        let one = &self.compiled.initial_state;
-        self.states = one.repeat(self.options.instances);
+    /// The standard deviation of the next training window's exploration noise on the policy's
+    /// outputs ([`ShacSettings::action_noise`], scheduled to
+    /// [`ShacSettings::action_noise_final`] at the task's iterations).
+    pub fn action_noise(&self) -> f32 {
+        let start = self.settings.action_noise;
+        let Some(end) = self.settings.action_noise_final else {
+            return start;
+        };
+        let progress =
+            (f64::from(self.iteration) / f64::from(self.task.iterations.max(1))).min(1.0);
+        (f64::from(start) + (f64::from(end) - f64::from(start)) * progress) as f32
+    }
+
+    /// The next training window's noise key (below 2^24): keyed by the seed and the window, so
+    /// a resumed run draws the same noise.
+    pub fn noise_key(&self) -> u32 {
+        (unit_random(
+            self.options.seed ^ 0x0015_E000_A0C7,
+            7,
+            u64::from(self.iteration),
+        ) * f64::from(1u32 << 24)) as u32
+    }
+
+    /// Robot `i`'s initial state for the life keyed like its physical parameters
+    /// ([`life_key`]): the model's, with the task's joint ranges drawn
+    /// ([`crate::learn::tasks::Randomization::initial_state`]).
+    fn initial_state(&self, episode: u64, resets: &[u32], i: usize) -> Vec<f32> {
+        self.task.randomization.initial_state(
+            &self.task.model,
+            &self.compiled.initial_state,
+            self.options.seed,
+            i as u64,
+            life_key(episode, resets, i),
+        )
+    }
+
+    fn reset_states(&mut self, episode: u64, resets: &[u32]) {
+        self.states = (0..self.options.instances)
+            .flat_map(|i| self.initial_state(episode, resets, i))
+            .collect();
         self.episode_reward.iter_mut().for_each(|r| *r = 0.0);
     }
 
@@ -445,10 +502,19 @@ impl ShacTrainer {
 
     /// Runs one window forward with the current policy from the current states, recording every
     /// step: the frames (initial state first), the per-step rewards (instance-major, masked
-    /// after a termination) and the terminations.
-    fn run_window(&mut self, params: &[f32]) -> Result<WindowRun> {
+    /// after a termination) and the terminations. At an episode's start the batch starts from
+    /// the initial states of `episode` (each robot's life keyed by its `resets`).
+    /// `noise` is the standard deviation of the exploration noise on the policy's outputs (0:
+    /// none), drawn from the window key of [`Self::iteration`].
+    fn run_window(
+        &mut self,
+        params: &[f32],
+        episode: u64,
+        resets: &[u32],
+        noise: f32,
+    ) -> Result<WindowRun> {
         if self.episode_step == 0 || self.states.is_empty() {
-            self.reset_states();
+            self.reset_states(episode, resets);
         }
         self.rollout.set_params(params)?;
         self.rollout.set_initial_state(&self.states)?;
@@ -459,33 +525,32 @@ impl ShacTrainer {
         self.gpu
             .queue
             .write_buffer(&self.params, 0, bytemuck::cast_slice(&effective));
+        write_action_noise(
+            &self.gpu,
+            &self.params,
+            self.layout.n_params,
+            noise * self.settings.action_scale,
+            self.noise_key(),
+        )?;
         let (frames, losses) = self.rollout.forward_recording_losses(1)?;
         let h = self.settings.window as usize;
         let n = self.options.instances;
         let state_len = self.compiled.header.state_len as usize;
-        let mut instances = self.host_instances(params);
+        // Each step's reward is minus the GPU loss it added (the rollout's terms are weighted
+        // 1 / H, hence the factor H): the loss kernel sees the step's commands, so a control
+        // cost counts here as in the actor's gradient. A host twin rebuilt from the recorded
+        // states alone would not see the commands (they are not part of the state).
         let mut rewards = vec![0.0; n * h];
-        for (t, frame) in frames.iter().enumerate().skip(1) {
-            for (i, inst) in instances.iter_mut().enumerate() {
-                inst.state = frame[i * state_len..(i + 1) * state_len]
-                    .iter()
-                    .map(|&v| f64::from(v))
-                    .collect();
-                rewards[i * h + t - 1] = -loss_twin(
-                    &self.loss_packed,
-                    self.task.loss.terms.len(),
-                    inst,
-                    t as u32,
-                    u32::MAX,
-                    None,
-                );
+        for t in 1..frames.len() {
+            for i in 0..n {
+                rewards[i * h + t - 1] =
+                    -(f64::from(losses[t][i]) - f64::from(losses[t - 1][i])) * h as f64;
             }
         }
         let terminal = terminal_steps(self.task.termination.as_ref(), &frames, n, state_len);
         mask_after_termination(&mut rewards, h, &terminal);
         // The actor's window loss as the loss kernel sums it with the terminations' mask: each
-        // robot's GPU loss up to its terminal state (control costs included, which the
-        // host's rewards do not see: they read the states only).
+        // robot's GPU loss up to its terminal state.
         let loss = (0..n)
             .map(|i| f64::from(losses[terminal[i].unwrap_or(h)][i]))
             .sum::<f64>()
@@ -525,12 +590,13 @@ impl ShacTrainer {
         let gamma = f64::from(self.settings.gamma);
         let state_len = self.compiled.header.state_len as usize;
         let params = self.episode_params(self.episode, &self.resets);
+        let resets = self.resets.clone();
         let WindowRun {
             frames,
             rewards,
             terminal,
             loss: window_loss,
-        } = self.run_window(&params)?;
+        } = self.run_window(&params, self.episode, &resets, self.action_noise())?;
         // The bootstrap: gamma^H V'(s_H) / H per instance, and its gradient as the final-state
         // seed of the adjoint (the actor minimises minus it). A terminated robot has no value
         // after its end: no bootstrap, no seed.
@@ -738,12 +804,12 @@ impl ShacTrainer {
             self.episode_reward[i] += rewards[i * h..(i + 1) * h].iter().sum::<f64>();
         }
         self.states = last.clone();
-        // A terminated robot starts its next life at the next window: the initial state, and
+        // A terminated robot starts its next life at the next window: an initial state and
         // physical parameters drawn anew.
-        let initial = &self.compiled.initial_state;
         for i in (0..n).filter(|&i| terminal[i].is_some()) {
-            self.states[i * state_len..(i + 1) * state_len].copy_from_slice(initial);
             self.resets[i] += 1;
+            let initial = self.initial_state(self.episode, &self.resets, i);
+            self.states[i * state_len..(i + 1) * state_len].copy_from_slice(&initial);
         }
         self.episode_step += self.settings.window;
         let mut episode_mean_reward = None;
@@ -953,11 +1019,12 @@ impl ShacTrainer {
         let mut running = 0usize;
         let windows = self.task.horizon / self.settings.window;
         for k in 0..episodes {
-            let params = self.episode_params(u64::MAX - u64::from(k), &[]);
+            let episode = u64::MAX - u64::from(k);
+            let params = self.episode_params(episode, &[]);
             self.episode_step = 0;
             let mut ended = vec![false; n];
             for _ in 0..windows {
-                let run = self.run_window(&params)?;
+                let run = self.run_window(&params, episode, &[], 0.0)?;
                 for (i, ended) in ended.iter_mut().enumerate() {
                     if !*ended {
                         total += run.rewards[i * h..(i + 1) * h].iter().sum::<f64>();
@@ -1007,7 +1074,7 @@ impl ShacTrainer {
         let mut out = Vec::new();
         let mut step = 0u32;
         for _ in 0..self.task.horizon / self.settings.window {
-            let frames = self.run_window(&params)?.frames;
+            let frames = self.run_window(&params, self.episode, &[], 0.0)?.frames;
             for (t, frame) in frames.iter().enumerate() {
                 let global = step + t as u32;
                 if (t > 0 || step == 0)

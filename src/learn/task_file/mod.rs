@@ -329,6 +329,18 @@ pub fn parse(text: &str, file: Option<&Path>, base: &ModelBase) -> Result<Task> 
     }
     let optimizer = optimizer(&raw.optimizer, raw.iterations, &at)?;
     check_randomization(&raw.randomization, &at)?;
+    if raw.randomization.moves_initial_state() && !matches!(raw.algorithm, Algorithm::Shac(_)) {
+        // Only the actor-critic draws a start per robot and per reset so far.
+        let key = if raw.randomization.joint_angle.is_some() {
+            "randomization.joint_angle"
+        } else {
+            "randomization.joint_speed"
+        };
+        return Err(at.error(
+            FieldPath::key(key),
+            "only the actor-critic (algorithm = \"shac\") randomises the initial state so far",
+        ));
+    }
     let termination = raw
         .termination
         .as_ref()
@@ -617,6 +629,16 @@ fn check_randomization(r: &Randomization, at: &Locator<'_>) -> Result<()> {
             field("shift"),
             "must be [[low x, y, z], [high x, y, z]] with low <= high",
         ));
+    }
+    for (key, range) in [
+        ("joint_angle", r.joint_angle),
+        ("joint_speed", r.joint_speed),
+    ] {
+        if let Some((lo, hi)) = range
+            && !(lo.is_finite() && hi.is_finite() && lo <= hi)
+        {
+            return Err(at.error(field(key), "must be [low, high] with finite low <= high"));
+        }
     }
     Ok(())
 }
@@ -908,6 +930,48 @@ weight = 2.0
             (
                 text.replace(shac, ""),
                 "dir/task.toml:30: termination: only the actor-critic",
+            ),
+        ];
+        for (text, expected) in cases {
+            let message = parse_text(&text).unwrap_err().to_string();
+            assert!(
+                message.contains(expected),
+                "expected '{expected}', got '{message}'"
+            );
+        }
+    }
+
+    #[test]
+    fn initial_joint_ranges_are_read_for_the_actor_critic_and_bad_ones_refused() {
+        assert!(!SMALL.contains("randomization"));
+        let shac = "\n[algorithm]\nalgorithm = \"shac\"\nwindow = 5\n";
+        let ranges = "\n[randomization]\njoint_angle = [-0.1, 0.1]\njoint_speed = [-0.5, 0.5]\n";
+        let text = format!("{SMALL}{shac}{ranges}");
+        let r = parse_text(&text).unwrap().randomization;
+        assert_eq!(r.joint_angle, Some((-0.1, 0.1)));
+        assert_eq!(r.joint_speed, Some((-0.5, 0.5)));
+        assert!(
+            !parse_text(SMALL)
+                .unwrap()
+                .randomization
+                .moves_initial_state()
+        );
+        let cases = [
+            (
+                text.replace("[-0.1, 0.1]", "[0.1, -0.1]"),
+                "dir/task.toml:35: randomization.joint_angle: must be [low, high]",
+            ),
+            (
+                text.replace("[-0.5, 0.5]", "[-0.5, nan]"),
+                "dir/task.toml:36: randomization.joint_speed: must be [low, high]",
+            ),
+            (
+                text.replace("[-0.5, 0.5]", "0.5"),
+                "dir/task.toml:36: randomization.joint_speed: ",
+            ),
+            (
+                text.replace(shac, ""),
+                "dir/task.toml:31: randomization.joint_angle: only the actor-critic",
             ),
         ];
         for (text, expected) in cases {
