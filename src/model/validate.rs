@@ -105,6 +105,12 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
         s.joint_damping_ratio,
         FieldPath::key("settings.joint_damping_ratio"),
     )?;
+    if let Some(f) = s.limit_frequency {
+        positive(f, FieldPath::key("settings.limit_frequency"))?;
+    }
+    if let Some(z) = s.limit_damping_ratio {
+        non_negative(z, FieldPath::key("settings.limit_damping_ratio"))?;
+    }
     positive(
         s.contact_frequency,
         FieldPath::key("settings.contact_frequency"),
@@ -509,8 +515,10 @@ fn validate_tendons(model: &Model) -> Result<(), ModelError> {
 /// mass, a 1e38 s time step's constraint softness).
 fn validate_derived(model: &Model, body_index: &HashMap<&str, usize>) -> Result<(), ModelError> {
     let s = &model.settings;
+    let (limit_frequency, limit_damping_ratio) = s.limit_softness();
     for (which, frequency, damping) in [
         ("joint", s.joint_frequency, s.joint_damping_ratio),
+        ("limit", limit_frequency, limit_damping_ratio),
         ("contact", s.contact_frequency, s.contact_damping_ratio),
     ] {
         let (mass_scale, cfm_scale, erp) =

@@ -297,6 +297,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             );
         }
         self.springdamper(el, name, kind, &mut passive)?;
+        self.limit_solver_parameters(el, name, &mut passive)?;
         self.joint_attribute_warnings(el, name)?;
         Ok(passive)
     }
@@ -319,19 +320,53 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 format!("joint '{name}': limit margin is not supported and was ignored"),
             );
         }
-        for attr in ["solreflimit", "solimplimit"] {
-            if let Some(v) = self.get(el, attr)?
-                && v.class.is_none()
-            {
+        Ok(())
+    }
+
+    /// The joint limit's `solreflimit` and `solimplimit`, read as a geom's `solref` and
+    /// `solimp` are; the model's limit softness is mapped from them (`limit_softness`).
+    fn limit_solver_parameters(
+        &mut self,
+        el: &El,
+        name: &str,
+        passive: &mut JointPassive,
+    ) -> Result<()> {
+        passive.limit_solref = DEFAULT_SOLREF;
+        passive.limit_solimp = DEFAULT_SOLIMP;
+        passive.limit_line = self.line(el.node);
+        if let Some(v) = self.get(el, "solreflimit")? {
+            let x = self.fixed::<2>(el, &v)?;
+            passive.limit_line = v.line;
+            // MuJoCo: both positive or both non-positive; a mixed pair is replaced by its
+            // default.
+            if (x[0] > 0.0) != (x[1] > 0.0) || x[0] == 0.0 {
                 self.warn(
                     v.line,
                     "joint",
                     format!(
-                        "joint '{name}': {attr} is ignored: backdrive limits are soft \
-                         with settings.joint_frequency and joint_damping_ratio"
+                        "joint '{name}': solreflimit {x:?} mixes signs or is zero: MuJoCo's \
+                         default {DEFAULT_SOLREF:?} was used"
                     ),
                 );
+            } else {
+                passive.limit_solref = x;
             }
+        }
+        if let Some(v) = self.get(el, "solimplimit")? {
+            let x = self.nums(el, &v)?;
+            if !(3..=5).contains(&x.len()) {
+                return Err(self.error(
+                    v.line,
+                    "joint.solimplimit",
+                    format!(
+                        "joint '{name}': expected 3 to 5 numbers, found {}{}",
+                        x.len(),
+                        v.origin()
+                    ),
+                ));
+            }
+            passive.limit_solimp[..x.len()].copy_from_slice(&x);
+            passive.limit_line = v.line;
         }
         Ok(())
     }
