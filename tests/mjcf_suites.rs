@@ -776,7 +776,8 @@ fn apply_setting(model: &mut backdrive::Model, assignment: &str) {
 /// at the end: what `benches/mjcf_legged_trace.py` prints for MuJoCo. `BACKDRIVE_TRACE` picks
 /// the models (comma separated keys), `BACKDRIVE_TRACE_SET` changes settings
 /// (`contact_frequency=60,solver_iterations=100`; see `apply_setting`), `BACKDRIVE_TRACE_EVERY`
-/// the sampling period in seconds, `BACKDRIVE_TRACE_JOINTS` joints printed with each height.
+/// the sampling period in seconds, `BACKDRIVE_TRACE_JOINTS` joints printed with each height,
+/// `BACKDRIVE_TRACE_MUJOCO_LIMITS=1` imports with `MjcfOptions::mujoco_limit_softness`.
 #[test]
 #[ignore = "a diagnostic probe: prints trajectories, checks nothing"]
 fn legged_drop_trace() {
@@ -793,7 +794,12 @@ fn legged_drop_trace() {
         if r["kind"] != "legged" || !(wanted.is_empty() || wanted.split(',').any(|w| w == key)) {
             continue;
         }
-        let Ok(mut imp) = mjcf::load_mjcf_with(path, &MjcfOptions::default()) else {
+        let options = MjcfOptions {
+            mujoco_limit_softness: std::env::var("BACKDRIVE_TRACE_MUJOCO_LIMITS")
+                .is_ok_and(|v| v == "1"),
+            ..MjcfOptions::default()
+        };
+        let Ok(mut imp) = mjcf::load_mjcf_with(path, &options) else {
             println!("{key}: refused");
             continue;
         };

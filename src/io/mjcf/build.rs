@@ -59,7 +59,7 @@ impl Ctx<'_, '_> {
         let g_norm = DVec3::from_array(settings.gravity.map(f64::from)).length();
         let (mut bodies, softness) = self.attach_geoms(world, &group_of, g_norm);
         self.contact_settings(&softness, &mut settings);
-        if !world.limit_off {
+        if !world.limit_off && self.options.mujoco_limit_softness {
             let dt = f64::from(settings.dt);
             let limits: Vec<Softness> = world
                 .bodies

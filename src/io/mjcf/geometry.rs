@@ -1046,9 +1046,24 @@ mod tests {
 </mujoco>"#
             )
         };
+        let mujoco = MjcfOptions {
+            mujoco_limit_softness: true,
+            ..MjcfOptions::default()
+        };
+        // By default the limits keep the joints' softness.
+        let text = model(r#"<joint name="j" axis="0 1 0" range="-1 1" solreflimit=".05 1"/>"#);
+        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        assert_eq!(imp.model.settings.limit_frequency, None);
+        assert!(
+            imp.warnings
+                .iter()
+                .any(|w| w.message.contains("solreflimit is ignored")),
+            "{:?}",
+            imp.warnings
+        );
         // The class's solimplimit with the default solreflimit: dmax 0.99.
         let text = model(r#"<joint name="j" axis="0 1 0" range="-1 1"/>"#);
-        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        let imp = from_str(&text, None, &mujoco).unwrap();
         let s = &imp.model.settings;
         let (f, z) = limit_softness(DEFAULT_SOLREF, &[0.0, 0.99, 0.01, 0.5, 2.0], 0.002);
         assert_eq!(s.limit_frequency, Some(f as f32));
@@ -1056,14 +1071,14 @@ mod tests {
         assert!(imp.warnings.is_empty(), "{:?}", imp.warnings);
         // Unlimited joints leave the joints' softness on the limits.
         let text = model(r#"<joint name="j" axis="0 1 0"/>"#);
-        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        let imp = from_str(&text, None, &mujoco).unwrap();
         assert_eq!(imp.model.settings.limit_frequency, None);
         // Two limits asking for different softnesses: one warning at the other's line.
         let text = model(
             r#"<joint name="j" axis="0 1 0" range="-1 1" solreflimit=".05 1"/>
         <joint name="k" axis="1 0 0" range="-1 1"/>"#,
         );
-        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        let imp = from_str(&text, None, &mujoco).unwrap();
         let warned: Vec<_> = imp
             .warnings
             .iter()

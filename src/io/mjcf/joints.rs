@@ -334,6 +334,21 @@ impl<'a, 'input> Ctx<'a, 'input> {
         passive.limit_solref = DEFAULT_SOLREF;
         passive.limit_solimp = DEFAULT_SOLIMP;
         passive.limit_line = self.line(el.node);
+        for attr in ["solreflimit", "solimplimit"] {
+            if let Some(v) = self.get(el, attr)?
+                && v.class.is_none()
+                && !self.options.mujoco_limit_softness
+            {
+                self.warn(
+                    v.line,
+                    "joint",
+                    format!(
+                        "joint '{name}': {attr} is ignored: backdrive limits are soft \
+                         with settings.joint_frequency and joint_damping_ratio"
+                    ),
+                );
+            }
+        }
         if let Some(v) = self.get(el, "solreflimit")? {
             let x = self.fixed::<2>(el, &v)?;
             passive.limit_line = v.line;
