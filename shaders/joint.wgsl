@@ -138,9 +138,9 @@ fn joint_limit_rows_forward(i: u32) {
         let violated = gap < 0.0;
         var jac = ax.jac;
         jac.lin_a *= sign; jac.ang_a *= sign; jac.lin_b *= sign; jac.ang_b *= sign;
-        let bias = select(gap / dt, hdr.joint_erp * gap / dt, violated);
+        let bias = select(gap / dt, hdr.limit_erp * gap / dt, violated);
         row_write_bodies(hdr.row_limit + l, i, jac, joint.mass_a, joint.mass_b, bias, 0.0, UNBOUNDED, 0.0,
-                         hdr.joint_mass_scale, hdr.joint_cfm_scale);
+                         hdr.limit_mass_scale, hdr.limit_cfm_scale);
     }
 }
 
@@ -241,8 +241,8 @@ fn joint_limit_rows_adjoint(i: u32) {
         let gap = select(upper - c, c - lower, at_lower);
         let violated = gap < 0.0;
         let d = row_write_adjoint(hdr.row_limit + l, i, row_jacobian_scaled(ax.jac, sign),
-                                  hdr.joint_mass_scale, hdr.joint_cfm_scale);
-        let d_gap = d.bias * select(1.0 / dt, hdr.joint_erp / dt, violated);
+                                  hdr.limit_mass_scale, hdr.limit_cfm_scale);
+        let d_gap = d.bias * select(1.0 / dt, hdr.limit_erp / dt, violated);
         joint_axis_adjoint(j, k, i, row_jacobian_scaled(d.jac, sign), d_gap * sign);
     }
 }

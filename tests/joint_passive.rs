@@ -101,6 +101,35 @@ fn gpu_matches_the_twin_with_passive_rows() {
     println!("passive chain: over 40 steps, {d}");
 }
 
+/// The passive chain with the limits softer than the joints (`limit_frequency`, as imported
+/// MJCF limits are): the GPU's forward and adjoint step against the twin.
+#[test]
+fn gpu_matches_the_twin_with_soft_limits() {
+    let mut model = passive_chain();
+    model.settings.limit_frequency = Some(8.0);
+    model.settings.limit_damping_ratio = Some(0.6);
+    let n = 2;
+    let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
+    let commands: Vec<f32> = vec![1.5, 0.3, -2.0, -0.2];
+    sim.set_commands(&commands).unwrap();
+    let d = gpu_step_against_twin(&mut sim, &model, &commands, 40);
+    assert!(d.worst < 1e-3, "{d}");
+    println!("passive chain, soft limits: over 40 steps, {d}");
+    let states = sim.read_state_raw().unwrap();
+    let len = Compiled::new(&model).header.state_len as usize;
+    let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).cos()).collect();
+    for (i, e) in one_step_adjoint_errors(&model, &states, &commands, &seed)
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "instance {i}: state {:.2e} commands {:.2e}",
+            e.state, e.commands
+        );
+        assert!(e.state < 1e-3 && e.commands < 1e-3, "instance {i}");
+    }
+}
+
 #[test]
 fn gpu_adjoint_matches_the_twin_with_passive_rows() {
     let model = passive_chain();

@@ -744,3 +744,171 @@ fn suites_reference_is_what_mujoco_computes() {
     );
     println!("{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Probe: the legged models' drop, traced in the f32 twin
+
+/// A setting change the drop trace applies to the imported model (`NAME=VALUE`).
+fn apply_setting(model: &mut backdrive::Model, assignment: &str) {
+    let (name, value) = assignment
+        .split_once('=')
+        .unwrap_or_else(|| panic!("'{assignment}' is not NAME=VALUE"));
+    let v: f32 = value
+        .parse()
+        .unwrap_or_else(|e| panic!("{assignment}: {e}"));
+    let s = &mut model.settings;
+    match name {
+        "contact_frequency" => s.contact_frequency = v,
+        "contact_damping_ratio" => s.contact_damping_ratio = v,
+        "joint_frequency" => s.joint_frequency = v,
+        "joint_damping_ratio" => s.joint_damping_ratio = v,
+        "limit_frequency" => s.limit_frequency = Some(v),
+        "limit_damping_ratio" => s.limit_damping_ratio = Some(v),
+        "solver_iterations" => s.solver_iterations = v as u32,
+        "warm_start" => s.warm_start = v,
+        "solver_relaxation" => s.solver_relaxation = v,
+        "friction" => model.bodies.iter_mut().for_each(|b| b.friction = v),
+        "armature" => model.joints.iter_mut().for_each(|j| j.armature *= v),
+        "damping" => model.joints.iter_mut().for_each(|j| j.damping *= v),
+        other => panic!("unknown setting '{other}'"),
+    }
+}
+
+/// Prints the root body's height every 0.25 s over 5 s of each legged model's drop (the f32
+/// twin, from the reference's start), and the root's tilt and every joint coordinate at 1 s and
+/// at the end: what `benches/mjcf_legged_trace.py` prints for MuJoCo. `BACKDRIVE_TRACE` picks
+/// the models (comma separated keys), `BACKDRIVE_TRACE_SET` changes settings
+/// (`contact_frequency=60,solver_iterations=100`; see `apply_setting`), `BACKDRIVE_TRACE_EVERY`
+/// the sampling period in seconds, `BACKDRIVE_TRACE_JOINTS` joints printed with each height,
+/// `BACKDRIVE_TRACE_MUJOCO_LIMITS=1` imports with `MjcfOptions::mujoco_limit_softness`.
+#[test]
+#[ignore = "a diagnostic probe: prints trajectories, checks nothing"]
+fn legged_drop_trace() {
+    use backdrive::engine::layout::{BODY_STATE_LEN, Compiled};
+    use backdrive::engine::twin::Instance;
+    let Some(files) = suites_or_skip() else {
+        return;
+    };
+    let reference = reference();
+    let wanted = std::env::var("BACKDRIVE_TRACE").unwrap_or_default();
+    let set = std::env::var("BACKDRIVE_TRACE_SET").unwrap_or_default();
+    for (key, path) in &files {
+        let r = &reference["models"][key.as_str()];
+        if r["kind"] != "legged" || !(wanted.is_empty() || wanted.split(',').any(|w| w == key)) {
+            continue;
+        }
+        let options = MjcfOptions {
+            mujoco_limit_softness: std::env::var("BACKDRIVE_TRACE_MUJOCO_LIMITS")
+                .is_ok_and(|v| v == "1"),
+            ..MjcfOptions::default()
+        };
+        let Ok(mut imp) = mjcf::load_mjcf_with(path, &options) else {
+            println!("{key}: refused");
+            continue;
+        };
+        for a in set.split(',').filter(|a| !a.is_empty()) {
+            apply_setting(&mut imp.model, a);
+        }
+        let start = start_states(&imp, r);
+        let compiled = Compiled::new(&imp.model);
+        let mut twin = Instance::<f32>::new(&compiled);
+        for (b, s) in start.iter().enumerate() {
+            // Slot 0 is the world body's.
+            let k = (b + 1) * BODY_STATE_LEN;
+            twin.state[k..k + 3].copy_from_slice(&s.position);
+            twin.state[k + 3..k + 7].copy_from_slice(&s.orientation);
+        }
+        let bodies_of = |twin: &Instance<f32>| -> Vec<BodyState> {
+            (0..imp.model.bodies.len())
+                .map(|b| {
+                    let s = &twin.state[(b + 1) * BODY_STATE_LEN..(b + 2) * BODY_STATE_LEN];
+                    BodyState {
+                        position: [s[0], s[1], s[2]],
+                        orientation: [s[3], s[4], s[5], s[6]],
+                        linear_velocity: [s[7], s[8], s[9]],
+                        angular_velocity: [s[10], s[11], s[12]],
+                    }
+                })
+                .collect()
+        };
+        let dt = f64::from(imp.model.settings.dt);
+        let root_body = r["root"].as_str().unwrap();
+        let period: f64 = std::env::var("BACKDRIVE_TRACE_EVERY")
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(0.25);
+        let watched: Vec<&Value> = std::env::var("BACKDRIVE_TRACE_JOINTS")
+            .map(|names| {
+                r["joints"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|j| names.split(',').any(|n| j["name"] == n))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let every = ((period / dt).round() as usize).max(1);
+        let total = (5.0 / dt).round() as usize;
+        let mut heights = Vec::new();
+        let pose = |bodies: &[BodyState]| -> String {
+            let (_, q) = imp.frame_pose(root_body, bodies).unwrap();
+            let up = Quat::from_array(q) * Vec3::Z;
+            let joints: Vec<String> = r["joints"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|j| {
+                    format!(
+                        "{} {:+.3}",
+                        j["name"].as_str().unwrap(),
+                        joint_coordinate(&imp, bodies, j)
+                    )
+                })
+                .collect();
+            format!(
+                "tilt {:.1} deg; {}",
+                up.z.clamp(-1.0, 1.0).acos().to_degrees(),
+                joints.join(", ")
+            )
+        };
+        let mut at_1s = String::new();
+        for step in 0..=total {
+            let bodies = bodies_of(&twin);
+            if step % every == 0 {
+                let q: Vec<String> = watched
+                    .iter()
+                    .map(|j| format!("{:+.2}", joint_coordinate(&imp, &bodies, j)))
+                    .collect();
+                heights.push(format!(
+                    "{:.3}{}",
+                    imp.frame_pose(root_body, &bodies).unwrap().0[2],
+                    if q.is_empty() {
+                        String::new()
+                    } else {
+                        format!("({})", q.join(" "))
+                    }
+                ));
+            }
+            if step == (1.0 / dt).round() as usize {
+                at_1s = pose(&bodies);
+            }
+            if step < total {
+                twin.step();
+            }
+        }
+        println!(
+            "{key} (contacts {} Hz, ratio {}, limits {:?}, {} sweeps): {}\n  1 s: {at_1s}\n  5 s: {}\n  MuJoCo {} {}",
+            imp.model.settings.contact_frequency,
+            imp.model.settings.contact_damping_ratio,
+            imp.model.settings.limit_softness(),
+            imp.model.settings.solver_iterations,
+            heights.join(" "),
+            pose(&bodies_of(&twin)),
+            if r["rests"].as_bool().unwrap() {
+                "rests at"
+            } else {
+                "at 1 s:"
+            },
+            r["height"]
+        );
+    }
+}

@@ -78,6 +78,14 @@ pub struct Settings {
     /// MuJoCo's joints have no softness at all while its limits do (see `io::mjcf`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_frequency: Option<f32>,
+    /// Natural frequency (Hz) of the soft joint limits alone, where it differs from
+    /// `joint_frequency` (the MJCF importer sets it from `solreflimit`/`solimplimit`, as
+    /// MuJoCo's limits are softer than its joints, which are exact); `None`: `joint_frequency`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_frequency: Option<f32>,
+    /// Damping ratio of the soft joint limits alone; `None`: `joint_damping_ratio`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_damping_ratio: Option<f32>,
     /// Natural frequency (Hz) of the soft contact constraints.
     pub contact_frequency: f32,
     /// Damping ratio of the soft contact constraints.
@@ -96,6 +104,17 @@ pub struct Settings {
     pub fluid_viscosity: f32,
 }
 
+impl Settings {
+    /// The joint limits' natural frequency (Hz) and damping ratio: `limit_frequency` and
+    /// `limit_damping_ratio` where set, else the joints'.
+    pub fn limit_softness(&self) -> (f32, f32) {
+        (
+            self.limit_frequency.unwrap_or(self.joint_frequency),
+            self.limit_damping_ratio.unwrap_or(self.joint_damping_ratio),
+        )
+    }
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
@@ -107,6 +126,8 @@ impl Default for Settings {
             joint_frequency: 30.0,
             joint_damping_ratio: 1.0,
             lock_frequency: None,
+            limit_frequency: None,
+            limit_damping_ratio: None,
             contact_frequency: 30.0,
             contact_damping_ratio: 1.0,
             restitution_threshold: 0.2,

@@ -108,6 +108,12 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
     if let Some(f) = s.lock_frequency {
         positive(f, FieldPath::key("settings.lock_frequency"))?;
     }
+    if let Some(f) = s.limit_frequency {
+        positive(f, FieldPath::key("settings.limit_frequency"))?;
+    }
+    if let Some(z) = s.limit_damping_ratio {
+        non_negative(z, FieldPath::key("settings.limit_damping_ratio"))?;
+    }
     positive(
         s.contact_frequency,
         FieldPath::key("settings.contact_frequency"),
@@ -528,6 +534,7 @@ fn validate_tendons(model: &Model) -> Result<(), ModelError> {
 /// mass, a 1e38 s time step's constraint softness).
 fn validate_derived(model: &Model, body_index: &HashMap<&str, usize>) -> Result<(), ModelError> {
     let s = &model.settings;
+    let (limit_frequency, limit_damping_ratio) = s.limit_softness();
     for (which, frequency, damping) in [
         ("joint", s.joint_frequency, s.joint_damping_ratio),
         (
@@ -535,6 +542,7 @@ fn validate_derived(model: &Model, body_index: &HashMap<&str, usize>) -> Result<
             s.lock_frequency.unwrap_or(s.joint_frequency),
             s.joint_damping_ratio,
         ),
+        ("limit", limit_frequency, limit_damping_ratio),
         ("contact", s.contact_frequency, s.contact_damping_ratio),
     ] {
         let (mass_scale, cfm_scale, erp) =

@@ -151,8 +151,15 @@ pub struct Header {
     /// Vec4 records per instance of the bound rows array: `n_rows * ROW_VEC4S`, or twice that
     /// where the adjoint keeps the row adjoints after the rows (the blocked layout's row width).
     pub row_width: u32,
+    /// The joint limits' softness (`Settings::limit_softness`): equal to the joints' unless
+    /// the model sets a limit frequency or damping ratio.
+    pub limit_mass_scale: f32,
+    pub limit_cfm_scale: f32,
+    pub limit_erp: f32,
     /// Pads the block to whole 16-byte rows, as a uniform struct is laid out.
     pub pad1: u32,
     /// See `pad1`.
     pub pad2: u32,
+    /// See `pad1`.
+    pub pad3: u32,
 }

@@ -243,6 +243,9 @@ fn build_header(
         softness(s.dt, s.joint_frequency, s.joint_damping_ratio);
     let (contact_mass_scale, contact_cfm_scale, contact_erp) =
         softness(s.dt, s.contact_frequency, s.contact_damping_ratio);
+    let (limit_frequency, limit_damping_ratio) = s.limit_softness();
+    let (limit_mass_scale, limit_cfm_scale, limit_erp) =
+        softness(s.dt, limit_frequency, limit_damping_ratio);
 
     let state_len = state_len as u32;
     let n_rows = n_rows as u32;
@@ -334,8 +337,12 @@ fn build_header(
         fluid_viscosity: s.fluid_viscosity,
         command_width: model.actuators.len() as u32,
         row_width: n_rows * (ROW_LEN / 4) as u32,
+        limit_mass_scale,
+        limit_cfm_scale,
+        limit_erp,
         pad1: 0,
         pad2: 0,
+        pad3: 0,
     }
 }
 

@@ -121,7 +121,7 @@ pub fn joint_limit_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
         let sign = select(-T::one(), T::one(), at_lower);
         let gap = select(upper - c, c - lower, at_lower);
         let violated = gap < T::zero();
-        let bias = select(gap / dt, T::of(h.joint_erp) * gap / dt, violated);
+        let bias = select(gap / dt, T::of(h.limit_erp) * gap / dt, violated);
         row_write(
             s,
             h.row_limit + l,
@@ -130,8 +130,8 @@ pub fn joint_limit_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
             T::zero(),
             T::of(UNBOUNDED),
             T::zero(),
-            T::of(h.joint_mass_scale),
-            T::of(h.joint_cfm_scale),
+            T::of(h.limit_mass_scale),
+            T::of(h.limit_cfm_scale),
         );
     }
 }
@@ -262,10 +262,10 @@ pub fn joint_limit_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut supe
             adj,
             h.row_limit + l,
             ax.jac.scaled(sign),
-            T::of(h.joint_mass_scale),
-            T::of(h.joint_cfm_scale),
+            T::of(h.limit_mass_scale),
+            T::of(h.limit_cfm_scale),
         );
-        let d_gap = d_bias * select(T::one() / dt, T::of(h.joint_erp) / dt, violated);
+        let d_gap = d_bias * select(T::one() / dt, T::of(h.limit_erp) / dt, violated);
         joint_axis_adjoint(s, adj, j, k, d_jac.scaled(sign), d_gap * sign);
     }
 }

@@ -690,6 +690,58 @@ fn limits_are_measured_from_the_reference() {
     assert!((angle - 0.1).abs() < 0.02, "{angle}");
 }
 
+/// Static sag of the spinning sphere pressed onto its upper limit (0.1 rad) by a constant
+/// torque, after the limit has settled.
+fn limit_sag(edit_settings: impl Fn(&mut crate::model::Settings)) -> f64 {
+    let mut model = spinning_sphere(|j| j.limits = Some([-0.1, 0.1]));
+    edit_settings(&mut model.settings);
+    model.validate().unwrap();
+    let compiled = Compiled::new(&model);
+    let mut inst = Instance::<f64>::new(&compiled);
+    inst.commands[0] = 5.0;
+    for _ in 0..600 {
+        inst.step();
+    }
+    let q = inst.body_orientation(1);
+    2.0 * q.v.z.atan2(q.w) - 0.1
+}
+
+#[test]
+fn limits_take_their_own_softness_where_set() {
+    // A soft row of natural frequency f holds a load like a spring of stiffness I (2 pi f)^2:
+    // 5 N m on I = 0.5 kg m^2 sags by 5 / (0.5 (2 pi f)^2).
+    let expected = |f: f64| 5.0 / (0.5 * (std::f64::consts::TAU * f).powi(2));
+    let joints = limit_sag(|_| {});
+    assert!((joints / expected(30.0) - 1.0).abs() < 0.1, "{joints}");
+    let soft = limit_sag(|s| s.limit_frequency = Some(10.0));
+    assert!((soft / expected(10.0) - 1.0).abs() < 0.1, "{soft}");
+    // The joints' own setting no longer reaches the limit once it has its own.
+    let soft_stiff_joints = limit_sag(|s| {
+        s.limit_frequency = Some(10.0);
+        s.joint_frequency = 60.0;
+    });
+    assert!(
+        (soft_stiff_joints - soft).abs() < 1e-3 * soft,
+        "{soft_stiff_joints} {soft}"
+    );
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_soft_limits() {
+    let mut model = pendulum_with_everything();
+    model.settings.limit_frequency = Some(8.0);
+    model.settings.limit_damping_ratio = Some(0.6);
+    for (warmup, seed) in [(0, 11), (5, 12), (30, 13)] {
+        check_model(&model, warmup, seed);
+    }
+    // The limit held together with the rotor on its axis (the block takes the limit's
+    // softness).
+    let mut resting = rotor_on_light_link(0.05, 0.0, [-0.3, 0.0]);
+    resting.settings.limit_frequency = Some(8.0);
+    resting.settings.limit_damping_ratio = Some(0.6);
+    check_rotor_link(&resting, 6, 0.03, 54, true);
+}
+
 /// A hinge chain and a slider with tendons: a length held over two hinges (one axis flipped
 /// with its coefficient), limits over two hinges and over one slider.
 pub(crate) fn chain_with_tendons() -> Model {

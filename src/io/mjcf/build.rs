@@ -59,6 +59,25 @@ impl Ctx<'_, '_> {
         let g_norm = DVec3::from_array(settings.gravity.map(f64::from)).length();
         let (mut bodies, softness) = self.attach_geoms(world, &group_of, g_norm);
         self.contact_settings(&softness, &mut settings);
+        if !world.limit_off && self.options.mujoco_limit_softness {
+            let dt = f64::from(settings.dt);
+            let limits: Vec<Softness> = world
+                .bodies
+                .iter()
+                .flat_map(|b| &b.joints)
+                .filter(|j| j.limits.is_some())
+                .map(|j| {
+                    let (frequency, damping_ratio) =
+                        limit_softness(j.passive.limit_solref, &j.passive.limit_solimp, dt);
+                    Softness {
+                        frequency,
+                        damping_ratio,
+                        line: j.passive.limit_line,
+                    }
+                })
+                .collect();
+            self.limit_settings(&limits, &mut settings);
+        }
         self.unused_pairs(world);
         self.self_collision_warning(&bodies, world, &group_of);
         let body_mass = self.body_masses(&bodies);

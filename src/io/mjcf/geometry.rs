@@ -706,46 +706,46 @@ impl Ctx<'_, '_> {
         }
     }
 
+    /// Sets the model-wide `limit_frequency` and `limit_damping_ratio` from what the limited
+    /// joints ask for (`limit_softness` of each one's `solreflimit`/`solimplimit`): the setting
+    /// most of them share; one warning if they differ. Without limited joints the settings stay.
+    pub(super) fn limit_settings(&self, softness: &[Softness], settings: &mut Settings) {
+        let Some((chosen, other, kinds)) = most_shared(softness) else {
+            return;
+        };
+        settings.limit_frequency = Some(chosen.frequency as f32);
+        settings.limit_damping_ratio = Some(chosen.damping_ratio as f32);
+        if kinds > 1 {
+            self.warn(
+                other.line,
+                "joint",
+                format!(
+                    "joint limits ask for {kinds} different softnesses (solreflimit/solimplimit); \
+                     backdrive has one per model: {:.1} Hz, damping ratio {:.2} (used by most \
+                     limited joints) instead of e.g. {:.1} Hz, {:.2} here",
+                    chosen.frequency, chosen.damping_ratio, other.frequency, other.damping_ratio
+                ),
+            );
+        }
+    }
+
     /// Sets the model-wide `contact_frequency` and `contact_damping_ratio` from what the
     /// contact shapes ask for: the setting most of them share; one warning if they differ.
     pub(super) fn contact_settings(&self, softness: &[Softness], settings: &mut Settings) {
-        let key = |s: &Softness| {
-            (
-                (s.frequency * 1e3).round() as i64,
-                (s.damping_ratio * 1e3).round() as i64,
-            )
-        };
-        let mut counts: Vec<((i64, i64), usize, &Softness)> = Vec::new();
-        for s in softness {
-            match counts.iter_mut().find(|(k, _, _)| *k == key(s)) {
-                Some(entry) => entry.1 += 1,
-                None => counts.push((key(s), 1, s)),
-            }
-        }
-        // Most shapes first; ties go to the first in file order.
-        let Some(&(_, _, chosen)) = counts.iter().rev().max_by_key(|(_, n, _)| *n) else {
+        let Some((chosen, other, kinds)) = most_shared(softness) else {
             return;
         };
         settings.contact_frequency = chosen.frequency as f32;
         settings.contact_damping_ratio = chosen.damping_ratio as f32;
-        if counts.len() > 1 {
-            let other = counts
-                .iter()
-                .find(|(k, _, _)| *k != key(chosen))
-                .map(|(_, _, s)| *s)
-                .unwrap_or(chosen);
+        if kinds > 1 {
             self.warn(
                 other.line,
                 "geom",
                 format!(
-                    "contacts ask for {} different softnesses (solref/solimp); backdrive has one \
+                    "contacts ask for {kinds} different softnesses (solref/solimp); backdrive has one \
                      per model: {:.1} Hz, damping ratio {:.2} (used by most contact geoms) \
                      instead of e.g. {:.1} Hz, {:.2} here",
-                    counts.len(),
-                    chosen.frequency,
-                    chosen.damping_ratio,
-                    other.frequency,
-                    other.damping_ratio
+                    chosen.frequency, chosen.damping_ratio, other.frequency, other.damping_ratio
                 ),
             );
         }
@@ -836,6 +836,52 @@ fn impedance(solimp: &[f64; 5], r: f64) -> f64 {
 /// `r d(r)^2 = (1 - d(r)) g / k`. Backdrive's soft contact sinks by `g / (2 pi f)^2`, so `f` is
 /// chosen to give the same resting penetration; the damping ratio is MuJoCo's (`zeta`, or
 /// `b / (2 sqrt(k))` in the direct form), which is what its contact oscillation follows.
+/// The softness most requests share (ties: the first in file order), another request that
+/// differs from it (itself when all agree) and how many different settings were asked for.
+fn most_shared(softness: &[Softness]) -> Option<(&Softness, &Softness, usize)> {
+    let key = |s: &Softness| {
+        (
+            (s.frequency * 1e3).round() as i64,
+            (s.damping_ratio * 1e3).round() as i64,
+        )
+    };
+    let mut counts: Vec<((i64, i64), usize, &Softness)> = Vec::new();
+    for s in softness {
+        match counts.iter_mut().find(|(k, _, _)| *k == key(s)) {
+            Some(entry) => entry.1 += 1,
+            None => counts.push((key(s), 1, s)),
+        }
+    }
+    let &(_, _, chosen) = counts.iter().rev().max_by_key(|(_, n, _)| *n)?;
+    let other = counts
+        .iter()
+        .find(|(k, _, _)| *k != key(chosen))
+        .map(|(_, _, s)| *s)
+        .unwrap_or(chosen);
+    Some((chosen, other, counts.len()))
+}
+
+/// A MuJoCo joint limit's softness as backdrive's natural frequency (Hz) and damping ratio.
+/// MuJoCo's limit pulls the violated coordinate with reference acceleration `-b v - k r`
+/// (`k = 1 / (dmax^2 tc^2 zeta^2)`, `b = 2 / (dmax tc)`, or `k = -solref[0] / dmax^2`,
+/// `b = -solref[1] / dmax`), blended with the free motion by the impedance `d`, so a violated
+/// limit moves as `r'' = -d b r' - d k r`: a spring of natural frequency `sqrt(d k)` and
+/// damping ratio `d b / (2 sqrt(d k))`, with `d = solimp[1]` (a violation deeper than the
+/// impedance's width `solimp[2]`). MuJoCo's time constant is never below two time steps
+/// (`dt`). The defaults (0.02 s, ratio 1, dmax 0.95) give 8.2 Hz, ratio 0.97: a limit much
+/// softer than backdrive's joints (30 Hz), and than MuJoCo's joints, which are exact.
+pub(super) fn limit_softness(solref: [f64; 2], solimp: &[f64; 5], dt: f64) -> (f64, f64) {
+    let d = solimp[1].clamp(1e-4, 0.9999);
+    let (k, b) = if solref[0] > 0.0 {
+        let (tc, zeta) = (solref[0].max(2.0 * dt), solref[1]);
+        (1.0 / (d * d * tc * tc * zeta * zeta), 2.0 / (d * tc))
+    } else {
+        (-solref[0] / (d * d), -solref[1] / d)
+    };
+    let omega = (d * k).sqrt();
+    (omega / std::f64::consts::TAU, d * b / (2.0 * omega))
+}
+
 pub(super) fn contact_softness(solref: [f64; 2], solimp: &[f64; 5], g: f64) -> (f64, f64) {
     let g = if g > 0.0 { g } else { 9.81 };
     let dmax = solimp[1].clamp(1e-4, 0.9999);
@@ -959,6 +1005,96 @@ mod tests {
   </worldbody>
 </mujoco>"#
         )
+    }
+
+    #[test]
+    fn a_limits_softness_is_mujocos_spring_of_its_violation() {
+        // Defaults: k = 1 / (0.95 * 0.02)^2, b = 2 / (0.95 * 0.02); r'' = -0.95 (b r' + k r).
+        let (f, z) = limit_softness(DEFAULT_SOLREF, &DEFAULT_SOLIMP, 0.001);
+        let omega = (1.0_f64 / (0.95 * 0.02 * 0.02)).sqrt();
+        assert!((f - omega / std::f64::consts::TAU).abs() < 1e-9, "{f}");
+        assert!((f - 8.17).abs() < 0.01, "{f}");
+        assert!((z - 0.95_f64.sqrt()).abs() < 1e-9, "{z}");
+        // MuJoCo's time constant is at least two steps: 0.02 s at a 0.02 s step acts as 0.04 s.
+        let (slow, _) = limit_softness(DEFAULT_SOLREF, &DEFAULT_SOLIMP, 0.02);
+        assert!((slow - f / 2.0).abs() < 1e-9, "{slow}");
+        // Direct stiffness and damping: solref = (-k, -b).
+        let (f, z) = limit_softness([-400.0, -10.0], &DEFAULT_SOLIMP, 0.001);
+        let (k, b) = (400.0 / (0.95 * 0.95), 10.0 / 0.95);
+        let omega = (0.95_f64 * k).sqrt();
+        assert!((f - omega / std::f64::consts::TAU).abs() < 1e-9, "{f}");
+        assert!((z - 0.95 * b / (2.0 * omega)).abs() < 1e-9, "{z}");
+    }
+
+    #[test]
+    fn limited_joints_set_the_models_limit_softness() {
+        let model = |joints: &str| {
+            format!(
+                r#"<mujoco>
+  <option timestep="0.002"/>
+  <default><joint solimplimit="0 .99 .01"/></default>
+  <worldbody>
+    <body name="a" pos="0 0 1">
+      <freejoint/>
+      <geom type="sphere" size=".1"/>
+      <body name="b" pos=".3 0 0">
+        {joints}
+        <geom type="sphere" size=".1"/>
+      </body>
+    </body>
+  </worldbody>
+</mujoco>"#
+            )
+        };
+        let mujoco = MjcfOptions {
+            mujoco_limit_softness: true,
+            ..MjcfOptions::default()
+        };
+        // By default the limits keep the joints' softness.
+        let text = model(r#"<joint name="j" axis="0 1 0" range="-1 1" solreflimit=".05 1"/>"#);
+        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        assert_eq!(imp.model.settings.limit_frequency, None);
+        assert!(
+            imp.warnings
+                .iter()
+                .any(|w| w.message.contains("solreflimit is ignored")),
+            "{:?}",
+            imp.warnings
+        );
+        // The class's solimplimit with the default solreflimit: dmax 0.99.
+        let text = model(r#"<joint name="j" axis="0 1 0" range="-1 1"/>"#);
+        let imp = from_str(&text, None, &mujoco).unwrap();
+        let s = &imp.model.settings;
+        let (f, z) = limit_softness(DEFAULT_SOLREF, &[0.0, 0.99, 0.01, 0.5, 2.0], 0.002);
+        assert_eq!(s.limit_frequency, Some(f as f32));
+        assert_eq!(s.limit_damping_ratio, Some(z as f32));
+        assert!(imp.warnings.is_empty(), "{:?}", imp.warnings);
+        // Unlimited joints leave the joints' softness on the limits.
+        let text = model(r#"<joint name="j" axis="0 1 0"/>"#);
+        let imp = from_str(&text, None, &mujoco).unwrap();
+        assert_eq!(imp.model.settings.limit_frequency, None);
+        // Two limits asking for different softnesses: one warning at the other's line.
+        let text = model(
+            r#"<joint name="j" axis="0 1 0" range="-1 1" solreflimit=".05 1"/>
+        <joint name="k" axis="1 0 0" range="-1 1"/>"#,
+        );
+        let imp = from_str(&text, None, &mujoco).unwrap();
+        let warned: Vec<_> = imp
+            .warnings
+            .iter()
+            .filter(|w| {
+                w.message
+                    .contains("joint limits ask for 2 different softnesses")
+            })
+            .collect();
+        assert_eq!(warned.len(), 1, "{:?}", imp.warnings);
+        // A bad solimplimit is an error naming its line.
+        let text = model(r#"<joint name="j" axis="0 1 0" range="-1 1" solimplimit=".9 .95"/>"#);
+        let err = from_str(&text, None, &MjcfOptions::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("line 9: joint.solimplimit"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -297,6 +297,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             );
         }
         self.springdamper(el, name, kind, &mut passive)?;
+        self.limit_solver_parameters(el, name, &mut passive)?;
         self.joint_attribute_warnings(el, name)?;
         Ok(passive)
     }
@@ -319,9 +320,24 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 format!("joint '{name}': limit margin is not supported and was ignored"),
             );
         }
+        Ok(())
+    }
+
+    /// The joint limit's `solreflimit` and `solimplimit`, read as a geom's `solref` and
+    /// `solimp` are; the model's limit softness is mapped from them (`limit_softness`).
+    fn limit_solver_parameters(
+        &mut self,
+        el: &El,
+        name: &str,
+        passive: &mut JointPassive,
+    ) -> Result<()> {
+        passive.limit_solref = DEFAULT_SOLREF;
+        passive.limit_solimp = DEFAULT_SOLIMP;
+        passive.limit_line = self.line(el.node);
         for attr in ["solreflimit", "solimplimit"] {
             if let Some(v) = self.get(el, attr)?
                 && v.class.is_none()
+                && !self.options.mujoco_limit_softness
             {
                 self.warn(
                     v.line,
@@ -332,6 +348,40 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     ),
                 );
             }
+        }
+        if let Some(v) = self.get(el, "solreflimit")? {
+            let x = self.fixed::<2>(el, &v)?;
+            passive.limit_line = v.line;
+            // MuJoCo: both positive or both non-positive; a mixed pair is replaced by its
+            // default.
+            if (x[0] > 0.0) != (x[1] > 0.0) || x[0] == 0.0 {
+                self.warn(
+                    v.line,
+                    "joint",
+                    format!(
+                        "joint '{name}': solreflimit {x:?} mixes signs or is zero: MuJoCo's \
+                         default {DEFAULT_SOLREF:?} was used"
+                    ),
+                );
+            } else {
+                passive.limit_solref = x;
+            }
+        }
+        if let Some(v) = self.get(el, "solimplimit")? {
+            let x = self.nums(el, &v)?;
+            if !(3..=5).contains(&x.len()) {
+                return Err(self.error(
+                    v.line,
+                    "joint.solimplimit",
+                    format!(
+                        "joint '{name}': expected 3 to 5 numbers, found {}{}",
+                        x.len(),
+                        v.origin()
+                    ),
+                ));
+            }
+            passive.limit_solimp[..x.len()].copy_from_slice(&x);
+            passive.limit_line = v.line;
         }
         Ok(())
     }

@@ -34,6 +34,11 @@ pub(super) struct JointPassive {
     /// `springdamper`'s time constant and damping ratio, with the armature as written (MuJoCo
     /// counts it in the inertia): stiffness and damping are derived from them after the masses.
     pub(super) springdamper: Option<[f64; 3]>,
+    /// The limit's `solreflimit` and `solimplimit` (MuJoCo's defaults where absent) and the
+    /// line that set them (the joint's where neither is written).
+    pub(super) limit_solref: [f64; 2],
+    pub(super) limit_solimp: [f64; 5],
+    pub(super) limit_line: usize,
 }
 
 #[derive(Clone, Debug)]
