@@ -109,7 +109,9 @@ fn observe(i: u32, n_sensors: u32) {
 
 // The exploration noise added to output `o`'s command of instance `i` at this step:
 // std * N(0, 1), the normal drawn (Box-Muller) from a hash of (window key, instance, step,
-// output), so a resumed run draws the same. It depends on no parameter, hence the adjoint:
+// output), so a resumed run draws the same. The instance is its index in the whole batch
+// (`hdr.first_instance`: the chunk's offset), so that chunks draw different noise and a chunked
+// batch the same as the whole one. It depends on no parameter, hence the adjoint:
 // a command's adjoint is its output's, unchanged (policy_gather_command_adjoint). With std 0
 // the command is the output itself (the normal is always finite). Mirrored by
 // `action_noise_twin` (src/engine/twin/policy.rs).
@@ -125,7 +127,7 @@ fn action_noise(o: u32, i: u32, info: Layer) -> f32 {
     }
     let spread = policy_params[info.noise_offset];
     let key = u32(policy_params[info.noise_offset + 1u]);
-    let h = noise_hash(key ^ noise_hash(i ^ noise_hash(hdr.command_base_step * hdr.n_commands + o)));
+    let h = noise_hash(key ^ noise_hash((hdr.first_instance + i) ^ noise_hash(hdr.command_base_step * hdr.n_commands + o)));
     let h2 = noise_hash(h ^ 0x9e3779b9u);
     let u1 = (f32(h >> 8u) + 1.0) / 16777216.0;
     let u2 = f32(h2 >> 8u) / 16777216.0;

@@ -673,6 +673,18 @@ fn the_reported_rewards_pay_the_control_cost() {
 /// key. Different keys draw different noise, and the evaluation draws none.
 #[test]
 fn the_commands_carry_the_twin_s_exploration_noise() {
+    commands_carry_the_twin_s_noise(None);
+}
+
+/// The same with the batch split into chunks of 2 (3 robots: chunks of 2 and 1): each robot
+/// draws the noise of its index in the whole batch, so the chunks draw different noise and the
+/// chunked batch the same as the whole one (the twin's sum over the batch indices).
+#[test]
+fn chunked_batches_draw_each_robot_s_own_noise() {
+    commands_carry_the_twin_s_noise(Some(2));
+}
+
+fn commands_carry_the_twin_s_noise(max_chunk: Option<usize>) {
     use backdrive::engine::twin::policy::action_noise_twin;
     use backdrive::grad::loss::{Loss, Quantity, When};
     let mut task = tasks::builtin("arm-reach").unwrap();
@@ -687,7 +699,11 @@ fn the_commands_carry_the_twin_s_exploration_noise() {
     let w = 0.25f32;
     task.loss = Loss::new().term("", Quantity::ControlCost, w, When::EveryStep);
     let n = 3;
-    let mut trainer = ShacTrainer::new(common::gpu(), task, options(n, 3)).unwrap();
+    let chunked = TrainOptions {
+        max_chunk,
+        ..options(n, 3)
+    };
+    let mut trainer = ShacTrainer::new(common::gpu(), task, chunked).unwrap();
     let layout = trainer.layout().clone();
     let last = layout.layers.last().unwrap();
     let c = 0.3f32;

@@ -223,11 +223,13 @@ impl Batch {
         &self.model_buf
     }
 
-    /// The compiled header for chunk `c`: its instance count and the widths of the commands
+    /// The compiled header for chunk `c`: its instance count, its first instance's index in the
+    /// batch, and the widths of the commands
     /// and rows arrays set (`steps` as compiled; rows with or without the row adjoints).
     pub fn chunk_header(&self, c: usize) -> Header {
         let mut header = self.compiled.header;
         header.n_instances = self.chunking.lens[c] as u32;
+        header.first_instance = self.chunking.lens[..c].iter().sum::<usize>() as u32;
         header.command_width = self.commands.width as u32;
         header.row_width = (self.rows.width / 4) as u32;
         header

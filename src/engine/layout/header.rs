@@ -156,10 +156,12 @@ pub struct Header {
     pub limit_mass_scale: f32,
     pub limit_cfm_scale: f32,
     pub limit_erp: f32,
+    /// Index, in the whole batch, of this chunk's first instance: per-robot random draws
+    /// (the policy's exploration noise) are keyed by the batch index, so that a batch split
+    /// into chunks draws what the whole batch does ([`crate::engine::batch::Batch::chunk_header`]).
+    pub first_instance: u32,
     /// Pads the block to whole 16-byte rows, as a uniform struct is laid out.
-    pub pad1: u32,
-    /// See `pad1`.
     pub pad2: u32,
-    /// See `pad1`.
+    /// See `pad2`.
     pub pad3: u32,
 }

@@ -340,7 +340,7 @@ fn build_header(
         limit_mass_scale,
         limit_cfm_scale,
         limit_erp,
-        pad1: 0,
+        first_instance: 0,
         pad2: 0,
         pad3: 0,
     }

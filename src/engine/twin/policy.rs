@@ -14,7 +14,7 @@ pub fn noise_hash(x: u32) -> u32 {
 }
 
 /// Twin of `action_noise` in `shaders/policy.wgsl`: the noise added to output `output`'s
-/// command of `instance` at the rollout's step `step` (`n_commands` commands per step), in
+/// command of `instance` (its index in the whole batch, whatever the chunking) at the rollout's step `step` (`n_commands` commands per step), in
 /// f64: `std` times a standard normal (Box-Muller on two uniforms of 24 bits hashed from
 /// `key`, `instance`, `step` and `output`).
 pub fn action_noise_twin(
