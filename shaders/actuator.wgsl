@@ -41,9 +41,13 @@ fn apply_joint_impulse(j: u32, jac: RowJacobian, impulse: f32, i: u32) {
 }
 
 // An affine actuator's law record (see pack.rs): [n_terms, gain, bias0, bias1, ctrl_lo,
-// ctrl_hi, force_lo, force_hi], then [joint, axis, coefficient] per term. The force is
-// clamp(gain * clamp(u, ctrl) + bias0 + bias1 * sum_t c_t q_t, force); joint t gets c_t times it.
-const AFFINE_LAW_HEAD: u32 = 8u;
+// ctrl_hi, force_lo, force_hi, activation, command_rate, activation_rate, act_lo, act_hi], then
+// [joint, axis, coefficient] per term. The force is clamp(gain * drive + bias0 + bias1 *
+// sum_t c_t q_t, force); joint t gets c_t times it. The drive is clamp(u, ctrl), or, when the
+// law has an activation (its state slot, else NO_ACTIVATION), the activation at the step's
+// start, as MuJoCo's force uses act before its update.
+const AFFINE_LAW_HEAD: u32 = 13u;
+const NO_ACTIVATION: u32 = 0xffffffffu;
 
 struct AffineForce {
     u: f32,
@@ -61,7 +65,10 @@ fn affine_force(law: u32, a: u32, i: u32) -> AffineForce {
     // A tendon spring's record has a = n_commands: no command (its gain is 0).
     out.u = select(0.0, command(min(a, max(hdr.n_commands, 1u) - 1u), i), a < hdr.n_commands);
     let u = clamp(out.u, model_f32(law + 4u), model_f32(law + 5u));
-    out.raw = model_f32(law + 1u) * u + model_f32(law + 2u) + model_f32(law + 3u) * length;
+    let activation = model_u32(law + 8u);
+    let has_activation = activation != NO_ACTIVATION;
+    let drive = select(u, state_get(select(0u, activation, has_activation), i), has_activation);
+    out.raw = model_f32(law + 1u) * drive + model_f32(law + 2u) + model_f32(law + 3u) * length;
     out.force = clamp(out.raw, model_f32(law + 6u), model_f32(law + 7u));
     return out;
 }
@@ -188,7 +195,10 @@ fn apply_joint_impulse_adjoint(j: u32, k: u32, impulse: f32, i: u32) -> f32 {
 fn affine_force_adjoint(law: u32, a: u32, i: u32, f: AffineForce, d_force: f32) {
     let d_raw = select(0.0, d_force, f.raw > model_f32(law + 6u) && f.raw < model_f32(law + 7u));
     let inside = f.u > model_f32(law + 4u) && f.u < model_f32(law + 5u);
-    if (a < hdr.n_commands) {
+    let activation = model_u32(law + 8u);
+    if (activation != NO_ACTIVATION) {
+        adj_add(hdr.adj_state + activation, i, d_raw * model_f32(law + 1u));
+    } else if (a < hdr.n_commands) {
         command_adj_add(a, i, select(0.0, d_raw * model_f32(law + 1u), inside));
     }
     let d_length = d_raw * model_f32(law + 3u);
@@ -226,5 +236,64 @@ fn force_actuators_adjoint(i: u32) {
         } else {
             affine_force_adjoint(law, a, i, forward, d_force);
         }
+    }
+}
+
+// ---- Activations: after the solve, each activation moves to its value for the next step.
+
+// The activation update of force record f: its law, actuator, command and the activation
+// before its clamp.
+struct ActivationUpdate {
+    law: u32,
+    a: u32,
+    u: f32,
+    raw: f32,
+}
+
+// Whether force record f's law has an activation (plain force actuators have no law).
+fn force_record_activation(f: u32) -> u32 {
+    let rec = hdr.off_force + f * 4u;
+    let law = model_u32(rec + 3u);
+    return select(model_u32(law + 8u), NO_ACTIVATION, law == 0u);
+}
+
+// act + dt * (command_rate * clamp(u, ctrl) - activation_rate * act), before its clamp.
+fn activation_update(f: u32, act: f32, i: u32) -> ActivationUpdate {
+    let rec = hdr.off_force + f * 4u;
+    var out: ActivationUpdate;
+    out.law = model_u32(rec + 3u);
+    out.a = model_u32(rec);
+    out.u = command(out.a, i);
+    let u = clamp(out.u, model_f32(out.law + 4u), model_f32(out.law + 5u));
+    out.raw = act + hdr.dt * (model_f32(out.law + 9u) * u - model_f32(out.law + 10u) * act);
+    return out;
+}
+
+fn actuator_activation_forward(i: u32) {
+    for (var f = 0u; f < hdr.n_force; f++) {
+        let slot = force_record_activation(f);
+        if (slot == NO_ACTIVATION) {
+            continue;
+        }
+        let up = activation_update(f, state_get(slot, i), i);
+        state_set(slot, i, clamp(up.raw, model_f32(up.law + 11u), model_f32(up.law + 12u)));
+    }
+}
+
+// Runs between the position update's adjoint and the solve's: the activation before its update
+// is read from the state saved after the force actuators (adj_saved), which the solve leaves.
+fn actuator_activation_adjoint(i: u32) {
+    for (var f_rev = 0u; f_rev < hdr.n_force; f_rev++) {
+        let f = hdr.n_force - 1u - f_rev;
+        let slot = force_record_activation(f);
+        if (slot == NO_ACTIVATION) {
+            continue;
+        }
+        let up = activation_update(f, adj_get(hdr.adj_saved + slot, i), i);
+        let g = adj_get(hdr.adj_state + slot, i);
+        let d_raw = select(0.0, g, up.raw > model_f32(up.law + 11u) && up.raw < model_f32(up.law + 12u));
+        let inside = up.u > model_f32(up.law + 4u) && up.u < model_f32(up.law + 5u);
+        command_adj_add(up.a, i, select(0.0, d_raw * hdr.dt * model_f32(up.law + 9u), inside));
+        adj_set(hdr.adj_state + slot, i, d_raw * (1.0 - hdr.dt * model_f32(up.law + 10u)));
     }
 }

@@ -2,7 +2,8 @@
 // Stage order: passive joint rows (written first: an armature row needs the joint speed at
 // the step's start), fluid forces (from the velocities at the step's start), gravity, force
 // actuators, constraint rows (joints, limits, servos, contacts, world contacts, tendons),
-// Gauss-Seidel solve, position update.
+// Gauss-Seidel solve, the actuators' activations (their forces used the values at the step's
+// start), position update.
 
 @compute @workgroup_size(64)
 fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -24,6 +25,7 @@ fn step_forward(@builtin(global_invocation_id) gid: vec3<u32>) {
         world_contact_rows_forward(i);
         tendon_rows_forward(i);
         solve_forward(i);
+        actuator_activation_forward(i);
         integrate_position_forward(i);
     }
 }

@@ -60,8 +60,10 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     } else {
         solve_forward_taped(i);
     }
+    actuator_activation_forward(i);
 
     integrate_position_adjoint(i);
+    actuator_activation_adjoint(i);
     solve_adjoint(i);
     copy_adjoint_to_state(hdr.adj_saved, i);
     tendon_rows_adjoint(i);
@@ -114,6 +116,7 @@ fn step_forward_taped(@builtin(global_invocation_id) gid: vec3<u32>) {
     tendon_rows_forward(i);
     solve_forward_taped(i);
     tape_record_velocities(i);
+    actuator_activation_forward(i);
     integrate_position_forward(i);
 }
 

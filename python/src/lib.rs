@@ -246,7 +246,7 @@ impl Model {
         self.compiled.header.dt
     }
     /// Floats in one instance's raw state: 13 per body, the world first, then one warm-start
-    /// impulse per constraint row.
+    /// impulse per constraint row, then one activation per actuator with activation dynamics.
     #[getter]
     fn state_len(&self) -> usize {
         self.compiled.header.state_len as usize

@@ -60,7 +60,7 @@ pub const CRITIC: Source = source!("critic.wgsl");
 /// `<stage>_forward` with its adjoint `<stage>_adjoint` (run in reverse order by
 /// `step_adjoint`) and a CPU twin of the same names in [`crate::engine::twin`]. The kernels and the twin
 /// spell the order out as calls; a test checks all four sequences against this list.
-pub const STEP_STAGES: [&str; 13] = [
+pub const STEP_STAGES: [&str; 14] = [
     "joint_passive_rows",
     "fluid_forces",
     "integrate_velocity",
@@ -73,6 +73,7 @@ pub const STEP_STAGES: [&str; 13] = [
     "world_contact_rows",
     "tendon_rows",
     "solve",
+    "actuator_activation",
     "integrate_position",
 ];
 

@@ -247,7 +247,8 @@ impl Simulator {
         self.steps_per_dispatch = steps.max(1);
     }
 
-    /// Length of one instance's raw state (`13 * (bodies + 1)` plus one impulse per row).
+    /// Length of one instance's raw state (`13 * (bodies + 1)`, one impulse per row, then one
+    /// activation per actuator with activation dynamics).
     pub fn state_len(&self) -> usize {
         self.batch.compiled().header.state_len as usize
     }
@@ -301,7 +302,8 @@ impl Simulator {
     }
 
     /// Every instance's raw state (bodies including the world at index 0, then the solver's
-    /// warm-start impulses), instance-major: `state_len()` floats per instance.
+    /// warm-start impulses, then the actuators' activations), instance-major: `state_len()`
+    /// floats per instance.
     pub fn read_state_raw(&self) -> Result<Vec<f32>> {
         self.batch.state.read(self.batch.gpu())
     }
@@ -323,7 +325,7 @@ impl Simulator {
     }
 
     /// Sets every instance's body states (instance-major, model order) and clears the solver's
-    /// warm-start impulses.
+    /// warm-start impulses and the actuators' activations.
     pub fn set_body_states(&mut self, bodies: &[BodyState]) -> Result<()> {
         let raw = raw_from_bodies(
             self.batch.compiled(),
@@ -371,7 +373,8 @@ pub fn bodies_from_raw(model: &Model, state_len: usize, raw: &[f32]) -> Vec<Body
     out
 }
 
-/// Builds instance-major raw states from body states, with zero warm-start impulses.
+/// Builds instance-major raw states from body states, with zero warm-start impulses and
+/// activations.
 pub fn raw_from_bodies(
     compiled: &Compiled,
     model: &Model,

@@ -488,6 +488,58 @@ pub struct AffineForce {
     /// The transmission: joints (axis 0 of hinges and sliders) and their coefficients
     /// (MuJoCo's gear times the fixed tendon's coefficient).
     pub terms: Vec<crate::model::TendonTerm>,
+    /// MuJoCo's activation dynamics (`dyntype` other than `none`): when present the law's
+    /// `gain` multiplies the actuator's activation instead of the command, and the command
+    /// drives the activation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activation: Option<Activation>,
+}
+
+/// An actuator's activation `act`, one float of per-instance state that starts at 0. Each step
+/// the force uses `act` as it is at the step's start, and then, with `u` the command clamped to
+/// the law's `ctrl_range` and `dt` the time step, `act` becomes `clamp(act + dt * (u - act) /
+/// time_constant, range)` (`filter`, Euler as MuJoCo's `dyntype="filter"`),
+/// `clamp(act + (u - act) * (1 - exp(-dt / time_constant)), range)` (`filter_exact`) or
+/// `clamp(act + dt * u, range)` (`integrator`), as MuJoCo does.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Activation {
+    /// How the command drives the activation.
+    pub dynamics: ActivationDynamics,
+    /// The filter's time constant in s (MuJoCo's `dynprm[0]`; > 0 for the filters, not used
+    /// by the integrator).
+    #[serde(default)]
+    pub time_constant: f32,
+    /// Bounds `[lower, upper]` of the activation (MuJoCo's `actrange` when `actlimited`);
+    /// none by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<[f32; 2]>,
+}
+
+/// The activation dynamics of an [`Activation`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActivationDynamics {
+    /// First-order filter integrated by Euler: `act += dt * (u - act) / time_constant`.
+    Filter,
+    /// First-order filter integrated exactly over the step.
+    FilterExact,
+    /// Integrator: `act += dt * u`.
+    Integrator,
+}
+
+impl Activation {
+    /// The rates `(command_rate, activation_rate)` of the step's update
+    /// `act += dt * (command_rate * u - activation_rate * act)` at time step `dt`.
+    pub fn rates(&self, dt: f32) -> (f32, f32) {
+        let (dt, tau) = (f64::from(dt), f64::from(self.time_constant));
+        let rate = match self.dynamics {
+            ActivationDynamics::Integrator => return (1.0, 0.0),
+            ActivationDynamics::Filter => 1.0 / tau,
+            ActivationDynamics::FilterExact => -(-dt / tau).exp_m1() / dt,
+        };
+        (rate as f32, rate as f32)
+    }
 }
 
 fn default_max_velocity() -> f32 {

@@ -442,6 +442,9 @@ fn validate_affine(
             ));
         }
     }
+    if let Some(activation) = &law.activation {
+        validate_activation(activation, model.settings.dt, at)?;
+    }
     if law.terms.is_empty() {
         return Err(err(at("affine"), "the transmission has no joint"));
     }
@@ -464,6 +467,50 @@ fn validate_affine(
                 format!(
                     "joint '{}': coefficient {} is not finite",
                     t.joint, t.coefficient
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An activation: a filter's time constant positive, its rates at the model's time step finite
+/// (the kernels divide by nothing else), its range finite and ordered.
+fn validate_activation(
+    activation: &crate::model::Activation,
+    dt: f32,
+    at: &dyn Fn(&str) -> FieldPath,
+) -> Result<(), ModelError> {
+    use crate::model::ActivationDynamics;
+    if activation.dynamics != ActivationDynamics::Integrator {
+        positive(
+            activation.time_constant,
+            at("affine.activation.time_constant"),
+        )?;
+    } else {
+        finite(
+            &[activation.time_constant],
+            at("affine.activation.time_constant"),
+        )?;
+    }
+    let (command_rate, activation_rate) = activation.rates(dt);
+    if !(command_rate * dt).is_finite() || !(activation_rate * dt).is_finite() {
+        return Err(err(
+            at("affine.activation.time_constant"),
+            format!(
+                "time constant {} gives a rate that overflows at the time step {dt}",
+                activation.time_constant
+            ),
+        ));
+    }
+    if let Some(range) = activation.range {
+        finite(&range, at("affine.activation.range"))?;
+        if range[0] > range[1] {
+            return Err(err(
+                at("affine.activation.range"),
+                format!(
+                    "expected lower <= upper, found [{}, {}]",
+                    range[0], range[1]
                 ),
             ));
         }

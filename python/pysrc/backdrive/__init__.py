@@ -113,8 +113,9 @@ class Simulator(_Simulator):
         """Overwrites the given parts of every instance's body states.
 
         Each argument has the shape of the matching :class:`BodyStates` field; parts left out
-        keep their current values. The solver's warm-start impulses are cleared, as after
-        any state written from outside.
+        keep their current values. The solver's warm-start impulses and the actuators'
+        activations (the raw state after the bodies) are cleared, as after any state written
+        from outside.
         """
         n, b = self.n, self.model.n_bodies
         raw = np.array(self.state_raw(), copy=True)

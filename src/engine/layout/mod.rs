@@ -57,6 +57,8 @@ mod passive;
 
 pub use fluid::inertia_box;
 pub use header::{Header, stride};
+#[cfg(test)]
+pub(crate) use pack::{AFFINE_LAW_HEAD, NO_ACTIVATION};
 use pack::{pack_joints, push_body_params, push_row_params};
 pub use passive::{PassiveRow, passive_rows};
 
@@ -211,8 +213,9 @@ struct JointPacking {
     anchors: Vec<(Vec3, Vec3)>,
 }
 
-/// One instance's initial state: the world, the bodies, then one zero warm-start impulse per
-/// row; returns it with the offset of the impulses.
+/// One instance's initial state: the world, the bodies, one zero warm-start impulse per row,
+/// then one zero activation per actuator that has one; returns it with the offset of the
+/// impulses.
 fn initial_state(model: &Model, n_rows: usize) -> (Vec<f32>, usize) {
     let mut state = vec![0.0; BODY_STATE_LEN];
     state[6] = 1.0;
@@ -225,6 +228,7 @@ fn initial_state(model: &Model, n_rows: usize) -> (Vec<f32>, usize) {
     }
     let state_lambda = state.len();
     state.extend(std::iter::repeat_n(0.0, n_rows));
+    state.extend(std::iter::repeat_n(0.0, pack::activation_count(model)));
     (state, state_lambda)
 }
 
@@ -453,7 +457,8 @@ impl Compiled {
         let fluid_records = fluid::pack_fluid(model);
         let n_fluid = fluid_records.len() / stride::FLUID;
         packed.extend_from_slice(&fluid_records);
-        pack::link_affine_laws(&mut packed, off_force, affine_laws);
+        let state_activation = BODY_STATE_LEN * (model.bodies.len() + 1) + row_desc.len();
+        pack::link_affine_laws(&mut packed, off_force, affine_laws, state_activation as u32);
 
         let offsets = push_row_params(
             model,
@@ -545,7 +550,9 @@ impl Compiled {
         let sweeps = h.sweeps.saturating_mul(rows).saturating_add(h.sweeps);
         // Bodies: the two integrations, and loading and storing the solver's velocities.
         let bodies = h.n_bodies.saturating_mul(4);
+        // Force records twice: their forces, and the activations' update at the step's end.
         let others = [
+            h.n_force,
             h.n_force,
             h.n_lock,
             h.n_limit,

@@ -178,6 +178,7 @@ impl Packing {
         affine_laws: &mut Vec<(usize, Vec<u32>)>,
     ) -> (usize, usize) {
         let mut force_records = Vec::new();
+        let mut activations = 0;
         for (ai, act) in model.actuators.iter().enumerate() {
             let ji = joint_indices.get(act.joint.as_str()).copied().unwrap_or(0);
             let axis = model.joints[ji].free_axes()[act.axis as usize];
@@ -193,8 +194,8 @@ impl Packing {
                 ActuatorKind::Force => force_records.push([ai as u32, ji as u32, axis, 0]),
                 ActuatorKind::Affine => {
                     if let Some(law) = &act.affine {
-                        affine_laws
-                            .push((force_records.len(), affine_law(model, joint_indices, law)));
+                        let record = affine_law(model, joint_indices, law, &mut activations);
+                        affine_laws.push((force_records.len(), record));
                     }
                     force_records.push([ai as u32, ji as u32, axis, 0]);
                 }
@@ -518,13 +519,24 @@ pub(super) fn push_row_params(
     }
 }
 
+/// The words of an affine law's record before its terms (`AFFINE_LAW_HEAD` in
+/// `shaders/actuator.wgsl`).
+pub(crate) const AFFINE_LAW_HEAD: usize = 13;
+/// Word 8 of an affine law whose actuator has no activation. Before [`link_affine_laws`] the
+/// word of one that has holds the activation's ordinal, after it the activation's state slot.
+pub(crate) const NO_ACTIVATION: u32 = u32::MAX;
+
 /// An affine actuator's law record: `[n_terms, gain, bias0, bias1, ctrl_lo, ctrl_hi,
-/// force_lo, force_hi]` then `[joint, axis, coefficient]` per term. The constant bias
-/// absorbs the joints' references, since backdrive's coordinates are measured from them.
+/// force_lo, force_hi, activation, command_rate, activation_rate, act_lo, act_hi]` then
+/// `[joint, axis, coefficient]` per term. The constant bias absorbs the joints' references,
+/// since backdrive's coordinates are measured from them. `activation` is the ordinal
+/// `activations` gives it (the count so far, incremented), or [`NO_ACTIVATION`]; the step
+/// moves the activation by `dt * (command_rate * u - activation_rate * act)`, then clamps it.
 fn affine_law(
     model: &Model,
     joint_indices: &std::collections::HashMap<&str, usize>,
     law: &crate::model::AffineForce,
+    activations: &mut u32,
 ) -> Vec<u32> {
     let mut terms = Vec::new();
     let mut length_at_zero = 0.0f64;
@@ -546,8 +558,45 @@ fn affine_law(
         law.force_range[0].to_bits(),
         law.force_range[1].to_bits(),
     ];
+    match &law.activation {
+        Some(activation) => {
+            let (command_rate, activation_rate) = activation.rates(model.settings.dt);
+            let [lo, hi] = activation.range.unwrap_or([-UNBOUNDED, UNBOUNDED]);
+            record.extend_from_slice(&[
+                *activations,
+                command_rate.to_bits(),
+                activation_rate.to_bits(),
+                lo.to_bits(),
+                hi.to_bits(),
+            ]);
+            *activations += 1;
+        }
+        None => record.extend_from_slice(&no_activation()),
+    }
+    debug_assert_eq!(record.len(), AFFINE_LAW_HEAD);
     record.extend(terms);
     record
+}
+
+/// The activation words of a law without activation.
+fn no_activation() -> [u32; 5] {
+    [
+        NO_ACTIVATION,
+        0.0f32.to_bits(),
+        0.0f32.to_bits(),
+        (-UNBOUNDED).to_bits(),
+        UNBOUNDED.to_bits(),
+    ]
+}
+
+/// The number of actuators with an activation: the per-instance state holds one float for
+/// each, after the warm-start impulses, in actuator order.
+pub(super) fn activation_count(model: &Model) -> usize {
+    model
+        .actuators
+        .iter()
+        .filter(|a| a.affine.as_ref().is_some_and(|l| l.activation.is_some()))
+        .count()
 }
 
 /// A tendon spring as an affine law: gain 0, bias `[stiffness * rest_length, -stiffness]`
@@ -570,6 +619,7 @@ fn tendon_spring_law(
         (-UNBOUNDED_LAW).to_bits(),
         UNBOUNDED_LAW.to_bits(),
     ];
+    record.extend_from_slice(&no_activation());
     for t in &tendon.terms {
         let ji = joint_indices.get(t.joint.as_str()).copied().unwrap_or(0);
         let axis = model.joints[ji].kind.free_axes()[t.axis as usize];
@@ -578,13 +628,18 @@ fn tendon_spring_law(
     record
 }
 
-/// Appends the affine laws to `packed` and points their force records at them.
+/// Appends the affine laws to `packed`, points their force records at them and turns their
+/// activations' ordinals into state slots (`state_activation` onwards).
 pub(super) fn link_affine_laws(
     packed: &mut Vec<u32>,
     off_force: usize,
     laws: Vec<(usize, Vec<u32>)>,
+    state_activation: u32,
 ) {
-    for (force_record, law) in laws {
+    for (force_record, mut law) in laws {
+        if law[8] != NO_ACTIVATION {
+            law[8] += state_activation;
+        }
         packed[off_force + force_record * 4 + 3] = packed.len() as u32;
         packed.extend(law);
     }

@@ -374,3 +374,24 @@ fn the_stage_order_is_the_same_in_both_kernels_and_the_twin() {
     );
     assert_ne!(&stage_calls(&swapped, "step_forward"), &forward);
 }
+
+/// The affine law's head and its "no activation" word are the host's in the kernel and the
+/// twin: a kernel reading a stale head would take an activation word for a term.
+#[test]
+fn the_affine_law_head_is_the_hosts_in_the_kernel_and_the_twin() {
+    let kernel = include_str!("../../../shaders/actuator.wgsl");
+    let twin = include_str!("../twin/actuator.rs");
+    assert!(kernel.contains(&format!(
+        "const AFFINE_LAW_HEAD: u32 = {}u;",
+        layout::AFFINE_LAW_HEAD
+    )));
+    assert!(kernel.contains(&format!(
+        "const NO_ACTIVATION: u32 = 0x{:x}u;",
+        layout::NO_ACTIVATION
+    )));
+    assert!(twin.contains(&format!(
+        "const AFFINE_LAW_HEAD: u32 = {};",
+        layout::AFFINE_LAW_HEAD
+    )));
+    assert!(twin.contains("const NO_ACTIVATION: u32 = u32::MAX;"));
+}

@@ -58,7 +58,9 @@ fn apply_joint_impulse<T: Real>(s: &mut Instance<'_, T>, j: u32, jac: RowJacobia
 }
 
 /// Mirrors `AFFINE_LAW_HEAD`: the words of an affine law before its terms.
-const AFFINE_LAW_HEAD: u32 = 8;
+const AFFINE_LAW_HEAD: u32 = 13;
+/// Mirrors `NO_ACTIVATION`: the activation word of a law without activation.
+const NO_ACTIVATION: u32 = u32::MAX;
 
 /// Mirrors `struct AffineForce`: the command, the force before and after its clamp.
 struct AffineForce<T> {
@@ -77,7 +79,13 @@ fn affine_force<T: Real>(s: &Instance<'_, T>, law: u32, a: u32) -> AffineForce<T
     // A tendon spring's record has no command (a = n_commands).
     let u = s.commands.get(a as usize).copied().unwrap_or(T::zero());
     let clamped = u.max(s.model_f32(law + 4)).min(s.model_f32(law + 5));
-    let raw = s.model_f32(law + 1) * clamped + s.model_f32(law + 2) + s.model_f32(law + 3) * length;
+    let activation = s.model_u32(law + 8);
+    let drive = if activation != NO_ACTIVATION {
+        s.state[activation as usize]
+    } else {
+        clamped
+    };
+    let raw = s.model_f32(law + 1) * drive + s.model_f32(law + 2) + s.model_f32(law + 3) * length;
     let force = raw.max(s.model_f32(law + 6)).min(s.model_f32(law + 7));
     AffineForce { u, raw, force }
 }
@@ -236,7 +244,10 @@ fn affine_force_adjoint<T: Real>(
         f.raw > s.model_f32(law + 6) && f.raw < s.model_f32(law + 7),
     );
     let inside = f.u > s.model_f32(law + 4) && f.u < s.model_f32(law + 5);
-    if let Some(d_u) = adj.commands.get_mut(a as usize) {
+    let activation = s.model_u32(law + 8);
+    if activation != NO_ACTIVATION {
+        adj.state[activation as usize] += d_raw * s.model_f32(law + 1);
+    } else if let Some(d_u) = adj.commands.get_mut(a as usize) {
         *d_u += select(T::zero(), d_raw * s.model_f32(law + 1), inside);
     }
     let d_length = d_raw * s.model_f32(law + 3);
@@ -280,5 +291,71 @@ pub fn force_actuators_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super
         } else {
             affine_force_adjoint(s, adj, law, a, &forward, d_force);
         }
+    }
+}
+
+/// Mirrors `struct ActivationUpdate`.
+struct ActivationUpdate<T> {
+    law: u32,
+    a: u32,
+    u: T,
+    raw: T,
+}
+
+/// Twin of `force_record_activation`.
+fn force_record_activation<T: Real>(s: &Instance<'_, T>, f: u32) -> u32 {
+    let rec = s.hdr.off_force + f * 4;
+    let law = s.model_u32(rec + 3);
+    if law == 0 {
+        NO_ACTIVATION
+    } else {
+        s.model_u32(law + 8)
+    }
+}
+
+/// Twin of `activation_update`.
+fn activation_update<T: Real>(s: &Instance<'_, T>, f: u32, act: T) -> ActivationUpdate<T> {
+    let rec = s.hdr.off_force + f * 4;
+    let law = s.model_u32(rec + 3);
+    let a = s.model_u32(rec);
+    let u = s.commands[a as usize];
+    let clamped = u.max(s.model_f32(law + 4)).min(s.model_f32(law + 5));
+    let dt = T::of(s.hdr.dt);
+    let raw = act + dt * (s.model_f32(law + 9) * clamped - s.model_f32(law + 10) * act);
+    ActivationUpdate { law, a, u, raw }
+}
+
+pub fn actuator_activation_forward<T: Real>(s: &mut Instance<'_, T>) {
+    for f in 0..s.hdr.n_force {
+        let slot = force_record_activation(s, f);
+        if slot == NO_ACTIVATION {
+            continue;
+        }
+        let up = activation_update(s, f, s.state[slot as usize]);
+        let next = up
+            .raw
+            .max(s.model_f32(up.law + 11))
+            .min(s.model_f32(up.law + 12));
+        s.state[slot as usize] = next;
+    }
+}
+
+/// Twin of `actuator_activation_adjoint`: the activation before the update comes from the
+/// state saved after the force actuators (`adj.velocity_before_solve`).
+pub fn actuator_activation_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
+    let dt = T::of(s.hdr.dt);
+    for f in (0..s.hdr.n_force).rev() {
+        let slot = force_record_activation(s, f);
+        if slot == NO_ACTIVATION {
+            continue;
+        }
+        let up = activation_update(s, f, adj.velocity_before_solve[slot as usize]);
+        let g = adj.state[slot as usize];
+        let held = up.raw > s.model_f32(up.law + 11) && up.raw < s.model_f32(up.law + 12);
+        let d_raw = select(T::zero(), g, held);
+        let inside = up.u > s.model_f32(up.law + 4) && up.u < s.model_f32(up.law + 5);
+        adj.commands[up.a as usize] +=
+            select(T::zero(), d_raw * dt * s.model_f32(up.law + 9), inside);
+        adj.state[slot as usize] = d_raw * (T::one() - dt * s.model_f32(up.law + 10));
     }
 }

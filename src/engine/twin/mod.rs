@@ -18,7 +18,8 @@ mod tendon;
 pub mod throughput;
 
 pub use actuator::{
-    force_actuators_adjoint, force_actuators_forward, servo_rows_adjoint, servo_rows_forward,
+    actuator_activation_adjoint, actuator_activation_forward, force_actuators_adjoint,
+    force_actuators_forward, servo_rows_adjoint, servo_rows_forward,
 };
 pub use contact::{
     ground_contact_rows_adjoint, ground_contact_rows_forward, sphere_pair_rows_adjoint,
@@ -57,7 +58,7 @@ pub struct Instance<'m, T> {
     pub hdr: &'m Header,
     /// Packed shared model records.
     pub model: &'m [u32],
-    /// State: bodies then warm-start impulses.
+    /// State: bodies, warm-start impulses, then the actuators' activations.
     pub state: Vec<T>,
     /// Physical parameters.
     pub params: Vec<T>,
@@ -85,6 +86,7 @@ impl<'m, T: Real> Instance<'m, T> {
     pub fn step(&mut self) {
         self.write_rows();
         solve_forward(self);
+        actuator_activation_forward(self);
         integrate_position_forward(self);
     }
 
@@ -124,8 +126,10 @@ impl<'m, T: Real> Instance<'m, T> {
         world_contact_rows_forward(self);
         tendon_rows_forward(self);
         solve_forward_taped(self, adj);
+        actuator_activation_forward(self);
         adj.rows.fill(T::zero());
         integrate_position_adjoint(self, adj);
+        actuator_activation_adjoint(self, adj);
         solve_adjoint(self, adj, &start);
         self.state.copy_from_slice(&adj.velocity_before_solve);
         tendon_rows_adjoint(self, adj);

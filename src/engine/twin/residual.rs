@@ -20,12 +20,12 @@
 use std::collections::BTreeMap;
 
 use super::Instance;
-use super::integrate_position_forward;
 use super::math::Real;
 use super::solver::{
     row_block, row_bodies, row_relaxation, row_velocity, solve_row_or_block, solve_row_relaxed,
     solve_warm_start,
 };
+use super::{actuator_activation_forward, integrate_position_forward};
 use crate::engine::layout::{Compiled, Header};
 
 /// What a constraint row constrains, from the row sections of the compiled layout.
@@ -261,6 +261,7 @@ pub fn measure_rollout<T: Real>(
             entry.2 = entry.2.max(residual);
             total += residual;
         }
+        actuator_activation_forward(&mut s);
         integrate_position_forward(&mut s);
     }
     let samples = |rows: u32| f64::from(rows) * f64::from(steps.max(1));
@@ -335,6 +336,7 @@ mod tests {
                 commands(step, &mut s.commands);
                 s.write_rows();
                 solve_with_plan(&mut s, &plan);
+                actuator_activation_forward(&mut s);
                 integrate_position_forward(&mut s);
             }
             assert_eq!(s.state, twin.state, "{relaxation}");

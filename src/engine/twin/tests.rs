@@ -1144,6 +1144,7 @@ fn chain_with_affine_actuators() -> Model {
                 ctrl_range: [-0.3, 0.25],
                 force_range: [-0.4, 0.5],
                 terms: vec![term("h1", 1.5)],
+                activation: None,
             },
         ),
         affine(
@@ -1154,6 +1155,7 @@ fn chain_with_affine_actuators() -> Model {
                 ctrl_range: [-1e20, 1e20],
                 force_range: [-20.0, 20.0],
                 terms: vec![term("h2", 0.5), term("h3", -0.25), term("s", 2.0)],
+                activation: None,
             },
         ),
     ];
@@ -1205,6 +1207,7 @@ fn the_affine_force_follows_mujocos_law() {
                         axis: 0,
                         coefficient: 2.0,
                     }],
+                    activation: None,
                 },
             )
             .build()
@@ -1229,6 +1232,198 @@ fn the_affine_force_follows_mujocos_law() {
             (v - expected).abs() < 1e-6 * expected.abs(),
             "command {command}: velocity {v}, expected {expected}"
         );
+    }
+}
+
+/// The affine chain with activations: a filter with a bound it reaches on the clamped hinge
+/// actuator, and, on the three-joint one, `dynamics` with the bound `range`.
+fn chain_with_activations(
+    dynamics: crate::model::ActivationDynamics,
+    range: Option<[f32; 2]>,
+) -> Model {
+    use crate::model::{Activation, ActivationDynamics};
+    let mut model = chain_with_affine_actuators();
+    model.name = "activations".into();
+    model.actuators[0].affine.as_mut().unwrap().activation = Some(Activation {
+        dynamics: ActivationDynamics::Filter,
+        time_constant: 0.05,
+        range: Some([-0.05, 0.04]),
+    });
+    model.actuators[1].affine.as_mut().unwrap().activation = Some(Activation {
+        dynamics,
+        time_constant: 0.03,
+        range,
+    });
+    model.validate().unwrap();
+    model
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_for_activations() {
+    use crate::model::ActivationDynamics;
+    for (dynamics, range) in [
+        (ActivationDynamics::Filter, None),
+        (ActivationDynamics::FilterExact, Some([-0.3, 0.3])),
+        (ActivationDynamics::Integrator, Some([-0.004, 0.006])),
+    ] {
+        let model = chain_with_activations(dynamics, range);
+        let compiled = Compiled::new(&model);
+        let h = compiled.header;
+        // Two activations after the warm-start impulses.
+        assert_eq!(h.state_len, h.state_lambda + h.n_rows + 2);
+        for (warmup, seed) in [(0, 51), (5, 52), (30, 53)] {
+            check_model(&model, warmup, seed);
+        }
+    }
+}
+
+/// The rollout's gradient through time: a loss on the state after `steps` steps, pulled back
+/// step by step through [`Instance::step_adjoint`] from the recorded states, against central
+/// differences of the whole rollout in the commands (held over the rollout) and the initial
+/// state. The command reaches the force only through the activation, one step late.
+#[test]
+fn activations_carry_the_gradient_through_time() {
+    use crate::model::ActivationDynamics;
+    let model = chain_with_activations(ActivationDynamics::Filter, Some([-0.6, 0.5]));
+    let compiled = Compiled::new(&model);
+    let steps = 12;
+    let mut start = Instance::<f64>::new(&compiled);
+    // The hinge's activation passes its bound 0.04 at the second step (0.03, then 0.054),
+    // away from the clamp's kink.
+    start.commands = vec![0.15, -0.7];
+    let mut rng = Lcg(61);
+    let seed: Vec<f64> = (0..start.state.len()).map(|_| rng.signed_f64()).collect();
+    let rollout = |inst: &Instance<'_, f64>| {
+        let mut s = inst.clone();
+        for _ in 0..steps {
+            s.step();
+        }
+        s.state.iter().zip(&seed).map(|(a, b)| a * b).sum::<f64>()
+    };
+    let mut states = vec![start.clone()];
+    for _ in 0..steps {
+        let mut next = states.last().unwrap().clone();
+        next.step();
+        states.push(next);
+    }
+    let mut adj = Adjoint::<f64>::new(&compiled);
+    adj.state.copy_from_slice(&seed);
+    let mut commands = vec![0.0; start.commands.len()];
+    for s in states[..steps].iter().rev() {
+        adj.commands.fill(0.0);
+        s.clone().step_adjoint(&mut adj);
+        for (c, d) in commands.iter_mut().zip(&adj.commands) {
+            *c += d;
+        }
+    }
+    let h = 1e-6;
+    let numeric = |edit: &dyn Fn(&mut Instance<'_, f64>, f64)| {
+        let (mut plus, mut minus) = (start.clone(), start.clone());
+        edit(&mut plus, h);
+        edit(&mut minus, -h);
+        (rollout(&plus) - rollout(&minus)) / (2.0 * h)
+    };
+    for (a, &adjoint) in commands.iter().enumerate() {
+        let fd = numeric(&|s, d| s.commands[a] += d);
+        assert!(
+            (adjoint - fd).abs() <= 1e-6 * fd.abs().max(1.0),
+            "command {a}: adjoint {adjoint} vs {fd}"
+        );
+        assert!(fd.abs() > 1e-3, "command {a} moves the loss: {fd}");
+    }
+    let act = (compiled.header.state_lambda + compiled.header.n_rows) as usize;
+    for slot in [act, act + 1, 7 + 13, 10 + 13] {
+        let fd = numeric(&|s, d| s.state[slot] += d);
+        let a = adj.state[slot];
+        assert!(
+            (a - fd).abs() <= 1e-6 * fd.abs().max(1.0),
+            "state slot {slot}: adjoint {a} vs {fd}"
+        );
+    }
+}
+
+/// A lone slider without gravity, driven through an activation: the activation after each
+/// step is MuJoCo's, and each step's force uses the activation at the step's start. The
+/// reference activations were measured with MuJoCo 4.0.0 (`mj_step`, Euler, timestep 0.01,
+/// `dynprm="0.1"`, ctrl 5 clamped to `ctrlrange="-1 1"`, reading `data.act` after each step).
+#[test]
+fn the_activation_follows_mujocos_dynamics() {
+    use crate::model::{Activation, ActivationDynamics, AffineForce, TendonTerm};
+    let mujoco: [(ActivationDynamics, Option<[f32; 2]>, [f64; 3]); 4] = [
+        (ActivationDynamics::Filter, None, [0.1, 0.19, 0.271]),
+        (
+            ActivationDynamics::Filter,
+            Some([-0.2, 0.2]),
+            [0.1, 0.19, 0.2],
+        ),
+        (
+            ActivationDynamics::FilterExact,
+            None,
+            [0.095163, 0.181269, 0.259182],
+        ),
+        (ActivationDynamics::Integrator, None, [0.01, 0.02, 0.03]),
+    ];
+    for (dynamics, range, acts) in mujoco {
+        let (gain, bias, mass, dt) = (3.0, 0.5, 0.4, 0.01);
+        let model = ModelBuilder::new("slider")
+            .with_settings(|s| {
+                s.gravity = [0.0; 3];
+                s.dt = dt as f32;
+            })
+            .body("d", mass as f32, [0.0, 0.0, 1.0])
+            .shape(ShapeKind::Sphere { radius: 0.1 }, [0.0; 3])
+            .joint(
+                "s",
+                JointKind::Slider,
+                None,
+                "d",
+                [0.0, 0.0, 1.0],
+                [1.0, 0.0, 0.0],
+            )
+            .affine_actuator(
+                "a",
+                AffineForce {
+                    gain: gain as f32,
+                    bias: [bias as f32, 0.0],
+                    ctrl_range: [-1.0, 1.0],
+                    force_range: [-1e20, 1e20],
+                    terms: vec![TendonTerm {
+                        joint: "s".into(),
+                        axis: 0,
+                        coefficient: 1.0,
+                    }],
+                    activation: Some(Activation {
+                        dynamics,
+                        time_constant: 0.1,
+                        range,
+                    }),
+                },
+            )
+            .build()
+            .unwrap();
+        let compiled = Compiled::new(&model);
+        let slot = (compiled.header.state_lambda + compiled.header.n_rows) as usize;
+        assert_eq!(slot + 1, compiled.header.state_len as usize);
+        let mut inst = Instance::<f64>::new(&compiled);
+        inst.commands[0] = 5.0;
+        let velocity = |s: &Instance<'_, f64>| s.state_vec3(Instance::<f64>::body_slot(1) + 7).x;
+        let mut act_before = 0.0;
+        for (k, &act) in acts.iter().enumerate() {
+            let v0 = velocity(&inst);
+            inst.step();
+            assert!(
+                (inst.state[slot] - act).abs() < 2e-6,
+                "{dynamics:?} {range:?} step {k}: activation {} vs MuJoCo's {act}",
+                inst.state[slot]
+            );
+            let dv = velocity(&inst) - v0;
+            let expected = (gain * act_before + bias) * dt / mass;
+            assert!(
+                (dv - expected).abs() < 1e-6 * expected,
+                "{dynamics:?} step {k}: velocity change {dv}, expected {expected}"
+            );
+            act_before = inst.state[slot];
+        }
     }
 }
 

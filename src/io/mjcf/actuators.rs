@@ -1,6 +1,7 @@
 //! Actuators: `<motor>` and the other actuator kinds, mapped onto backdrive servos and motors.
 
 use super::*;
+use crate::model::{Activation, ActivationDynamics};
 
 impl<'a, 'input> Ctx<'a, 'input> {
     #[allow(clippy::too_many_arguments)]
@@ -288,10 +289,11 @@ impl<'a, 'input> Ctx<'a, 'input> {
 const UNLIMITED: f32 = 1e20;
 
 impl<'a, 'input> Ctx<'a, 'input> {
-    /// The force law of a `<general>`, `<position>` or `<velocity>` actuator, or None when it
-    /// is dropped as unsupported (activation dynamics, gain or bias types other than
-    /// fixed/affine, velocity-dependent bias, transmissions other than hinges, sliders and
-    /// fixed tendons).
+    /// The force law of a `<general>`, `<position>` or `<velocity>` actuator, with its
+    /// activation dynamics (`filter`, `filterexact`, `integrator`; `<position timeconst>`), or
+    /// None when it is dropped as unsupported (other activation dynamics, gain or bias types
+    /// other than fixed/affine, velocity-dependent bias, transmissions other than hinges,
+    /// sliders and fixed tendons).
     fn affine_law(
         &self,
         c: Node<'a, 'input>,
@@ -328,15 +330,11 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 "timeconst",
                 "inheritrange",
                 "actearly",
-            ],
-            &[
-                "group",
-                "user",
                 "actrange",
                 "actlimited",
-                "lengthrange",
                 "actdim",
             ],
+            &["group", "user", "lengthrange"],
         );
         let el = self.el(c, Some("actuator"), None);
         let label = match c.attribute("name") {
@@ -347,11 +345,16 @@ impl<'a, 'input> Ctx<'a, 'input> {
             self.unsupported(line, tag, format!("{label}: {why}; it was dropped"));
             Ok(None)
         };
-        // The force law: gain and bias per MuJoCo's shortcut elements.
+        // The force law: gain and bias per MuJoCo's shortcut elements, and the activation
+        // dynamics (MuJoCo's dyntype and dynprm[0]).
+        let mut dynamics = None;
         let (gain, bias) = match tag {
             "general" => {
                 for (attr, allowed) in [
-                    ("dyntype", &["none"][..]),
+                    (
+                        "dyntype",
+                        &["none", "filter", "filterexact", "integrator"][..],
+                    ),
                     ("gaintype", &["fixed"][..]),
                     ("biastype", &["none", "affine"][..]),
                 ] {
@@ -359,7 +362,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
                         && !allowed.contains(&v.text.trim())
                     {
                         let what = if attr == "dyntype" {
-                            "activation dynamics are not supported"
+                            "only the activation dynamics none, filter, filterexact and \
+                             integrator are supported"
                         } else {
                             "only fixed gains and affine biases are supported"
                         };
@@ -378,11 +382,24 @@ impl<'a, 'input> Ctx<'a, 'input> {
                     _ => vec![],
                 };
                 let b = |k: usize| biasprm.get(k).copied().unwrap_or(0.0);
+                dynamics = match self.get(&el, "dyntype")? {
+                    Some(v) => match v.text.trim() {
+                        "filter" => Some((ActivationDynamics::Filter, v.line)),
+                        "filterexact" => Some((ActivationDynamics::FilterExact, v.line)),
+                        "integrator" => Some((ActivationDynamics::Integrator, v.line)),
+                        _ => None,
+                    },
+                    None => None,
+                };
                 (gainprm.first().copied().unwrap_or(0.0), [b(0), b(1), b(2)])
             }
             "position" => {
-                if self.num(&el, "timeconst")?.unwrap_or(0.0) > 0.0 {
-                    return drop("timeconst > 0 (activation dynamics) is not supported".into());
+                // MuJoCo: a positive timeconst makes the position actuator a filterexact one
+                // with dynprm[0] = timeconst.
+                if let Some(v) = self.get(&el, "timeconst")?
+                    && self.num(&el, "timeconst")?.unwrap_or(0.0) > 0.0
+                {
+                    dynamics = Some((ActivationDynamics::FilterExact, v.line));
                 }
                 if self.num(&el, "dampratio")?.unwrap_or(0.0) != 0.0 {
                     return drop("dampratio (a velocity-dependent bias) is not supported".into());
@@ -474,12 +491,81 @@ impl<'a, 'input> Ctx<'a, 'input> {
         }
         let ctrl_range = self.affine_range(&el, &label, tag, "ctrlrange", "ctrllimited")?;
         let force_range = self.affine_range(&el, &label, tag, "forcerange", "forcelimited")?;
+        let activation = match dynamics {
+            Some((dynamics, dyn_line)) => {
+                match self.activation(&el, &label, tag, dynamics, dyn_line)? {
+                    Ok(a) => Some(a),
+                    Err(why) => return drop(why),
+                }
+            }
+            None => None,
+        };
         Ok(Some(AffineForce {
             gain: gain as f32,
             bias: [bias[0] as f32, bias[1] as f32],
             ctrl_range,
             force_range,
             terms,
+            activation,
+        }))
+    }
+
+    /// The activation of an actuator with activation dynamics: the time constant (`dynprm[0]`,
+    /// MuJoCo's default 1; `timeconst` for `<position>`), `actrange` when limited. `Ok(Err)`
+    /// gives the reason to drop what backdrive cannot honour: `actearly` (the force from the
+    /// updated activation) and an activation of other than one dimension.
+    fn activation(
+        &self,
+        el: &El,
+        label: &str,
+        tag: &str,
+        dynamics: ActivationDynamics,
+        dyn_line: usize,
+    ) -> Result<std::result::Result<Activation, String>> {
+        if self.tristate(el, "actearly")? == Some(true) {
+            return Ok(Err(
+                "actearly=\"true\" (the force from the activation after its \
+                           update) is not supported"
+                    .into(),
+            ));
+        }
+        if let Some(d) = self.num(el, "actdim")?
+            && d != 1.0
+            && d != -1.0
+        {
+            return Ok(Err(format!(
+                "actdim={d}: only one activation per actuator is supported"
+            )));
+        }
+        let (time_constant, tau_line, tau_attr) = if tag == "position" {
+            let v = self.get(el, "timeconst")?;
+            let line = v.as_ref().map_or(dyn_line, |v| v.line);
+            (self.num(el, "timeconst")?.unwrap_or(0.0), line, "timeconst")
+        } else {
+            match self.get(el, "dynprm")? {
+                Some(v) => {
+                    let p = self.nums(el, &v)?;
+                    (p.first().copied().unwrap_or(0.0), v.line, "dynprm")
+                }
+                None => (1.0, dyn_line, "dynprm"),
+            }
+        };
+        let filter = dynamics != ActivationDynamics::Integrator;
+        if filter && !(time_constant > 0.0 && (time_constant as f32) > 0.0) {
+            return Err(self.error(
+                tau_line,
+                &format!("{tag}.{tau_attr}"),
+                format!(
+                    "{label}: the filter's time constant must be positive, found {time_constant}"
+                ),
+            ));
+        }
+        let range = self.affine_range(el, label, tag, "actrange", "actlimited")?;
+        let range = (range != [-UNLIMITED, UNLIMITED]).then_some(range);
+        Ok(Ok(Activation {
+            dynamics,
+            time_constant: if filter { time_constant as f32 } else { 0.0 },
+            range,
         }))
     }
 

@@ -144,15 +144,19 @@
 //!   `forcerange`). **Command scaling:** a backdrive force command is the joint torque (N m)
 //!   or force (N) itself, whereas MuJoCo multiplies `ctrl` by `gear`: send `gear * ctrl`
 //!   ([`MjcfImport::gears`] lists the gears in actuator order).
-//! * `<general>` (`gaintype="fixed"`, `biastype` `none` or `affine`, `dyntype="none"`) and
-//!   `<position kp>` become [`ActuatorKind::Affine`] actuators with MuJoCo's force law
+//! * `<general>` (`gaintype="fixed"`, `biastype` `none` or `affine`) and `<position kp>`
+//!   become [`ActuatorKind::Affine`] actuators with MuJoCo's force law
 //!   `clamp(gainprm[0] * clamp(ctrl, ctrlrange) + biasprm[0] + biasprm[1] * length,
 //!   forcerange)` (`position`: gain `kp`, bias `-kp * length`), the length being `gear` times
 //!   the joint's coordinate or times a fixed tendon's `sum coef * q` over any number of hinges
 //!   and slides; the command is `ctrl` itself (gear 1 in [`MjcfImport::gears`]). Activation
-//!   dynamics (`dyntype` other than `none`, `position timeconst`), other gain and bias types,
-//!   and a velocity-dependent bias (`biasprm[2]`, `kv`, `dampratio`, `<velocity>`) are
-//!   unsupported (the element and line): backdrive has no activation state, and applies
+//!   dynamics `dyntype` `filter`, `filterexact` and `integrator` (`dynprm[0]` the time
+//!   constant, default 1; `<position timeconst>` is `filterexact`) become the law's
+//!   [`crate::model::Activation`], with `actrange` where `actlimited`: the gain then multiplies
+//!   the activation, one float of per-instance state, and `ctrl` drives it as in MuJoCo.
+//!   Other activation dynamics (`muscle`, `user`), `actearly="true"`, `actdim` other than 1,
+//!   other gain and bias types, and a velocity-dependent bias (`biasprm[2]`, `kv`,
+//!   `dampratio`, `<velocity>`) are unsupported (the element and line): backdrive applies
 //!   actuator forces explicitly.
 //! * Joint `springdamper="timeconst dampratio"` (both positive) sets the joint's stiffness to
 //!   `M0 / (timeconst dampratio)^2` and its damping to `2 M0 / timeconst`, `M0` being the
