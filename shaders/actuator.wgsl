@@ -126,19 +126,33 @@ fn force_actuators_forward(i: u32) {
 
 fn servo_rows_adjoint(i: u32) {
     let dt = hdr.dt;
+    // As joint_lock_rows_adjoint: a joint's frame, mass data and adjoint sums are shared by
+    // its consecutive rows.
+    var loaded = NO_JOINT;
+    var joint: JointRowBodies;
+    var acc: JointRowsAdjoint;
     for (var s_rev = 0u; s_rev < hdr.n_servo; s_rev++) {
         let s = hdr.n_servo - 1u - s_rev;
         let rec = hdr.off_servo + s * 4u;
         let a = model_u32(rec);
         let j = model_u32(rec + 1u);
         let k = model_u32(rec + 2u);
-        let ax = joint_axis(j, k, i);
+        if (j != loaded) {
+            if (loaded != NO_JOINT) {
+                joint_rows_adjoint_store(loaded, i, acc);
+            }
+            joint = joint_row_bodies(j, i);
+            acc = joint_rows_adjoint_load(j, i);
+            loaded = j;
+        }
+        let ax = joint_frame_axis(joint.frame, k);
         let velocity_servo = model_u32(rec + 3u) == 1u;
         let p = hdr.p_actuator + a * 3u;
         let gain = param(p, i);
         let max_velocity = param(p + 2u, i);
         let u = command(a, i);
-        let d = row_write_adjoint(hdr.row_servo + s, i, ax.jac, 1.0, 0.0);
+        let w = row_write_adjoint_bodies(hdr.row_servo + s, i, ax.jac, joint.mass_a, joint.mass_b, 1.0, 0.0);
+        let d = w.row;
         param_adj_add(p + 1u, i, (d.hi - d.lo) * dt);
         let raw = select(gain * (u - ax.coordinate), u, velocity_servo);
         let d_target = -d.bias;
@@ -149,7 +163,10 @@ fn servo_rows_adjoint(i: u32) {
         let position = select(1.0, 0.0, velocity_servo);
         param_adj_add(p, i, d_raw * (u - ax.coordinate) * position);
         command_adj_add(a, i, d_raw * select(gain, 1.0, velocity_servo));
-        joint_axis_adjoint(j, k, i, d.jac, -d_raw * gain * position);
+        acc = joint_rows_adjoint_add(acc, w, joint_frame_axis_adjoint(joint.frame, j, k, d.jac, -d_raw * gain * position));
+    }
+    if (loaded != NO_JOINT) {
+        joint_rows_adjoint_store(loaded, i, acc);
     }
 }
 

@@ -126,10 +126,28 @@ fn contact_rows_write_adjoint(first_row: u32, i: u32, frame: ContactFrame, resti
     let position_bias = gap / dt * factor;
     let closes_now = gap + dt * frame.approach_speed < 0.0;
     let bounces = closes_now && (frame.approach_speed < -hdr.restitution_threshold);
-    let dn = row_write_adjoint(first_row, i, frame.normal, select(hdr.contact_mass_scale, 1.0, bounces),
-                               select(hdr.contact_cfm_scale, 0.0, bounces));
-    let d1 = row_write_adjoint(first_row + 1u, i, frame.tangent1, 1.0, 0.0);
-    let d2 = row_write_adjoint(first_row + 2u, i, frame.tangent2, 1.0, 0.0);
+    // The three rows share their bodies: their mass data is loaded once and their adjoints are
+    // summed in registers, in row order, and stored once (row_write_adjoint_bodies).
+    let bodies = row_bodies(first_row);
+    let mass_a = body_mass(bodies.x, i);
+    let mass_b = body_mass(bodies.y, i);
+    let same = bodies.x == bodies.y;
+    var acc = RowBodiesAdjoint(body_mass_adjoint_load(bodies.x, i), body_mass_adjoint_load(bodies.y, i));
+    let wn = row_write_adjoint_bodies(first_row, i, frame.normal, mass_a, mass_b,
+                                      select(hdr.contact_mass_scale, 1.0, bounces),
+                                      select(hdr.contact_cfm_scale, 0.0, bounces));
+    acc = row_bodies_adjoint_add(acc, same, wn);
+    let w1 = row_write_adjoint_bodies(first_row + 1u, i, frame.tangent1, mass_a, mass_b, 1.0, 0.0);
+    acc = row_bodies_adjoint_add(acc, same, w1);
+    let w2 = row_write_adjoint_bodies(first_row + 2u, i, frame.tangent2, mass_a, mass_b, 1.0, 0.0);
+    acc = row_bodies_adjoint_add(acc, same, w2);
+    body_mass_adjoint_store(bodies.x, i, acc.a);
+    if (!same) {
+        body_mass_adjoint_store(bodies.y, i, acc.b);
+    }
+    let dn = wn.row;
+    let d1 = w1.row;
+    let d2 = w2.row;
     let rest_bias = restitution * frame.approach_speed;
     let takes_rest = bounces && !(position_bias < rest_bias);
     let d_rest = select(0.0, dn.bias, takes_rest);

@@ -26,6 +26,8 @@ struct JointFrame {
     frame_a: vec4<f32>, frame_b: vec4<f32>,
     separation: vec3<f32>, relative: vec4<f32>,
     hinge: u32,
+    // The anchor parameters (body frames), which the adjoint needs.
+    anchor_a: vec3<f32>, anchor_b: vec3<f32>,
 }
 
 fn joint_frame(j: u32, i: u32) -> JointFrame {
@@ -38,8 +40,10 @@ fn joint_frame(j: u32, i: u32) -> JointFrame {
     f.qa = body_orientation(a, i);
     f.qb = body_orientation(b, i);
     let anchor_slot = hdr.p_joint + j * 6u;
-    f.arm_a = quat_rotate(f.qa, param_vec3(anchor_slot, i));
-    f.arm_b = quat_rotate(f.qb, param_vec3(anchor_slot + 3u, i));
+    f.anchor_a = param_vec3(anchor_slot, i);
+    f.anchor_b = param_vec3(anchor_slot + 3u, i);
+    f.arm_a = quat_rotate(f.qa, f.anchor_a);
+    f.arm_b = quat_rotate(f.qb, f.anchor_b);
     f.frame_a = quat_mul(f.qa, model_quat(rec + 4u));
     f.frame_b = quat_mul(f.qb, model_quat(rec + 8u));
     f.separation = (xb + f.arm_b) - (xa + f.arm_a);
@@ -146,32 +150,51 @@ fn joint_limit_rows_forward(i: u32) {
 
 // ---- Adjoints.
 
+// What joint_axis_adjoint adds into a joint's bodies' positions and orientations and into its
+// anchor parameters.
+struct JointAxisAdjoint {
+    pos_a: vec3<f32>, pos_b: vec3<f32>,
+    q_a: vec4<f32>, q_b: vec4<f32>,
+    anchor_a: vec3<f32>, anchor_b: vec3<f32>,
+}
+
 // Adjoint of joint_axis: accumulates into both bodies' positions and orientations and into
 // the joint's anchor parameters.
 fn joint_axis_adjoint(j: u32, k: u32, i: u32, d_jac: RowJacobian, d_coordinate: f32) {
+    let d = joint_frame_axis_adjoint(joint_frame(j, i), j, k, d_jac, d_coordinate);
     let rec = joint_record(j);
-    let a = model_u32(rec);
-    let b = model_u32(rec + 1u);
-    let xa = body_position(a, i);
-    let xb = body_position(b, i);
-    let qa = body_orientation(a, i);
-    let qb = body_orientation(b, i);
+    let sa = body_slot(model_u32(rec));
+    let sb = body_slot(model_u32(rec + 1u));
     let anchor_slot = hdr.p_joint + j * 6u;
-    let anchor_a = param_vec3(anchor_slot, i);
-    let anchor_b = param_vec3(anchor_slot + 3u, i);
-    let arm_a = quat_rotate(qa, anchor_a);
-    let arm_b = quat_rotate(qb, anchor_b);
+    state_adj_add_vec3(sa, i, d.pos_a);
+    state_adj_add_vec3(sb, i, d.pos_b);
+    state_adj_add_quat(sa + 3u, i, d.q_a);
+    state_adj_add_quat(sb + 3u, i, d.q_b);
+    param_adj_add_vec3(anchor_slot, i, d.anchor_a);
+    param_adj_add_vec3(anchor_slot + 3u, i, d.anchor_b);
+}
+
+// Adjoint of joint_frame_axis for axis k of joint j, whose frame is f: the parts of the
+// bodies' positions, orientations and the anchors.
+fn joint_frame_axis_adjoint(f: JointFrame, j: u32, k: u32, d_jac: RowJacobian, d_coordinate: f32) -> JointAxisAdjoint {
+    let rec = joint_record(j);
+    let qa = f.qa;
+    let qb = f.qb;
+    let anchor_a = f.anchor_a;
+    let anchor_b = f.anchor_b;
+    let arm_a = f.arm_a;
+    let arm_b = f.arm_b;
     let frame_local_a = model_quat(rec + 4u);
     let frame_local_b = model_quat(rec + 8u);
-    let frame_a = quat_mul(qa, frame_local_a);
-    let frame_b = quat_mul(qb, frame_local_b);
+    let frame_a = f.frame_a;
+    let frame_b = f.frame_b;
     let unit = vec3<f32>(select(0.0, 1.0, k % 3u == 0u), select(0.0, 1.0, k % 3u == 1u), select(0.0, 1.0, k % 3u == 2u));
     let axis = quat_rotate(frame_a, unit);
     let lin = select(0.0, 1.0, k < 3u);
     let ang = 1.0 - lin;
-    let separation = (xb + arm_b) - (xa + arm_a);
-    let relative = quat_mul(quat_conj(frame_a), frame_b);
-    let hinge = model_u32(rec + 2u) == 1u;
+    let separation = f.separation;
+    let relative = f.relative;
+    let hinge = f.hinge == 1u;
     let x = vec3<f32>(1.0, 0.0, 0.0);
     let hinge_a = quat_rotate(frame_a, x);
     let hinge_b = quat_rotate(frame_b, x);
@@ -202,37 +225,124 @@ fn joint_axis_adjoint(j: u32, k: u32, i: u32, d_jac: RowJacobian, d_coordinate: 
     let d_qb_frame = quat_mul_adjoint(qb, frame_local_b, d_frame_b).a;
     let d_arm_a_q = quat_rotate_adjoint(qa, anchor_a, d_arm_a);
     let d_arm_b_q = quat_rotate_adjoint(qb, anchor_b, d_arm_b);
-    let sa = body_slot(a);
-    let sb = body_slot(b);
-    state_adj_add_vec3(sa, i, -d_separation);
-    state_adj_add_vec3(sb, i, d_separation);
-    state_adj_add_quat(sa + 3u, i, d_qa_frame + d_arm_a_q.q);
-    state_adj_add_quat(sb + 3u, i, d_qb_frame + d_arm_b_q.q);
-    param_adj_add_vec3(anchor_slot, i, d_arm_a_q.v);
-    param_adj_add_vec3(anchor_slot + 3u, i, d_arm_b_q.v);
+    return JointAxisAdjoint(-d_separation, d_separation, d_qa_frame + d_arm_a_q.q, d_qb_frame + d_arm_b_q.q,
+                            d_arm_a_q.v, d_arm_b_q.v);
 }
 
+// The adjoints of a joint's bodies' parameters, positions and orientations and of its anchors,
+// accumulated over its consecutive rows (see BodyMassAdjoint): one load and one store per
+// joint instead of a read-modify-write per row. Each slot gets the additions of
+// row_write_adjoint and joint_axis_adjoint in their order, so the bits do not change.
+struct JointRowsAdjoint {
+    mass_a: BodyMassAdjoint, mass_b: BodyMassAdjoint,
+    pos_a: vec3<f32>, pos_b: vec3<f32>,
+    anchor_a: vec3<f32>, anchor_b: vec3<f32>,
+}
+
+fn joint_rows_adjoint_load(j: u32, i: u32) -> JointRowsAdjoint {
+    let rec = joint_record(j);
+    let a = model_u32(rec);
+    let b = model_u32(rec + 1u);
+    var out: JointRowsAdjoint;
+    out.mass_a = body_mass_adjoint_load(a, i);
+    out.mass_b = body_mass_adjoint_load(b, i);
+    out.pos_a = state_adj_vec3(body_slot(a), i);
+    out.pos_b = state_adj_vec3(body_slot(b), i);
+    if (hdr.param_gradients != 0u) {
+        let anchor = hdr.adj_params + hdr.p_joint + j * 6u;
+        out.anchor_a = adj_vec3(anchor, i);
+        out.anchor_b = adj_vec3(anchor + 3u, i);
+    }
+    return out;
+}
+
+fn adj_set_vec3(slot: u32, i: u32, v: vec3<f32>) {
+    adj_set(slot, i, v.x);
+    adj_set(slot + 1u, i, v.y);
+    adj_set(slot + 2u, i, v.z);
+}
+
+fn joint_rows_adjoint_store(j: u32, i: u32, g: JointRowsAdjoint) {
+    let rec = joint_record(j);
+    let a = model_u32(rec);
+    let b = model_u32(rec + 1u);
+    body_mass_adjoint_store(a, i, g.mass_a);
+    body_mass_adjoint_store(b, i, g.mass_b);
+    adj_set_vec3(hdr.adj_state + body_slot(a), i, g.pos_a);
+    adj_set_vec3(hdr.adj_state + body_slot(b), i, g.pos_b);
+    if (hdr.param_gradients != 0u) {
+        let anchor = hdr.adj_params + hdr.p_joint + j * 6u;
+        adj_set_vec3(anchor, i, g.anchor_a);
+        adj_set_vec3(anchor + 3u, i, g.anchor_b);
+    }
+}
+
+// Adds a row's row_write_adjoint parts (w) and then its joint_axis_adjoint parts (d).
+fn joint_rows_adjoint_add(acc: JointRowsAdjoint, w: RowWriteAdjoint, d: JointAxisAdjoint) -> JointRowsAdjoint {
+    var out = acc;
+    out.mass_a = body_mass_adjoint_add(acc.mass_a, w.a);
+    out.mass_b = body_mass_adjoint_add(acc.mass_b, w.b);
+    out.pos_a = acc.pos_a + d.pos_a;
+    out.pos_b = acc.pos_b + d.pos_b;
+    out.mass_a.q = out.mass_a.q + d.q_a;
+    out.mass_b.q = out.mass_b.q + d.q_b;
+    out.anchor_a = acc.anchor_a + d.anchor_a;
+    out.anchor_b = acc.anchor_b + d.anchor_b;
+    return out;
+}
+
+// A joint's rows in reverse order share its frame, mass data and adjoint sums while they are
+// consecutive (every joint's lock rows are); `NO_JOINT` before the first.
+const NO_JOINT: u32 = 0xffffffffu;
+
 fn joint_lock_rows_adjoint(i: u32) {
+    var loaded = NO_JOINT;
+    var joint: JointRowBodies;
+    var acc: JointRowsAdjoint;
     for (var l_rev = 0u; l_rev < hdr.n_lock; l_rev++) {
         let l = hdr.n_lock - 1u - l_rev;
         let rec = hdr.off_lock + l * 4u;
         let j = model_u32(rec);
         let k = model_u32(rec + 1u);
-        let ax = joint_axis(j, k, i);
+        if (j != loaded) {
+            if (loaded != NO_JOINT) {
+                joint_rows_adjoint_store(loaded, i, acc);
+            }
+            joint = joint_row_bodies(j, i);
+            acc = joint_rows_adjoint_load(j, i);
+            loaded = j;
+        }
+        let ax = joint_frame_axis(joint.frame, k);
         let soft = lock_softness(rec);
-        let d = row_write_adjoint(l, i, ax.jac, soft.x, soft.y);
-        joint_axis_adjoint(j, k, i, d.jac, d.bias * soft.z / hdr.dt);
+        let w = row_write_adjoint_bodies(l, i, ax.jac, joint.mass_a, joint.mass_b,
+                                         soft.x, soft.y);
+        let d = joint_frame_axis_adjoint(joint.frame, j, k, w.row.jac, w.row.bias * soft.z / hdr.dt);
+        acc = joint_rows_adjoint_add(acc, w, d);
+    }
+    if (loaded != NO_JOINT) {
+        joint_rows_adjoint_store(loaded, i, acc);
     }
 }
 
 fn joint_limit_rows_adjoint(i: u32) {
     let dt = hdr.dt;
+    var loaded = NO_JOINT;
+    var joint: JointRowBodies;
+    var acc: JointRowsAdjoint;
     for (var l_rev = 0u; l_rev < hdr.n_limit; l_rev++) {
         let l = hdr.n_limit - 1u - l_rev;
         let rec = hdr.off_limit + l * 4u;
         let j = model_u32(rec);
         let k = model_u32(rec + 1u);
-        let ax = joint_axis(j, k, i);
+        if (j != loaded) {
+            if (loaded != NO_JOINT) {
+                joint_rows_adjoint_store(loaded, i, acc);
+            }
+            joint = joint_row_bodies(j, i);
+            acc = joint_rows_adjoint_load(j, i);
+            loaded = j;
+        }
+        let ax = joint_frame_axis(joint.frame, k);
         let lower = model_f32(rec + 2u);
         let upper = model_f32(rec + 3u);
         let c = ax.coordinate;
@@ -240,10 +350,14 @@ fn joint_limit_rows_adjoint(i: u32) {
         let sign = select(-1.0, 1.0, at_lower);
         let gap = select(upper - c, c - lower, at_lower);
         let violated = gap < 0.0;
-        let d = row_write_adjoint(hdr.row_limit + l, i, row_jacobian_scaled(ax.jac, sign),
-                                  hdr.limit_mass_scale, hdr.limit_cfm_scale);
-        let d_gap = d.bias * select(1.0 / dt, hdr.limit_erp / dt, violated);
-        joint_axis_adjoint(j, k, i, row_jacobian_scaled(d.jac, sign), d_gap * sign);
+        let w = row_write_adjoint_bodies(hdr.row_limit + l, i, row_jacobian_scaled(ax.jac, sign),
+                                         joint.mass_a, joint.mass_b, hdr.limit_mass_scale, hdr.limit_cfm_scale);
+        let d_gap = w.row.bias * select(1.0 / dt, hdr.limit_erp / dt, violated);
+        let d = joint_frame_axis_adjoint(joint.frame, j, k, row_jacobian_scaled(w.row.jac, sign), d_gap * sign);
+        acc = joint_rows_adjoint_add(acc, w, d);
+    }
+    if (loaded != NO_JOINT) {
+        joint_rows_adjoint_store(loaded, i, acc);
     }
 }
 

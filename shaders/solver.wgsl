@@ -755,23 +755,91 @@ fn store_velocity_adjoints_of(slot: u32, i: u32, gv: vec3<f32>, gw: vec3<f32>) {
     adj_set(hdr.adj_state + slot + 5u, i, gw.z);
 }
 
+// What row_write_adjoint adds into one body's parameter and orientation adjoints. Rows that
+// share a body (a joint's rows, a contact's three) keep the sums in registers between one load
+// and one store: on a CPU driver every scalar storage access is a loop over the lanes. Each
+// slot still gets the same additions in the same order, so the bits do not change.
+struct BodyMassAdjoint { inv_mass: f32, inv_inertia: vec3<f32>, q: vec4<f32>, }
+
+fn body_mass_adjoint_load(b: u32, i: u32) -> BodyMassAdjoint {
+    var out: BodyMassAdjoint;
+    if (hdr.param_gradients != 0u) {
+        out.inv_mass = adj_get(hdr.adj_params + b * BODY_PARAM_LEN, i);
+        out.inv_inertia = adj_vec3(hdr.adj_params + b * BODY_PARAM_LEN + 1u, i);
+    }
+    let q = hdr.adj_state + body_slot(b) + 3u;
+    out.q = vec4<f32>(adj_vec3(q, i), adj_get(q + 3u, i));
+    return out;
+}
+
+fn body_mass_adjoint_store(b: u32, i: u32, g: BodyMassAdjoint) {
+    if (hdr.param_gradients != 0u) {
+        adj_set(hdr.adj_params + b * BODY_PARAM_LEN, i, g.inv_mass);
+        let p = hdr.adj_params + b * BODY_PARAM_LEN + 1u;
+        adj_set(p, i, g.inv_inertia.x);
+        adj_set(p + 1u, i, g.inv_inertia.y);
+        adj_set(p + 2u, i, g.inv_inertia.z);
+    }
+    let q = hdr.adj_state + body_slot(b) + 3u;
+    adj_set(q, i, g.q.x);
+    adj_set(q + 1u, i, g.q.y);
+    adj_set(q + 2u, i, g.q.z);
+    adj_set(q + 3u, i, g.q.w);
+}
+
+fn body_mass_adjoint_add(acc: BodyMassAdjoint, d: BodyMassAdjoint) -> BodyMassAdjoint {
+    return BodyMassAdjoint(acc.inv_mass + d.inv_mass, acc.inv_inertia + d.inv_inertia, acc.q + d.q);
+}
+
+// Two bodies' accumulated adjoints, for rows that share bodies a and b; `same` (a == b: one
+// slot) adds both parts to a, a's first as row_write_adjoint's order has it.
+struct RowBodiesAdjoint { a: BodyMassAdjoint, b: BodyMassAdjoint, }
+
+fn row_bodies_adjoint_add(acc: RowBodiesAdjoint, same: bool, d: RowWriteAdjoint) -> RowBodiesAdjoint {
+    var out = acc;
+    out.a = body_mass_adjoint_add(acc.a, d.a);
+    if (same) {
+        out.a = body_mass_adjoint_add(out.a, d.b);
+    } else {
+        out.b = body_mass_adjoint_add(acc.b, d.b);
+    }
+    return out;
+}
+
 struct RowAdjoint {
     jac: RowJacobian,
     bias: f32, lo: f32, hi: f32, mu: f32,
 }
 
+// A row's adjoint and its two bodies' parts (to be added to their accumulated adjoints).
+struct RowWriteAdjoint { row: RowAdjoint, a: BodyMassAdjoint, b: BodyMassAdjoint, }
+
 // Adjoint of row_write: pulls the row's field adjoints back to its Jacobian, bias, bounds and
 // friction coefficient (returned) and to the bodies' orientations, inverse masses and inertias.
 fn row_write_adjoint(r: u32, i: u32, jac: RowJacobian, mass_scale: f32, cfm_scale: f32) -> RowAdjoint {
     let bodies = row_bodies(r);
-    let a = bodies.x;
-    let b = bodies.y;
-    let qa = body_orientation(a, i);
-    let qb = body_orientation(b, i);
-    let ia = body_inverse_inertia(a, i);
-    let ib = body_inverse_inertia(b, i);
-    let ma = body_inverse_mass(a, i);
-    let mb = body_inverse_mass(b, i);
+    let d = row_write_adjoint_bodies(r, i, jac, body_mass(bodies.x, i), body_mass(bodies.y, i),
+                                     mass_scale, cfm_scale);
+    body_mass_adjoint_store(bodies.x, i, body_mass_adjoint_add(body_mass_adjoint_load(bodies.x, i), d.a));
+    body_mass_adjoint_store(bodies.y, i, body_mass_adjoint_add(body_mass_adjoint_load(bodies.y, i), d.b));
+    return d.row;
+}
+
+// row_write_adjoint with the mass data of the row's bodies (`row_bodies(r)`) given, returning
+// the bodies' parts instead of adding them in storage. The row's field adjoints are read as
+// its 8 records, one load each.
+fn row_write_adjoint_bodies(r: u32, i: u32, jac: RowJacobian, mass_a: BodyMass, mass_b: BodyMass,
+                            mass_scale: f32, cfm_scale: f32) -> RowWriteAdjoint {
+    let g = array<vec4<f32>, 8>(row_adj_record(r, 0u, i), row_adj_record(r, 1u, i),
+                                row_adj_record(r, 2u, i), row_adj_record(r, 3u, i),
+                                row_adj_record(r, 4u, i), row_adj_record(r, 5u, i),
+                                row_adj_record(r, 6u, i), row_adj_record(r, 7u, i));
+    let qa = mass_a.q;
+    let qb = mass_b.q;
+    let ia = mass_a.inv_inertia;
+    let ib = mass_b.inv_inertia;
+    let ma = mass_a.inv_mass;
+    let mb = mass_b.inv_mass;
     let minv_lin_a = ma * jac.lin_a;
     let minv_ang_a = inverse_inertia_mul(qa, ia, jac.ang_a);
     let minv_lin_b = mb * jac.lin_b;
@@ -784,32 +852,29 @@ fn row_write_adjoint(r: u32, i: u32, jac: RowJacobian, mass_scale: f32, cfm_scal
     let soft_lin = k_lin > 0.0;
     let k_soft = select(k, k_lin, soft_lin);
     let den = mass_scale * (k - k_soft) + k_soft;
-    let d_m = row_adj_get(r, 24u, i) / (den * den);
-    let d_k_soft = -mass_scale * (1.0 - mass_scale) * d_m + cfm_scale * row_adj_get(r, 25u, i);
+    // Field f's adjoint is g[f / 3].xyz for the vec3 fields, g[f - 24].w for m_c .. mu.
+    let d_m = g[0].w / (den * den);
+    let d_k_soft = -mass_scale * (1.0 - mass_scale) * d_m + cfm_scale * g[1].w;
     let d_k = select(0.0, -mass_scale * mass_scale * d_m + select(d_k_soft, 0.0, soft_lin), k_raw > 1.0e-12);
     // The linear terms feed both k and k_lin.
     let d_kl = d_k + select(0.0, d_k_soft, soft_lin);
-    let d_mla = row_adj_vec3(r, 12u, i) + jac.lin_a * d_kl;
-    let d_maa = row_adj_vec3(r, 15u, i) + jac.ang_a * d_k;
-    let d_mlb = row_adj_vec3(r, 18u, i) + jac.lin_b * d_kl;
-    let d_mab = row_adj_vec3(r, 21u, i) + jac.ang_b * d_k;
+    let d_mla = g[4].xyz + jac.lin_a * d_kl;
+    let d_maa = g[5].xyz + jac.ang_a * d_k;
+    let d_mlb = g[6].xyz + jac.lin_b * d_kl;
+    let d_mab = g[7].xyz + jac.ang_b * d_k;
     let ta = inverse_inertia_mul_adjoint(qa, ia, jac.ang_a, d_maa);
     let tb = inverse_inertia_mul_adjoint(qb, ib, jac.ang_b, d_mab);
-    param_adj_add(a * BODY_PARAM_LEN, i, dot(jac.lin_a, d_mla));
-    param_adj_add(b * BODY_PARAM_LEN, i, dot(jac.lin_b, d_mlb));
-    param_adj_add_vec3(a * BODY_PARAM_LEN + 1u, i, ta.inv_inertia);
-    param_adj_add_vec3(b * BODY_PARAM_LEN + 1u, i, tb.inv_inertia);
-    state_adj_add_quat(body_slot(a) + 3u, i, ta.q);
-    state_adj_add_quat(body_slot(b) + 3u, i, tb.q);
-    var out: RowAdjoint;
-    out.jac.lin_a = row_adj_vec3(r, 0u, i) + minv_lin_a * d_kl + d_mla * ma;
-    out.jac.ang_a = row_adj_vec3(r, 3u, i) + minv_ang_a * d_k + ta.v;
-    out.jac.lin_b = row_adj_vec3(r, 6u, i) + minv_lin_b * d_kl + d_mlb * mb;
-    out.jac.ang_b = row_adj_vec3(r, 9u, i) + minv_ang_b * d_k + tb.v;
-    out.bias = row_adj_get(r, 26u, i);
-    out.lo = row_adj_get(r, 27u, i);
-    out.hi = row_adj_get(r, 28u, i);
-    out.mu = row_adj_get(r, 29u, i);
+    var out: RowWriteAdjoint;
+    out.a = BodyMassAdjoint(dot(jac.lin_a, d_mla), ta.inv_inertia, ta.q);
+    out.b = BodyMassAdjoint(dot(jac.lin_b, d_mlb), tb.inv_inertia, tb.q);
+    out.row.jac.lin_a = g[0].xyz + minv_lin_a * d_kl + d_mla * ma;
+    out.row.jac.ang_a = g[1].xyz + minv_ang_a * d_k + ta.v;
+    out.row.jac.lin_b = g[2].xyz + minv_lin_b * d_kl + d_mlb * mb;
+    out.row.jac.ang_b = g[3].xyz + minv_ang_b * d_k + tb.v;
+    out.row.bias = g[2].w;
+    out.row.lo = g[3].w;
+    out.row.hi = g[4].w;
+    out.row.mu = g[5].w;
     return out;
 }
 
