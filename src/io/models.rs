@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn mjcf_warnings_are_returned_not_printed() {
-        // A spatial tendon (through sites) is one thing the importer cannot honour.
+        // A spatial tendon through more than two sites is one thing the importer cannot honour.
         let path = std::env::temp_dir().join(format!(
             "backdrive-models-warnings-{}.xml",
             std::process::id()
@@ -121,10 +121,10 @@ mod tests {
             r#"<mujoco><worldbody><body name="arm" pos="0 0 1">
                  <joint name="hinge" type="hinge" axis="0 1 0"/>
                  <geom type="capsule" fromto="0 0 0 0.5 0 0" size="0.05"/>
-                 <site name="tip" pos="0.5 0 0"/></body>
+                 <site name="mid" pos="0.25 0 0"/><site name="tip" pos="0.5 0 0"/></body>
                  <site name="anchor" pos="0 0 2"/></worldbody>
                <tendon><spatial name="string" limited="true" range="0 1">
-                 <site site="anchor"/><site site="tip"/></spatial></tendon></mujoco>"#,
+                 <site site="anchor"/><site site="mid"/><site site="tip"/></spatial></tendon></mujoco>"#,
         )
         .unwrap();
         let spec = path.to_str().unwrap();

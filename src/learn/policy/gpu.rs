@@ -53,7 +53,12 @@ pub(crate) struct LayerUniform {
     /// The last layer: where the action noise's [std, window key] lie in the parameter
     /// buffer ([`NOISE_LEN`] floats after the parameters); [`NONE`] for the others.
     noise_offset: u32,
-    pad: [u32; 3],
+    /// Pads the struct to whole 16-byte rows, as a uniform struct is laid out.
+    pad_a: u32,
+    /// See `pad_a`.
+    pad_b: u32,
+    /// See `pad_a`.
+    pad_c: u32,
 }
 
 /// Floats after the policy's parameters in its parameter buffer: the exploration noise's
@@ -292,7 +297,9 @@ fn layer_uniform_values(layout: &PolicyLayout) -> Vec<LayerUniform> {
                 } else {
                     NONE
                 },
-                pad: [0; 3],
+                pad_a: 0,
+                pad_b: 0,
+                pad_c: 0,
             }
         })
         .collect()
