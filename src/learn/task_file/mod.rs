@@ -329,6 +329,9 @@ pub fn parse(text: &str, file: Option<&Path>, base: &ModelBase) -> Result<Task> 
     }
     let optimizer = optimizer(&raw.optimizer, raw.iterations, &at)?;
     check_randomization(&raw.randomization, &at)?;
+    if let Algorithm::Shac(settings) = &raw.algorithm {
+        check_shac(settings, &at)?;
+    }
     if raw.randomization.moves_initial_state() && !matches!(raw.algorithm, Algorithm::Shac(_)) {
         // Only the actor-critic draws a start per robot and per reset so far.
         let key = if raw.randomization.joint_angle.is_some() {
@@ -609,6 +612,30 @@ fn optimizer(o: &OptimizerSection, iterations: u32, at: &Locator<'_>) -> Result<
     })
 }
 
+/// The actor-critic's numeric settings, checked where the file names them (the trainer checks
+/// them again for tasks built in code).
+fn check_shac(s: &crate::learn::algorithm::ShacSettings, at: &Locator<'_>) -> Result<()> {
+    let field = |key: &str| FieldPath::key(&format!("algorithm.{key}"));
+    if !(s.action_scale.is_finite() && s.action_scale > 0.0) {
+        return Err(at.error(field("action_scale"), "must be a positive number"));
+    }
+    if !(s.action_noise.is_finite() && s.action_noise >= 0.0) {
+        return Err(at.error(field("action_noise"), "must be a number >= 0"));
+    }
+    if let Some(v) = s.action_noise_final
+        && !(v.is_finite() && v >= 0.0)
+    {
+        return Err(at.error(field("action_noise_final"), "must be a number >= 0"));
+    }
+    if s.critic_minibatches == 0 {
+        return Err(at.error(field("critic_minibatches"), "must be at least 1"));
+    }
+    if s.critic_hidden.contains(&0) {
+        return Err(at.error(field("critic_hidden"), "layer widths must be positive"));
+    }
+    Ok(())
+}
+
 fn check_randomization(r: &Randomization, at: &Locator<'_>) -> Result<()> {
     let field = |key: &str| FieldPath::key(&format!("randomization.{key}"));
     if !(r.mass.is_finite() && (0.0..1.0).contains(&r.mass)) {
@@ -764,6 +791,27 @@ weight = 2.0
         };
         assert!((30..=32).contains(&line), "{message}");
         assert!(rest.starts_with("algorithm"), "{message}");
+    }
+
+    #[test]
+    fn bad_actor_critic_settings_name_file_line_and_field() {
+        for (setting, field) in [
+            ("action_noise = -0.5", "algorithm.action_noise"),
+            ("action_noise_final = -1.0", "algorithm.action_noise_final"),
+            ("action_scale = 0.0", "algorithm.action_scale"),
+            ("critic_minibatches = 0", "algorithm.critic_minibatches"),
+            ("critic_hidden = [8, 0]", "algorithm.critic_hidden"),
+        ] {
+            let text = format!("{SMALL}\n[algorithm]\nalgorithm = \"shac\"\n{setting}\n");
+            let message = parse_text(&text).unwrap_err().to_string();
+            let line = message
+                .split("dir/task.toml:")
+                .nth(1)
+                .and_then(|rest| rest.split_once(": "))
+                .and_then(|(line, _)| line.parse::<usize>().ok());
+            assert!(line.is_some(), "no line in '{message}'");
+            assert!(message.contains(field), "{setting}: '{message}'");
+        }
     }
 
     #[test]
