@@ -118,9 +118,10 @@ fn visual_meshes_are_skipped_with_one_summary_line() {
 
 #[test]
 fn a_colliding_mesh_is_an_error_naming_geom_and_line() {
+    // The body's <inertial> stands, so the mesh file is not needed for its mass.
     let err = import_err(
         "<mujoco><worldbody><geom type=\"plane\" size=\"1 1 1\"/>\n\
-         <body><freejoint/><geom size=\"0.1\"/>\n\
+         <body><freejoint/><inertial pos=\"0 0 0\" mass=\"1\" diaginertia=\"1 1 1\"/>\n\
          <geom name=\"hull\" type=\"mesh\" mesh=\"m\"/></body></worldbody></mujoco>",
     );
     assert!(err.contains("line 3:"), "{err}");
@@ -129,8 +130,8 @@ fn a_colliding_mesh_is_an_error_naming_geom_and_line() {
 }
 
 #[test]
-fn a_visual_mesh_whose_mass_is_needed_is_an_error() {
-    // No <inertial>: MuJoCo would take the body's mass from the mesh, which backdrive cannot.
+fn a_mesh_whose_mass_is_needed_names_its_missing_asset() {
+    // No <inertial>: the body's mass comes from the mesh, as in MuJoCo, so its asset must exist.
     let err = import_err(
         "<mujoco><worldbody>\n<body><freejoint/><geom size=\"0.1\"/>\n\
          <geom name=\"bone\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\
@@ -140,13 +141,20 @@ fn a_visual_mesh_whose_mass_is_needed_is_an_error() {
         err.contains("line 3:") && err.contains("geom 'bone'"),
         "{err}"
     );
-    assert!(err.contains("mass"), "{err}");
-    // Many such geoms are one line, naming the first.
-    let text = "<mujoco><worldbody>\n<body><freejoint/><geom size=\"0.1\"/>\n\
-         <geom name=\"b1\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\n\
-         <geom name=\"b2\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\n\
-         <geom name=\"b3\" type=\"mesh\" mesh=\"m\" contype=\"0\" conaffinity=\"0\"/>\
+    assert!(err.contains("no <mesh> asset named 'm'"), "{err}");
+}
+
+#[test]
+fn visual_height_fields_whose_mass_is_needed_are_one_unsupported_line() {
+    // MuJoCo would weigh them; backdrive cannot. Many such geoms are one line, naming the first.
+    let text = "<mujoco><asset><hfield name=\"h\" nrow=\"2\" ncol=\"2\" size=\"1 1 1 1\"/>\
+         </asset><worldbody>\n<body><freejoint/><geom size=\"0.1\"/>\n\
+         <geom name=\"b1\" type=\"hfield\" hfield=\"h\" contype=\"0\" conaffinity=\"0\"/>\n\
+         <geom name=\"b2\" type=\"hfield\" hfield=\"h\" contype=\"0\" conaffinity=\"0\"/>\n\
+         <geom name=\"b3\" type=\"hfield\" hfield=\"h\" contype=\"0\" conaffinity=\"0\"/>\
          </body></worldbody></mujoco>";
+    let err = import_err(text);
+    assert!(err.contains("mass"), "{err}");
     let lenient = MjcfOptions {
         ignore_unsupported: true,
         ..MjcfOptions::default()
@@ -155,12 +163,12 @@ fn a_visual_mesh_whose_mass_is_needed_is_an_error() {
     let lines: Vec<_> = imp
         .warnings
         .iter()
-        .filter(|w| w.message.contains("mesh"))
+        .filter(|w| w.message.contains("their mass cannot be computed"))
         .collect();
     assert_eq!(lines.len(), 1, "{:?}", imp.warnings);
     assert_eq!(lines[0].line, 3);
     assert!(
-        lines[0].message.contains("geom 'b1' (mesh) and 2 more"),
+        lines[0].message.contains("geom 'b1' (hfield) and 2 more"),
         "{}",
         lines[0]
     );

@@ -10,7 +10,12 @@ struct Group {
     members: Vec<usize>,
 }
 
-type Built = (Model, Vec<BodyFrame>, HashMap<String, (String, JKind)>);
+type Built = (
+    Model,
+    Vec<BodyFrame>,
+    HashMap<String, (String, JKind)>,
+    Vec<BodyMass>,
+);
 
 /// Names handed out once each: a taken name gets the first free suffix `_1`, `_2`...
 #[derive(Default)]
@@ -81,6 +86,11 @@ impl Ctx<'_, '_> {
         self.unused_pairs(world);
         self.self_collision_warning(&bodies, world, &group_of);
         let body_mass = self.body_masses(&bodies);
+        let masses = body_mass
+            .iter()
+            .zip(&bodies)
+            .map(|(m, b)| own_mass(b, m.as_ref()))
+            .collect();
         springdamper::apply_springdampers(&mut bodies, &body_mass);
 
         let mut out = ModelBuilder {
@@ -160,7 +170,7 @@ impl Ctx<'_, '_> {
                 })
             })
             .collect();
-        Ok((out.model, frames, out.joint_map))
+        Ok((out.model, frames, out.joint_map, masses))
     }
 
     /// Which group (backdrive body) each MJCF body belongs to (None = static, part of the
@@ -634,6 +644,26 @@ fn group_shapes(
         }
     }
     (shapes, friction)
+}
+
+/// An MJCF body's own mass, centre of mass and principal moments (largest first).
+fn own_mass(body: &MjBody, mass: Option<&MassPart>) -> BodyMass {
+    let Some(m) = mass else {
+        return BodyMass {
+            name: body.name.clone(),
+            mass: 0.0,
+            com: body.pos.to_array(),
+            inertia: [0.0; 3],
+        };
+    };
+    let (mut moments, _) = symmetric_eigen(&m.inertia);
+    moments.sort_by(|a, b| b.total_cmp(a));
+    BodyMass {
+        name: body.name.clone(),
+        mass: m.mass,
+        com: m.com.to_array(),
+        inertia: moments,
+    }
 }
 
 fn quat_f32(q: DQuat) -> [f32; 4] {

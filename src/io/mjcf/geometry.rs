@@ -3,15 +3,15 @@
 use super::*;
 
 /// A geom's contact properties.
-struct GeomContact {
-    friction: f64,
-    condim: i64,
-    contype: i64,
-    conaffinity: i64,
-    margin: f64,
-    gap: f64,
-    solref: [f64; 2],
-    solimp: [f64; 5],
+pub(super) struct GeomContact {
+    pub(super) friction: f64,
+    pub(super) condim: i64,
+    pub(super) contype: i64,
+    pub(super) conaffinity: i64,
+    pub(super) margin: f64,
+    pub(super) gap: f64,
+    pub(super) solref: [f64; 2],
+    pub(super) solimp: [f64; 5],
 }
 
 /// MuJoCo's default `solref` (time constant 0.02 s, damping ratio 1).
@@ -52,6 +52,12 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 .is_some_and(|v| v.text.trim() == "hfield")
         {
             return self.flat_height_field(el, &label, line, bpos, brot, on_world, name);
+        }
+        if self
+            .get(el, "type")?
+            .is_some_and(|v| v.text.trim() == "mesh")
+        {
+            return self.mesh_geom(el, &label, line, bpos, brot, mass_given, on_world, name);
         }
         let Some(kind) = self.geom_type(el, &label, mass_given)? else {
             return Ok(None);
@@ -249,9 +255,9 @@ impl<'a, 'input> Ctx<'a, 'input> {
         }))
     }
 
-    /// A mesh, height field or SDF geom: backdrive reads no mesh files, so it has neither a
-    /// shape nor a mass. One that does not collide (`contype` = `conaffinity` = 0) and whose
-    /// mass is not needed (zero, or the body's `<inertial>` stands) is visual: skipped, and
+    /// A height field or SDF geom (mesh geoms go to `mesh_geom` first): it has neither a
+    /// shape nor a mass in backdrive. One that does not collide (`contype` = `conaffinity` =
+    /// 0) and whose mass is not needed (zero, or the body's `<inertial>` stands) is visual: skipped, and
     /// counted for a single summary line. Anything else is unsupported, by name and line.
     fn shapeless_geom(
         &self,
@@ -350,7 +356,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             size.push(d.length() / 2.0);
         }
         let need = match kind {
-            GeomType::Plane => 0,
+            GeomType::Plane | GeomType::Mesh => 0,
             GeomType::Sphere => 1,
             GeomType::Capsule | GeomType::Cylinder => 2,
             GeomType::Box | GeomType::Ellipsoid => 3,
@@ -385,7 +391,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
     }
 
     /// The geom's mass: `mass`, or `density` (default 1000) times its volume.
-    fn geom_mass(&self, el: &El, label: &str, volume: f64) -> Result<f64> {
+    pub(super) fn geom_mass(&self, el: &El, label: &str, volume: f64) -> Result<f64> {
         let node = el.node;
         let mass = match self.num(el, "mass")? {
             Some(m) => {
@@ -415,7 +421,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
 
     /// Friction, contact dimension, collision classes, margin and gap, with warnings for the
     /// contact settings backdrive ignores.
-    fn geom_contact(&self, el: &El, label: &str) -> Result<GeomContact> {
+    pub(super) fn geom_contact(&self, el: &El, label: &str) -> Result<GeomContact> {
         let node = el.node;
         let friction = match self.get(el, "friction")? {
             Some(v) => {
@@ -596,6 +602,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 );
                 return;
             }
+            // Mesh geoms carry mass only (`mesh_geom` clears their collision classes).
+            GeomType::Mesh => return,
         };
         world.world_shapes.push(WorldShape {
             kind,
@@ -751,7 +759,8 @@ impl Ctx<'_, '_> {
         }
     }
 
-    /// One unsupported-feature line for the visual meshes whose mass the body needs.
+    /// One unsupported-feature line for the visual height fields and SDFs whose mass the body
+    /// needs (mesh geoms are weighed, `mesh_geom`).
     pub(super) fn massive_mesh_error(&self) {
         let (count, first) = {
             let diag = self.diag.borrow();
@@ -762,9 +771,10 @@ impl Ctx<'_, '_> {
                 line,
                 "geom",
                 format!(
-                    "{what} and {} more mesh geom(s): their mass cannot be computed (backdrive \
-                     does not read mesh files) and their bodies have no <inertial>: give the \
-                     bodies an <inertial>, or the geoms mass=\"0\"; they were dropped",
+                    "{what} and {} more height field/SDF geom(s): their mass cannot be \
+                     computed (backdrive does not weigh height fields or SDFs) and their bodies \
+                     have no <inertial>: give the bodies an <inertial>, or the geoms mass=\"0\"; \
+                     they were dropped",
                     count - 1
                 ),
             );
@@ -803,6 +813,7 @@ pub(super) fn geom_type_name(kind: GeomType) -> &'static str {
         GeomType::Box => "box",
         GeomType::Cylinder => "cylinder",
         GeomType::Ellipsoid => "ellipsoid",
+        GeomType::Mesh => "mesh",
     }
 }
 
@@ -920,7 +931,7 @@ fn support(kind: GeomType, size: &[f64], n: DVec3) -> f64 {
         GeomType::Box => size[0] * n.x.abs() + size[1] * n.y.abs() + size[2] * n.z.abs(),
         GeomType::Cylinder => size[0] * n.truncate().length() + size[1] * n.z.abs(),
         GeomType::Ellipsoid => DVec3::new(size[0] * n.x, size[1] * n.y, size[2] * n.z).length(),
-        GeomType::Plane => 0.0,
+        GeomType::Plane | GeomType::Mesh => 0.0,
     }
 }
 

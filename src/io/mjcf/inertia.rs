@@ -164,7 +164,8 @@ pub(super) fn volume_and_inertia(kind: GeomType, size: &[f64]) -> (f64, DVec3) {
                 ),
             )
         }
-        GeomType::Plane => (0.0, DVec3::ZERO),
+        // A mesh's volume and inertia come from its file (`mesh::mass_properties`).
+        GeomType::Plane | GeomType::Mesh => (0.0, DVec3::ZERO),
     }
 }
 

@@ -103,6 +103,8 @@ pub(super) enum GeomType {
     Box,
     Cylinder,
     Ellipsoid,
+    /// A mesh: mass only (no contact shape), sizes empty.
+    Mesh,
 }
 
 pub(super) struct Floor {
@@ -343,7 +345,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
         self.static_body_geoms(&mut world);
         settings.ground = world.ground_plane || world.floor.is_none();
         let built = self.build(&world, &name, settings)?;
-        let (mut model, frames, joint_map) = built;
+        let (mut model, frames, joint_map, masses) = built;
         if !world.contact_off {
             model.world_shapes = std::mem::take(&mut world.world_shapes);
         }
@@ -379,6 +381,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             warnings: Vec::new(),
             frames,
             gears,
+            masses,
         })
     }
 
