@@ -9,8 +9,6 @@
 //! Prints the time and every compared joint's coordinate (rad or m from the model pose) every
 //! `--every` file steps, and at the end each joint's distance from MuJoCo's `after_1s`.
 
-use std::collections::BTreeMap;
-
 use anyhow::{Context, Result};
 use backdrive::engine::layout::{BODY_STATE_LEN, Compiled};
 use backdrive::engine::sim::raw_from_bodies;
@@ -81,22 +79,6 @@ fn q4(v: &Value) -> Quat {
         v[2].as_f64().unwrap() as f32,
         v[3].as_f64().unwrap() as f32,
     )
-}
-
-fn start_states(imp: &MjcfImport, r: &Value) -> Vec<BodyState> {
-    let poses: BTreeMap<&str, ([f32; 3], [f32; 4])> = r["start"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["body"].as_str().unwrap(),
-                (v3(&p["pos"]).to_array(), q4(&p["quat"]).to_array()),
-            )
-        })
-        .collect();
-    let ordered: Vec<_> = imp.frames.iter().map(|f| poses[f.name.as_str()]).collect();
-    imp.body_states_from_frame_poses(&ordered).unwrap()
 }
 
 /// The suite test's joint readout (hinge angle or slide displacement, compound slides too).
@@ -203,7 +185,12 @@ fn main() -> Result<()> {
         }
     }
     let compiled = Compiled::new(&imp.model);
-    let raw = raw_from_bodies(&compiled, &imp.model, &start_states(&imp, r), 1)?;
+    let raw = raw_from_bodies(
+        &compiled,
+        &imp.model,
+        &imp.body_states_from_mujoco_poses(&r["start"])?,
+        1,
+    )?;
     let mut inst = Instance::<f64>::new(&compiled);
     inst.state = raw.iter().map(|&x| f64::from(x)).collect();
     if r["kind"] == "legged" {

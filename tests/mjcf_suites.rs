@@ -226,27 +226,8 @@ fn q4(v: &Value) -> Quat {
 
 /// Backdrive body states that put every MJCF body where MuJoCo's perturbed start has it.
 fn start_states(imp: &MjcfImport, r: &Value) -> Vec<BodyState> {
-    let poses: BTreeMap<&str, ([f32; 3], [f32; 4])> = r["start"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| {
-            (
-                p["body"].as_str().unwrap(),
-                (v3(&p["pos"]).to_array(), q4(&p["quat"]).to_array()),
-            )
-        })
-        .collect();
-    let ordered: Vec<([f32; 3], [f32; 4])> = imp
-        .frames
-        .iter()
-        .map(|f| {
-            *poses
-                .get(f.name.as_str())
-                .unwrap_or_else(|| panic!("no MuJoCo pose for body '{}'", f.name))
-        })
-        .collect();
-    imp.body_states_from_frame_poses(&ordered).unwrap()
+    imp.body_states_from_mujoco_poses(&r["start"])
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// A hinge's angle or a slide's displacement from the model pose, read off the body poses as

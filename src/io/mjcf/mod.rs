@@ -481,6 +481,56 @@ impl MjcfImport {
     }
 }
 
+impl MjcfImport {
+    /// Backdrive body states (at rest) from MuJoCo's world pose of every MJCF body, given as
+    /// the JSON array `benches/mjcf_suites_reference.py` records as a model's `start`:
+    /// `[{"body": NAME, "pos": [x, y, z], "quat": [x, y, z, w]}, ...]` (MuJoCo's `xpos` and
+    /// `xquat`, the quaternion reordered). Every MJCF body needs a pose; placement as in
+    /// [`MjcfImport::body_states_from_frame_poses`].
+    pub fn body_states_from_mujoco_poses(
+        &self,
+        poses: &serde_json::Value,
+    ) -> Result<Vec<BodyState>> {
+        let bad = |what: String| Error::InvalidInput(format!("MuJoCo body poses: {what}"));
+        let numbers = |v: &serde_json::Value, n: usize, what: &str| -> Result<Vec<f32>> {
+            let xs: Option<Vec<f32>> = v
+                .as_array()
+                .filter(|a| a.len() == n)
+                .and_then(|a| a.iter().map(|x| x.as_f64().map(|x| x as f32)).collect());
+            xs.ok_or_else(|| bad(format!("'{what}' must be {n} numbers, found {v}")))
+        };
+        let mut by_name: HashMap<&str, ([f32; 3], [f32; 4])> = HashMap::new();
+        for p in poses
+            .as_array()
+            .ok_or_else(|| bad(format!("expected an array, found {poses}")))?
+        {
+            let body = p["body"]
+                .as_str()
+                .ok_or_else(|| bad(format!("an entry without a body name: {p}")))?;
+            let pos = numbers(&p["pos"], 3, "pos")?;
+            let quat = numbers(&p["quat"], 4, "quat")?;
+            by_name.insert(
+                body,
+                (
+                    [pos[0], pos[1], pos[2]],
+                    [quat[0], quat[1], quat[2], quat[3]],
+                ),
+            );
+        }
+        let ordered = self
+            .frames
+            .iter()
+            .map(|f| {
+                by_name
+                    .get(f.name.as_str())
+                    .copied()
+                    .ok_or_else(|| bad(format!("no pose for body '{}'", f.name)))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        self.body_states_from_frame_poses(&ordered)
+    }
+}
+
 /// Reads an MJCF file with the default options: the model and the warnings.
 pub fn load_mjcf(path: impl AsRef<Path>) -> Result<(Model, Vec<Warning>)> {
     let import = load_mjcf_with(path, &MjcfOptions::default())?;
@@ -649,3 +699,39 @@ const MAX_DEPTH: usize = 200;
 /// 0.0011, and keeps every legged model on its side of the tolerance; 1,000 Hz made dm_control's
 /// walker and fish diverge at their time steps with 20 sweeps.
 pub const LOCK_FREQUENCY: f32 = 100.0;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mujoco_poses_place_every_body_and_bad_ones_are_errors() {
+        let text = r#"<mujoco><worldbody>
+  <body name="a" pos="0 0 1"><freejoint/><geom size=".1"/>
+    <body name="b" pos=".5 0 0"><joint axis="0 1 0"/><geom size=".1"/></body>
+  </body>
+</worldbody></mujoco>"#;
+        let imp = from_str(text, None, &MjcfOptions::default()).unwrap();
+        let poses = serde_json::json!([
+            {"body": "b", "pos": [1.0, 2.0, 3.5], "quat": [0.0, 0.0, 0.0, 1.0]},
+            {"body": "a", "pos": [1.0, 2.0, 3.0], "quat": [0.0, 0.0, 0.0, 1.0]},
+        ]);
+        let states = imp.body_states_from_mujoco_poses(&poses).unwrap();
+        // Spheres centred on their frames: each body's centre of mass is its frame's origin.
+        assert_eq!(states.len(), 2);
+        assert_eq!(states[0].position, [1.0, 2.0, 3.0]);
+        assert_eq!(states[1].position, [1.0, 2.0, 3.5]);
+        let missing = serde_json::json!([
+            {"body": "a", "pos": [0.0, 0.0, 1.0], "quat": [0.0, 0.0, 0.0, 1.0]},
+        ]);
+        let err = imp.body_states_from_mujoco_poses(&missing).unwrap_err();
+        assert!(err.to_string().contains("no pose for body 'b'"), "{err}");
+        let short = serde_json::json!([{"body": "a", "pos": [0.0, 1.0], "quat": [0, 0, 0, 1]}]);
+        let err = imp.body_states_from_mujoco_poses(&short).unwrap_err();
+        assert!(err.to_string().contains("'pos' must be 3 numbers"), "{err}");
+        assert!(
+            imp.body_states_from_mujoco_poses(&serde_json::json!({}))
+                .is_err()
+        );
+    }
+}
