@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use backdrive::io::mjcf::{self, BodyMass, MjcfOptions};
+use backdrive::model::ShapeKind;
 use glam::{DQuat, DVec3, EulerRot};
 
 /// A binary STL of the box [0, a] x [0, b] x [0, c] (12 outward triangles).
@@ -208,6 +209,40 @@ fn a_colliding_mesh_is_refused_by_name_but_its_mass_counts() {
         ..MjcfOptions::default()
     };
     let imp = mjcf::load_mjcf_with(&path, &lenient).unwrap_or_else(|e| panic!("{e}"));
+    let m = mass_of(&imp.masses, "meshed").mass;
+    assert!(relative(m, 700.0 * 0.048 + 0.001) < 1e-6, "{m}");
+    assert_eq!(
+        imp.model.bodies[0].shapes.len(),
+        1,
+        "only the sphere touches"
+    );
+
+    // Asked for, the mesh touches through its equivalent-inertia box: for a box mesh, itself.
+    let boxes = MjcfOptions {
+        colliding_meshes_as_boxes: true,
+        ..MjcfOptions::default()
+    };
+    let imp = mjcf::load_mjcf_with(&path, &boxes).unwrap_or_else(|e| panic!("{e}"));
+    let body = &imp.model.bodies[0];
+    let mut halves: Vec<f32> = body
+        .shapes
+        .iter()
+        .find_map(|s| match s.kind {
+            ShapeKind::Box { half_extents } => Some(half_extents.to_vec()),
+            _ => None,
+        })
+        .expect("a box contact shape");
+    halves.sort_by(f32::total_cmp);
+    for (got, want) in halves.iter().zip([0.1, 0.2, 0.3]) {
+        assert!((got - want).abs() < 1e-6, "{halves:?}");
+    }
+    let note = imp
+        .warnings
+        .iter()
+        .find(|w| w.message.contains("equivalent-inertia box"))
+        .expect("a warning stating the box");
+    assert_eq!(note.line, 10, "{note}");
+    assert!(note.message.contains("at most 0.0 mm"), "{note}");
     let m = mass_of(&imp.masses, "meshed").mass;
     assert!(relative(m, 700.0 * 0.048 + 0.001) < 1e-6, "{m}");
 }

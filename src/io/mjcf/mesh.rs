@@ -27,12 +27,48 @@ pub(super) enum MeshInertia {
 }
 
 /// A mesh's volume (area for a shell), centre of mass and inertia per unit density about the
-/// centre of mass, in the mesh's own coordinates (after `scale`, `refpos` and `refquat`).
-#[derive(Clone, Copy, Debug)]
+/// centre of mass, in the mesh's own coordinates (after `scale`, `refpos` and `refquat`), and
+/// its vertices there (for a contact box's fit).
+#[derive(Clone, Debug)]
 pub(super) struct MeshMass {
     pub(super) volume: f64,
     pub(super) com: DVec3,
     pub(super) inertia: DMat3,
+    pub(super) vertices: std::rc::Rc<[DVec3]>,
+}
+
+/// The equivalent-inertia box of a mesh (half sizes along the principal axes `axes`, centred
+/// at the centre of mass: MuJoCo's `boxsz`) and the largest difference between the mesh's
+/// extent and the box's over directions (a latitude-longitude grid), in metres.
+pub(super) fn inertia_box(mesh: &MeshMass, eig: [f64; 3], axes: DMat3) -> (DVec3, f64) {
+    let sum: f64 = eig.iter().sum();
+    let half =
+        DVec3::from_array(eig.map(|e| 0.5 * (6.0 * (sum - 2.0 * e) / mesh.volume).max(0.0).sqrt()));
+    let local: Vec<DVec3> = mesh
+        .vertices
+        .iter()
+        .map(|&v| axes.transpose() * (v - mesh.com))
+        .collect();
+    let mut worst = 0.0_f64;
+    let steps = 24;
+    for i in 0..=steps {
+        let theta = std::f64::consts::PI * i as f64 / steps as f64;
+        for j in 0..(2 * steps) {
+            let phi = std::f64::consts::PI * j as f64 / steps as f64;
+            let n = DVec3::new(
+                theta.sin() * phi.cos(),
+                theta.sin() * phi.sin(),
+                theta.cos(),
+            );
+            let mesh_extent = local
+                .iter()
+                .map(|v| v.dot(n))
+                .fold(f64::NEG_INFINITY, f64::max);
+            let box_extent = half.x * n.x.abs() + half.y * n.y.abs() + half.z * n.z.abs();
+            worst = worst.max((mesh_extent - box_extent).abs());
+        }
+    }
+    (half, worst)
 }
 
 /// Area, unit normal and centroid of a triangle; a face of area below `MINVAL` has area 0 (and
@@ -151,6 +187,7 @@ pub(super) fn mass_properties(
         volume,
         com,
         inertia,
+        vertices: vertices.into(),
     })
 }
 
@@ -186,7 +223,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
     /// A `type="mesh"` geom. Its mass is needed unless it is zero or the body's `<inertial>`
     /// stands; then the mesh is read and the geom carries the mesh's mass and inertia at the
     /// mesh's centre of mass, in its principal frame (MuJoCo's placement). A mesh that
-    /// collides has no contact shape: unsupported (its mass is still counted). A mesh not
+    /// collides has no contact shape: unsupported (its mass is still counted), unless
+    /// [`MjcfOptions::colliding_meshes_as_boxes`] gives it its equivalent-inertia box. A mesh not
     /// needed for mass and not colliding is visual: skipped and counted for one summary line.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn mesh_geom(
@@ -204,7 +242,8 @@ impl<'a, 'input> Ctx<'a, 'input> {
             || self.int(el, "conaffinity")?.unwrap_or(1) != 0;
         let massless = self.num(el, "mass")? == Some(0.0)
             || (self.num(el, "mass")?.is_none() && self.num(el, "density")? == Some(0.0));
-        if colliding {
+        let as_box = colliding && self.options.colliding_meshes_as_boxes;
+        if colliding && !as_box {
             self.unsupported(
                 line,
                 "geom",
@@ -215,7 +254,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 ),
             );
         }
-        if on_world || massless || mass_given {
+        if !as_box && (on_world || massless || mass_given) {
             if !colliding {
                 self.diag.borrow_mut().visual_skipped += 1;
             }
@@ -251,21 +290,51 @@ impl<'a, 'input> Ctx<'a, 'input> {
         let (eig, axes) = symmetric_eigen(&mesh.inertia);
         let lpos = self.vec3(el, "pos")?.unwrap_or(DVec3::ZERO);
         let lrot = self.orientation(el)?;
-        let mass = self.geom_mass(el, label, mesh.volume)?;
+        // The body's <inertial> stands (or the geom weighs nothing): the mesh is only a shape.
+        let mass = if massless || mass_given {
+            0.0
+        } else {
+            self.geom_mass(el, label, mesh.volume)?
+        };
         let contact = self.geom_contact(el, label)?;
+        let (kind, size, contype, conaffinity) = if as_box {
+            let (half, deviation) = inertia_box(&mesh, eig, axes);
+            self.warn(
+                line,
+                "geom",
+                format!(
+                    "{label}: the colliding mesh touches through its equivalent-inertia box \
+                     ({:.1} x {:.1} x {:.1} mm at its centre of mass, along its principal \
+                     axes; mass and inertia from the mesh): a contact point moves by at most \
+                     {:.1} mm",
+                    2e3 * half.x,
+                    2e3 * half.y,
+                    2e3 * half.z,
+                    deviation * 1e3
+                ),
+            );
+            (
+                GeomType::Box,
+                half.to_array().to_vec(),
+                contact.contype,
+                contact.conaffinity,
+            )
+        } else {
+            // The contact was dropped above: the geom only carries mass.
+            (GeomType::Mesh, Vec::new(), 0, 0)
+        };
         Ok(Some(Geom {
             line,
-            kind: GeomType::Mesh,
+            kind,
             pos: bpos + brot * (lpos + lrot * mesh.com),
             rot: (brot * lrot * DQuat::from_mat3(&axes)).normalize(),
-            size: Vec::new(),
+            size,
             mass,
             inertia: DVec3::from_array(eig) * (mass / mesh.volume),
             friction: contact.friction,
             condim: contact.condim,
-            // The contact was dropped above: the geom only carries mass.
-            contype: 0,
-            conaffinity: 0,
+            contype,
+            conaffinity,
             margin: contact.margin,
             gap: contact.gap,
             solref: contact.solref,
@@ -279,7 +348,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
     /// convex hull): that is unsupported, named with the mesh's line.
     fn mesh_asset(&self, name: &str, line: usize, label: &str) -> Result<Option<MeshMass>> {
         if let Some(m) = self.meshes.borrow().get(name) {
-            return Ok(Some(*m));
+            return Ok(Some(m.clone()));
         }
         let named = |n: &Node| {
             n.attribute("name").map(str::to_string).or_else(|| {
@@ -465,7 +534,9 @@ impl<'a, 'input> Ctx<'a, 'input> {
                 None => e,
             })
         })?;
-        self.meshes.borrow_mut().insert(name.to_string(), mass);
+        self.meshes
+            .borrow_mut()
+            .insert(name.to_string(), mass.clone());
         Ok(Some(mass))
     }
 
@@ -627,6 +698,27 @@ mod tests {
         // Legacy takes every pyramid's volume unsigned, so the inverted mesh is the same.
         let l2 = mass_properties(&v, &inverted, MeshInertia::Legacy).unwrap();
         assert!(close(l2.volume, legacy.volume));
+    }
+
+    #[test]
+    fn a_box_meshs_inertia_box_is_itself() {
+        let (v, f) = cuboid(0.2, 0.4, 0.6);
+        let m = mass_properties(&v, &f, MeshInertia::Legacy).unwrap();
+        let (eig, axes) = symmetric_eigen(&m.inertia);
+        let (half, deviation) = inertia_box(&m, eig, axes);
+        let mut sorted = half.to_array();
+        sorted.sort_by(f64::total_cmp);
+        for (got, want) in sorted.iter().zip([0.1, 0.2, 0.3]) {
+            assert!((got - want).abs() < 1e-12, "{half}");
+        }
+        assert!(deviation < 1e-12, "{deviation}");
+        // A tetrahedron is not its box: the corners stick out.
+        let v = vec![DVec3::ZERO, DVec3::X, DVec3::Y, DVec3::Z];
+        let f = vec![[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]];
+        let m = mass_properties(&v, &f, MeshInertia::Exact).unwrap();
+        let (eig, axes) = symmetric_eigen(&m.inertia);
+        let (_, deviation) = inertia_box(&m, eig, axes);
+        assert!(deviation > 0.05 && deviation < 1.0, "{deviation}");
     }
 
     #[test]

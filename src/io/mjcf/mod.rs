@@ -130,7 +130,9 @@
 //!   without faces (MuJoCo takes their convex hull) are unsupported (the mesh and its line);
 //!   a file that cannot be read is an error naming the mesh's line and the file. Meshes have
 //!   no contact shape: a colliding mesh is an unsupported feature naming the geom and its line
-//!   (its mass still counts when ignored). dm_control's dog (157 bone meshes) matches MuJoCo
+//!   (its mass still counts when ignored), unless [`MjcfOptions::colliding_meshes_as_boxes`]
+//!   asks for its equivalent-inertia box (MuJoCo's fit of a box to a mesh), with a warning
+//!   giving the box and how far a contact point can move. dm_control's dog (157 bone meshes) matches MuJoCo
 //!   4.0's `body_mass`, `body_inertia` and centres of mass to 2e-8 (`tests/mjcf_meshes.rs`).
 //! * Visual-only content is skipped silently: `<asset>`, `<visual>`, materials, textures,
 //!   skyboxes, lights, cameras, sites; a `mesh`/`hfield`/`sdf` geom that does not collide
@@ -330,6 +332,13 @@ pub struct MjcfOptions {
     /// limit carrying a sustained load far softer than MuJoCo's (gymnasium's inverted pendulum
     /// lying on its limit: 0.34 rad from MuJoCo after 1 s instead of 0.024).
     pub mujoco_limit_softness: bool,
+    /// Give colliding mesh geoms a contact shape: the mesh's equivalent-inertia box (the box
+    /// with the mesh's volume and principal moments, at its centre of mass along its principal
+    /// axes: the box MuJoCo fits to a mesh for `type="box" mesh="..."`), with a warning per
+    /// geom giving its size and how far a contact point can move (the largest difference of
+    /// the mesh's and the box's extents over directions). The geom keeps the mesh's own mass
+    /// and inertia. Off by default: a colliding mesh is then an unsupported feature.
+    pub colliding_meshes_as_boxes: bool,
 }
 
 impl Default for MjcfOptions {
@@ -339,6 +348,7 @@ impl Default for MjcfOptions {
             merge_fixed_bodies: true,
             intermediate_mass_fraction: 0.2,
             mujoco_limit_softness: false,
+            colliding_meshes_as_boxes: false,
         }
     }
 }
