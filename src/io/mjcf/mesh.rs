@@ -167,6 +167,12 @@ pub(super) fn mass_properties(
             + outer(g, e);
         p += sum * (w / c);
     }
+    // An open mesh can weigh differently from the centre of mass than from the face centroid.
+    if volume < MINVAL {
+        return Err(format!(
+            "its volume seen from its centre of mass is {volume:e}: is the mesh closed?"
+        ));
+    }
     let trace = p.x_axis.x + p.y_axis.y + p.z_axis.z;
     let inertia = DMat3::from_diagonal(DVec3::splat(trace)) - p;
     let (eig, _) = symmetric_eigen(&inertia);
