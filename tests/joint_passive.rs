@@ -11,7 +11,7 @@ use common::one_step::{gpu_step_against_twin, one_step_adjoint_errors};
 use std::path::PathBuf;
 
 use backdrive::Simulator;
-use backdrive::engine::layout::Compiled;
+use backdrive::engine::layout::{Compiled, ROW_LEN};
 use backdrive::io::mjcf;
 use backdrive::model::{ActuatorKind, JointKind, Model, ModelBuilder, ShapeKind};
 use glam::{Quat, Vec3};
@@ -117,6 +117,54 @@ fn gpu_matches_the_twin_with_soft_limits() {
     println!("passive chain, soft limits: over 40 steps, {d}");
     let states = sim.read_state_raw().unwrap();
     let len = Compiled::new(&model).header.state_len as usize;
+    let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).cos()).collect();
+    for (i, e) in one_step_adjoint_errors(&model, &states, &commands, &seed)
+        .iter()
+        .enumerate()
+    {
+        println!(
+            "instance {i}: state {:.2e} commands {:.2e}",
+            e.state, e.commands
+        );
+        assert!(e.state < 1e-3 && e.commands < 1e-3, "instance {i}");
+    }
+}
+
+/// The passive chain with MuJoCo's impedance model on its limits (`limit_impedance`, as
+/// `MjcfOptions::mujoco_limit_impedance` imports them): the GPU's forward and adjoint step
+/// against the twin, over steps in which the limits are violated.
+#[test]
+fn gpu_matches_the_twin_with_limit_impedance() {
+    let mut model = passive_chain();
+    model.settings.limit_impedance = Some(backdrive::model::Impedance {
+        solref: [0.02, 1.0],
+        solimp: [0.5, 0.95, 0.01, 0.5, 2.0],
+    });
+    let n = 2;
+    let commands: Vec<f32> = vec![1.5, 0.3, -2.0, -0.2];
+    // The twin's limit rows act (a bias below UNBOUNDED) in some of the compared steps.
+    let compiled = Compiled::new(&model);
+    let mut twin = backdrive::engine::twin::Instance::<f32>::new(&compiled);
+    twin.commands.copy_from_slice(&commands[..2]);
+    let h = compiled.header;
+    let mut violated_steps = 0;
+    for _ in 0..40 {
+        twin.step();
+        violated_steps += (0..h.n_limit)
+            .any(|l| twin.rows[((h.row_limit + l) as usize) * ROW_LEN + 26] < 1.0e19)
+            as usize;
+    }
+    assert!(
+        violated_steps > 5,
+        "{violated_steps} steps with a limit violated"
+    );
+    let mut sim = Simulator::new(common::gpu(), &model, n).unwrap();
+    sim.set_commands(&commands).unwrap();
+    let d = gpu_step_against_twin(&mut sim, &model, &commands, 40);
+    assert!(d.worst < 1e-3, "{d}");
+    println!("passive chain, limit impedance: over 40 steps ({violated_steps} violated), {d}");
+    let states = sim.read_state_raw().unwrap();
+    let len = compiled.header.state_len as usize;
     let seed: Vec<f32> = (0..n * len).map(|k| ((k as f32) * 0.37).cos()).collect();
     for (i, e) in one_step_adjoint_errors(&model, &states, &commands, &seed)
         .iter()
