@@ -1,7 +1,8 @@
 // The forward step kernel: one invocation per robot instance, `hdr.steps` steps per dispatch.
 // Stage order: passive joint rows and joint limits (written first: an armature row, and a
-// limit in MuJoCo's impedance model, need the joint speed at the step's start), fluid forces (from the velocities at the step's start), gravity, force
-// actuators, constraint rows (joints, servos, contacts, world contacts, tendons),
+// limit in MuJoCo's impedance model, need the joint speed at the step's start), fluid forces
+// (from the velocities at the step's start), gravity, force actuators, constraint rows
+// (joints, servos, contacts, world contacts, tendons),
 // Gauss-Seidel solve, the actuators' activations (their forces used the values at the step's
 // start), position update.
 
