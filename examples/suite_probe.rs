@@ -59,6 +59,13 @@ struct Args {
     /// `Settings::lock_frequency` in place of the imported one (0: none, the joint frequency).
     #[arg(long)]
     lock_frequency: Option<f32>,
+    /// Import with `MjcfOptions::mujoco_limit_impedance` (MuJoCo's soft-constraint model for
+    /// the limits).
+    #[arg(long)]
+    limit_impedance: bool,
+    /// Import with `MjcfOptions::mujoco_limit_softness` (MuJoCo's limit as a spring).
+    #[arg(long)]
+    limit_softness: bool,
     /// Print every this many file steps (0: only the end).
     #[arg(long, default_value_t = 0)]
     every: u32,
@@ -147,7 +154,12 @@ fn main() -> Result<()> {
     )?)?;
     let r = &reference["models"][&args.key];
     anyhow::ensure!(r.is_object(), "{} is not in the reference", args.key);
-    let mut imp = mjcf::load_mjcf_with(&args.file, &MjcfOptions::default())
+    let options = MjcfOptions {
+        mujoco_limit_impedance: args.limit_impedance,
+        mujoco_limit_softness: args.limit_softness,
+        ..MjcfOptions::default()
+    };
+    let mut imp = mjcf::load_mjcf_with(&args.file, &options)
         .with_context(|| args.file.display().to_string())?;
     let settings = &mut imp.model.settings;
     settings.dt /= args.division as f32;
@@ -196,7 +208,13 @@ fn main() -> Result<()> {
     if r["kind"] == "legged" {
         let root = r["root"].as_str().unwrap();
         let steps = r["steps"].as_u64().unwrap() as u32 * args.division;
-        for _ in 0..steps {
+        let dt = f64::from(imp.model.settings.dt);
+        for k in 0..steps {
+            if args.every > 0 && k % args.every == 0 {
+                let bodies = body_states(&imp.model, &inst.state);
+                let h = imp.frame_pose(root, &bodies).unwrap().0[2];
+                println!("{:.3} {root} {h:.4}", f64::from(k) * dt);
+            }
             inst.step();
         }
         let bodies = body_states(&imp.model, &inst.state);
@@ -207,6 +225,21 @@ fn main() -> Result<()> {
             r["time"]
         );
         println!("worst {:.5}", (h - want).abs());
+        if args.every > 0 {
+            let hd = compiled.header;
+            for l in 0..hd.n_limit {
+                let rec = (hd.off_limit + l * 4) as usize;
+                let (j, k) = (compiled.packed[rec], compiled.packed[rec + 1]);
+                let ax = backdrive::engine::twin::joint_axis(&inst, j, k);
+                println!(
+                    "limit {} {:.4} in [{:.4}, {:.4}]",
+                    imp.model.joints[j as usize].name,
+                    ax.coordinate,
+                    f32::from_bits(compiled.packed[rec + 2]),
+                    f32::from_bits(compiled.packed[rec + 3])
+                );
+            }
+        }
         return Ok(());
     }
     let joints = r["joints"].as_array().unwrap();

@@ -25,7 +25,7 @@ struct Header {
     n_tendon_terms: u32, off_tendon: u32, off_tendon_term: u32, row_tendon: u32,
     n_fluid: u32, off_fluid: u32, fluid_density: f32, fluid_viscosity: f32,
     command_width: u32, row_width: u32, limit_mass_scale: f32, limit_cfm_scale: f32,
-    limit_erp: f32, first_instance: u32, pad2: u32, pad3: u32,
+    limit_erp: f32, first_instance: u32, off_impedance: u32, impedance_rows: u32,
 }
 
 // BODY_STATE_LEN, BODY_PARAM_LEN, ROW_LEN, UNBOUNDED and the record sizes (JOINT_RECORD_LEN,

@@ -123,12 +123,52 @@ fn joint_lock_rows_forward(i: u32) {
     }
 }
 
-// One-sided row on the nearer bound, written so that lambda >= 0 pushes back inside.
-// Outside the limit the row corrects with the ERP; inside it is a speculative constraint that
-// only stops the coordinate from crossing the bound within this step. It is soft on both
-// sides so that the dynamics stay continuous at the bound.
+// MuJoCo's impedance d(x) of a violation of depth x (clamped to >= 0) and its derivative
+// d'(x), from the impedance record at rec ([k, b, d0, dmax, width, midpoint, power],
+// layout::impedance_record). The power's bases are kept off 0, where pow is undefined.
+fn impedance(rec: u32, depth: f32) -> vec2<f32> {
+    let d0 = model_f32(rec + 2u);
+    let dmax = model_f32(rec + 3u);
+    let width = model_f32(rec + 4u);
+    let mid = model_f32(rec + 5u);
+    let power = model_f32(rec + 6u);
+    let x = max(depth, 0.0);
+    let inside = x < width;
+    let w = max(width, 1.0e-30);
+    let u = min(x / w, 1.0);
+    let lower = u <= mid;
+    let p1 = power - 1.0;
+    let below = max(u, 1.0e-30);
+    let above = max(1.0 - u, 1.0e-30);
+    let y_low = pow(below, power) / pow(mid, p1);
+    let y_high = 1.0 - pow(above, power) / pow(1.0 - mid, p1);
+    let dy_low = power * pow(below, p1) / pow(mid, p1);
+    let dy_high = power * pow(above, p1) / pow(1.0 - mid, p1);
+    let y = select(select(y_high, y_low, lower), 1.0, !inside);
+    let dy = select(select(dy_high, dy_low, lower), 0.0, !inside);
+    return vec2<f32>(d0 + y * (dmax - d0), dy * (dmax - d0) / w);
+}
+
+// A limit row in MuJoCo's impedance model: (mass scale, CFM scale, bias) for gap `gap` (< 0
+// violated) and start-of-step speed `speed`. Converged alone the row ends the step at
+// J v' = (1 - s)(u + h a0) - s bias with s = K / (K + cfm); MuJoCo's
+// J v' = u + h ((1 - d) a0 + d (-b u - k d r)) is that with s = d (CFM scale (1 - d) / d) and
+// bias = h d k r - (1 - h b) u. Mirrors the twin's `impedance_row`.
+fn impedance_row(rec: u32, gap: f32, speed: f32, dt: f32) -> vec3<f32> {
+    let d = impedance(rec, -gap).x;
+    return vec3<f32>(d, (1.0 - d) / d, dt * d * model_f32(rec) * gap - (1.0 - dt * model_f32(rec + 1u)) * speed);
+}
+
+// One-sided row on the nearer bound, written so that lambda >= 0 pushes back inside. With the
+// soft row (the default) it corrects with the ERP outside the limit and is a speculative
+// constraint inside that only stops the coordinate from crossing the bound within this step
+// (soft on both sides so that the dynamics stay continuous at the bound). With MuJoCo's
+// impedance model (hdr.impedance_rows) it acts only while violated, as MuJoCo's does: inside,
+// a bias of UNBOUNDED keeps its impulse at 0. Written at the step's start, before gravity and
+// the forces: the impedance model needs the speed before them.
 fn joint_limit_rows_forward(i: u32) {
     let dt = hdr.dt;
+    let mujoco = (hdr.impedance_rows & IMPEDANCE_LIMITS) != 0u;
     for (var l = 0u; l < hdr.n_limit; l++) {
         let rec = hdr.off_limit + l * 4u;
         let joint = joint_row_bodies(model_u32(rec), i);
@@ -142,9 +182,16 @@ fn joint_limit_rows_forward(i: u32) {
         let violated = gap < 0.0;
         var jac = ax.jac;
         jac.lin_a *= sign; jac.ang_a *= sign; jac.lin_b *= sign; jac.ang_b *= sign;
-        let bias = select(gap / dt, hdr.limit_erp * gap / dt, violated);
-        row_write_bodies(hdr.row_limit + l, i, jac, joint.mass_a, joint.mass_b, bias, 0.0, UNBOUNDED, 0.0,
-                         hdr.limit_mass_scale, hdr.limit_cfm_scale);
+        let r = hdr.row_limit + l;
+        // (mass scale, CFM scale, bias); the branch is uniform (model data).
+        var soft = vec3<f32>(hdr.limit_mass_scale, hdr.limit_cfm_scale,
+                             select(gap / dt, hdr.limit_erp * gap / dt, violated));
+        if (mujoco) {
+            let bodies = row_bodies(r);
+            let imp = impedance_row(hdr.off_impedance, gap, jacobian_speed(jac, bodies.x, bodies.y, i), dt);
+            soft = vec3<f32>(imp.x, imp.y, select(UNBOUNDED, imp.z, violated));
+        }
+        row_write_bodies(r, i, jac, joint.mass_a, joint.mass_b, soft.z, 0.0, UNBOUNDED, 0.0, soft.x, soft.y);
     }
 }
 
@@ -324,8 +371,10 @@ fn joint_lock_rows_adjoint(i: u32) {
     }
 }
 
+// Runs with the state at the step's start (the impedance model's speed reads it).
 fn joint_limit_rows_adjoint(i: u32) {
     let dt = hdr.dt;
+    let mujoco = (hdr.impedance_rows & IMPEDANCE_LIMITS) != 0u;
     var loaded = NO_JOINT;
     var joint: JointRowBodies;
     var acc: JointRowsAdjoint;
@@ -350,10 +399,46 @@ fn joint_limit_rows_adjoint(i: u32) {
         let sign = select(-1.0, 1.0, at_lower);
         let gap = select(upper - c, c - lower, at_lower);
         let violated = gap < 0.0;
-        let w = row_write_adjoint_bodies(hdr.row_limit + l, i, row_jacobian_scaled(ax.jac, sign),
-                                         joint.mass_a, joint.mass_b, hdr.limit_mass_scale, hdr.limit_cfm_scale);
-        let d_gap = w.row.bias * select(1.0 / dt, hdr.limit_erp / dt, violated);
-        let d = joint_frame_axis_adjoint(joint.frame, j, k, row_jacobian_scaled(w.row.jac, sign), d_gap * sign);
+        let r = hdr.row_limit + l;
+        let jac = row_jacobian_scaled(ax.jac, sign);
+        let bodies = row_bodies(r);
+        let rec_imp = hdr.off_impedance;
+        var scales = vec2<f32>(hdr.limit_mass_scale, hdr.limit_cfm_scale);
+        var speed = 0.0;
+        if (mujoco) {
+            speed = jacobian_speed(jac, bodies.x, bodies.y, i);
+            scales = impedance_row(rec_imp, gap, speed, dt).xy;
+        }
+        let w = row_write_adjoint_bodies(r, i, jac, joint.mass_a, joint.mass_b, scales.x, scales.y);
+        var d_gap = w.row.bias * select(1.0 / dt, hdr.limit_erp / dt, violated);
+        var d_jac = w.row.jac;
+        if (mujoco) {
+            // m_c = ms / (ms (K - K_soft) + K_soft) and cfm = cs K_soft (row_write), from the
+            // fields the forward stored; ms = d, cs = (1 - d) / d.
+            let k_raw = row_inverse_effective_mass(r, i, jac);
+            let k_lin = dot(jac.lin_a, row_vec3(r, 12u, i)) + dot(jac.lin_b, row_vec3(r, 18u, i));
+            let k_soft = select(k_raw, k_lin, k_lin > 0.0);
+            let den = scales.x * (k_raw - k_soft) + k_soft;
+            let d_ms = row_adj_get(r, 24u, i) * k_soft / (den * den);
+            let d_cs = row_adj_get(r, 25u, i) * k_soft;
+            // Inside the limit the bias is the constant UNBOUNDED and d is d(0).
+            let d_bias = select(0.0, w.row.bias, violated);
+            let imp = impedance(rec_imp, -gap);
+            let d_prime = select(0.0, imp.y, violated);
+            let stiffness = model_f32(rec_imp);
+            let d_d = d_ms - d_cs / (imp.x * imp.x) + d_bias * dt * stiffness * gap;
+            d_gap = d_bias * dt * imp.x * stiffness - d_d * d_prime;
+            let d_speed = -d_bias * (1.0 - dt * model_f32(rec_imp + 1u));
+            d_jac.lin_a += body_velocity(bodies.x, i) * d_speed;
+            d_jac.ang_a += body_angular_velocity(bodies.x, i) * d_speed;
+            d_jac.lin_b += body_velocity(bodies.y, i) * d_speed;
+            d_jac.ang_b += body_angular_velocity(bodies.y, i) * d_speed;
+            state_adj_add_vec3(body_slot(bodies.x) + 7u, i, jac.lin_a * d_speed);
+            state_adj_add_vec3(body_slot(bodies.x) + 10u, i, jac.ang_a * d_speed);
+            state_adj_add_vec3(body_slot(bodies.y) + 7u, i, jac.lin_b * d_speed);
+            state_adj_add_vec3(body_slot(bodies.y) + 10u, i, jac.ang_b * d_speed);
+        }
+        let d = joint_frame_axis_adjoint(joint.frame, j, k, row_jacobian_scaled(d_jac, sign), d_gap * sign);
         acc = joint_rows_adjoint_add(acc, w, d);
     }
     if (loaded != NO_JOINT) {

@@ -44,12 +44,12 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
 
     joint_passive_rows_forward(i);
+    joint_limit_rows_forward(i);
     fluid_forces_forward(i);
     integrate_velocity_forward(i);
     force_actuators_forward(i);
     copy_state_to_adjoint(hdr.adj_saved, i);
     joint_lock_rows_forward(i);
-    joint_limit_rows_forward(i);
     servo_rows_forward(i);
     ground_contact_rows_forward(i);
     sphere_pair_rows_forward(i);
@@ -71,12 +71,12 @@ fn step_adjoint(@builtin(global_invocation_id) gid: vec3<u32>) {
     sphere_pair_rows_adjoint(i);
     ground_contact_rows_adjoint(i);
     servo_rows_adjoint(i);
-    joint_limit_rows_adjoint(i);
     joint_lock_rows_adjoint(i);
     force_actuators_adjoint(i);
     integrate_velocity_adjoint(i);
     copy_adjoint_to_state(hdr.adj_start, i);
     fluid_forces_adjoint(i);
+    joint_limit_rows_adjoint(i);
     joint_passive_rows_adjoint(i);
 
     // The paper's per-step decay of the gradient flowing back in time, and a record of the
@@ -104,11 +104,11 @@ fn step_forward_taped(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     step_in_dispatch = 0u;
     joint_passive_rows_forward(i);
+    joint_limit_rows_forward(i);
     fluid_forces_forward(i);
     integrate_velocity_forward(i);
     force_actuators_forward(i);
     joint_lock_rows_forward(i);
-    joint_limit_rows_forward(i);
     servo_rows_forward(i);
     ground_contact_rows_forward(i);
     sphere_pair_rows_forward(i);

@@ -186,6 +186,47 @@ fn lock_frequency_not_positive() {
 }
 
 #[test]
+fn limit_impedance_out_of_range() {
+    for (field, value, shown) in [
+        (
+            "solimp",
+            "solref = [0.02, 1.0], solimp = [0.0, 0.95, 0.001, 0.5, 2.0]",
+            "[0.0, 0.95, 0.001, 0.5, 2.0]",
+        ),
+        (
+            "solimp",
+            "solref = [0.02, 1.0], solimp = [0.9, 0.95, 0.001, 0.5, 0.5]",
+            "0.5]",
+        ),
+        (
+            "solref",
+            "solref = [0.02, -1.0], solimp = [0.9, 0.95, 0.001, 0.5, 2.0]",
+            "[0.02, -1]",
+        ),
+    ] {
+        let text = broken(
+            "dt = 0.01",
+            &format!("dt = 0.01\nlimit_impedance = {{ {value} }}"),
+        );
+        expect_error(
+            &format!("limit-impedance-{field}"),
+            &text,
+            line_of(&text, "limit_impedance", 0),
+            &[&format!("settings.limit_impedance.{field}"), shown],
+        );
+    }
+    let text = broken(
+        "dt = 0.01",
+        "dt = 0.01\nlimit_impedance = { solref = [-1000.0, -30.0], solimp = [0.9, 0.95, 0.0, 0.5, 1.0] }",
+    );
+    let path = temp_model("limit-impedance-ok", &text);
+    let model = Model::from_toml_file(&path);
+    std::fs::remove_file(&path).ok();
+    let imp = model.unwrap().settings.limit_impedance.unwrap();
+    assert_eq!(imp.solref, [-1000.0, -30.0]);
+}
+
+#[test]
 fn toml_syntax_error() {
     let text = broken("radius = 0.5", "radius = = 0.5");
     expect_error("syntax", &text, line_of(&text, "radius", 0), &[]);

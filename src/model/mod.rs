@@ -86,6 +86,13 @@ pub struct Settings {
     /// Damping ratio of the soft joint limits alone; `None`: `joint_damping_ratio`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limit_damping_ratio: Option<f32>,
+    /// MuJoCo's soft-constraint model for the joint limits, in place of the soft row that
+    /// `limit_frequency` and `limit_damping_ratio` set: a violated limit row blends the
+    /// unconstrained motion with MuJoCo's reference acceleration by the impedance `d(r)` of
+    /// its violation `r` (see [`Impedance`]); a limit not violated exerts nothing. The MJCF
+    /// importer sets it from `solreflimit`/`solimplimit`. `None`: the soft row.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limit_impedance: Option<Impedance>,
     /// Natural frequency (Hz) of the soft contact constraints.
     pub contact_frequency: f32,
     /// Damping ratio of the soft contact constraints.
@@ -102,6 +109,34 @@ pub struct Settings {
     pub fluid_density: f32,
     /// Dynamic viscosity of that fluid (Pa s; 0: none): Stokes drag on the box's mean size.
     pub fluid_viscosity: f32,
+}
+
+/// MuJoCo's soft-constraint parameters of a row kind (its `solref` and `solimp`).
+///
+/// A row with violation `r < 0`, start-of-step speed `u` and unconstrained acceleration `a0`
+/// ends the step at the acceleration `(1 - d) a0 + d (-b u - k d r)`: `d = d(|r|)` is the
+/// impedance, rising from `solimp[0]` at `r = 0` to `solimp[1]` at `|r| = solimp[2]` along
+/// MuJoCo's two-piece power curve (midpoint `solimp[3]`, power `solimp[4]`); `k = 1 / (dmax^2
+/// tc^2 zeta^2)` and `b = 2 / (dmax tc)` for `solref = [tc, zeta]` (`tc` not below two time
+/// steps, as MuJoCo's default `refsafe`), or `k = -solref[0] / dmax^2`, `b = -solref[1] / dmax`
+/// for a non-positive `solref` (MuJoCo's direct form).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Impedance {
+    /// `[time constant (s), damping ratio]`, or `[-stiffness, -damping]`.
+    #[serde(deserialize_with = "exact_array")]
+    pub solref: [f32; 2],
+    /// `[d0, dmax, width (m or rad), midpoint, power]`.
+    #[serde(deserialize_with = "exact_array")]
+    pub solimp: [f32; 5],
+}
+
+impl Impedance {
+    /// MuJoCo's defaults: `solref = [0.02, 1]`, `solimp = [0.9, 0.95, 0.001, 0.5, 2]`.
+    pub const MUJOCO_DEFAULT: Impedance = Impedance {
+        solref: [0.02, 1.0],
+        solimp: [0.9, 0.95, 0.001, 0.5, 2.0],
+    };
 }
 
 impl Settings {
@@ -128,6 +163,7 @@ impl Default for Settings {
             lock_frequency: None,
             limit_frequency: None,
             limit_damping_ratio: None,
+            limit_impedance: None,
             contact_frequency: 30.0,
             contact_damping_ratio: 1.0,
             restitution_threshold: 0.2,

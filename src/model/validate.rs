@@ -47,6 +47,40 @@ fn non_negative(value: f32, field: FieldPath) -> Result<(), ModelError> {
     }
 }
 
+/// A MuJoCo `solref` is a positive time constant and damping ratio, or a negative stiffness
+/// with a non-positive damping; `solimp` has impedances in (0, 1), a width >= 0, a midpoint
+/// in (0, 1) and a power >= 1 (MuJoCo clamps what this refuses).
+fn impedance(imp: &super::Impedance, key: &str) -> Result<(), ModelError> {
+    let [tc, zeta] = imp.solref;
+    let refs_ok = tc.is_finite()
+        && zeta.is_finite()
+        && ((tc > 0.0 && zeta > 0.0) || (tc < 0.0 && zeta <= 0.0));
+    if !refs_ok {
+        return Err(err(
+            FieldPath::key(&format!("{key}.solref")),
+            format!(
+                "expected a positive time constant and damping ratio, or a negative stiffness \
+                 and a damping <= 0, found [{tc}, {zeta}]"
+            ),
+        ));
+    }
+    let [d0, dmax, width, mid, power] = imp.solimp;
+    let open_unit = |v: f32| v.is_finite() && v > 0.0 && v < 1.0;
+    if !(open_unit(d0) && open_unit(dmax) && width.is_finite() && width >= 0.0 && open_unit(mid))
+        || !(power.is_finite() && power >= 1.0)
+    {
+        return Err(err(
+            FieldPath::key(&format!("{key}.solimp")),
+            format!(
+                "expected [d0, dmax, width, midpoint, power] with d0, dmax and midpoint in \
+                 (0, 1), width >= 0 and power >= 1, found {:?}",
+                imp.solimp
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn unit_quat(q: [f32; 4], field: FieldPath) -> Result<(), ModelError> {
     finite(&q, field.clone())?;
     let n = q.iter().map(|v| v * v).sum::<f32>().sqrt();
@@ -113,6 +147,9 @@ fn validate_settings(model: &Model) -> Result<(), ModelError> {
     }
     if let Some(z) = s.limit_damping_ratio {
         non_negative(z, FieldPath::key("settings.limit_damping_ratio"))?;
+    }
+    if let Some(imp) = &s.limit_impedance {
+        impedance(imp, "settings.limit_impedance")?;
     }
     positive(
         s.contact_frequency,

@@ -160,8 +160,10 @@ pub struct Header {
     /// (the policy's exploration noise) are keyed by the batch index, so that a batch split
     /// into chunks draws what the whole batch does ([`crate::engine::batch::Batch::chunk_header`]).
     pub first_instance: u32,
-    /// Pads the block to whole 16-byte rows, as a uniform struct is laid out.
-    pub pad2: u32,
-    /// See `pad2`.
-    pub pad3: u32,
+    /// Offset in the packed model of the joint limits' impedance record
+    /// (`Settings::limit_impedance`, see [`impedance_record`](super::impedance_record)).
+    pub off_impedance: u32,
+    /// Which row kinds take MuJoCo's impedance model: [`IMPEDANCE_LIMITS`](super::IMPEDANCE_LIMITS)
+    /// set for the joint limits; 0 for none (the soft rows).
+    pub impedance_rows: u32,
 }

@@ -172,6 +172,7 @@ struct Sections {
     row_passive: usize,
     n_passive: usize,
     off_fluid: usize,
+    off_impedance: usize,
     n_fluid: usize,
 }
 
@@ -230,6 +231,35 @@ fn initial_state(model: &Model, n_rows: usize) -> (Vec<f32>, usize) {
     state.extend(std::iter::repeat_n(0.0, n_rows));
     state.extend(std::iter::repeat_n(0.0, pack::activation_count(model)));
     (state, state_lambda)
+}
+
+/// `Header::impedance_rows` bit: the joint limits take MuJoCo's impedance model.
+pub const IMPEDANCE_LIMITS: u32 = 1;
+
+/// The packed impedance record of MuJoCo's `solref`/`solimp` at time step `dt`: `[k, b, d0,
+/// dmax, width, midpoint, power]` (see [`crate::model::Impedance`]), with MuJoCo's clamps: the
+/// time constant not below `2 dt`, the impedances in [1e-4, 0.9999].
+pub fn impedance_record(imp: &crate::model::Impedance, dt: f32) -> [f32; 7] {
+    let [d0, dmax, width, mid, power] = imp.solimp.map(f64::from);
+    let d0 = d0.clamp(1e-4, 0.9999);
+    let dmax = dmax.clamp(1e-4, 0.9999);
+    let [a, b] = imp.solref.map(f64::from);
+    let (k, b) = if a > 0.0 {
+        let tc = a.max(2.0 * f64::from(dt));
+        (1.0 / (dmax * dmax * tc * tc * b * b), 2.0 / (dmax * tc))
+    } else {
+        (-a / (dmax * dmax), -b / dmax)
+    };
+    [
+        k,
+        b,
+        d0,
+        dmax,
+        width.max(0.0),
+        mid.clamp(1e-4, 0.9999),
+        power.max(1.0),
+    ]
+    .map(|x| x as f32)
 }
 
 /// The uniform header: the sections' counts and offsets, the settings' softness and the
@@ -345,8 +375,12 @@ fn build_header(
         limit_cfm_scale,
         limit_erp,
         first_instance: 0,
-        pad2: 0,
-        pad3: 0,
+        off_impedance: sections.off_impedance as u32,
+        impedance_rows: if s.limit_impedance.is_some() {
+            IMPEDANCE_LIMITS
+        } else {
+            0
+        },
     }
 }
 
@@ -457,6 +491,10 @@ impl Compiled {
         let fluid_records = fluid::pack_fluid(model);
         let n_fluid = fluid_records.len() / stride::FLUID;
         packed.extend_from_slice(&fluid_records);
+        let off_impedance = packed.len();
+        if let Some(imp) = &model.settings.limit_impedance {
+            packed.extend(impedance_record(imp, model.settings.dt).map(f32::to_bits));
+        }
         let state_activation = BODY_STATE_LEN * (model.bodies.len() + 1) + row_desc.len();
         pack::link_affine_laws(&mut packed, off_force, affine_laws, state_activation as u32);
 
@@ -512,6 +550,7 @@ impl Compiled {
             n_passive,
             off_fluid,
             n_fluid,
+            off_impedance,
         };
         let header = build_header(model, &sections, row_desc.len(), state.len(), params.len());
         if packed.is_empty() {

@@ -368,8 +368,8 @@ fn the_stage_order_is_the_same_in_both_kernels_and_the_twin() {
     }
     // The check reads what it claims to: a swapped pair is caught.
     let swapped = STEP.text.replacen(
-        "joint_lock_rows_forward(i);\n        joint_limit_rows_forward(i);",
-        "joint_limit_rows_forward(i);\n        joint_lock_rows_forward(i);",
+        "joint_lock_rows_forward(i);\n        servo_rows_forward(i);",
+        "servo_rows_forward(i);\n        joint_lock_rows_forward(i);",
         1,
     );
     assert_ne!(&stage_calls(&swapped, "step_forward"), &forward);

@@ -108,9 +108,61 @@ pub fn joint_lock_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
     }
 }
 
+/// MuJoCo's impedance `d(x)` of a violation of depth `x >= 0` and its derivative `d'(x)`, from
+/// the impedance record at `rec` (`layout::impedance_record`: `[k, b, d0, dmax, width,
+/// midpoint, power]`). Mirrors `impedance` in `shaders/joint.wgsl`.
+pub(crate) fn impedance<T: Real>(s: &Instance<'_, T>, rec: u32, depth: T) -> (T, T) {
+    let (d0, dmax) = (s.model_f32(rec + 2), s.model_f32(rec + 3));
+    let (width, mid, power) = (
+        s.model_f32(rec + 4),
+        s.model_f32(rec + 5),
+        s.model_f32(rec + 6),
+    );
+    let one = T::one();
+    let x = depth.max(T::zero());
+    // A zero width is reached at once (the clamp keeps the ratio finite; the select drops it),
+    // and the power's bases stay off 0, where the kernel's pow is undefined.
+    let inside = x < width;
+    let w = width.max(T::of(1.0e-30));
+    let u = (x / w).min(one);
+    let lower = u <= mid;
+    let p1 = power - one;
+    let below = u.max(T::of(1.0e-30));
+    let above = (one - u).max(T::of(1.0e-30));
+    let y_low = below.powf(power) / mid.powf(p1);
+    let y_high = one - above.powf(power) / (one - mid).powf(p1);
+    let dy_low = power * below.powf(p1) / mid.powf(p1);
+    let dy_high = power * above.powf(p1) / (one - mid).powf(p1);
+    let y = select(select(y_high, y_low, lower), one, !inside);
+    let dy = select(select(dy_high, dy_low, lower), T::zero(), !inside);
+    (d0 + y * (dmax - d0), dy * (dmax - d0) / w)
+}
+
+/// A violated limit row in MuJoCo's impedance model: `(mass scale, CFM scale, bias)` for a row
+/// of gap `gap < 0` and start-of-step speed `speed`, from the impedance record at `rec`.
+/// Converged alone, the row ends the step at `J v' = (1 - d)(u + h a0) - d bias`; MuJoCo's
+/// `J v' = u + h ((1 - d) a0 + d (-b u - k d r))` is that with the row's share `s = K / (K +
+/// cfm) = d` (cfm scale `(1 - d) / d`) and `bias = h d k r - (1 - h b) u`.
+fn impedance_row<T: Real>(s: &Instance<'_, T>, rec: u32, gap: T, speed: T, dt: T) -> (T, T, T) {
+    let (d, _) = impedance(s, rec, -gap);
+    let (k, b) = (s.model_f32(rec), s.model_f32(rec + 1));
+    (
+        d,
+        (T::one() - d) / d,
+        dt * d * k * gap - (T::one() - dt * b) * speed,
+    )
+}
+
+/// One-sided row on the nearer bound, written so that lambda >= 0 pushes back inside. With
+/// the soft row (the default) it corrects with the ERP outside the limit and is speculative
+/// inside (it only stops the coordinate from crossing the bound within this step); with
+/// MuJoCo's impedance model (`Settings::limit_impedance`) it acts only while violated, as
+/// MuJoCo's does, and its impulse cannot leave 0 inside (a bias of `UNBOUNDED`). Written at
+/// the step's start: the impedance model needs the speed before this step's forces.
 pub fn joint_limit_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
     let h = s.hdr;
     let dt = T::of(h.dt);
+    let mujoco = h.impedance_rows & crate::engine::layout::IMPEDANCE_LIMITS != 0;
     for l in 0..h.n_limit {
         let rec = h.off_limit + l * 4;
         let ax = joint_axis(s, s.model_u32(rec), s.model_u32(rec + 1));
@@ -121,17 +173,28 @@ pub fn joint_limit_rows_forward<T: Real>(s: &mut Instance<'_, T>) {
         let sign = select(-T::one(), T::one(), at_lower);
         let gap = select(upper - c, c - lower, at_lower);
         let violated = gap < T::zero();
-        let bias = select(gap / dt, T::of(h.limit_erp) * gap / dt, violated);
+        let jac = ax.jac.scaled(sign);
+        let r = h.row_limit + l;
+        let (mut mass_scale, mut cfm_scale) = (T::of(h.limit_mass_scale), T::of(h.limit_cfm_scale));
+        let mut bias = select(gap / dt, T::of(h.limit_erp) * gap / dt, violated);
+        if mujoco {
+            let [a, b, _] = super::solver::row_bodies(s, r);
+            let speed = jacobian_speed(s, jac, a, b);
+            let (ms, cs, b_imp) = impedance_row(s, h.off_impedance, gap, speed, dt);
+            mass_scale = ms;
+            cfm_scale = cs;
+            bias = select(T::of(UNBOUNDED), b_imp, violated);
+        }
         row_write(
             s,
-            h.row_limit + l,
-            ax.jac.scaled(sign),
+            r,
+            jac,
             bias,
             T::zero(),
             T::of(UNBOUNDED),
             T::zero(),
-            T::of(h.limit_mass_scale),
-            T::of(h.limit_cfm_scale),
+            mass_scale,
+            cfm_scale,
         );
     }
 }
@@ -242,10 +305,12 @@ pub fn joint_lock_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super
     }
 }
 
+/// Adjoint of [`joint_limit_rows_forward`]; runs with the state at the step's start.
 pub fn joint_limit_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut super::Adjoint<T>) {
     use super::solver::row_write_adjoint;
     let h = s.hdr;
     let dt = T::of(h.dt);
+    let mujoco = h.impedance_rows & crate::engine::layout::IMPEDANCE_LIMITS != 0;
     for l in (0..h.n_limit).rev() {
         let rec = h.off_limit + l * 4;
         let (j, k) = (s.model_u32(rec), s.model_u32(rec + 1));
@@ -257,15 +322,55 @@ pub fn joint_limit_rows_adjoint<T: Real>(s: &mut Instance<'_, T>, adj: &mut supe
         let sign = select(-T::one(), T::one(), at_lower);
         let gap = select(upper - c, c - lower, at_lower);
         let violated = gap < T::zero();
-        let (d_jac, [d_bias, _, _, _]) = row_write_adjoint(
-            s,
-            adj,
-            h.row_limit + l,
-            ax.jac.scaled(sign),
-            T::of(h.limit_mass_scale),
-            T::of(h.limit_cfm_scale),
-        );
-        let d_gap = d_bias * select(T::one() / dt, T::of(h.limit_erp) / dt, violated);
+        let jac = ax.jac.scaled(sign);
+        let r = h.row_limit + l;
+        if !mujoco {
+            let (d_jac, [d_bias, _, _, _]) = row_write_adjoint(
+                s,
+                adj,
+                r,
+                jac,
+                T::of(h.limit_mass_scale),
+                T::of(h.limit_cfm_scale),
+            );
+            let d_gap = d_bias * select(T::one() / dt, T::of(h.limit_erp) / dt, violated);
+            joint_axis_adjoint(s, adj, j, k, d_jac.scaled(sign), d_gap * sign);
+            continue;
+        }
+        let [a, b, _] = super::solver::row_bodies(s, r);
+        let speed = jacobian_speed(s, jac, a, b);
+        let imp = h.off_impedance;
+        let (ms, cs, _) = impedance_row(s, imp, gap, speed, dt);
+        // m_c = ms / (ms (K - K_soft) + K_soft) and cfm = cs K_soft (row_write), from the
+        // fields the forward stored.
+        let k_raw = row_inverse_effective_mass(s, r, jac);
+        let k_lin = jac.lin_a.dot(s.row_vec3(r, 12)) + jac.lin_b.dot(s.row_vec3(r, 18));
+        let k_soft = select(k_raw, k_lin, k_lin > T::zero());
+        let den = ms * (k_raw - k_soft) + k_soft;
+        let d_ms = adj.row_get(r, 24) * k_soft / (den * den);
+        let d_cs = adj.row_get(r, 25) * k_soft;
+        let (d_jac, [d_bias, _, _, _]) = row_write_adjoint(s, adj, r, jac, ms, cs);
+        // The bias is UNBOUNDED (a constant) while the limit is not violated.
+        let d_bias = select(T::zero(), d_bias, violated);
+        let (d, d_prime) = impedance(s, imp, -gap);
+        // Inside the limit d is d(0), a constant.
+        let d_prime = select(T::zero(), d_prime, violated);
+        let (stiffness, damping) = (s.model_f32(imp), s.model_f32(imp + 1));
+        // d depends on the gap through x = -gap: dd/dgap = -d'(x).
+        let d_d = d_ms - d_cs / (d * d) + d_bias * dt * stiffness * gap;
+        let d_gap = d_bias * dt * d * stiffness - d_d * d_prime;
+        let d_speed = -d_bias * (T::one() - dt * damping);
+        let d_jac = RowJacobian {
+            lin_a: d_jac.lin_a + s.body_velocity(a) * d_speed,
+            ang_a: d_jac.ang_a + s.body_angular_velocity(a) * d_speed,
+            lin_b: d_jac.lin_b + s.body_velocity(b) * d_speed,
+            ang_b: d_jac.ang_b + s.body_angular_velocity(b) * d_speed,
+        };
+        let (sa, sb) = (Instance::<T>::body_slot(a), Instance::<T>::body_slot(b));
+        adj.state_add_vec3(sa + 7, jac.lin_a * d_speed);
+        adj.state_add_vec3(sa + 10, jac.ang_a * d_speed);
+        adj.state_add_vec3(sb + 7, jac.lin_b * d_speed);
+        adj.state_add_vec3(sb + 10, jac.ang_b * d_speed);
         joint_axis_adjoint(s, adj, j, k, d_jac.scaled(sign), d_gap * sign);
     }
 }

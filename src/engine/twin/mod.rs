@@ -95,11 +95,11 @@ impl<'m, T: Real> Instance<'m, T> {
     /// solve the rows itself ([`residual`]).
     pub fn write_rows(&mut self) {
         joint_passive_rows_forward(self);
+        joint_limit_rows_forward(self);
         fluid_forces_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
         joint_lock_rows_forward(self);
-        joint_limit_rows_forward(self);
         servo_rows_forward(self);
         ground_contact_rows_forward(self);
         sphere_pair_rows_forward(self);
@@ -114,12 +114,12 @@ impl<'m, T: Real> Instance<'m, T> {
     pub fn step_adjoint(&mut self, adj: &mut Adjoint<T>) {
         let start = self.state.clone();
         joint_passive_rows_forward(self);
+        joint_limit_rows_forward(self);
         fluid_forces_forward(self);
         integrate_velocity_forward(self);
         force_actuators_forward(self);
         adj.velocity_before_solve.copy_from_slice(&self.state);
         joint_lock_rows_forward(self);
-        joint_limit_rows_forward(self);
         servo_rows_forward(self);
         ground_contact_rows_forward(self);
         sphere_pair_rows_forward(self);
@@ -137,12 +137,12 @@ impl<'m, T: Real> Instance<'m, T> {
         sphere_pair_rows_adjoint(self, adj);
         ground_contact_rows_adjoint(self, adj);
         servo_rows_adjoint(self, adj);
-        joint_limit_rows_adjoint(self, adj);
         joint_lock_rows_adjoint(self, adj);
         force_actuators_adjoint(self, adj);
         integrate_velocity_adjoint(self, adj);
         self.state.copy_from_slice(&start);
         fluid_forces_adjoint(self, adj);
+        joint_limit_rows_adjoint(self, adj);
         joint_passive_rows_adjoint(self, adj);
         let decay = T::of(self.hdr.gradient_decay);
         for g in adj.state.iter_mut() {

@@ -742,6 +742,129 @@ fn step_adjoint_matches_finite_differences_for_soft_limits() {
     check_rotor_link(&resting, 6, 0.03, 54, true);
 }
 
+/// MuJoCo's impedance curve and `(k, b)` for `solref = [0.02, 1]` at `dt = 0.01` (the time
+/// constant at its floor of `2 dt`), written out here from MuJoCo's documentation, apart from
+/// the engine's implementation.
+const TEST_SOLIMP: [f32; 5] = [0.5, 0.95, 0.01, 0.5, 2.0];
+
+fn mujoco_impedance(x: f64) -> f64 {
+    let [d0, dmax, width, mid, power] = TEST_SOLIMP.map(f64::from);
+    let u = (x.abs() / width).min(1.0);
+    let y = if u <= mid {
+        u.powf(power) / mid.powf(power - 1.0)
+    } else {
+        1.0 - (1.0 - u).powf(power) / (1.0 - mid).powf(power - 1.0)
+    };
+    d0 + y * (dmax - d0)
+}
+
+fn mujoco_k_b() -> (f64, f64) {
+    let dmax = f64::from(TEST_SOLIMP[1]);
+    let tc = 0.02f64;
+    (1.0 / (dmax * dmax * tc * tc), 2.0 / (dmax * tc))
+}
+
+fn with_test_impedance(s: &mut crate::model::Settings) {
+    s.limit_impedance = Some(crate::model::Impedance {
+        solref: [0.02, 1.0],
+        solimp: TEST_SOLIMP,
+    });
+}
+
+#[test]
+fn a_violated_limit_follows_mujocos_impedance_blend() {
+    // The sphere's hinge passes through its centre, so the limit row's K is MuJoCo's joint
+    // inverse inertia 1 / I and the locks do not couple with it: one converged step from a
+    // violation of 4 mrad, turning further in at 0.5 rad/s under 5 N m, must land where MuJoCo's
+    // Euler step does: w1 = w0 + h ((1 - d) a0 + d (-b w0 - k d r)), in the row's direction.
+    let mut model = spinning_sphere(|j| j.limits = Some([-0.1, 0.1]));
+    with_test_impedance(&mut model.settings);
+    model.validate().unwrap();
+    let compiled = Compiled::new(&model);
+    let mut inst = Instance::<f64>::new(&compiled);
+    let slot = Instance::<f64>::body_slot(1) as usize;
+    let angle = 0.104f64;
+    inst.state[slot + 5] = (angle / 2.0).sin();
+    inst.state[slot + 6] = (angle / 2.0).cos();
+    inst.state[slot + 12] = 0.5;
+    inst.commands[0] = 5.0;
+    inst.step();
+    let (dt, a0) = (0.01, 5.0 / 0.5);
+    let (k, b) = mujoco_k_b();
+    // Row space: the row pushes towards -z; gap r = 0.1 - angle.
+    let (r, u, a0_row) = (0.1 - angle, -0.5, -a0);
+    let d = mujoco_impedance(r);
+    let expected = -(u + dt * ((1.0 - d) * a0_row + d * (-b * u - k * d * r)));
+    let w1 = inst.state[slot + 12];
+    // The model's constants (dt, k, b) are f32: 1e-6 is their rounding, not a tolerance on the
+    // model (the soft row's step lands 0.02 rad/s away).
+    assert!((w1 - expected).abs() < 1e-6, "{w1} vs MuJoCo {expected}");
+    // Inside the limit the row exerts nothing, however fast the sphere turns towards it.
+    let mut inst = Instance::<f64>::new(&compiled);
+    inst.state[slot + 12] = 50.0;
+    inst.commands[0] = 5.0;
+    inst.step();
+    let w1 = inst.state[slot + 12];
+    assert!((w1 - (50.0 + dt * a0)).abs() < 1e-6, "{w1}");
+}
+
+#[test]
+fn a_limit_holds_a_load_as_mujocos_impedance_does() {
+    // At rest 0 = (1 - d) a0 + d (-k d r): the violation r where r d(r)^2 k = (1 - d(r)) a0,
+    // a0 = 5 N m / 0.5 kg m^2 (bisection on MuJoCo's curve).
+    let (k, _) = mujoco_k_b();
+    let a0 = 10.0;
+    let (mut lo, mut hi) = (0.0f64, 0.1f64);
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        let d = mujoco_impedance(mid);
+        if mid * d * d * k > (1.0 - d) * a0 {
+            hi = mid;
+        } else {
+            lo = mid;
+        }
+    }
+    let sag = limit_sag(with_test_impedance);
+    assert!((sag / lo - 1.0).abs() < 0.01, "{sag} vs MuJoCo {lo}");
+    // The soft row (30 Hz) sags by another amount: the test tells the two apart.
+    let soft = limit_sag(|_| {});
+    assert!((soft / lo - 1.0).abs() > 0.2, "{soft} vs {lo}");
+}
+
+#[test]
+fn step_adjoint_matches_finite_differences_with_limit_impedance() {
+    let mut model = pendulum_with_everything();
+    with_test_impedance(&mut model.settings);
+    let compiled = Compiled::new(&model);
+    let mut violated = 0;
+    for (warmup, seed) in [(0, 21), (5, 22), (30, 23)] {
+        check_model(&model, warmup, seed);
+        // check_model's state: some limit must be violated there for the check to cover the
+        // impedance row (a bias below UNBOUNDED).
+        let mut rng = Lcg(seed);
+        let mut inst = Instance::<f64>::new(&compiled);
+        for c in inst.commands.iter_mut() {
+            *c = 0.5 * rng.signed_f64();
+        }
+        for _ in 0..warmup {
+            inst.step();
+        }
+        inst.write_rows();
+        let h = compiled.header;
+        violated += (0..h.n_limit)
+            .filter(|&l| inst.row_get(h.row_limit + l, 26) < 1.0e19)
+            .count();
+    }
+    assert!(
+        violated > 0,
+        "no limit violated where the adjoint was checked"
+    );
+    // The limit held together with the rotor on its axis.
+    let mut resting = rotor_on_light_link(0.05, 0.0, [-0.3, 0.0]);
+    with_test_impedance(&mut resting.settings);
+    check_rotor_link(&resting, 6, 0.03, 64, true);
+}
+
 /// A hinge chain and a slider with tendons: a length held over two hinges (one axis flipped
 /// with its coefficient), limits over two hinges and over one slider.
 pub(crate) fn chain_with_tendons() -> Model {

@@ -83,6 +83,19 @@ impl Ctx<'_, '_> {
                 .collect();
             self.limit_settings(&limits, &mut settings);
         }
+        if !world.limit_off && self.options.mujoco_limit_impedance {
+            let asked: Vec<(crate::model::Impedance, usize)> = world
+                .bodies
+                .iter()
+                .flat_map(|b| &b.joints)
+                .filter(|j| j.limits.is_some())
+                .map(|j| {
+                    let imp = mujoco_impedance(j.passive.limit_solref, &j.passive.limit_solimp);
+                    (imp, j.passive.limit_line)
+                })
+                .collect();
+            self.limit_impedance_setting(&asked, &mut settings);
+        }
         self.unused_pairs(world);
         self.self_collision_warning(&bodies, world, &group_of);
         let body_mass = self.body_masses(&bodies);
@@ -670,4 +683,124 @@ fn quat_f32(q: DQuat) -> [f32; 4] {
     let q = q.normalize();
     let q = if q.w < 0.0 { -q } else { q };
     [q.x as f32, q.y as f32, q.z as f32, q.w as f32]
+}
+
+/// MuJoCo's `solref`/`solimp` as a [`crate::model::Impedance`], clamped where MuJoCo clamps
+/// them (impedances and midpoint to [1e-4, 0.9999], width >= 0, power >= 1).
+pub(super) fn mujoco_impedance(solref: [f64; 2], solimp: &[f64; 5]) -> crate::model::Impedance {
+    let unit = |x: f64| x.clamp(1e-4, 0.9999) as f32;
+    crate::model::Impedance {
+        solref: solref.map(|x| x as f32),
+        solimp: [
+            unit(solimp[0]),
+            unit(solimp[1]),
+            solimp[2].max(0.0) as f32,
+            unit(solimp[3]),
+            solimp[4].max(1.0) as f32,
+        ],
+    }
+}
+
+impl Ctx<'_, '_> {
+    /// Sets `settings.limit_impedance` to what most limited joints ask for (ties: the first in
+    /// file order); one warning naming another joint's line if they differ.
+    fn limit_impedance_setting(
+        &self,
+        asked: &[(crate::model::Impedance, usize)],
+        settings: &mut Settings,
+    ) {
+        let mut counts: Vec<(crate::model::Impedance, usize, usize)> = Vec::new();
+        for &(imp, line) in asked {
+            match counts.iter_mut().find(|(k, _, _)| *k == imp) {
+                Some(entry) => entry.1 += 1,
+                None => counts.push((imp, 1, line)),
+            }
+        }
+        let Some(&(chosen, _, _)) = counts.iter().rev().max_by_key(|(_, n, _)| *n) else {
+            return;
+        };
+        settings.limit_impedance = Some(chosen);
+        if let Some(&(other, _, line)) = counts.iter().find(|(k, _, _)| *k != chosen) {
+            self.warn(
+                line,
+                "joint",
+                format!(
+                    "joint limits ask for {} different solreflimit/solimplimit; backdrive has one \
+                     per model: solref {:?}, solimp {:?} (used by most limited joints) instead of \
+                     solref {:?}, solimp {:?} here",
+                    counts.len(),
+                    chosen.solref,
+                    chosen.solimp,
+                    other.solref,
+                    other.solimp
+                ),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Impedance;
+
+    #[test]
+    fn limited_joints_set_the_models_limit_impedance() {
+        let model = |joints: &str| {
+            format!(
+                r#"<mujoco>
+  <default><joint solimplimit="0 .99 .01"/></default>
+  <worldbody>
+    <body name="a" pos="0 0 1">
+      <freejoint/>
+      <geom type="sphere" size=".1"/>
+      <body name="b" pos=".3 0 0">
+        {joints}
+        <geom type="sphere" size=".1"/>
+      </body>
+    </body>
+  </worldbody>
+</mujoco>"#
+            )
+        };
+        let mujoco = MjcfOptions {
+            mujoco_limit_impedance: true,
+            ..MjcfOptions::default()
+        };
+        // Off by default.
+        let text = model(r#"<joint name="j" axis="0 1 0" range="-1 1"/>"#);
+        let imp = from_str(&text, None, &MjcfOptions::default()).unwrap();
+        assert_eq!(imp.model.settings.limit_impedance, None);
+        // On: the class's solimplimit with its d0 of 0 clamped to MuJoCo's 1e-4, the default
+        // solreflimit; no warning.
+        let imp = from_str(&text, None, &mujoco).unwrap();
+        assert_eq!(
+            imp.model.settings.limit_impedance,
+            Some(Impedance {
+                solref: [0.02, 1.0],
+                solimp: [1e-4, 0.99, 0.01, 0.5, 2.0],
+            })
+        );
+        assert!(imp.warnings.is_empty(), "{:?}", imp.warnings);
+        imp.model.validate().unwrap();
+        // Unlimited joints leave the soft row.
+        let text = model(r#"<joint name="j" axis="0 1 0"/>"#);
+        let imp = from_str(&text, None, &mujoco).unwrap();
+        assert_eq!(imp.model.settings.limit_impedance, None);
+        // Two limits asking for different ones: one warning.
+        let text = model(
+            r#"<joint name="j" axis="0 1 0" range="-1 1" solreflimit=".05 1"/>
+        <joint name="k" axis="1 0 0" range="-1 1"/>
+        <joint name="l" axis="0 0 1" range="-1 1"/>"#,
+        );
+        let imp = from_str(&text, None, &mujoco).unwrap();
+        let s = imp.model.settings.limit_impedance.unwrap();
+        assert_eq!(s.solref, [0.02, 1.0]);
+        let warnings: Vec<_> = imp
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("solreflimit/solimplimit"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{:?}", imp.warnings);
+    }
 }

@@ -338,6 +338,7 @@ impl<'a, 'input> Ctx<'a, 'input> {
             if let Some(v) = self.get(el, attr)?
                 && v.class.is_none()
                 && !self.options.mujoco_limit_softness
+                && !self.options.mujoco_limit_impedance
             {
                 self.warn(
                     v.line,

@@ -211,7 +211,15 @@
 //! its static sag: MuJoCo's impedance leaks only `1 - d` of a steady load into the violation,
 //! so under a sustained load (a knee on its limit under the body's weight) backdrive's limit
 //! gives 10 to 20 times more than MuJoCo's (knees 0.09 rad past their limit in gymnasium's
-//! walker2d and 0.15 rad in dm_control's walker after the suite's drop, MuJoCo's 0.01 rad). Features whose absence
+//! walker2d and 0.15 rad in dm_control's walker after the suite's drop, MuJoCo's 0.01 rad).
+//! [`MjcfOptions::mujoco_limit_impedance`] instead gives the limits MuJoCo's soft-constraint
+//! model itself (`settings.limit_impedance`, see [`crate::model::Impedance`]): a violated limit
+//! row blends the unconstrained motion with MuJoCo's reference acceleration by the impedance
+//! `d(r)` (the row's CFM is `(1 - d) / d` times its own `K`, its bias `h d k r - (1 - h b) u`
+//! from the step's start speed `u`), and a limit not violated exerts nothing. It holds a
+//! steady load as MuJoCo does; it is opt-in because, with the row's own `K` standing in for
+//! MuJoCo's joint-space inverse inertia (`dof_invweight0`), it moves dm_control's walker within
+//! 2 mm of MuJoCo but gymnasium's walker2d out of its 1 cm (see README's suites table). Features whose absence
 //! would silently change the physics — joint `damping` and `armature` (see above), a free
 //! joint's `stiffness` and `frictionloss`, `springdamper` on a ball joint; spatial tendons
 //! other than a straight path between two sites, tendon
@@ -339,6 +347,11 @@ pub struct MjcfOptions {
     /// the mesh's and the box's extents over directions). The geom keeps the mesh's own mass
     /// and inertia. Off by default: a colliding mesh is then an unsupported feature.
     pub colliding_meshes_as_boxes: bool,
+    /// Give the joint limits MuJoCo's soft-constraint model itself
+    /// (`settings.limit_impedance` from `solreflimit`/`solimplimit`: the impedance blend of the
+    /// unconstrained motion and MuJoCo's reference acceleration, see
+    /// [`crate::model::Impedance`]). It takes precedence over `mujoco_limit_softness`.
+    pub mujoco_limit_impedance: bool,
 }
 
 impl Default for MjcfOptions {
@@ -349,6 +362,7 @@ impl Default for MjcfOptions {
             intermediate_mass_fraction: 0.2,
             mujoco_limit_softness: false,
             colliding_meshes_as_boxes: false,
+            mujoco_limit_impedance: false,
         }
     }
 }
