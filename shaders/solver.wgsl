@@ -574,13 +574,6 @@ struct PrivateAdjointState {
     // the rows not yet undone in it, after `sweep - 1` for those undone (a friction row's
     // reference is then always its current entry), so each update loads one history value.
     lambda: array<f32, PRIVATE_SOLVER_ROWS>,
-    // The adjoint records of rows 0 .. PRIVATE_ADJOINT_ROWS during the sweeps without axis
-    // blocks (row r's record k at r * ROW_VEC4S + k): every sweep adds into each of them, and
-    // a private add avoids a storage load and store per component and lane on a CPU driver.
-    // Loaded before the sweeps and stored after them, so the additions and their order (and
-    // the bits) are those of the storage records. The bound keeps this struct at 8 KiB, the
-    // function-scope size that WGSL implementations are expected to support.
-    row_adjoint: array<vec4<f32>, PRIVATE_ADJOINT_RECORDS>,
 }
 
 // solve_adjoint on private copies: the same operations in the same order, so the same bits.
@@ -658,22 +651,8 @@ fn solve_adjoint_private(i: u32) {
 // The reverse sweeps of a model without axis blocks on solve_adjoint_private's state. Each
 // sweep reads its impulse history (after sweep - 1 sweeps, lambda_history's values) through
 // one index computed per sweep and stepped down by instance_slot_stride() per row, instead
-// of a tape_index and two branches per row update. The adjoint records of the first
-// PRIVATE_ADJOINT_ROWS rows are accumulated in private memory.
+// of a tape_index and two branches per row update.
 fn private_reverse_sweeps(i: u32, s: ptr<function, PrivateAdjointState>) {
-    let private_rows = min(hdr.n_rows, PRIVATE_ADJOINT_ROWS);
-    // Whole rows per iteration (lavapipe's loop iteration cap, see step_adjoint).
-    for (var r = 0u; r < private_rows; r++) {
-        let base = r * ROW_VEC4S;
-        (*s).row_adjoint[base] = row_adj_record(r, 0u, i);
-        (*s).row_adjoint[base + 1u] = row_adj_record(r, 1u, i);
-        (*s).row_adjoint[base + 2u] = row_adj_record(r, 2u, i);
-        (*s).row_adjoint[base + 3u] = row_adj_record(r, 3u, i);
-        (*s).row_adjoint[base + 4u] = row_adj_record(r, 4u, i);
-        (*s).row_adjoint[base + 5u] = row_adj_record(r, 5u, i);
-        (*s).row_adjoint[base + 6u] = row_adj_record(r, 6u, i);
-        (*s).row_adjoint[base + 7u] = row_adj_record(r, 7u, i);
-    }
     let stride = instance_slot_stride();
     let last = hdr.n_rows - 1u;
     for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
@@ -688,36 +667,11 @@ fn private_reverse_sweeps(i: u32, s: ptr<function, PrivateAdjointState>) {
         } else if (!warm) {
             at = history_index(sweep - 2u, i) + last * stride;
         }
-        for (var r_rev = 0u; r_rev < hdr.n_rows - private_rows; r_rev++) {
+        for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
             let r = last - r_rev;
             row_adj_add_records(r, i, private_reverse_row_update(r, history_at(at, from_tape, warm), i, s));
             at -= stride;
         }
-        for (var r_rev = 0u; r_rev < private_rows; r_rev++) {
-            let r = private_rows - 1u - r_rev;
-            let d = private_reverse_row_update(r, history_at(at, from_tape, warm), i, s);
-            let base = r * ROW_VEC4S;
-            (*s).row_adjoint[base] = (*s).row_adjoint[base] + d.r0;
-            (*s).row_adjoint[base + 1u] = (*s).row_adjoint[base + 1u] + d.r1;
-            (*s).row_adjoint[base + 2u] = (*s).row_adjoint[base + 2u] + d.r2;
-            (*s).row_adjoint[base + 3u] = (*s).row_adjoint[base + 3u] + d.r3;
-            (*s).row_adjoint[base + 4u] = (*s).row_adjoint[base + 4u] + d.r4;
-            (*s).row_adjoint[base + 5u] = (*s).row_adjoint[base + 5u] + d.r5;
-            (*s).row_adjoint[base + 6u] = (*s).row_adjoint[base + 6u] + d.r6;
-            (*s).row_adjoint[base + 7u] = (*s).row_adjoint[base + 7u] + d.r7;
-            at -= stride;
-        }
-    }
-    for (var r = 0u; r < private_rows; r++) {
-        let base = r * ROW_VEC4S;
-        row_adj_set_record(r, 0u, i, (*s).row_adjoint[base]);
-        row_adj_set_record(r, 1u, i, (*s).row_adjoint[base + 1u]);
-        row_adj_set_record(r, 2u, i, (*s).row_adjoint[base + 2u]);
-        row_adj_set_record(r, 3u, i, (*s).row_adjoint[base + 3u]);
-        row_adj_set_record(r, 4u, i, (*s).row_adjoint[base + 4u]);
-        row_adj_set_record(r, 5u, i, (*s).row_adjoint[base + 5u]);
-        row_adj_set_record(r, 6u, i, (*s).row_adjoint[base + 6u]);
-        row_adj_set_record(r, 7u, i, (*s).row_adjoint[base + 7u]);
     }
 }
 

@@ -173,15 +173,11 @@ pub fn prelude() -> String {
          const PRIVATE_SOLVER_BODIES: u32 = {}u;\n\
          const PRIVATE_SOLVER_ROWS: u32 = {}u;\n\
          const PRIVATE_SOLVER_VELOCITIES: u32 = {}u;\n\
-         const PRIVATE_ADJOINT_ROWS: u32 = {}u;\n\
-         const PRIVATE_ADJOINT_RECORDS: u32 = {}u;\n\
          const INSTANCE_BLOCK: u32 = {}u;\n",
         crate::engine::layout::ROW_LEN / 4,
         crate::engine::layout::PRIVATE_SOLVER_BODIES,
         crate::engine::layout::PRIVATE_SOLVER_ROWS,
         2 * crate::engine::layout::PRIVATE_SOLVER_BODIES,
-        crate::engine::layout::PRIVATE_ADJOINT_ROWS,
-        crate::engine::layout::PRIVATE_ADJOINT_ROWS as usize * crate::engine::layout::ROW_LEN / 4,
         crate::engine::buffers::INSTANCE_BLOCK,
     ));
     text

@@ -49,11 +49,6 @@ pub const LOOP_ITERATION_BUDGET: u32 = LOOP_ITERATION_CAP / 2;
 pub const PRIVATE_SOLVER_BODIES: u32 = 32;
 /// Constraint rows up to which the sweeps keep accumulated impulses in private memory.
 pub const PRIVATE_SOLVER_ROWS: u32 = 256;
-/// Rows (the first ones) whose adjoint records the reverse sweeps accumulate in private
-/// memory when the model fits the private bounds and has no axis blocks: 32 x 8 vec4 records,
-/// 4 KiB, which with the adjoint's velocities and impulses keeps its private state at the
-/// 8 KiB of function-scope memory WGSL implementations are expected to support.
-pub const PRIVATE_ADJOINT_ROWS: u32 = 32;
 
 mod fluid;
 mod header;
