@@ -603,11 +603,16 @@ fn solve_adjoint_private(i: u32) {
                     private_axis_block_adjoint(sweep, r, block - 1u, i, &s);
                     continue;
                 }
-                row_adj_add_records(r, i, private_reverse_row_update(r, lambda_history(sweep - 1u, r, i), i, &s));
+                private_reverse_row_update(sweep, r, i, &s);
             }
         }
     } else {
-        private_reverse_sweeps(i, &s);
+        for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
+            let sweep = hdr.sweeps - sweep_rev;
+            for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
+                private_reverse_row_update(sweep, hdr.n_rows - 1u - r_rev, i, &s);
+            }
+        }
     }
     // The warm start (row_apply_impulse and its adjoint, on the private copies).
     for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
@@ -648,68 +653,14 @@ fn solve_adjoint_private(i: u32) {
     }
 }
 
-// The reverse sweeps of a model without axis blocks on solve_adjoint_private's state. Each
-// sweep reads its impulse history (after sweep - 1 sweeps, lambda_history's values) through
-// one index computed per sweep and stepped down by instance_slot_stride() per row, instead
-// of a tape_index and two branches per row update.
-fn private_reverse_sweeps(i: u32, s: ptr<function, PrivateAdjointState>) {
-    let stride = instance_slot_stride();
-    let last = hdr.n_rows - 1u;
-    for (var sweep_rev = 0u; sweep_rev < hdr.sweeps; sweep_rev++) {
-        let sweep = hdr.sweeps - sweep_rev;
-        // Where the last row's impulse after sweep - 1 sweeps lies, and in which array: the
-        // warm start (scaled as lambda_history scales it), the tape, or the history region.
-        let warm = sweep == 1u;
-        let from_tape = !warm && tape_plan.recorded != 0u;
-        var at = instance_index(hdr.adj_len, hdr.adj_start + hdr.state_lambda + last, i);
-        if (from_tape) {
-            at = tape_index((sweep - 2u) * hdr.n_rows + last, i);
-        } else if (!warm) {
-            at = history_index(sweep - 2u, i) + last * stride;
-        }
-        for (var r_rev = 0u; r_rev < hdr.n_rows; r_rev++) {
-            let r = last - r_rev;
-            row_adj_add_records(r, i, private_reverse_row_update(r, history_at(at, from_tape, warm), i, s));
-            at -= stride;
-        }
-    }
-}
-
-// Adds a reverse row update's record adjoints to row r's storage records, whole records.
-fn row_adj_add_records(r: u32, i: u32, d: RowAdjointRecords) {
-    row_adj_set_record(r, 0u, i, row_adj_record(r, 0u, i) + d.r0);
-    row_adj_set_record(r, 1u, i, row_adj_record(r, 1u, i) + d.r1);
-    row_adj_set_record(r, 2u, i, row_adj_record(r, 2u, i) + d.r2);
-    row_adj_set_record(r, 3u, i, row_adj_record(r, 3u, i) + d.r3);
-    row_adj_set_record(r, 4u, i, row_adj_record(r, 4u, i) + d.r4);
-    row_adj_set_record(r, 5u, i, row_adj_record(r, 5u, i) + d.r5);
-    row_adj_set_record(r, 6u, i, row_adj_record(r, 6u, i) + d.r6);
-    row_adj_set_record(r, 7u, i, row_adj_record(r, 7u, i) + d.r7);
-}
-
-// lambda_history's value at `at` (see private_reverse_sweeps); the branches are uniform.
-fn history_at(at: u32, from_tape: bool, warm: bool) -> f32 {
-    if (from_tape) {
-        return tape[at];
-    }
-    let h = adjoint[at];
-    return select(h, hdr.warm_start * h, warm);
-}
-
-// What one reverse row update adds to the row's 8 adjoint records (row_field's packing).
-struct RowAdjointRecords {
-    r0: vec4<f32>, r1: vec4<f32>, r2: vec4<f32>, r3: vec4<f32>,
-    r4: vec4<f32>, r5: vec4<f32>, r6: vec4<f32>, r7: vec4<f32>,
-}
-
 // reverse_row_update on solve_adjoint_private's state: the same operations in the same
-// order, with the row's impulse before the update (lambda_old) read by the caller. Returns
-// what the update adds to the row's adjoint records; the caller adds it to whole records.
-fn private_reverse_row_update(r: u32, lambda_old: f32, i: u32, s: ptr<function, PrivateAdjointState>) -> RowAdjointRecords {
+// order. Row adjoints stay in storage, accumulated as whole vec4 records.
+fn private_reverse_row_update(sweep: u32, r: u32, i: u32, s: ptr<function, PrivateAdjointState>) {
     let bodies = row_bodies(r);
     let reference = bodies.z;
     let a = 2u * bodies.x;
     let b = 2u * bodies.y;
+    let lambda_old = lambda_history(sweep - 1u, r, i);
     let delta = (*s).lambda[r] - lambda_old;
     (*s).lambda[r] = lambda_old;
     let f0 = row_record(r, 0u, i);
@@ -776,15 +727,14 @@ fn private_reverse_row_update(r: u32, lambda_old: f32, i: u32, s: ptr<function, 
     let d_m_c = -(omega * d_unclamped) * (jv + bias + cfm * lambda_old);
     let d_mu = (d_hi - d_lo) * lambda_ref;
     // jv = J . v
-    let added = RowAdjointRecords(
-        vec4<f32>(v.va * d_jv, d_m_c),
-        vec4<f32>(v.wa * d_jv, d_jv * lambda_old),
-        vec4<f32>(v.vb * d_jv, d_jv),
-        vec4<f32>(v.wb * d_jv, d_lo),
-        vec4<f32>(d_m_lin_a, d_hi),
-        vec4<f32>(d_m_ang_a, d_mu),
-        vec4<f32>(d_m_lin_b, 0.0),
-        vec4<f32>(d_m_ang_b, 0.0));
+    row_adj_set_record(r, 0u, i, row_adj_record(r, 0u, i) + vec4<f32>(v.va * d_jv, d_m_c));
+    row_adj_set_record(r, 1u, i, row_adj_record(r, 1u, i) + vec4<f32>(v.wa * d_jv, d_jv * lambda_old));
+    row_adj_set_record(r, 2u, i, row_adj_record(r, 2u, i) + vec4<f32>(v.vb * d_jv, d_jv));
+    row_adj_set_record(r, 3u, i, row_adj_record(r, 3u, i) + vec4<f32>(v.wb * d_jv, d_lo));
+    row_adj_set_record(r, 4u, i, row_adj_record(r, 4u, i) + vec4<f32>(d_m_lin_a, d_hi));
+    row_adj_set_record(r, 5u, i, row_adj_record(r, 5u, i) + vec4<f32>(d_m_ang_a, d_mu));
+    row_adj_set_record(r, 6u, i, row_adj_record(r, 6u, i) + vec4<f32>(d_m_lin_b, 0.0));
+    row_adj_set_record(r, 7u, i, row_adj_record(r, 7u, i) + vec4<f32>(d_m_ang_b, 0.0));
     g.va += j_lin_a * d_jv;
     g.wa += j_ang_a * d_jv;
     g.vb += j_lin_b * d_jv;
@@ -794,7 +744,6 @@ fn private_reverse_row_update(r: u32, lambda_old: f32, i: u32, s: ptr<function, 
     (*s).velocity_adjoint[b] = g.vb;
     (*s).velocity_adjoint[b + 1u] = g.wb;
     (*s).lambda_adjoint[r] = d_old;
-    return added;
 }
 
 fn store_velocity_adjoints_of(slot: u32, i: u32, gv: vec3<f32>, gw: vec3<f32>) {
