@@ -469,15 +469,24 @@ fn the_evaluated_forward_speed_is_the_displacement_up_to_termination_over_the_ep
     let cut: f64 = (0..n)
         .map(|i| x(&frames[ends[i]], i) - x(&frames[0], i))
         .sum();
-    let speed = trainer_for(&task)
-        .evaluation(1)
-        .unwrap()
-        .forward_speed
-        .unwrap();
+    let terminated = trainer_for(&task).evaluation(1).unwrap();
+    let speed = terminated.forward_speed.unwrap();
     let expected = cut / (n as f64 * seconds);
     assert!(
         (speed - expected).abs() < 1e-6 * (1.0 + expected.abs()),
         "terminated: {speed} vs {expected}"
+    );
+    // Over the whole episode the terminated robots run on: the displacement of the recorded
+    // episode, as without the termination (the termination masks rewards, not the motion).
+    let whole_speed = terminated.whole_episode_speed.unwrap();
+    let expected_whole = whole / (n as f64 * seconds);
+    assert!(
+        (whole_speed - expected_whole).abs() < 1e-6 * (1.0 + expected_whole.abs()),
+        "whole episode: {whole_speed} vs {expected_whole}"
+    );
+    assert!(
+        (whole_speed - speed).abs() > 1e-5,
+        "the robots move after their termination: {whole_speed} vs {speed}"
     );
     // A task that rewards no velocity has no speed to report.
     let mut still = task.clone();
@@ -485,10 +494,9 @@ fn the_evaluated_forward_speed_is_the_displacement_up_to_termination_over_the_ep
         .loss
         .terms
         .retain(|t| !matches!(t.quantity, backdrive::grad::loss::Quantity::Velocity { .. }));
-    assert_eq!(
-        trainer_for(&still).evaluation(1).unwrap().forward_speed,
-        None
-    );
+    let still_evaluation = trainer_for(&still).evaluation(1).unwrap();
+    assert_eq!(still_evaluation.forward_speed, None);
+    assert_eq!(still_evaluation.whole_episode_speed, None);
 }
 
 /// With a termination, the actor's loss is the window's loss terms summed up to each robot's

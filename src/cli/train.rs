@@ -91,7 +91,12 @@ impl Learner for ShacTrainer {
         let reward = evaluation.mean_reward;
         let speed = evaluation
             .forward_speed
-            .map(|v| format!(", average forward speed {v:.4} m/s"))
+            .zip(evaluation.whole_episode_speed)
+            .map(|(v, w)| {
+                format!(
+                    ", average forward speed {v:.4} m/s ({w:.4} m/s over the whole episode, terminated robots running on)"
+                )
+            })
             .unwrap_or_default();
         Ok(Some(format!(
             "the trained policy: mean reward per step {reward:.4}{speed} over one fresh {}-step episode of {} robots, \

@@ -147,6 +147,11 @@ pub struct Evaluation {
     /// still for the rest of it, as `benches/peers/ppo_ant.py` measures). `None` when the task
     /// rewards no velocity.
     pub forward_speed: Option<f64>,
+    /// The same speed over the whole episode, a terminated robot's policy running on to the
+    /// episode's end (its termination still masks its rewards): the torso's displacement over
+    /// the episode's duration, as open-loop gaits are measured (`backdrive::learn::gait`), so
+    /// that a termination used as training shaping does not change what is compared.
+    pub whole_episode_speed: Option<f64>,
     /// The fraction of the episodes' robot-steps taken before each robot's termination (1 when
     /// none is terminated): with a healthy reward, what tells the bonus from the speed.
     pub running: f64,
@@ -1016,6 +1021,7 @@ impl ShacTrainer {
         };
         let mut total = 0.0;
         let mut distance = 0.0;
+        let mut whole_distance = 0.0;
         let mut running = 0usize;
         let windows = self.task.horizon / self.settings.window;
         for k in 0..episodes {
@@ -1026,6 +1032,7 @@ impl ShacTrainer {
             for _ in 0..windows {
                 let run = self.run_window(&params, episode, &[], 0.0)?;
                 for (i, ended) in ended.iter_mut().enumerate() {
+                    whole_distance += along(&run.frames[0], &run.frames[h], i);
                     if !*ended {
                         total += run.rewards[i * h..(i + 1) * h].iter().sum::<f64>();
                         // A robot's episode ends at its terminal state: it keeps the distance
@@ -1045,6 +1052,7 @@ impl ShacTrainer {
         Ok(Evaluation {
             mean_reward: total / (robot_episodes * f64::from(self.task.horizon)),
             forward_speed: measure.map(|_| distance / (robot_episodes * seconds)),
+            whole_episode_speed: measure.map(|_| whole_distance / (robot_episodes * seconds)),
             running: running as f64 / (robot_episodes * f64::from(self.task.horizon)),
         })
     }
