@@ -66,7 +66,7 @@ pub struct Settings {
     /// each update moves the impulse this many times the plain projected Gauss-Seidel step
     /// before the clamp (1: plain Gauss-Seidel). Limits, contacts, tendons and passive rows
     /// always take the plain step: relaxing them left a larger residual on the measured
-    /// models (README, "Sweeps and the constraint residual").
+    /// models (benches/README.md, "Sweeps and the constraint residual").
     pub solver_relaxation: f32,
     /// Natural frequency (Hz) of the soft joint and limit constraints.
     pub joint_frequency: f32,
