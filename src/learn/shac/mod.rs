@@ -82,7 +82,7 @@ pub use checkpoint::SHAC_CHECKPOINT_MAGIC;
 pub use critic::{HostAdam, Mlp, critic_state_slots};
 pub use gpu_critic::{GpuCritic, Network};
 pub use normalize::{MIN_STD, RunningStats, effective_params, normalized_gradient, scale_outputs};
-pub use profile::PhaseTimes;
+pub use profile::{PhaseTimes, process_cpu_seconds};
 pub use targets::td_lambda_targets;
 
 /// What one window measured beyond [`IterationStats`]: what training is doing, window by window.
@@ -762,6 +762,7 @@ impl ShacTrainer {
     /// critic's regression and the target critic's averaging.
     pub fn step(&mut self) -> Result<IterationStats> {
         let started = Instant::now();
+        let cpu_started = profile::process_cpu_seconds();
         self.phase_times = PhaseTimes::default();
         let n = self.options.instances;
         let h = self.settings.window as usize;
@@ -868,6 +869,9 @@ impl ShacTrainer {
         };
         self.iteration += 1;
         watch.lap(&mut self.phase_times, "bookkeeping");
+        self.phase_times.cpu_seconds = cpu_started
+            .zip(profile::process_cpu_seconds())
+            .map(|(a, b)| b - a);
         Ok(IterationStats {
             iteration: self.iteration,
             loss: loss as f32,
