@@ -22,6 +22,13 @@ struct CriticLayer {
     x_unit: u32, y_unit: u32, pad0: u32, pad1: u32,
 }
 
+// Widest layer input (forward) or output (backward) whose units a row keeps in private memory
+// while a layer reads them over and over: on a CPU Vulkan (lavapipe) a load from a storage
+// buffer at an index that differs between invocations is a loop over the lanes, and a private
+// array indexed by the loop counter is one vector load. Wider layers read the storage buffer,
+// in the same order, so the bits are the same either way.
+const CRITIC_CACHE: u32 = 256u;
+
 // Modes of `critic_forward_backward`.
 const MODE_VALUE: u32 = 0u;      // values only
 const MODE_GRADIENT: u32 = 1u;   // values and dV/dx (deltas seeded with 1)
@@ -64,11 +71,24 @@ fn critic_forward_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     for (var l = 0u; l < critic.n_layers; l++) {
         let layer = critic_layers[l];
         let last = l + 1u == critic.n_layers;
+        let cached = layer.in_size <= CRITIC_CACHE;
+        var xs: array<f32, CRITIC_CACHE>;
+        if (cached) {
+            for (var k = 0u; k < layer.in_size; k++) {
+                xs[k] = unit_get(row, layer.x_unit + k);
+            }
+        }
         for (var o = 0u; o < layer.out_size; o++) {
             var z = critic_params[layer.b_offset + o];
             let w = layer.w_offset + o * layer.in_size;
-            for (var k = 0u; k < layer.in_size; k++) {
-                z += critic_params[w + k] * unit_get(row, layer.x_unit + k);
+            if (cached) {
+                for (var k = 0u; k < layer.in_size; k++) {
+                    z += critic_params[w + k] * xs[k];
+                }
+            } else {
+                for (var k = 0u; k < layer.in_size; k++) {
+                    z += critic_params[w + k] * unit_get(row, layer.x_unit + k);
+                }
             }
             let y = select(critic_tanh(z), z, last);
             unit_set(row, layer.y_unit + o, y);
@@ -91,10 +111,23 @@ fn critic_forward_backward(@builtin(global_invocation_id) gid: vec3<u32>) {
     let lowest = select(0u, 1u, critic.mode == MODE_REGRESSION);
     for (var l = critic.n_layers; l > lowest; l--) {
         let layer = critic_layers[l - 1u];
+        let cached = layer.out_size <= CRITIC_CACHE;
+        var ds: array<f32, CRITIC_CACHE>;
+        if (cached) {
+            for (var o = 0u; o < layer.out_size; o++) {
+                ds[o] = delta_get(row, layer.y_unit + o);
+            }
+        }
         for (var k = 0u; k < layer.in_size; k++) {
             var d = 0.0;
-            for (var o = 0u; o < layer.out_size; o++) {
-                d += critic_params[layer.w_offset + o * layer.in_size + k] * delta_get(row, layer.y_unit + o);
+            if (cached) {
+                for (var o = 0u; o < layer.out_size; o++) {
+                    d += critic_params[layer.w_offset + o * layer.in_size + k] * ds[o];
+                }
+            } else {
+                for (var o = 0u; o < layer.out_size; o++) {
+                    d += critic_params[layer.w_offset + o * layer.in_size + k] * delta_get(row, layer.y_unit + o);
+                }
             }
             // The input of a hidden layer is tanh's output a: the slope is 1 - a^2.
             let a = unit_get(row, layer.x_unit + k);

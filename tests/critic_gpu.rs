@@ -9,9 +9,17 @@ use backdrive::learn::shac::{GpuCritic, HostAdam, Mlp, Network};
 /// A critic whose weights are moved off their initial values (non-zero biases, so that every
 /// parameter's gradient is exercised), its host twin and rows of inputs of either sign.
 fn critic_and_rows(rows: usize) -> (GpuCritic, Mlp, Vec<f32>) {
-    let (inputs, hidden) = (7, [9, 5]);
-    let mut critic = GpuCritic::new(common::gpu(), inputs, &hidden, 21, 1e-2).unwrap();
-    let mut host = Mlp::new(inputs, &hidden, 21);
+    critic_of_shape_and_rows(7, &[9, 5], rows)
+}
+
+/// [`critic_and_rows`] for a critic of `inputs` inputs and `hidden` layers.
+fn critic_of_shape_and_rows(
+    inputs: usize,
+    hidden: &[usize],
+    rows: usize,
+) -> (GpuCritic, Mlp, Vec<f32>) {
+    let mut critic = GpuCritic::new(common::gpu(), inputs, hidden, 21, 1e-2).unwrap();
+    let mut host = Mlp::new(inputs, hidden, 21);
     let params: Vec<f32> = host
         .params
         .iter()
@@ -144,6 +152,43 @@ fn regression_gradient_and_adam_match_the_host_critic() {
         .zip(&now)
     {
         close(*t, 0.25 * f64::from(*b) + 0.75 * f64::from(*c), "target");
+    }
+}
+
+/// Layers wider than the units a row keeps in private memory (`CRITIC_CACHE`, 256 in
+/// `shaders/critic.wgsl`) beside narrow ones: values, dV/dx and the regression's weight
+/// gradient are still the host's, whichever path each layer takes.
+#[test]
+fn layers_wider_than_the_private_cache_match_the_host_critic() {
+    for (inputs, hidden) in [(99, vec![64, 64]), (40, vec![3, 300]), (270, vec![5, 2])] {
+        wide_critic_matches_the_host(inputs, &hidden);
+    }
+}
+
+fn wide_critic_matches_the_host(inputs: usize, hidden: &[usize]) {
+    let rows = 12;
+    eprintln!("critic {inputs} -> {hidden:?}");
+    let (mut critic, host, x) = critic_of_shape_and_rows(inputs, hidden, rows);
+    let w = critic.n_inputs();
+    let (values, dx) = critic.value_gradients(Network::Critic, &x).unwrap();
+    let targets: Vec<f32> = (0..rows).map(|r| (r as f32 * 0.7).sin()).collect();
+    let scale = 1.0 / rows as f32;
+    critic.add_regression_gradient(&x, &targets, scale).unwrap();
+    let gradient = critic.gradient().unwrap();
+    let mut scratch = vec![0.0; host.n_params()];
+    let mut expected = vec![0.0; host.n_params()];
+    for (r, &target) in targets.iter().enumerate() {
+        let xr = row(&x, r, w);
+        let (v, g) = host.backward_with(&host.params, &xr, 1.0, &mut scratch);
+        close(values[r], v, &format!("value of row {r}"));
+        for k in 0..w {
+            close(dx[r * w + k], g[k], &format!("dV/dx[{k}] of row {r}"));
+        }
+        let e = v - f64::from(target);
+        host.backward_with(&host.params, &xr, 2.0 * e * f64::from(scale), &mut expected);
+    }
+    for (k, (&g, &e)) in gradient.iter().zip(&expected).enumerate() {
+        close(g, e, &format!("d loss / d param {k}"));
     }
 }
 

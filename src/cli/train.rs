@@ -23,6 +23,10 @@ trait Learner {
     fn note(&self) -> Option<String>;
     /// What the trained policy achieves, measured after training, if the learner measures it.
     fn evaluation(&mut self) -> backdrive::error::Result<Option<String>>;
+    /// Where the last iteration's wall time went, phase by phase, if the learner times it.
+    fn phase_times(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Learner for Trainer {
@@ -67,6 +71,9 @@ impl Learner for ShacTrainer {
     }
     fn record(&mut self, every: u32) -> backdrive::error::Result<Vec<Vec<BodyState>>> {
         ShacTrainer::record(self, every)
+    }
+    fn phase_times(&self) -> Option<String> {
+        Some(ShacTrainer::phase_times(self).line())
     }
     fn n_params(&self) -> usize {
         self.layout().n_params
@@ -336,6 +343,8 @@ fn train_iterations(
     let bar = backdrive::io::progress::bar(u64::from(total.max(done)), "it", "");
     bar.set_position(u64::from(done));
     let mut zero_gradients = 0u32;
+    // Per-phase wall time of every iteration, for finding where the time goes.
+    let profile = std::env::var_os("BACKDRIVE_PROFILE").is_some_and(|v| !v.is_empty());
     while trainer.iteration() < total {
         let stats = trainer.step().context("training iteration")?;
         writeln!(log, "{}", log_line(&stats)).context("writing the log")?;
@@ -363,8 +372,18 @@ fn train_iterations(
             bar.suspend(|| println!("{note}"));
         }
         history.push(stats);
+        let saving = std::time::Instant::now();
         if stats.iteration % args.save_every == 0 || stats.iteration == total {
             trainer.save(out).context("saving the checkpoint")?;
+        }
+        if profile && let Some(phases) = trainer.phase_times() {
+            bar.suspend(|| {
+                println!(
+                    "iteration {} phases: {phases}; checkpoint {:.3} s",
+                    stats.iteration,
+                    saving.elapsed().as_secs_f64()
+                )
+            });
         }
     }
     bar.finish();
@@ -494,6 +513,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         max_chunk: None,
     };
     let setting_up = || format!("setting up task '{}'", task.name);
+    let set_up_started = std::time::Instant::now();
     let mut trainer: Box<dyn Learner> = match &task.algorithm {
         Algorithm::Bptt => {
             Box::new(Trainer::new(gpu, task.clone(), options).with_context(setting_up)?)
@@ -503,6 +523,13 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         }
     };
     let trainer = trainer.as_mut();
+    if std::env::var_os("BACKDRIVE_PROFILE").is_some_and(|v| !v.is_empty()) {
+        // Kernel compiles and buffer allocation happen here, once per run.
+        println!(
+            "set-up (kernels, buffers): {:.3} s",
+            set_up_started.elapsed().as_secs_f64()
+        );
+    }
     let mut history = Vec::new();
     if let Some(dir) = &args.resume {
         history = resume(trainer, dir)?;

@@ -69,17 +69,20 @@ use crate::learn::policy::{PolicyLayout, observe_twin};
 use crate::learn::random::unit_random;
 use crate::learn::tasks::Task;
 use crate::learn::train::{IterationStats, TrainOptions};
+use profile::Stopwatch;
 
 mod checkpoint;
 mod critic;
 pub(crate) mod gpu_critic;
 mod normalize;
+mod profile;
 mod targets;
 
 pub use checkpoint::SHAC_CHECKPOINT_MAGIC;
 pub use critic::{HostAdam, Mlp, critic_state_slots};
 pub use gpu_critic::{GpuCritic, Network};
 pub use normalize::{MIN_STD, RunningStats, effective_params, normalized_gradient, scale_outputs};
+pub use profile::{PhaseTimes, process_cpu_seconds};
 pub use targets::td_lambda_targets;
 
 /// What one window measured beyond [`IterationStats`]: what training is doing, window by window.
@@ -243,6 +246,8 @@ pub struct ShacTrainer {
     episode_step: u32,
     iteration: u32,
     last_report: WindowReport,
+    /// Where the last window's wall time went.
+    phase_times: PhaseTimes,
 }
 impl ShacTrainer {
     /// A fresh policy and critic (initialised from `options.seed`) for `task`, whose algorithm
@@ -376,6 +381,7 @@ impl ShacTrainer {
             episode_step: 0,
             iteration: 0,
             last_report: WindowReport::default(),
+            phase_times: PhaseTimes::default(),
             task,
             options,
         })
@@ -414,6 +420,11 @@ impl ShacTrainer {
     /// What the last window measured beyond its [`IterationStats`].
     pub fn last_report(&self) -> WindowReport {
         self.last_report
+    }
+
+    /// Where the last window's wall time went, phase by phase.
+    pub fn phase_times(&self) -> &PhaseTimes {
+        &self.phase_times
     }
 
     /// The policy's parameters in normalised-observation space.
@@ -518,6 +529,7 @@ impl ShacTrainer {
         resets: &[u32],
         noise: f32,
     ) -> Result<WindowRun> {
+        let mut watch = Stopwatch::start();
         if self.episode_step == 0 || self.states.is_empty() {
             self.reset_states(episode, resets);
         }
@@ -537,7 +549,9 @@ impl ShacTrainer {
             noise * self.settings.action_scale,
             self.noise_key(),
         )?;
+        watch.lap(&mut self.phase_times, "upload");
         let (frames, losses) = self.rollout.forward_recording_losses(1)?;
+        watch.lap(&mut self.phase_times, "forward");
         let h = self.settings.window as usize;
         let n = self.options.instances;
         let state_len = self.compiled.header.state_len as usize;
@@ -560,6 +574,7 @@ impl ShacTrainer {
             .map(|i| f64::from(losses[terminal[i].unwrap_or(h)][i]))
             .sum::<f64>()
             / n as f64;
+        watch.lap(&mut self.phase_times, "rewards");
         Ok(WindowRun {
             frames,
             rewards,
@@ -594,14 +609,17 @@ impl ShacTrainer {
         let h = self.settings.window as usize;
         let gamma = f64::from(self.settings.gamma);
         let state_len = self.compiled.header.state_len as usize;
+        let mut watch = Stopwatch::start();
         let params = self.episode_params(self.episode, &self.resets);
         let resets = self.resets.clone();
+        watch.lap(&mut self.phase_times, "parameters");
         let WindowRun {
             frames,
             rewards,
             terminal,
             loss: window_loss,
         } = self.run_window(&params, self.episode, &resets, self.action_noise())?;
+        let mut watch = Stopwatch::start();
         // The bootstrap: gamma^H V'(s_H) / H per instance, and its gradient as the final-state
         // seed of the adjoint (the actor minimises minus it). A terminated robot has no value
         // after its end: no bootstrap, no seed.
@@ -631,8 +649,10 @@ impl ShacTrainer {
         // A terminated robot's loss terms stop at its terminal state, in the adjoint as in the
         // rewards (its steps after it belong to no episode).
         let last_steps: Vec<u32> = terminal.iter().map(|t| t.unwrap_or(h) as u32).collect();
+        watch.lap(&mut self.phase_times, "bootstrap");
         self.rollout.set_loss_last_steps(Some(&last_steps))?;
         self.rollout.backward_from(Some(&seed), &mut |_, _| {})?;
+        watch.lap(&mut self.phase_times, "adjoint");
         let loss = window_loss - bootstrap * values / n as f64;
         let mut g = buffers::read_buffer(&self.gpu, &self.grads)?;
         g.truncate(self.layout.n_params);
@@ -644,6 +664,7 @@ impl ShacTrainer {
             bytemuck::cast_slice(&vec![0.0f32; self.layout.n_params]),
         );
         let gradient = normalized_gradient(&self.layout, &g, &self.obs_stats);
+        watch.lap(&mut self.phase_times, "gradient read-back");
         Ok(WindowPass {
             frames,
             rewards,
@@ -746,6 +767,8 @@ impl ShacTrainer {
     /// critic's regression and the target critic's averaging.
     pub fn step(&mut self) -> Result<IterationStats> {
         let started = Instant::now();
+        let cpu_started = profile::process_cpu_seconds();
+        self.phase_times = PhaseTimes::default();
         let n = self.options.instances;
         let h = self.settings.window as usize;
         let state_len = self.compiled.header.state_len as usize;
@@ -758,6 +781,7 @@ impl ShacTrainer {
             gradient,
             end_value_mean,
         } = self.window_pass()?;
+        let mut watch = Stopwatch::start();
         let last = &frames[h];
         // The optimiser takes the batch mean of the summed gradient.
         let g: Vec<f32> = gradient.iter().map(|&v| v as f32).collect();
@@ -775,6 +799,7 @@ impl ShacTrainer {
         let mut theta = buffers::read_buffer(&self.gpu, &self.params)?;
         theta.truncate(self.layout.n_params);
         self.theta = theta;
+        watch.lap(&mut self.phase_times, "actor update");
 
         // Statistics of what this window saw, for the next window (frozen within one): the
         // states before each robot's termination (a fallen robot's are not the task's).
@@ -801,8 +826,10 @@ impl ShacTrainer {
             // The critic's inputs at steps 0..H-1 (the end state is the next window's first).
             self.feature_stats.update(&alive_features);
         }
+        watch.lap(&mut self.phase_times, "statistics");
         let (critic_loss, value_mean, target_mean) =
             self.train_critic(&features, &rewards, &terminal)?;
+        let mut watch = Stopwatch::start();
 
         let mean_reward = rewards.iter().sum::<f64>() / (n * h) as f64;
         for i in 0..n {
@@ -846,6 +873,10 @@ impl ShacTrainer {
             actor_grad_norm: grad_norm,
         };
         self.iteration += 1;
+        watch.lap(&mut self.phase_times, "bookkeeping");
+        self.phase_times.cpu_seconds = cpu_started
+            .zip(profile::process_cpu_seconds())
+            .map(|(a, b)| b - a);
         Ok(IterationStats {
             iteration: self.iteration,
             loss: loss as f32,
@@ -866,6 +897,7 @@ impl ShacTrainer {
         rewards: &[f64],
         terminal: &[Option<usize>],
     ) -> Result<(f64, f64, f64)> {
+        let mut watch = Stopwatch::start();
         let n = self.options.instances;
         let h = self.settings.window as usize;
         let w = self.feature_slots.len();
@@ -905,6 +937,7 @@ impl ShacTrainer {
         }
         let samples = targets.len();
         if samples == 0 {
+            watch.lap(&mut self.phase_times, "critic targets");
             return Ok((0.0, 0.0, 0.0));
         }
         let value_mean = self
@@ -915,6 +948,7 @@ impl ShacTrainer {
             .sum::<f64>()
             / samples as f64;
         let target_mean = targets.iter().map(|&t| f64::from(t)).sum::<f64>() / samples as f64;
+        watch.lap(&mut self.phase_times, "critic targets");
         let batches = (self.settings.critic_minibatches as usize).clamp(1, samples);
         let mut last_loss = 0.0;
         let mut batch_inputs = Vec::with_capacity((samples / batches + 1) * w);
@@ -956,6 +990,7 @@ impl ShacTrainer {
             }
             last_loss = total / samples as f64;
         }
+        watch.lap(&mut self.phase_times, "critic passes");
         if !last_loss.is_finite() || self.critic.params()?.iter().any(|p| !p.is_finite()) {
             return Err(Error::InvalidInput(format!(
                 "the critic diverged at window {} (mean squared error {last_loss})",
@@ -964,6 +999,7 @@ impl ShacTrainer {
         }
         self.critic
             .average_target(self.settings.target_critic_alpha);
+        watch.lap(&mut self.phase_times, "critic check");
         Ok((last_loss, value_mean, target_mean))
     }
 
