@@ -204,3 +204,53 @@ fn bad_rows_are_refused() {
     let empty = critic.values(Network::Critic, &[]).unwrap();
     assert!(empty.is_empty());
 }
+
+/// A critic whose row would run past lavapipe's loop cap in one invocation (a 300 -> 260
+/// layer alone is 78,000 multiply-adds) is refused, naming the setting, instead of returning
+/// values from loops the driver silently left.
+#[test]
+fn a_critic_past_the_loop_budget_is_refused() {
+    let e = GpuCritic::new(common::gpu(), 300, &[260, 3], 21, 1e-2)
+        .err()
+        .expect("refused");
+    let message = e.to_string();
+    assert!(
+        message.contains("loop iterations") && message.contains("critic_hidden"),
+        "{message}"
+    );
+}
+
+/// The regression's weight gradient sums over the rows inside one invocation per parameter: a
+/// call with more rows than one invocation may loop over (lavapipe leaves loops after 65,535
+/// iterations) is split into chunks whose sums continue, so every row still counts.
+#[test]
+fn regression_gradients_over_more_rows_than_one_invocation_may_loop_match_the_host() {
+    let rows = 70_000;
+    let (mut critic, host, x) = critic_of_shape_and_rows(2, &[2], rows);
+    let w = critic.n_inputs();
+    // Targets far below every value: every row's error has the same sign, so the bias
+    // gradients add up without cancelling and a dropped row shows.
+    let targets = vec![-100.0f32; rows];
+    let scale = 1.0 / rows as f32;
+    critic.add_regression_gradient(&x, &targets, scale).unwrap();
+    let gradient = critic.gradient().unwrap();
+    let mut expected = vec![0.0; host.n_params()];
+    for (r, &target) in targets.iter().enumerate() {
+        let xr = row(&x, r, w);
+        let e = host.value_with(&host.params, &xr) - f64::from(target);
+        host.backward_with(
+            &host.params.clone(),
+            &xr,
+            2.0 * e * f64::from(scale),
+            &mut expected,
+        );
+    }
+    // Parameters: hidden W (2 x 2), hidden b (2), output W (1 x 2), output b (1).
+    for k in [4, 5, 8] {
+        let (g, e) = (f64::from(gradient[k]), expected[k]);
+        assert!(
+            (g - e).abs() <= 1e-3 * e.abs(),
+            "bias gradient {k}: GPU {g} vs host {e}"
+        );
+    }
+}

@@ -12,6 +12,7 @@ use wgpu::util::DeviceExt;
 use super::critic::Mlp;
 use crate::engine::buffers;
 use crate::engine::gpu::Gpu;
+use crate::engine::layout::{LOOP_ITERATION_BUDGET, LOOP_ITERATION_CAP};
 use crate::engine::shaders;
 use crate::error::{Error, Result};
 use crate::learn::optim::{GpuOptimizer, Method, OptimizerConfig, Schedule};
@@ -121,6 +122,19 @@ impl GpuCritic {
                 "the critic needs at least one input and positive layer widths".into(),
             ));
         }
+        let mut widths = vec![inputs];
+        widths.extend(hidden);
+        widths.push(1);
+        let per_row = loop_iterations_per_row(&widths);
+        if per_row > u64::from(LOOP_ITERATION_BUDGET) {
+            return Err(Error::InvalidInput(format!(
+                "a critic of {inputs} inputs and hidden layers {hidden:?} runs {per_row} loop \
+                 iterations per row in one GPU invocation; lavapipe silently leaves a compute \
+                 invocation's loops after {LOOP_ITERATION_CAP} and backdrive keeps every kernel \
+                 within {LOOP_ITERATION_BUDGET}: use narrower hidden layers \
+                 (algorithm.critic_hidden)"
+            )));
+        }
         let init = Mlp::new(inputs, hidden, seed);
         let theta: Vec<f32> = init.params.iter().map(|&p| p as f32).collect();
         let widths = init.widths.clone();
@@ -212,10 +226,13 @@ impl GpuCritic {
         &self.widths
     }
 
-    /// Rows one dispatch can take: the per-row buffers must fit one storage binding.
+    /// Rows one dispatch can take: the per-row buffers must fit one storage binding, and
+    /// `critic_weight_gradient` loops over the rows (after its loop over the layers) within
+    /// one invocation, so they must fit the loop budget too.
     fn max_rows(&self) -> usize {
         let per_row = 4 * self.n_units.max(self.n_inputs()) as u64;
-        ((self.gpu.max_binding_bytes() / per_row) as usize).clamp(1, 65_535 * 64)
+        let loop_rows = (LOOP_ITERATION_BUDGET as usize).saturating_sub(self.widths.len());
+        ((self.gpu.max_binding_bytes() / per_row) as usize).clamp(1, loop_rows.max(1))
     }
 
     /// Per-row buffers for at least `rows` rows (fewer when a binding cannot hold them: the
@@ -530,5 +547,36 @@ impl GpuCritic {
             widths: self.widths.clone(),
             params: self.params()?.iter().map(|&p| f64::from(p)).collect(),
         })
+    }
+}
+
+/// Loop iterations one invocation of `critic_forward_backward` (shaders/critic.wgsl) runs for
+/// one row of a critic of layer `widths` (input first, output last), every loop counted in the
+/// mode that runs the most: the input copy, then per layer forward the input cache, the outputs
+/// and their dot products, and backward the delta cache, the inputs and their dot products.
+fn loop_iterations_per_row(widths: &[usize]) -> u64 {
+    let inputs = widths.first().copied().unwrap_or(0) as u64;
+    inputs
+        + widths
+            .windows(2)
+            .map(|pair| {
+                let (i, o) = (pair[0] as u64, pair[1] as u64);
+                2 * (1 + i + o + i * o)
+            })
+            .sum::<u64>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loop_iterations_count_every_loop_of_a_row() {
+        // 3 inputs, one hidden layer of 2, one output: 3 + 2 (1 + 3 + 2 + 6) + 2 (1 + 2 + 1 + 2).
+        assert_eq!(loop_iterations_per_row(&[3, 2, 1]), 3 + 24 + 12);
+        // The shipped default on the ant's 30-odd inputs stays far inside the budget; a
+        // 300 -> 260 layer alone is past lavapipe's cap.
+        assert!(loop_iterations_per_row(&[99, 64, 64, 1]) < u64::from(LOOP_ITERATION_BUDGET));
+        assert!(loop_iterations_per_row(&[300, 260, 3, 1]) > u64::from(LOOP_ITERATION_CAP));
     }
 }
