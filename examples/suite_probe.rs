@@ -16,7 +16,6 @@ use backdrive::engine::twin::Instance;
 use backdrive::io::mjcf::{self, MjcfImport, MjcfOptions};
 use backdrive::{BodyState, Model};
 use clap::Parser;
-use glam::{Quat, Vec3};
 use serde_json::Value;
 
 #[derive(Parser)]
@@ -71,68 +70,10 @@ struct Args {
     every: u32,
 }
 
-fn v3(v: &Value) -> Vec3 {
-    Vec3::new(
-        v[0].as_f64().unwrap() as f32,
-        v[1].as_f64().unwrap() as f32,
-        v[2].as_f64().unwrap() as f32,
-    )
-}
-
-fn q4(v: &Value) -> Quat {
-    Quat::from_xyzw(
-        v[0].as_f64().unwrap() as f32,
-        v[1].as_f64().unwrap() as f32,
-        v[2].as_f64().unwrap() as f32,
-        v[3].as_f64().unwrap() as f32,
-    )
-}
-
-/// The suite test's joint readout (hinge angle or slide displacement, compound slides too).
+/// The suite test's joint readout ([`MjcfImport::mujoco_joint_coordinate`]).
 fn joint_coordinate(imp: &MjcfImport, bodies: &[BodyState], j: &Value) -> f64 {
-    let model = &imp.model;
-    if let Some(k) = model.joint_index(j["name"].as_str().unwrap()) {
-        let joint = &model.joints[k];
-        if j["kind"] == "slide" && joint.shared_frame.is_some() {
-            let moved = |body: Option<&String>| -> (Vec3, Quat) {
-                let anchor = Vec3::from_array(joint.anchor);
-                let Some(b) = body.and_then(|name| model.body_index(name)) else {
-                    return (anchor, Quat::IDENTITY);
-                };
-                let x0 = Vec3::from_array(model.bodies[b].position);
-                let q0 = Quat::from_array(model.bodies[b].orientation).normalize();
-                let x = Vec3::from_array(bodies[b].position);
-                let q = Quat::from_array(bodies[b].orientation).normalize();
-                let turn = q * q0.conjugate();
-                (x + turn * (anchor - x0), turn)
-            };
-            let (c, _) = moved(Some(&joint.child));
-            let (p, turn) = moved(joint.parent.as_ref());
-            let axis = turn * Vec3::from_array(joint.axis).normalize();
-            return f64::from(axis.dot(c - p));
-        }
-    }
-    let (xb, qb) = imp.frame_pose(j["body"].as_str().unwrap(), bodies).unwrap();
-    let (xp, qp) = match j["parent"].as_str() {
-        Some(p) => imp.frame_pose(p, bodies).unwrap(),
-        None => ([0.0; 3], [0.0, 0.0, 0.0, 1.0]),
-    };
-    let (xb, qb, xp, qp) = (
-        Vec3::from_array(xb),
-        Quat::from_array(qb),
-        Vec3::from_array(xp),
-        Quat::from_array(qp),
-    );
-    let axis = v3(&j["axis"]).normalize();
-    let body_quat = q4(&j["body_quat"]);
-    if j["kind"] == "hinge" {
-        let r = body_quat.conjugate() * qp.conjugate() * qb;
-        let r = if r.w < 0.0 { -r } else { r };
-        f64::from(2.0 * Vec3::new(r.x, r.y, r.z).dot(axis).atan2(r.w))
-    } else {
-        let d = qp.conjugate() * (xb - xp) - v3(&j["body_pos"]);
-        f64::from((body_quat * axis).dot(d))
-    }
+    imp.mujoco_joint_coordinate(bodies, j)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn body_states(model: &Model, state: &[f64]) -> Vec<BodyState> {

@@ -207,89 +207,16 @@ fn reference() -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
-fn v3(v: &Value) -> Vec3 {
-    Vec3::new(
-        v[0].as_f64().unwrap() as f32,
-        v[1].as_f64().unwrap() as f32,
-        v[2].as_f64().unwrap() as f32,
-    )
-}
-
-fn q4(v: &Value) -> Quat {
-    Quat::from_xyzw(
-        v[0].as_f64().unwrap() as f32,
-        v[1].as_f64().unwrap() as f32,
-        v[2].as_f64().unwrap() as f32,
-        v[3].as_f64().unwrap() as f32,
-    )
-}
-
 /// Backdrive body states that put every MJCF body where MuJoCo's perturbed start has it.
 fn start_states(imp: &MjcfImport, r: &Value) -> Vec<BodyState> {
     imp.body_states_from_mujoco_poses(&r["start"])
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-/// A hinge's angle or a slide's displacement from the model pose, read off the body poses as
-/// MuJoCo defines them (axis in the body frame, body pose in its parent at the model pose).
+/// A joint's coordinate from the body states ([`MjcfImport::mujoco_joint_coordinate`]).
 fn joint_coordinate(imp: &MjcfImport, bodies: &[BodyState], j: &Value) -> f64 {
-    if let Some(q) = compound_slide_coordinate(imp, bodies, j) {
-        return q;
-    }
-    let (xb, qb) = imp.frame_pose(j["body"].as_str().unwrap(), bodies).unwrap();
-    let (xp, qp) = match j["parent"].as_str() {
-        Some(p) => imp.frame_pose(p, bodies).unwrap(),
-        None => ([0.0; 3], [0.0, 0.0, 0.0, 1.0]),
-    };
-    let (xb, qb, xp, qp) = (
-        Vec3::from_array(xb),
-        Quat::from_array(qb),
-        Vec3::from_array(xp),
-        Quat::from_array(qp),
-    );
-    let axis = v3(&j["axis"]).normalize();
-    let body_quat = q4(&j["body_quat"]);
-    if j["kind"] == "hinge" {
-        let r = body_quat.conjugate() * qp.conjugate() * qb;
-        let r = if r.w < 0.0 { -r } else { r };
-        f64::from(2.0 * Vec3::new(r.x, r.y, r.z).dot(axis).atan2(r.w))
-    } else {
-        let d = qp.conjugate() * (xb - xp) - v3(&j["body_pos"]);
-        f64::from((body_quat * axis).dot(d))
-    }
-}
-
-/// A slide of a body whose slides and hinge are one compound joint: MuJoCo's slides move the
-/// hinge's anchor, which the hinge then turns the body about, so the slide's coordinate is the
-/// anchor's displacement along the axis (the body's origin also moves when the body turns
-/// about an anchor away from it). `None` for every other joint.
-fn compound_slide_coordinate(imp: &MjcfImport, bodies: &[BodyState], j: &Value) -> Option<f64> {
-    let model = &imp.model;
-    let joint = &model.joints[model.joint_index(j["name"].as_str()?)?];
-    if j["kind"] != "slide" || joint.shared_frame.is_none() {
-        return None;
-    }
-    // Where a body's point that sat at the anchor at the model pose is now.
-    let moved = |body: Option<&String>| -> (Vec3, Quat) {
-        let anchor = Vec3::from_array(joint.anchor);
-        let Some(b) = body.and_then(|name| model.body_index(name)) else {
-            return (anchor, Quat::IDENTITY);
-        };
-        let (x0, q0) = (
-            Vec3::from_array(model.bodies[b].position),
-            Quat::from_array(model.bodies[b].orientation).normalize(),
-        );
-        let (x, q) = (
-            Vec3::from_array(bodies[b].position),
-            Quat::from_array(bodies[b].orientation).normalize(),
-        );
-        let turn = q * q0.conjugate();
-        (x + turn * (anchor - x0), turn)
-    };
-    let (child_point, _) = moved(Some(&joint.child));
-    let (parent_point, parent_turn) = moved(joint.parent.as_ref());
-    let axis = parent_turn * Vec3::from_array(joint.axis).normalize();
-    Some(f64::from(axis.dot(child_point - parent_point)))
+    imp.mujoco_joint_coordinate(bodies, j)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Runs the comparison: the deviation and what it is of.

@@ -553,6 +553,96 @@ impl MjcfImport {
             .collect::<Result<Vec<_>>>()?;
         self.body_states_from_frame_poses(&ordered)
     }
+
+    /// A joint's coordinate as MuJoCo defines it, read off backdrive body states: a hinge's
+    /// angle or a slide's displacement from the model pose, for a joint described as
+    /// `benches/mjcf_suites_reference.py` records it (`name`, `kind` "hinge" or "slide", `body`,
+    /// `parent` (absent for the world), `axis` in the body frame, and the body's pose in its
+    /// parent at the model pose, `body_pos` and `body_quat` as `[x, y, z, w]`). A slide that
+    /// backdrive holds in a compound joint (a body's slides and hinge sharing one frame) is
+    /// measured along its axis between the points of the two bodies that met at its anchor.
+    pub fn mujoco_joint_coordinate(
+        &self,
+        bodies: &[BodyState],
+        joint: &serde_json::Value,
+    ) -> Result<f64> {
+        use glam::{Quat, Vec3};
+        let bad = |what: String| Error::InvalidInput(format!("MuJoCo joint {joint}: {what}"));
+        let vector = |key: &str, n: usize| -> Result<Vec<f32>> {
+            let xs: Option<Vec<f32>> = joint[key]
+                .as_array()
+                .filter(|a| a.len() == n)
+                .and_then(|a| a.iter().map(|x| x.as_f64().map(|x| x as f32)).collect());
+            xs.ok_or_else(|| bad(format!("'{key}' must be {n} numbers")))
+        };
+        let name = joint["name"]
+            .as_str()
+            .ok_or_else(|| bad("no 'name'".into()))?;
+        let model = &self.model;
+        if let Some(k) = model.joint_index(name) {
+            let held = &model.joints[k];
+            if joint["kind"] == "slide" && held.shared_frame.is_some() {
+                // Where a body's point that sat at the anchor at the model pose is now.
+                let moved = |body: Option<&String>| -> (Vec3, Quat) {
+                    let anchor = Vec3::from_array(held.anchor);
+                    let Some(b) = body.and_then(|name| model.body_index(name)) else {
+                        return (anchor, Quat::IDENTITY);
+                    };
+                    let (x0, q0) = (
+                        Vec3::from_array(model.bodies[b].position),
+                        Quat::from_array(model.bodies[b].orientation).normalize(),
+                    );
+                    let (x, q) = (
+                        Vec3::from_array(bodies[b].position),
+                        Quat::from_array(bodies[b].orientation).normalize(),
+                    );
+                    let turn = q * q0.conjugate();
+                    (x + turn * (anchor - x0), turn)
+                };
+                let (child_point, _) = moved(Some(&held.child));
+                let (parent_point, parent_turn) = moved(held.parent.as_ref());
+                let axis = parent_turn * Vec3::from_array(held.axis).normalize();
+                return Ok(f64::from(axis.dot(child_point - parent_point)));
+            }
+        }
+        let body = joint["body"]
+            .as_str()
+            .ok_or_else(|| bad("no 'body'".into()))?;
+        let pose = |name: &str| {
+            self.frame_pose(name, bodies)
+                .ok_or_else(|| bad(format!("no MJCF body '{name}'")))
+        };
+        let (xb, qb) = pose(body)?;
+        let (xp, qp) = match joint["parent"].as_str() {
+            Some(p) => pose(p)?,
+            None => ([0.0; 3], [0.0, 0.0, 0.0, 1.0]),
+        };
+        let (xb, qb, xp, qp) = (
+            Vec3::from_array(xb),
+            Quat::from_array(qb),
+            Vec3::from_array(xp),
+            Quat::from_array(qp),
+        );
+        let a = vector("axis", 3)?;
+        let axis = Vec3::new(a[0], a[1], a[2]).normalize();
+        let q = vector("body_quat", 4)?;
+        let body_quat = Quat::from_xyzw(q[0], q[1], q[2], q[3]);
+        match joint["kind"].as_str() {
+            Some("hinge") => {
+                let r = body_quat.conjugate() * qp.conjugate() * qb;
+                let r = if r.w < 0.0 { -r } else { r };
+                Ok(f64::from(
+                    2.0 * Vec3::new(r.x, r.y, r.z).dot(axis).atan2(r.w),
+                ))
+            }
+            Some("slide") => {
+                let p = vector("body_pos", 3)?;
+                let d = qp.conjugate() * (xb - xp) - Vec3::new(p[0], p[1], p[2]);
+                Ok(f64::from((body_quat * axis).dot(d)))
+            }
+            _ => Err(bad("'kind' must be \"hinge\" or \"slide\"".into())),
+        }
+    }
 }
 
 /// Reads an MJCF file with the default options: the model and the warnings.
@@ -727,6 +817,37 @@ pub const LOCK_FREQUENCY: f32 = 100.0;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hinge turned by a known angle reads that angle; a joint description without a kind
+    /// MuJoCo has, or naming no body of the model, is an error, not a panic.
+    #[test]
+    fn mujoco_joint_coordinates_read_a_turned_hinge_and_bad_ones_are_errors() {
+        let text = r#"<mujoco><worldbody>
+  <body name="a" pos="0 0 1"><joint name="h" axis="0 1 0"/><geom size=".1"/></body>
+</worldbody></mujoco>"#;
+        let imp = from_str(text, None, &MjcfOptions::default()).unwrap();
+        let (s, c) = (0.15f32.sin(), 0.15f32.cos());
+        let poses = serde_json::json!([
+            {"body": "a", "pos": [0.0, 0.0, 1.0], "quat": [0.0, s, 0.0, c]},
+        ]);
+        let bodies = imp.body_states_from_mujoco_poses(&poses).unwrap();
+        let hinge = serde_json::json!({
+            "name": "h", "kind": "hinge", "body": "a", "axis": [0.0, 1.0, 0.0],
+            "body_pos": [0.0, 0.0, 1.0], "body_quat": [0.0, 0.0, 0.0, 1.0],
+        });
+        let angle = imp.mujoco_joint_coordinate(&bodies, &hinge).unwrap();
+        assert!((angle - 0.3).abs() < 1e-6, "{angle}");
+        let mut ball = hinge.clone();
+        ball["kind"] = serde_json::json!("ball");
+        let e = imp.mujoco_joint_coordinate(&bodies, &ball).unwrap_err();
+        assert!(e.to_string().contains("'kind'"), "{e}");
+        let mut elsewhere = hinge.clone();
+        elsewhere["body"] = serde_json::json!("nowhere");
+        let e = imp
+            .mujoco_joint_coordinate(&bodies, &elsewhere)
+            .unwrap_err();
+        assert!(e.to_string().contains("no MJCF body 'nowhere'"), "{e}");
+    }
 
     #[test]
     fn mujoco_poses_place_every_body_and_bad_ones_are_errors() {
